@@ -1,0 +1,203 @@
+"""The ``batches`` collection.
+
+A batch's status and per-status counts are DERIVED from its jobs (one ``$group``
+over the ``batch_status`` index of ``jobs``) rather than stored. Stored counters
+would have to change in the same atomic step as every job transition, which
+needs a multi-document transaction per transition; a derived value cannot drift
+by construction, and the aggregation is batched per request by the API's loaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .access import Principal, admin_filter, read_filter, write_filter
+from .documents import access_update, rename_id, with_access
+from .errors import NotFoundError, ValidationError
+from .jobs import JobRepository, job_to_document, require_user
+from .limits import Limits
+from .models import AccessControl, BatchCounts, BatchJob, JobStatus, new_id, utcnow
+from .pagination import Page, PageRequest, fetch_page
+from .refusals import refuse
+from .validation import check_text
+
+INDEXES = [
+    IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="readers_created"),
+    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+    IndexModel([("active", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="active_created"),
+]
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    active: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.active is not None:
+            query["active"] = self.active
+        created = {}
+        if self.created_after is not None:
+            created["$gt"] = self.created_after
+        if self.created_before is not None:
+            created["$lt"] = self.created_before
+        if created:
+            query["created_at"] = created
+        return query
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job to create inside a batch; ``access_control`` None takes the batch's."""
+
+    job_type: str
+    parameters: dict[str, Any] | None = None
+    access_control: AccessControl | None = None
+    max_attempts: int | None = None
+
+
+def batch_to_document(batch: BatchJob) -> dict[str, Any]:
+    doc = {
+        "_id": batch.batch_id,
+        "batch_name": batch.batch_name,
+        "created_at": batch.created_at,
+        "updated_at": batch.updated_at,
+        "active": batch.active,
+        "owner": batch.owner,
+    }
+    return with_access(doc, batch.access_control)
+
+
+def batch_from_document(doc: dict[str, Any], counts: BatchCounts | None = None) -> BatchJob:
+    data = rename_id(doc, "batch_id")
+    data["access_control"] = AccessControl(**data["access_control"])
+    counts = counts or BatchCounts()
+    return BatchJob(**data, counts=counts, status=counts.status())
+
+
+class BatchRepository:
+    def __init__(self, collection: AsyncCollection, jobs: JobRepository,
+                 limits: Limits | None = None) -> None:
+        self.collection = collection
+        self.jobs = jobs
+        self.limits = limits or jobs.limits
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes(INDEXES)
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        batch_name: str,
+        jobs: list[JobSpec],
+        access_control: AccessControl | None = None,
+    ) -> BatchJob:
+        """The batch and all its jobs, validated in full before anything is written.
+
+        Jobs go in first and the batch last, so a reader never sees a batch
+        without its jobs; if inserting fails part way the jobs are removed again.
+        """
+        require_user(principal)
+        check_text("batchName", batch_name, max_length=self.limits.max_text_length)
+        if not jobs:
+            raise ValidationError("jobs", "a batch needs at least one job")
+        if len(jobs) > self.limits.max_jobs_per_batch:
+            raise ValidationError("jobs", f"a batch holds at most {self.limits.max_jobs_per_batch}"
+                                  f" jobs, got {len(jobs)}")
+        access = (access_control or AccessControl()).with_admin(principal.user_id)
+        now = utcnow()
+        batch = BatchJob(batch_id=new_id(), batch_name=batch_name, created_at=now,
+                         updated_at=now, access_control=access, owner=principal.user_id)
+        members = [
+            self.jobs.new_job(principal, job_type=spec.job_type, parameters=spec.parameters,
+                              access_control=spec.access_control or access,
+                              batch_id=batch.batch_id, max_attempts=spec.max_attempts)
+            for spec in jobs
+        ]
+        try:
+            await self.jobs.collection.insert_many([job_to_document(job) for job in members])
+            await self.collection.insert_one(batch_to_document(batch))
+        except BaseException:
+            await self.jobs.collection.delete_many({"batch_id": batch.batch_id})
+            raise
+        batch.jobs = members
+        batch.counts = BatchCounts(pending=len(members))
+        return batch
+
+    async def get(self, principal: Principal, batch_id: str) -> BatchJob:
+        doc = await self.collection.find_one({"_id": batch_id, **read_filter(principal)})
+        if doc is None:
+            raise NotFoundError(f"batch {batch_id!r} not found")
+        counts = await self.counts([batch_id])
+        return batch_from_document(doc, counts[batch_id])
+
+    async def get_many(self, principal: Principal, batch_ids: list[str]) -> dict[str, BatchJob]:
+        """Readable batches among ``batch_ids`` with their counts: two round trips."""
+        query = {"_id": {"$in": list(batch_ids)}, **read_filter(principal)}
+        docs = await self.collection.find(query).to_list()
+        counts = await self.counts([doc["_id"] for doc in docs]) if docs else {}
+        return {doc["_id"]: batch_from_document(doc, counts[doc["_id"]]) for doc in docs}
+
+    async def counts(self, batch_ids: list[str]) -> dict[str, BatchCounts]:
+        """Per-status job counts of each batch, derived from the jobs in one aggregation."""
+        result = {batch_id: BatchCounts() for batch_id in batch_ids}
+        pipeline = [
+            {"$match": {"batch_id": {"$in": list(batch_ids)}}},
+            {"$group": {"_id": {"batch": "$batch_id", "status": "$status"}, "n": {"$sum": 1}}},
+        ]
+        async for row in await self.jobs.collection.aggregate(pipeline):
+            result[row["_id"]["batch"]].add(JobStatus(row["_id"]["status"]), row["n"])
+        return result
+
+    def _list_query(self, principal: Principal, batch_filter: BatchFilter) -> dict[str, Any]:
+        return {**batch_filter.query(), **read_filter(principal)}
+
+    async def list(
+        self, principal: Principal, batch_filter: BatchFilter, page: PageRequest
+    ) -> Page[BatchJob]:
+        """A page of batches; their counts are loaded in one more round trip."""
+        page.validate(self.limits.max_page_size)
+        result = await fetch_page(self.collection, self._list_query(principal, batch_filter),
+                                  page, batch_from_document)
+        if result.items:
+            counts = await self.counts([batch.batch_id for batch in result.items])
+            for batch in result.items:
+                batch.counts = counts[batch.batch_id]
+                batch.status = batch.counts.status()
+        return result
+
+    async def count(self, principal: Principal, batch_filter: BatchFilter) -> int:
+        return await self.collection.count_documents(self._list_query(principal, batch_filter))
+
+    async def set_active(self, principal: Principal, batch_id: str, active: bool) -> BatchJob:
+        return await self._update(principal, batch_id, {"active": active}, "write", "change")
+
+    async def set_access(
+        self, principal: Principal, batch_id: str, access: AccessControl
+    ) -> BatchJob:
+        return await self._update(principal, batch_id, access_update(access), "admin",
+                                  "change the access control of")
+
+    async def _update(self, principal: Principal, batch_id: str, changes: dict[str, Any],
+                      need: Literal["write", "admin"], action: str) -> BatchJob:
+        permission = admin_filter(principal) if need == "admin" else write_filter(principal)
+        doc = await self.collection.find_one_and_update(
+            {"_id": batch_id, **permission},
+            {"$set": {**changes, "updated_at": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            await refuse(self.collection, principal, batch_id, kind="batch", action=action,
+                         need=need)
+        counts = await self.counts([batch_id])
+        return batch_from_document(doc, counts[batch_id])

@@ -1,0 +1,178 @@
+"""The database bootstrap, in one place.
+
+``JOBGRAPH_MONGODB_URI`` set: connect to it. Otherwise start the embedded
+SecantusDB server (the ``embedded`` extra) as a subprocess on a free local port,
+its data in a directory that survives restarts, and stop it on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
+
+from .batches import BatchRepository
+from .documentation_jobs import DocumentationJobRepository
+from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
+from .jobs import JobRepository
+from .limits import Limits
+
+EMBEDDED_EXECUTABLE = "secantusd-py"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _executable() -> str:
+    """The server next to this interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).with_name(EMBEDDED_EXECUTABLE)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(EMBEDDED_EXECUTABLE)
+    if found is None:
+        raise EmbeddedDatabaseError(
+            "no JOBGRAPH_MONGODB_URI is set and the embedded database is not installed: "
+            "pip install 'jobgraph[embedded]', or set JOBGRAPH_MONGODB_URI"
+        )
+    return found
+
+
+@dataclass
+class EmbeddedServer:
+    """A SecantusDB subprocess. Its data directory is kept between runs."""
+
+    data_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    startup_timeout: float = 30.0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def start(self) -> str:
+        executable = _executable()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
+        self.process = subprocess.Popen(
+            [executable, "--host", self.host, "--port", str(self.port),
+             "--storage-path", str(self.data_dir), "--log-level", "WARNING",
+             "--noop-heartbeat-seconds", "5"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self._wait_until_answering()
+        return self.uri
+
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise EmbeddedDatabaseError(
+                    f"the embedded database exited with code {self.process.returncode}; "
+                    f"see {self.data_dir.parent / (self.data_dir.name + '.log')}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection(
+                (self.host, self.port), timeout=0.5
+            ):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedDatabaseError(
+            f"the embedded database did not answer within {self.startup_timeout:.0f} s"
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and data (used by fault tests)."""
+        self.stop()
+        self.start()
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("JOBGRAPH_DATA_DIR") or Path.cwd() / ".data" / "secantus")
+
+
+def make_client(uri: str, *, timeout_ms: int = 5000, **options: Any) -> AsyncMongoClient:
+    try:
+        return AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            **options,
+        )
+    except (ConfigurationError, InvalidURI, ValueError) as exc:
+        raise DatabaseUnavailableError(f"JOBGRAPH_MONGODB_URI is not usable: {exc}") from None
+
+
+async def ping(client: AsyncMongoClient, uri: str) -> None:
+    try:
+        await client.admin.command("ping")
+    except PyMongoError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot reach MongoDB at {redact(uri)}: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+
+
+def redact(uri: str) -> str:
+    """The URI without its password, for messages and logs."""
+    if "@" not in uri or "://" not in uri:
+        return uri
+    scheme, rest = uri.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+@dataclass
+class Store:
+    """The three repositories over one database."""
+
+    client: AsyncMongoClient
+    database_name: str
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        db = self.client[self.database_name]
+        self.db = db
+        self.jobs = JobRepository(db["jobs"], self.limits)
+        self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
+        self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
+
+    async def ensure_indexes(self) -> None:
+        """Create declared indexes; idempotent, and never drops an index."""
+        await asyncio.gather(
+            self.jobs.ensure_indexes(),
+            self.batches.ensure_indexes(),
+            self.documentation_jobs.ensure_indexes(),
+        )

@@ -1,0 +1,26 @@
+"""BSON mapping shared by the collections: ``_id`` and access control in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .access import access_document
+from .models import AccessControl
+
+
+def with_access(doc: dict[str, Any], access: AccessControl) -> dict[str, Any]:
+    """Store the access lists and the derived ``readers`` field the read filter uses."""
+    doc["access_control"] = access_document(access)
+    doc["readers"] = access.readers()
+    return doc
+
+
+def access_update(access: AccessControl) -> dict[str, Any]:
+    return {"access_control": access_document(access), "readers": access.readers()}
+
+
+def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of ``doc`` with ``_id`` under the model's name and storage-only fields gone."""
+    out = {key: value for key, value in doc.items() if key not in ("_id", "readers")}
+    out[name] = doc["_id"]
+    return out

@@ -1,0 +1,391 @@
+"""The ``jobs`` collection: SecretaryJob persistence and its lifecycle.
+
+Every transition is one conditional ``find_one_and_update`` whose filter holds the
+expected status and the caller's write permission, so two workers can never claim
+or finish the same job twice. When the update matches nothing, ``_refuse`` reads
+the job once to say why (not found, forbidden, wrong state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .access import Principal, admin_filter, read_filter, write_filter
+from .documents import access_update, rename_id, with_access
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from .limits import Limits
+from .models import (
+    JOB_TRANSITIONS,
+    AccessControl,
+    JobProgress,
+    JobStatus,
+    LogEntry,
+    SecretaryJob,
+    check_log_level,
+    new_id,
+    utcnow,
+)
+from .pagination import Page, PageRequest, fetch_page
+from .refusals import refuse
+from .validation import check_document, check_text
+
+INDEXES = [
+    IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="readers_created"),
+    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+    IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="status_created"),
+    IndexModel([("job_type", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="type_created"),
+    IndexModel([("batch_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="batch_created"),
+    # claim: the oldest PENDING job of some types
+    IndexModel([("status", ASCENDING), ("job_type", ASCENDING), ("created_at", ASCENDING),
+                ("_id", ASCENDING)], name="claim"),
+    # batch counts: one $group over (batch_id, status)
+    IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)], name="batch_status"),
+    IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="lease"),
+]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: JobStatus | None = None
+    job_type: str | None = None
+    batch_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.status is not None:
+            query["status"] = self.status.value
+        if self.job_type is not None:
+            query["job_type"] = self.job_type
+        if self.batch_id is not None:
+            query["batch_id"] = self.batch_id
+        created = {}
+        if self.created_after is not None:
+            created["$gt"] = self.created_after
+        if self.created_before is not None:
+            created["$lt"] = self.created_before
+        if created:
+            query["created_at"] = created
+        return query
+
+
+def job_to_document(job: SecretaryJob) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": job.job_id,
+        "job_type": job.job_type,
+        "status": job.status.value,
+        "parameters": job.parameters,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "progress": _progress_document(job.progress),
+        "results": job.results,
+        "error": job.error,
+        "logs": [_log_document(entry) for entry in job.logs],
+        "batch_id": job.batch_id,
+        "owner": job.owner,
+        "processing_started_at": job.processing_started_at,
+        "completed_at": job.completed_at,
+        "claimed_by": job.claimed_by,
+        "lease_expires_at": job.lease_expires_at,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "retryable": job.retryable,
+        "log_seq": job.log_seq,
+        "previous_errors": job.previous_errors,
+    }
+    return with_access(doc, job.access_control)
+
+
+def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
+    data = rename_id(doc, "job_id")
+    data.pop("idempotency_key", None)
+    data["status"] = JobStatus(data["status"])
+    if data.get("progress") is not None:
+        data["progress"] = JobProgress(**data["progress"])
+    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
+    data["access_control"] = AccessControl(**data["access_control"])
+    return SecretaryJob(**data)
+
+
+def _progress_document(progress: JobProgress | None) -> dict[str, Any] | None:
+    if progress is None:
+        return None
+    return {"step": progress.step, "percent": progress.percent, "message": progress.message}
+
+
+def _log_document(entry: LogEntry) -> dict[str, Any]:
+    return {"timestamp": entry.timestamp, "level": entry.level, "message": entry.message,
+            "seq": entry.seq, "attempt": entry.attempt}
+
+
+class JobRepository:
+    def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
+        self.collection = collection
+        self.limits = limits or Limits()
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes(INDEXES)
+
+    # -- creation ---------------------------------------------------------
+
+    def new_job(
+        self,
+        principal: Principal,
+        *,
+        job_type: str,
+        parameters: dict[str, Any] | None = None,
+        access_control: AccessControl | None = None,
+        batch_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> SecretaryJob:
+        """A validated, unsaved job; the creator becomes an admin of it."""
+        require_user(principal)
+        check_text("jobType", job_type, max_length=self.limits.max_text_length)
+        check_document("parameters", parameters, max_bytes=self.limits.max_payload_bytes)
+        attempts = self.limits.default_max_attempts if max_attempts is None else max_attempts
+        if not 1 <= attempts <= 100:
+            raise ValidationError("maxAttempts", "must be between 1 and 100")
+        now = utcnow()
+        return SecretaryJob(
+            job_id=new_id(),
+            job_type=job_type,
+            parameters=dict(parameters or {}),
+            created_at=now,
+            updated_at=now,
+            access_control=(access_control or AccessControl()).with_admin(principal.user_id),
+            batch_id=batch_id,
+            owner=principal.user_id,
+            max_attempts=attempts,
+        )
+
+    async def create(self, principal: Principal, **fields: Any) -> SecretaryJob:
+        job = self.new_job(principal, **fields)
+        await self.collection.insert_one(job_to_document(job))
+        return job
+
+    # -- reads ------------------------------------------------------------
+
+    async def get(self, principal: Principal, job_id: str) -> SecretaryJob:
+        doc = await self.collection.find_one({"_id": job_id, **read_filter(principal)})
+        if doc is None:
+            raise NotFoundError(f"job {job_id!r} not found")
+        return job_from_document(doc)
+
+    async def get_many(self, principal: Principal, job_ids: list[str]) -> dict[str, SecretaryJob]:
+        """Readable jobs among ``job_ids``, in one round trip (for DataLoaders)."""
+        query = {"_id": {"$in": list(job_ids)}, **read_filter(principal)}
+        return {doc["_id"]: job_from_document(doc) async for doc in self.collection.find(query)}
+
+    def _list_query(self, principal: Principal, job_filter: JobFilter) -> dict[str, Any]:
+        return {**job_filter.query(), **read_filter(principal)}
+
+    async def list(
+        self, principal: Principal, job_filter: JobFilter, page: PageRequest
+    ) -> Page[SecretaryJob]:
+        page.validate(self.limits.max_page_size)
+        return await fetch_page(
+            self.collection, self._list_query(principal, job_filter), page, job_from_document
+        )
+
+    async def count(self, principal: Principal, job_filter: JobFilter) -> int:
+        return await self.collection.count_documents(self._list_query(principal, job_filter))
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def claim(
+        self, principal: Principal, job_types: list[str] | None = None
+    ) -> SecretaryJob | None:
+        """Atomically take the oldest PENDING job (of ``job_types``, when given)."""
+        if not (principal.is_worker or principal.is_admin):
+            raise ForbiddenError("claiming jobs needs the worker role")
+        query: dict[str, Any] = {"status": JobStatus.PENDING.value}
+        if job_types:
+            for job_type in job_types:
+                check_text("jobTypes", job_type, max_length=self.limits.max_text_length)
+            query["job_type"] = {"$in": list(job_types)}
+        now = utcnow()
+        doc = await self.collection.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": JobStatus.PROCESSING.value,
+                    "claimed_by": principal.user_id,
+                    "processing_started_at": now,
+                    "lease_expires_at": now + timedelta(seconds=self.limits.lease_seconds),
+                    "updated_at": now,
+                },
+                "$inc": {"attempts": 1},
+            },
+            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else job_from_document(doc)
+
+    async def update_progress(
+        self, principal: Principal, job_id: str, progress: JobProgress
+    ) -> SecretaryJob:
+        check_text("step", progress.step, max_length=self.limits.max_text_length)
+        check_text("message", progress.message, max_length=self.limits.max_log_message_length,
+                   required=False)
+        now = utcnow()
+        return await self._transition(principal, job_id, "progress", {
+            "$set": {"progress": _progress_document(progress), "updated_at": now,
+                     **self._lease_extension(now)},
+        })
+
+    async def heartbeat(self, principal: Principal, job_id: str) -> SecretaryJob:
+        now = utcnow()
+        return await self._transition(principal, job_id, "heartbeat", {
+            "$set": {"updated_at": now, **self._lease_extension(now)},
+        })
+
+    async def append_logs(
+        self, principal: Principal, job_id: str, entries: list[tuple[str, str]]
+    ) -> SecretaryJob:
+        """Append ``(level, message)`` entries, numbered on from the job's ``log_seq``.
+
+        The numbering needs the current ``log_seq``, which a plain update cannot
+        read, so this is optimistic: read the counter, update on the condition
+        that it is unchanged, and try again when another writer got there first.
+        """
+        if not entries:
+            raise ValidationError("entries", "must hold at least one entry")
+        if len(entries) > self.limits.max_logs_per_call:
+            raise ValidationError("entries", f"holds more than {self.limits.max_logs_per_call}")
+        for level, message in entries:
+            check_log_level(level)
+            check_text("message", message, max_length=self.limits.max_log_message_length)
+        for _ in range(50):
+            current = await self.collection.find_one(
+                {"_id": job_id}, projection={"log_seq": 1, "attempts": 1}
+            )
+            if current is None:
+                raise NotFoundError(f"job {job_id!r} not found")
+            seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
+            now = utcnow()
+            docs = [
+                _log_document(LogEntry(now, level, message, seq + offset, attempt))  # type: ignore[arg-type]
+                for offset, (level, message) in enumerate(entries, start=1)
+            ]
+            update = {
+                "$push": {"logs": {"$each": docs, "$slice": -self.limits.max_logs_per_job}},
+                "$set": {"log_seq": seq + len(docs), "updated_at": now,
+                         **self._lease_extension(now)},
+            }
+            try:
+                return await self._transition(principal, job_id, "log", update,
+                                              extra={"log_seq": seq})
+            except ConflictError:
+                continue
+        raise ConflictError("the log is changing too fast to append to; try again")
+
+    async def complete(
+        self, principal: Principal, job_id: str, results: dict[str, Any] | None = None
+    ) -> SecretaryJob:
+        check_document("results", results, max_bytes=self.limits.max_payload_bytes)
+        now = utcnow()
+        return await self._transition(principal, job_id, "complete", {
+            "$set": {"status": JobStatus.COMPLETED.value, "results": results, "updated_at": now,
+                     "completed_at": now, "lease_expires_at": None},
+        })
+
+    async def fail(
+        self,
+        principal: Principal,
+        job_id: str,
+        *,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        retryable: bool = True,
+    ) -> SecretaryJob:
+        error = self.error_document(code, message, details)
+        now = utcnow()
+        return await self._transition(principal, job_id, "fail", {
+            "$set": {"status": JobStatus.FAILED.value, "error": error, "updated_at": now,
+                     "completed_at": now, "lease_expires_at": None, "retryable": retryable},
+        })
+
+    def error_document(
+        self, code: str, message: str, details: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        check_text("error.code", code, max_length=100)
+        check_text("error.message", message, max_length=self.limits.max_log_message_length)
+        check_document("error.details", details, max_bytes=self.limits.max_payload_bytes)
+        return {"code": code, "message": message, "details": details}
+
+    async def retry(self, principal: Principal, job_id: str) -> SecretaryJob:
+        """FAILED back to PENDING; the error moves to ``previous_errors``, nothing is lost."""
+        now = utcnow()
+        return await self._transition(principal, job_id, "retry", [
+            {"$set": {
+                "previous_errors": {"$concatArrays": [
+                    {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
+            }},
+            {"$set": {
+                "status": JobStatus.PENDING.value, "error": None, "progress": None,
+                "results": None, "claimed_by": None, "lease_expires_at": None,
+                "processing_started_at": None, "completed_at": None, "updated_at": now,
+                "retryable": True,
+            }},
+        ])
+
+    async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
+        doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
+        if doc is None:
+            await refuse(self.collection, principal, job_id, kind="job", action="delete",
+                         need="admin")
+        return job_from_document(doc)
+
+    async def set_access(
+        self, principal: Principal, job_id: str, access: AccessControl
+    ) -> SecretaryJob:
+        doc = await self.collection.find_one_and_update(
+            {"_id": job_id, **admin_filter(principal)},
+            {"$set": {**access_update(access), "updated_at": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            await refuse(self.collection, principal, job_id, kind="job",
+                         action="change the access control of", need="admin")
+        return job_from_document(doc)
+
+    # -- internals ----------------------------------------------------------
+
+    def _lease_extension(self, now: datetime) -> dict[str, Any]:
+        return {"lease_expires_at": now + timedelta(seconds=self.limits.lease_seconds)}
+
+    async def _transition(
+        self,
+        principal: Principal,
+        job_id: str,
+        action: str,
+        update: dict[str, Any] | list[dict[str, Any]],
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> SecretaryJob:
+        allowed = [status.value for status in JOB_TRANSITIONS[action]]
+        query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
+        query.update(write_filter(principal, claimable=True))
+        doc = await self.collection.find_one_and_update(
+            query, update, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            await refuse(self.collection, principal, job_id, kind="job", action=action,
+                         allowed_statuses=allowed)
+        return job_from_document(doc)
+
+
+def require_user(principal: Principal) -> None:
+    if principal.is_anonymous:
+        raise ForbiddenError("sign in to create objects")

@@ -1,0 +1,22 @@
+"""Bounds on what one request may store. Configurable; refusals are validation errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int = 64 * 1024
+    """Encoded size of ``parameters``, ``results`` or error ``details``."""
+    max_log_message_length: int = 4096
+    max_logs_per_job: int = 1000
+    """Older entries are dropped beyond this (``$push`` with ``$slice``)."""
+    max_logs_per_call: int = 100
+    max_jobs_per_batch: int = 1000
+    max_page_size: int = 100
+    max_text_length: int = 1000
+    """job_type, batch_name, step, paths and other short strings."""
+    max_generated_files_per_call: int = 1000
+    lease_seconds: float = 300.0
+    default_max_attempts: int = 3

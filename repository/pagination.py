@@ -1,0 +1,115 @@
+"""Keyset pagination over (created_at, _id), newest first, in both directions.
+
+Cursors are opaque to clients; a malformed one is a validation error, never a
+server error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from .errors import ValidationError
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def encode_cursor(created_at: datetime, object_id: str) -> str:
+    millis = int(created_at.timestamp() * 1000)
+    raw = json.dumps([millis, object_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(field: str, cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        millis, object_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if type(millis) is not int or not isinstance(object_id, str):
+            raise ValueError
+        return datetime.fromtimestamp(millis / 1000, UTC), object_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
+        raise ValidationError(field, "is not a valid cursor") from None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def validate(self, max_page_size: int = MAX_PAGE_SIZE) -> None:
+        if self.first is not None and self.last is not None:
+            raise ValidationError("first", "cannot be combined with last")
+        for name in ("first", "last"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= max_page_size:
+                raise ValidationError(name, f"must be between 0 and {max_page_size}, got {value}")
+        if self.after is not None:
+            decode_cursor("after", self.after)
+        if self.before is not None:
+            decode_cursor("before", self.before)
+
+    @property
+    def backwards(self) -> bool:
+        return self.last is not None or (self.before is not None and self.first is None)
+
+    @property
+    def size(self) -> int:
+        if self.last is not None:
+            return self.last
+        return self.first if self.first is not None else DEFAULT_PAGE_SIZE
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def keyset_query(base: dict[str, Any], page: PageRequest) -> tuple[dict[str, Any], list[Any]]:
+    """The filter and sort for one page. Newest first; backwards pages are read reversed."""
+    clauses = [base] if base else []
+    if page.after is not None:
+        clauses.append(_beyond(*decode_cursor("after", page.after), older=True))
+    if page.before is not None:
+        clauses.append(_beyond(*decode_cursor("before", page.before), older=False))
+    query = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
+    direction = 1 if page.backwards else -1
+    return query, [("created_at", direction), ("_id", direction)]
+
+
+def _beyond(created_at: datetime, object_id: str, *, older: bool) -> dict[str, Any]:
+    op = "$lt" if older else "$gt"
+    # The outer bound lets the index scan start at the cursor instead of the edge.
+    return {
+        "created_at": {op + "e": created_at},
+        "$or": [{"created_at": {op: created_at}}, {"_id": {op: object_id}}],
+    }
+
+
+async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any) -> Page:
+    """One round trip: read one more than asked to learn whether another page exists."""
+    page.validate()
+    query, sort = keyset_query(base, page)
+    size = page.size
+    docs = await collection.find(query, sort=sort, limit=size + 1).to_list() if size else []
+    more = len(docs) > size
+    docs = docs[:size]
+    if page.backwards:
+        docs.reverse()
+    items = [decode(doc) for doc in docs]
+    cursors = [encode_cursor(doc["created_at"], doc["_id"]) for doc in docs]
+    if page.backwards:
+        return Page(items, cursors, has_next_page=page.before is not None,
+                    has_previous_page=more)
+    return Page(items, cursors, has_next_page=more, has_previous_page=page.after is not None)

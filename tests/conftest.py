@@ -1,0 +1,48 @@
+"""One database server per test session, a fresh database per test.
+
+``JOBGRAPH_MONGODB_URI`` set: the suite runs against that server. Otherwise it
+starts the embedded SecantusDB itself, so a fresh clone needs no services.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from repository.database import EmbeddedServer, Store, make_client
+
+pytest_plugins = ["tests.helpers.graphql"]
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer | None]:
+    if os.environ.get("JOBGRAPH_MONGODB_URI"):
+        yield None
+        return
+    server = EmbeddedServer(data_dir=tmp_path_factory.mktemp("secantus") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(embedded_server: EmbeddedServer | None) -> str:
+    return os.environ.get("JOBGRAPH_MONGODB_URI") or embedded_server.uri  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def database_name() -> str:
+    return f"jobgraph_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def store(mongo_uri: str, database_name: str) -> AsyncIterator[Store]:
+    client = make_client(mongo_uri)
+    store = Store(client, database_name)
+    await store.ensure_indexes()
+    yield store
+    await client.drop_database(database_name)
+    await client.close()

@@ -1,0 +1,1 @@
+"""GraphQL test helpers (filled in with the API)."""
