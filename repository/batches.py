@@ -80,7 +80,8 @@ def batch_to_document(batch: BatchJob) -> dict[str, Any]:
 def batch_from_document(doc: dict[str, Any], counts: BatchCounts | None = None) -> BatchJob:
     data = rename_id(doc, "batch_id")
     data["access_control"] = AccessControl(**data["access_control"])
-    counts = counts or BatchCounts()
+    if counts is None:
+        return BatchJob(**data, counts=None)
     return BatchJob(**data, counts=counts, status=counts.status())
 
 
@@ -141,10 +142,17 @@ class BatchRepository:
         counts = await self.counts([batch_id])
         return batch_from_document(doc, counts[batch_id])
 
-    async def get_many(self, principal: Principal, batch_ids: list[str]) -> dict[str, BatchJob]:
-        """Readable batches among ``batch_ids`` with their counts: two round trips."""
+    async def get_many(
+        self, principal: Principal, batch_ids: list[str], *, with_counts: bool = True
+    ) -> dict[str, BatchJob]:
+        """Readable batches among ``batch_ids``: one round trip, two with their counts.
+
+        Without counts, ``counts`` is None and ``status`` is not derived yet.
+        """
         query = {"_id": {"$in": list(batch_ids)}, **read_filter(principal)}
         docs = await self.collection.find(query).to_list()
+        if not with_counts:
+            return {doc["_id"]: batch_from_document(doc) for doc in docs}
         counts = await self.counts([doc["_id"] for doc in docs]) if docs else {}
         return {doc["_id"]: batch_from_document(doc, counts[doc["_id"]]) for doc in docs}
 

@@ -77,6 +77,7 @@ class EmbeddedServer:
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
              "--noop-heartbeat-seconds", "5"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self._wait_until_answering()
@@ -87,10 +88,13 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
+                log = self.data_dir.parent / f"{self.data_dir.name}.log"
+                if "already being managed by another process" in _tail(log):
+                    raise EmbeddedDatabaseError(
+                        f"another process is already using the data directory {self.data_dir}; "
+                        "stop it, or set JOBGRAPH_DATA_DIR to another directory")
                 raise EmbeddedDatabaseError(
-                    f"the embedded database exited with code {self.process.returncode}; "
-                    f"see {self.data_dir.parent / (self.data_dir.name + '.log')}"
-                )
+                    f"the embedded database exited with code {self.process.returncode}; see {log}")
             with contextlib.suppress(OSError), socket.create_connection(
                 (self.host, self.port), timeout=0.5
             ):
@@ -116,6 +120,25 @@ class EmbeddedServer:
         """Stop and start again on the same port and data (used by fault tests)."""
         self.stop()
         self.start()
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if we die without stopping it (e.g. SIGKILL)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - size, 0))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def default_data_dir() -> Path:

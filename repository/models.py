@@ -206,7 +206,8 @@ class BatchJob:
     active: bool = True
     access_control: AccessControl = field(default_factory=AccessControl)
     owner: str | None = None
-    counts: BatchCounts = field(default_factory=BatchCounts)
+    counts: BatchCounts | None = field(default_factory=BatchCounts)
+    """None when loaded without its counts; ``status`` is derived from them."""
 
 
 @dataclass

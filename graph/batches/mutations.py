@@ -1,0 +1,33 @@
+"""Batch mutations."""
+
+from __future__ import annotations
+
+import strawberry
+
+from ..access import AccessControlInput, access_or_none
+from ..context import Info
+from .types import BatchJob, CreateBatchInput
+
+
+@strawberry.type
+class BatchMutations:
+    @strawberry.mutation(description="Create a batch with all its jobs in one call.")
+    async def create_batch(self, info: Info, input: CreateBatchInput) -> BatchJob:
+        return await info.context.store.batches.create(
+            info.context.principal, batch_name=input.batch_name, jobs=input.job_specs(),
+            access_control=access_or_none(input.access_control))
+
+    @strawberry.mutation(description="Switch a batch off (writers of the batch).")
+    async def deactivate_batch(self, info: Info, batch_id: strawberry.ID) -> BatchJob:
+        return await info.context.store.batches.set_active(info.context.principal, batch_id, False)
+
+    @strawberry.mutation(description="Switch a batch back on (writers of the batch).")
+    async def activate_batch(self, info: Info, batch_id: strawberry.ID) -> BatchJob:
+        return await info.context.store.batches.set_active(info.context.principal, batch_id, True)
+
+    @strawberry.mutation(description="Replace a batch's access control (admins of the batch).")
+    async def set_batch_access(
+        self, info: Info, batch_id: strawberry.ID, access_control: AccessControlInput
+    ) -> BatchJob:
+        return await info.context.store.batches.set_access(
+            info.context.principal, batch_id, access_control.to_model())

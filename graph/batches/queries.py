@@ -1,0 +1,34 @@
+"""Batch queries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..context import Info
+from .types import BatchFilterInput, BatchJob
+
+
+@strawberry.type
+class BatchQueries:
+    @strawberry.field(description="One batch by id. NOT_FOUND if missing or hidden from you.")
+    async def batch(self, info: Info, batch_id: strawberry.ID) -> BatchJob | None:
+        return await info.context.store.batches.get(info.context.principal, batch_id)
+
+    @strawberry.field(description="Batches you may read, newest first.")
+    async def batches(
+        self,
+        info: Info,
+        filter: BatchFilterInput | None = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[BatchJob]:
+        batches, principal = info.context.store.batches, info.context.principal
+        batch_filter = (filter or BatchFilterInput()).to_filter()
+        page = await batches.list(principal, batch_filter,
+                                  page_request(first, after, last, before))
+        return to_connection(page, lambda: batches.count(principal, batch_filter))

@@ -1,0 +1,99 @@
+"""GraphQL types of batches. Status and counts are derived from the batch's jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from repository.batches import BatchFilter, JobSpec
+from repository.jobs import JobFilter
+from repository.models import BatchCounts as BatchCountsModel
+from repository.models import BatchJob as BatchJobModel
+from repository.models import JobStatus
+
+from ..access import AccessControl, AccessControlInput, access_or_none
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..context import Info
+from ..jobs.types import CreateJobInput, SecretaryJob
+
+
+@strawberry.type(description="How many of a batch's jobs are in each status.")
+class BatchCounts:
+    pending: int = strawberry.field(description="Jobs waiting for a worker.")
+    processing: int = strawberry.field(description="Jobs being worked on.")
+    completed: int = strawberry.field(description="Jobs finished successfully.")
+    failed: int = strawberry.field(description="Jobs that failed.")
+    total: int = strawberry.field(description="All jobs of the batch.")
+
+
+async def _counts(root: BatchJobModel, info: Info) -> BatchCountsModel:
+    if root.counts is None:
+        root.counts = await info.context.loaders.batch_counts.load(root.batch_id)
+    return root.counts
+
+
+@strawberry.type(description="A named group of jobs processed together.")
+class BatchJob:
+    batch_id: strawberry.ID = strawberry.field(description="Unique batch identifier.")
+    batch_name: str = strawberry.field(description="Name of the batch.")
+    created_at: datetime = strawberry.field(description="When the batch was created.")
+    updated_at: datetime = strawberry.field(description="When the batch itself last changed.")
+    active: bool = strawberry.field(description="Whether the batch is active.")
+    access_control: AccessControl = strawberry.field(description="Who may see and change it.")
+    owner: str | None = strawberry.field(description="User who created the batch.")
+
+    @strawberry.field(
+        description="PENDING until a job starts, PROCESSING while any job is unfinished, "
+        "then COMPLETED if none failed, else FAILED.")
+    @staticmethod
+    async def status(root: BatchJobModel, info: Info) -> JobStatus:
+        return (await _counts(root, info)).status()
+
+    @strawberry.field(description="Jobs of the batch by status (all jobs, readable or not).")
+    @staticmethod
+    async def counts(root: BatchJobModel, info: Info) -> BatchCounts:
+        return await _counts(root, info)  # type: ignore[return-value]
+
+    @strawberry.field(description="The batch's jobs that you may read, newest first.")
+    @staticmethod
+    async def jobs(
+        root: BatchJobModel,
+        info: Info,
+        status: Annotated[JobStatus | None, strawberry.argument(
+            description="Only jobs in this status.")] = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[SecretaryJob]:
+        jobs, principal = info.context.store.jobs, info.context.principal
+        job_filter = JobFilter(status=status, batch_id=root.batch_id)
+        page = await jobs.list(principal, job_filter, page_request(first, after, last, before))
+        return to_connection(page, lambda: jobs.count(principal, job_filter))
+
+
+@strawberry.input(description="Which batches to list.")
+class BatchFilterInput:
+    active: bool | None = strawberry.field(default=None, description="Only active (or inactive).")
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created strictly after this instant.")
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created strictly before this instant.")
+
+    def to_filter(self) -> BatchFilter:
+        return BatchFilter(self.active, self.created_after, self.created_before)
+
+
+@strawberry.input(description="A new batch and its jobs, created together.")
+class CreateBatchInput:
+    batch_name: str = strawberry.field(description="Name of the batch.")
+    jobs: list[CreateJobInput] = strawberry.field(
+        description="Its jobs; each takes the batch's access control unless given its own.")
+    access_control: AccessControlInput | None = strawberry.field(
+        default=None, description="Who may see and change it; you are added as an admin.")
+
+    def job_specs(self) -> list[JobSpec]:
+        return [JobSpec(job.job_type, job.parameters, access_or_none(job.access_control),
+                        job.max_attempts) for job in self.jobs]

@@ -1,0 +1,98 @@
+"""The ``jobgraph`` command: serve, export-schema, token."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from repository.database import EmbeddedServer, default_data_dir
+from repository.errors import DomainError
+
+from .auth import KNOWN_ROLES, UnauthenticatedError, generate_secret, mint_token
+from .settings import SettingsError, load_settings
+
+DEMO_USER = "demo"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jobgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (embedded database if no URI)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    token = commands.add_parser("token", help="mint a JWT with JOBGRAPH_JWT_SECRET")
+    token.add_argument("--sub", required=True, help="user id (the token's subject)")
+    token.add_argument("--role", action="append", default=[], choices=sorted(KNOWN_ROLES))
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (SettingsError, DomainError, UnauthenticatedError, ValueError) as exc:
+        print(f"jobgraph: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    server: EmbeddedServer | None = None
+    if settings.mongodb_uri is None:
+        data_dir = settings.data_dir or default_data_dir()
+        server = EmbeddedServer(data_dir=Path(data_dir))
+        print(f"jobgraph: starting the embedded database (data in {data_dir})", file=sys.stderr)
+        os.environ["JOBGRAPH_MONGODB_URI"] = server.start()
+    if not (settings.jwt_secret or settings.jwt_public_key):
+        os.environ["JOBGRAPH_JWT_SECRET"] = generate_secret()
+        demo = mint_token(load_settings(), DEMO_USER, ["worker"], ttl=24 * 3600)
+        print(
+            "jobgraph: no JOBGRAPH_JWT_SECRET set, so one was generated for this session.\n"
+            f"  GraphiQL: http://{args.host}:{args.port}/graphql\n"
+            f'  Headers tab: {{"Authorization": "Bearer {demo}"}}\n'
+            f"  (user {DEMO_USER!r}, role worker, valid 24 h)",
+            file=sys.stderr,
+        )
+    # uvicorn re-raises SIGTERM after its graceful shutdown; this handler turns it
+    # into SystemExit so the embedded database below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("graph.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=settings.log_level.lower(),
+                    proxy_headers=True)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from .schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output:
+        args.output.write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(mint_token(load_settings(), args.sub, args.role, ttl=args.ttl))
+    return 0
+
+
+COMMANDS = {"serve": _serve, "export-schema": _export_schema, "token": _token}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Per-request context: the caller, the repositories and this request's loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info as StrawberryInfo
+
+from repository.access import Principal
+from repository.database import Store
+from repository.models import BatchCounts, BatchJob
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .realtime.hub import Hub
+
+
+@dataclass
+class Loaders:
+    """Built per request, never shared: each caller sees only what it may read."""
+
+    store: Store
+    principal: Principal
+    batch: DataLoader[str, BatchJob | None] = field(init=False)
+    batch_counts: DataLoader[str, BatchCounts] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batch = DataLoader(self._load_batches)
+        self.batch_counts = DataLoader(self._load_counts)
+
+    async def _load_batches(self, ids: list[str]) -> list[BatchJob | None]:
+        found = await self.store.batches.get_many(self.principal, ids, with_counts=False)
+        return [found.get(batch_id) for batch_id in ids]
+
+    async def _load_counts(self, ids: list[str]) -> list[BatchCounts]:
+        counts = await self.store.batches.counts(ids)
+        return [counts[batch_id] for batch_id in ids]
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: Settings
+    principal: Principal
+    request: Any = None
+    hub: Hub | None = None
+    expires_at: float | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.store, self.principal)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,33 @@
+"""Documentation job queries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..context import Info
+from .types import DocumentationJob, DocumentationJobFilterInput
+
+
+@strawberry.type
+class DocumentationJobQueries:
+    @strawberry.field(description="One documentation job by id. NOT_FOUND if missing or hidden.")
+    async def documentation_job(self, info: Info, job_id: strawberry.ID) -> DocumentationJob | None:
+        return await info.context.store.documentation_jobs.get(info.context.principal, job_id)
+
+    @strawberry.field(description="Documentation jobs you may read, newest first.")
+    async def documentation_jobs(
+        self,
+        info: Info,
+        filter: DocumentationJobFilterInput | None = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[DocumentationJob]:
+        repo, principal = info.context.store.documentation_jobs, info.context.principal
+        job_filter = (filter or DocumentationJobFilterInput()).to_filter()
+        page = await repo.list(principal, job_filter, page_request(first, after, last, before))
+        return to_connection(page, lambda: repo.count(principal, job_filter))

@@ -1,0 +1,123 @@
+"""GraphQL types of seed 001's documentation-generation jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from repository.documentation_jobs import DocumentationJobFilter
+from repository.models import DocumentationJobStatus
+from repository.models import GenerationOptions as GenerationOptionsModel
+from repository.models import JobStatistics as JobStatisticsModel
+from repository.models import LLMConfig as LLMConfigModel
+
+from ..access import AccessControl, AccessControlInput
+
+strawberry.enum(DocumentationJobStatus,
+                description="Lifecycle of a documentation job (seed 001's JobStatus).")
+
+
+@strawberry.type(description="How the documentation is generated.")
+class GenerationOptions:
+    create_branch: bool = strawberry.field(description="Create a new git branch for the changes.")
+    github_pages: bool = strawberry.field(description="Produce GitHub Pages compatible output.")
+    no_cache: bool = strawberry.field(description="Bypass caches.")
+    custom_output: str | None = strawberry.field(description="Custom output directory.")
+
+
+@strawberry.type(description="Language models used for the job.")
+class LLMConfig:
+    main_model: str = strawberry.field(description="Primary model that writes documentation.")
+    cluster_model: str = strawberry.field(description="Model used for clustering and analysis.")
+    base_url: str = strawberry.field(description="Base URL of the LLM API.")
+
+
+@strawberry.type(description="Metrics collected while the job ran.")
+class JobStatistics:
+    total_files_analyzed: int = strawberry.field(description="Files processed.")
+    leaf_nodes: int = strawberry.field(description="Leaf nodes of the dependency graph.")
+    max_depth: int = strawberry.field(description="Maximum depth of the dependency graph.")
+    total_tokens_used: int = strawberry.field(description="LLM tokens consumed.")
+
+
+@strawberry.type(description="A documentation-generation job for one repository.")
+class DocumentationJob:
+    job_id: strawberry.ID = strawberry.field(description="Unique identifier (a UUID).")
+    repository_path: str = strawberry.field(description="Absolute path of the repository.")
+    repository_name: str = strawberry.field(description="Name of the repository.")
+    output_directory: str = strawberry.field(description="Where documentation is written.")
+    commit_hash: str | None = strawberry.field(description="Commit SHA the job documents.")
+    branch_name: str | None = strawberry.field(description="Git branch, if any.")
+    timestamp_start: str | None = strawberry.field(description="ISO time the job started.")
+    timestamp_end: str | None = strawberry.field(description="ISO time the job ended.")
+    status: DocumentationJobStatus = strawberry.field(description="Current status.")
+    error_message: str | None = strawberry.field(description="Why the job failed, if it did.")
+    files_generated: list[str] = strawberry.field(description="Files generated so far.")
+    module_count: int = strawberry.field(description="Modules documented.")
+    generation_options: GenerationOptions = strawberry.field(description="Generation options.")
+    llm_config: LLMConfig | None = strawberry.field(description="LLM configuration.")
+    statistics: JobStatistics = strawberry.field(description="Statistics of the run.")
+    created_at: datetime = strawberry.field(description="When the job was created.")
+    updated_at: datetime = strawberry.field(description="When the job last changed.")
+    access_control: AccessControl = strawberry.field(description="Who may see and change it.")
+    owner: str | None = strawberry.field(description="User who created the job.")
+
+
+@strawberry.input(description="Generation options of a new documentation job.")
+class GenerationOptionsInput:
+    create_branch: bool = False
+    github_pages: bool = False
+    no_cache: bool = False
+    custom_output: str | None = None
+
+    def to_model(self) -> GenerationOptionsModel:
+        return GenerationOptionsModel(self.create_branch, self.github_pages, self.no_cache,
+                                      self.custom_output)
+
+
+@strawberry.input(description="LLM configuration of a new documentation job.")
+class LLMConfigInput:
+    main_model: str
+    cluster_model: str
+    base_url: str
+
+    def to_model(self) -> LLMConfigModel:
+        return LLMConfigModel(self.main_model, self.cluster_model, self.base_url)
+
+
+@strawberry.input(description="Statistics to record (replaces the previous ones).")
+class JobStatisticsInput:
+    total_files_analyzed: int = 0
+    leaf_nodes: int = 0
+    max_depth: int = 0
+    total_tokens_used: int = 0
+
+    def to_model(self) -> JobStatisticsModel:
+        return JobStatisticsModel(self.total_files_analyzed, self.leaf_nodes, self.max_depth,
+                                  self.total_tokens_used)
+
+
+@strawberry.input(description="A new documentation job (PENDING).")
+class CreateDocumentationJobInput:
+    repository_path: str
+    repository_name: str
+    output_directory: str
+    commit_hash: str | None = None
+    branch_name: str | None = None
+    generation_options: GenerationOptionsInput | None = None
+    llm_config: LLMConfigInput | None = None
+    access_control: AccessControlInput | None = strawberry.field(
+        default=None, description="Who may see and change it; you are added as an admin.")
+
+
+@strawberry.input(description="Which documentation jobs to list.")
+class DocumentationJobFilterInput:
+    status: DocumentationJobStatus | None = None
+    repository_name: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def to_filter(self) -> DocumentationJobFilter:
+        return DocumentationJobFilter(self.status, self.repository_name, self.created_after,
+                                      self.created_before)

@@ -1,0 +1,160 @@
+"""GraphQL over HTTP as the GraphQL-over-HTTP specification describes it.
+
+- ``Accept: application/graphql-response+json`` gets that media type, and
+  requests that fail before execution (syntax, validation) get 400 without a
+  ``data`` entry; ``application/json`` (and no Accept) keeps 200 for them.
+- A mutation over GET is 405; an unacceptable Accept is 406.
+- A body above the configured size is refused with 413 before it is parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
+
+from repository.access import ANONYMOUS
+
+from .auth import Authenticator, UnauthenticatedError
+from .context import Context
+from .settings import Settings
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header; None when nothing fits."""
+    if not accept:
+        return JSON
+    offered = []
+    for part in accept.split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        offered.append((media.lower(), quality))
+    for preferred in sorted(offered, key=lambda item: -item[1]):
+        media, quality = preferred
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "application/*", "*/*"):
+            return JSON
+    return None
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class GraphQLView(GraphQL):
+    def __init__(self, schema: Any, *, settings: Settings, store_getter: Any,
+                 hub_getter: Any = None, **options: Any) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None,
+                         allowed_origins=settings.cors_origins,
+                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+                         **options)
+        self.settings = settings
+        self.authenticator = Authenticator(settings)
+        self.store_getter = store_getter
+        self.hub_getter = hub_getter or (lambda: None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        media = negotiate(request.headers.get("accept"))
+        if media is None and not self.should_render_graphql_ide(
+                self.request_adapter_class(request)):
+            response: Response = JSONResponse(
+                error_body("NOT_ACCEPTABLE", f"responses are {GRAPHQL_RESPONSE} or {JSON}"),
+                status_code=406)
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["media_type"] = media or JSON
+        try:
+            response = await self.run(request)
+        except UnauthenticatedError as exc:
+            response = self._json({"errors": [{"message": exc.message,
+                                               "extensions": {"code": exc.code}}]},
+                                   media or JSON, 401)
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        except HTTPException as exc:
+            response = self._json(error_body("BAD_REQUEST", exc.reason), media or JSON,
+                                  exc.status_code)
+        await response(scope, receive, send)
+
+    def _json(self, data: Any, media: str, status: int) -> Response:
+        return Response(self.encode_json(data), status_code=status, media_type=media)
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        return orjson.dumps(data)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            # The connection-init payload authenticates the socket (see realtime).
+            identity = None
+        else:
+            identity = self.authenticator.identify(request.headers)
+        return Context(
+            store=self.store_getter(),
+            settings=self.settings,
+            principal=identity.principal if identity else ANONYMOUS,
+            request=request,
+            hub=self.hub_getter(),
+            expires_at=identity.expires_at if identity else None,
+        )
+
+    async def execute_single(self, request: Any, request_adapter: Any, *args: Any,
+                             **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and isinstance(exc.__cause__,
+                                                             InvalidOperationTypeError):
+                raise HTTPException(405, "mutations and subscriptions need POST") from None
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult
+                             ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
+        if result.data is None and codes & REQUEST_ERROR_CODES:
+            # A request error: the operation never ran, so there is no data entry.
+            data.pop("data", None)
+            request.state.request_error = True
+        return data
+
+    async def get_sub_response(self, request: Request) -> Response:
+        sub_response = await super().get_sub_response(request)
+        request.state.sub_response = sub_response
+        return sub_response
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        response = await super().run(request, context or UNSET, root_value or UNSET)
+        if isinstance(request, Request) and isinstance(response, Response):
+            media = request.scope.get("state", {}).get("media_type", JSON)
+            if response.media_type == JSON or response.headers.get("content-type", "").startswith(
+                    JSON):
+                response.headers["content-type"] = media
+                if media == GRAPHQL_RESPONSE and getattr(request.state, "request_error", False):
+                    response.status_code = 400
+        return response

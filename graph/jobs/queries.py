@@ -1,0 +1,33 @@
+"""Job queries: each resolver hands over to the repository."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..context import Info
+from .types import JobFilterInput, SecretaryJob
+
+
+@strawberry.type
+class JobQueries:
+    @strawberry.field(description="One job by id. NOT_FOUND if it is missing or hidden from you.")
+    async def job(self, info: Info, job_id: strawberry.ID) -> SecretaryJob | None:
+        return await info.context.store.jobs.get(info.context.principal, job_id)
+
+    @strawberry.field(description="Jobs you may read, newest first.")
+    async def jobs(
+        self,
+        info: Info,
+        filter: JobFilterInput | None = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[SecretaryJob]:
+        jobs, principal = info.context.store.jobs, info.context.principal
+        job_filter = (filter or JobFilterInput()).to_filter()
+        page = await jobs.list(principal, job_filter, page_request(first, after, last, before))
+        return to_connection(page, lambda: jobs.count(principal, job_filter))

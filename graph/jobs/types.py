@@ -1,0 +1,169 @@
+"""GraphQL types of seed 000's jobs. Resolvers receive repository models directly:
+fields named like the model's attributes need no code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from repository.jobs import JobFilter
+from repository.models import JobProgress as JobProgressModel
+from repository.models import JobStatus
+from repository.models import SecretaryJob as SecretaryJobModel
+
+from ..access import AccessControl, AccessControlInput
+from ..context import Info
+
+if TYPE_CHECKING:
+    from ..batches.types import BatchJob
+
+strawberry.enum(JobStatus, description="Where a job is in its lifecycle.")
+
+
+@strawberry.enum(description="Severity of a log entry (the seed's five levels).")
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+@strawberry.type(description="How far a job has got.")
+class JobProgress:
+    step: str = strawberry.field(description="The processing step under way.")
+    percent: int = strawberry.field(description="Completion, 0 to 100.")
+    message: str | None = strawberry.field(description="A human-readable note on the step.")
+
+
+@strawberry.type(description="One line of a job's log.")
+class LogEntry:
+    timestamp: datetime = strawberry.field(description="When the entry was written.")
+    level: LogLevel = strawberry.field(description="Severity.")
+    message: str = strawberry.field(description="The text.")
+    seq: int = strawberry.field(
+        description="Sequence number, increasing by one per job; resume log streams after it.")
+    attempt: int = strawberry.field(description="The attempt (claim) the entry was written in.")
+
+
+@strawberry.type(description="Why a job failed.")
+class JobError:
+    code: str = strawberry.field(description="Machine-readable error code set by the worker.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    details: JSON | None = strawberry.field(description="Anything else the worker recorded.")
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> JobError | None:
+        if value is None:
+            return None
+        return cls(code=value.get("code", ""), message=value.get("message", ""),
+                   details=value.get("details"))
+
+
+@strawberry.type(description="An asynchronous job (pdf, session, transformer, ...).")
+class SecretaryJob:
+    job_id: strawberry.ID = strawberry.field(description="Unique job identifier.")
+    job_type: str = strawberry.field(description='Kind of job, e.g. "pdf" or "transformer".')
+    status: JobStatus = strawberry.field(description="Current lifecycle status.")
+    parameters: JSON = strawberry.field(description="Input the worker needs.")
+    created_at: datetime = strawberry.field(description="When the job was created.")
+    updated_at: datetime = strawberry.field(description="When the job last changed.")
+    progress: JobProgress | None = strawberry.field(description="Latest progress report.")
+    results: JSON | None = strawberry.field(description="What the job produced, once completed.")
+    access_control: AccessControl = strawberry.field(description="Who may see and change it.")
+    batch_id: strawberry.ID | None = strawberry.field(description="Batch it belongs to, if any.")
+    owner: str | None = strawberry.field(description="User who created the job.")
+    processing_started_at: datetime | None = strawberry.field(
+        description="When a worker last claimed it.")
+    completed_at: datetime | None = strawberry.field(description="When it last finished.")
+    claimed_by: str | None = strawberry.field(description="Worker holding the job.")
+    lease_expires_at: datetime | None = strawberry.field(
+        description="When the worker's claim lapses unless renewed by progress, logs or heartbeat.")
+    attempts: int = strawberry.field(description="How many times the job has been claimed.")
+    max_attempts: int = strawberry.field(
+        description="Claims allowed before an expired lease fails the job.")
+    retryable: bool = strawberry.field(description="False when a worker failed it for good.")
+    log_seq: int = strawberry.field(description="Sequence number of the newest log entry.")
+
+    @strawberry.field(description="Error of the last failure: code, message, details.")
+    @staticmethod
+    def error(root: SecretaryJobModel) -> JobError | None:
+        return JobError.from_dict(root.error)
+
+    @strawberry.field(description="Errors of earlier failed attempts, oldest first.")
+    @staticmethod
+    def previous_errors(root: SecretaryJobModel) -> list[JobError]:
+        return [JobError.from_dict(error) for error in root.previous_errors if error]
+
+    @strawberry.field(
+        description="Log entries, oldest first; the log keeps only the newest entries.")
+    @staticmethod
+    def logs(
+        root: SecretaryJobModel,
+        last: Annotated[int | None, strawberry.argument(
+            description="Only the newest `last` entries.")] = None,
+    ) -> list[LogEntry]:
+        if last is None:
+            return root.logs
+        return root.logs[-last:] if last > 0 else []
+
+    @strawberry.field(description="The batch, or null when there is none or you may not read it.")
+    @staticmethod
+    async def batch(
+        root: SecretaryJobModel, info: Info
+    ) -> Annotated[BatchJob, strawberry.lazy("..batches.types")] | None:
+        if root.batch_id is None:
+            return None
+        return await info.context.loaders.batch.load(root.batch_id)
+
+
+@strawberry.input(description="A progress report.")
+class JobProgressInput:
+    step: str = strawberry.field(description="The processing step under way.")
+    percent: int = strawberry.field(description="Completion, 0 to 100.")
+    message: str | None = strawberry.field(default=None, description="A note on the step.")
+
+    def to_model(self) -> JobProgressModel:
+        return JobProgressModel(self.step, self.percent, self.message)
+
+
+@strawberry.input(description="A log entry to append.")
+class LogEntryInput:
+    level: LogLevel = strawberry.field(description="Severity.")
+    message: str = strawberry.field(description="The text.")
+
+
+@strawberry.input(description="Why a job failed.")
+class JobErrorInput:
+    code: str = strawberry.field(description="Machine-readable error code.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    details: JSON | None = strawberry.field(default=None, description="Anything else to keep.")
+
+
+@strawberry.input(description="Which jobs to list; all given conditions must hold.")
+class JobFilterInput:
+    status: JobStatus | None = strawberry.field(default=None, description="Only this status.")
+    job_type: str | None = strawberry.field(default=None, description="Only this job type.")
+    batch_id: strawberry.ID | None = strawberry.field(default=None, description="Only this batch.")
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created strictly after this instant.")
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created strictly before this instant.")
+
+    def to_filter(self) -> JobFilter:
+        return JobFilter(self.status, self.job_type, self.batch_id, self.created_after,
+                         self.created_before)
+
+
+@strawberry.input(description="A new job.")
+class CreateJobInput:
+    job_type: str = strawberry.field(description='Kind of job, e.g. "pdf".')
+    parameters: JSON | None = strawberry.field(default=None, description="Input for the worker.")
+    access_control: AccessControlInput | None = strawberry.field(
+        default=None, description="Who may see and change it; you are added as an admin.")
+    max_attempts: int | None = strawberry.field(
+        default=None, description="Claims allowed before an expired lease fails the job.")

@@ -1,0 +1,65 @@
+"""The one schema, composed from each domain's roots."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+
+from .access import Viewer
+from .batches.mutations import BatchMutations
+from .batches.queries import BatchQueries
+from .context import Info
+from .documentation_jobs.mutations import DocumentationJobMutations
+from .documentation_jobs.queries import DocumentationJobQueries
+from .errors import ErrorCodes
+from .jobs.mutations import JobMutations
+from .jobs.queries import JobQueries
+from .settings import Settings
+
+
+@strawberry.type(description="Everything that can be read.")
+class Query(JobQueries, BatchQueries, DocumentationJobQueries):
+    @strawberry.field(description="Who the server thinks you are.")
+    def viewer(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        return Viewer(user_id=principal.user_id, roles=sorted(principal.roles),
+                      anonymous=principal.is_anonymous)
+
+
+@strawberry.type(description="Everything that changes state.")
+class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
+    pass
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    # Factories, not instances: a fresh extension per request (the caches are shared).
+    extensions: list = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ValidationCache(maxsize=1024),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def export_sdl() -> str:
+    """The SDL committed as ``schema.graphql``; independent of runtime settings."""
+    return build_schema(Settings()).as_str() + "\n"

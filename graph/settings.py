@@ -1,0 +1,111 @@
+"""All configuration, read once from ``JOBGRAPH_*`` environment variables.
+
+A bad value stops start-up with one line naming the variable (``SettingsError``).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from repository.limits import Limits
+
+
+class SettingsError(Exception):
+    """One clear line for the operator, instead of a traceback."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBGRAPH_", extra="ignore", frozen=True)
+
+    # database
+    mongodb_uri: str | None = None
+    database: str = "jobgraph"
+    data_dir: Path | None = None
+    mongodb_timeout_ms: int = Field(5000, ge=100, le=120_000)
+
+    # auth
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    dev_trust_user_header: bool = False
+
+    # http
+    cors_origins: Annotated[list[str], NoDecode] = []
+    graphiql: bool = True
+    introspection: bool = True
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    # query limits
+    max_query_depth: int = Field(12, ge=2)
+    max_aliases: int = Field(30, ge=1)
+    max_tokens: int = Field(2000, ge=50)
+    max_page_size: int = Field(100, ge=1, le=1000)
+
+    # stored data limits
+    max_payload_bytes: int = Field(64 * 1024, ge=1024, le=8 * 1024 * 1024)
+    max_log_message_length: int = Field(4096, ge=16)
+    max_logs_per_job: int = Field(1000, ge=1, le=100_000)
+    max_jobs_per_batch: int = Field(1000, ge=1, le=100_000)
+
+    # workers
+    lease_seconds: float = Field(300.0, gt=0)
+    default_max_attempts: int = Field(3, ge=1, le=100)
+    reaper_interval_seconds: float = Field(5.0, gt=0)
+    finished_job_ttl_seconds: int | None = Field(None, ge=60)
+
+    # subscriptions
+    max_subscriptions_per_connection: int = Field(20, ge=1)
+    max_subscriptions_per_process: int = Field(10_000, ge=1)
+    subscriber_queue_size: int = Field(256, ge=1)
+
+    # logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("jwt_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Settings:
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ValueError("JOBGRAPH_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_log_message_length=self.max_log_message_length,
+            max_logs_per_job=self.max_logs_per_job,
+            max_jobs_per_batch=self.max_jobs_per_batch,
+            max_page_size=self.max_page_size,
+            lease_seconds=self.lease_seconds,
+            default_max_attempts=self.default_max_attempts,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = error.get("loc") or ()
+        name = f"JOBGRAPH_{str(location[0]).upper()}" if location else "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"invalid {name}: {message}") from None
