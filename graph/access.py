@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
+from repository.errors import ValidationError
 from repository.models import AccessControl as AccessControlModel
 from repository.models import AccessVisibility
 
@@ -30,8 +32,14 @@ class AccessControlInput:
     admin_access: list[str] = strawberry.field(default_factory=list, description="Admins.")
 
     def to_model(self) -> AccessControlModel:
-        return AccessControlModel(self.visibility, list(self.read_access),
-                                  list(self.write_access), list(self.admin_access))
+        try:
+            return AccessControlModel(self.visibility, list(self.read_access),
+                                      list(self.write_access), list(self.admin_access))
+        except ValidationError as exc:
+            # name the argument as the client wrote it: accessControl.readAccess
+            field = to_camel_case(exc.field)
+            raise ValidationError(f"accessControl.{field}",
+                                  exc.message.removeprefix(f"{exc.field}: ")) from None
 
 
 def access_or_none(value: AccessControlInput | None) -> AccessControlModel | None:

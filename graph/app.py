@@ -8,14 +8,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repository.database import Store, make_client, ping
 
+from .health import healthz, readyz
 from .http import GraphQLView, error_body
+from .logs import configure_logging
+from .metrics import Metrics, metrics_endpoint
+from .observability import REQUEST_ID_HEADER, RequestObservability
+from .realtime.hub import Hub
 from .schema import build_schema
 from .settings import Settings, load_settings
 
@@ -73,6 +78,7 @@ def create_app(
     """The ASGI app. ``mongodb_uri`` overrides settings; ``client_options`` go to pymongo
     (tests pass command listeners to count round trips)."""
     settings = settings or load_settings()
+    configure_logging(settings)
     uri = mongodb_uri or settings.mongodb_uri
     if uri is None:
         raise RuntimeError("create_app needs a MongoDB URI: set JOBGRAPH_MONGODB_URI or use "
@@ -85,25 +91,21 @@ def create_app(
         await ping(client, uri)
         store = Store(client, settings.database, settings.limits)
         await store.ensure_indexes()
+        await _ensure_retention(store, settings)
         app.state.store = store
+        hub = Hub(store.db, queue_size=settings.subscriber_queue_size,
+                  max_subscribers=settings.max_subscriptions_per_process)
+        await hub.start()
+        app.state.hub = hub
         try:
             yield
         finally:
+            await hub.stop()
             await client.close()
 
     view = GraphQLView(build_schema(settings), settings=settings,
-                       store_getter=lambda: app.state.store)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await request.app.state.store.client.admin.command("ping")
-        except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc).splitlines()[0]},
-                                status_code=503)
-        return JSONResponse({"status": "ready", "database": "ok"})
+                       store_getter=lambda: app.state.store,
+                       hub_getter=lambda: getattr(app.state, "hub", None))
 
     app = Starlette(
         routes=[
@@ -111,9 +113,26 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # outside BodySizeLimit, so a browser can read a 413 too
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER], max_age=600)
+    app.add_middleware(RequestObservability)  # outermost: every response gets its id
     return app
+
+
+async def _ensure_retention(store: Store, settings: Settings) -> None:
+    ttl = await store.jobs.ensure_retention(settings.finished_job_ttl_seconds)
+    if settings.finished_job_ttl_seconds is None and ttl is not None:
+        logger.warning(
+            "JOBGRAPH_FINISHED_JOB_TTL_SECONDS is not set, but the TTL index 'finished_ttl' "
+            "left by an earlier configuration still deletes finished jobs %d s after they "
+            "finish; drop it (db.jobs.dropIndex('finished_ttl')) to keep them", ttl)

@@ -6,16 +6,19 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 from repository.database import EmbeddedServer, default_data_dir
 from repository.errors import DomainError
 
-from .auth import KNOWN_ROLES, UnauthenticatedError, generate_secret, mint_token
-from .settings import SettingsError, load_settings
+from .auth import KNOWN_ROLES, UnauthenticatedError, generate_secret, load_keys, mint_token
+from .logs import configure_logging
+from .settings import Settings, SettingsError, load_settings
 
 DEMO_USER = "demo"
+DEMO_ROLE = "worker"
+DEMO_TTL_SECONDS = 24 * 3600
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,33 +50,51 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = load_settings()
+    configure_logging(settings)
+    load_keys(settings)  # an unusable key stops here, before the database starts
     server: EmbeddedServer | None = None
     if settings.mongodb_uri is None:
         data_dir = settings.data_dir or default_data_dir()
         server = EmbeddedServer(data_dir=Path(data_dir))
         print(f"jobgraph: starting the embedded database (data in {data_dir})", file=sys.stderr)
         os.environ["JOBGRAPH_MONGODB_URI"] = server.start()
-    if not (settings.jwt_secret or settings.jwt_public_key):
-        os.environ["JOBGRAPH_JWT_SECRET"] = generate_secret()
-        demo = mint_token(load_settings(), DEMO_USER, ["worker"], ttl=24 * 3600)
-        print(
-            "jobgraph: no JOBGRAPH_JWT_SECRET set, so one was generated for this session.\n"
-            f"  GraphiQL: http://{args.host}:{args.port}/graphql\n"
-            f'  Headers tab: {{"Authorization": "Bearer {demo}"}}\n'
-            f"  (user {DEMO_USER!r}, role worker, valid 24 h)",
-            file=sys.stderr,
-        )
+    banner = ensure_session_secret(settings, os.environ, args.host, args.port)
+    if banner:
+        print(banner, file=sys.stderr)
     # uvicorn re-raises SIGTERM after its graceful shutdown; this handler turns it
     # into SystemExit so the embedded database below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run("graph.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=settings.log_level.lower(),
-                    proxy_headers=True)
+                    proxy_headers=True,
+                    # our handler (JSON) formats uvicorn's lines too; each request is
+                    # logged once, by RequestObservability, with its request id
+                    log_config=None, access_log=False)
     finally:
         if server is not None:
             server.stop()
     return 0
+
+
+def ensure_session_secret(
+    settings: Settings, environ: MutableMapping[str, str], host: str, port: int
+) -> str | None:
+    """With no JWT key configured, put a fresh secret into ``environ`` (the server's
+    processes read it from there) and return a banner with a ready demo token."""
+    if settings.jwt_secret or settings.jwt_public_key:
+        return None
+    secret = environ["JOBGRAPH_JWT_SECRET"] = generate_secret()
+    session = settings.model_copy(update={"jwt_secret": secret})
+    demo = mint_token(session, DEMO_USER, [DEMO_ROLE], ttl=DEMO_TTL_SECONDS)
+    return (
+        "jobgraph: no JOBGRAPH_JWT_SECRET set, so one was generated for this session.\n"
+        f"  GraphiQL: http://{host}:{port}/graphql\n"
+        f'  Headers tab: {{"Authorization": "Bearer {demo}"}}\n'
+        f"  (user {DEMO_USER!r}, role {DEMO_ROLE}, valid {DEMO_TTL_SECONDS // 3600} h)\n"
+        "  Set JOBGRAPH_JWT_SECRET yourself to keep tokens valid across restarts and to mint "
+        "more with `jobgraph token --sub USER`."
+    )
 
 
 def _export_schema(args: argparse.Namespace) -> int:

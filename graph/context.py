@@ -48,10 +48,18 @@ class Context:
     request: Any = None
     hub: Hub | None = None
     expires_at: float | None = None
+    connection_params: dict[str, Any] | None = None
+    """A WebSocket's connection-init payload (Strawberry fills it in)."""
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.store, self.principal)
+
+    def authenticate(self, principal: Principal, expires_at: float | None) -> None:
+        """Set the caller of a WebSocket once its connection-init payload is known."""
+        self.principal = principal
+        self.expires_at = expires_at
+        self.loaders = Loaders(self.store, principal)
 
 
 Info = StrawberryInfo[Context, None]

@@ -22,7 +22,7 @@ INTERNAL_MESSAGE = "Internal server error"
 DATABASE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 LIMIT_MARKERS = (
     "exceeds maximum operation depth",
-    "maximum number of tokens",
+    "Document contains more than",
     "aliases found",
 )
 
@@ -51,7 +51,11 @@ def code_of(error: GraphQLError) -> str:
 def client_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GraphQLError) and original is not error:
-        return client_error(original)
+        inner = client_error(original)
+        if error.path is None and code_of(inner) == "GRAPHQL_VALIDATION_FAILED":
+            # A bad variable: the outer message names the variable and the path in it.
+            return _rebuild(error, error.message, dict(inner.extensions or {}))
+        return inner
     extensions = dict(error.extensions or {})
     if isinstance(original, DomainError):
         extensions["code"] = original.code
@@ -67,10 +71,10 @@ def client_error(error: GraphQLError) -> GraphQLError:
     if "code" in extensions:
         return error
     if original is None or (error.path is None and not _is_unexpected(original)):
-        if error.message.startswith("Syntax Error"):
-            extensions["code"] = "GRAPHQL_PARSE_FAILED"
-        elif any(marker in error.message for marker in LIMIT_MARKERS):
+        if any(marker in error.message for marker in LIMIT_MARKERS):
             extensions["code"] = "QUERY_TOO_COMPLEX"
+        elif error.message.startswith("Syntax Error"):
+            extensions["code"] = "GRAPHQL_PARSE_FAILED"
         else:
             extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
         return _rebuild(error, error.message, extensions)

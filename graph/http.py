@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any
 
 import orjson
@@ -18,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -27,6 +31,7 @@ from repository.access import ANONYMOUS
 
 from .auth import Authenticator, UnauthenticatedError
 from .context import Context
+from .errors import client_error
 from .settings import Settings
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -58,6 +63,15 @@ def negotiate(accept: str | None) -> str | None:
         if media in (JSON, "application/*", "*/*"):
             return JSON
     return None
+
+
+TOKEN_PARAMS = ("Authorization", "authorization", "authToken", "token")
+TOKEN_EXPIRED_CLOSE_CODE = 4401
+
+
+async def _close_expired(websocket: WebSocket) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -123,6 +137,33 @@ class GraphQLView(GraphQL):
             expires_at=identity.expires_at if identity else None,
         )
 
+    async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
+        """Authenticate a WebSocket from its connection-init payload, else its handshake.
+
+        A bad token refuses the connection; a good one's expiry closes the socket
+        with 4401 at that moment.
+        """
+        params = context.connection_params or {}
+        token = next((params[key] for key in TOKEN_PARAMS if isinstance(params.get(key), str)),
+                     None)
+        if token is not None:
+            headers = {"authorization": token if " " in token else f"Bearer {token}"}
+        else:
+            headers = {key.lower(): value for key, value in params.items()
+                       if isinstance(value, str)}
+            headers = {**dict(context.request.headers), **headers}
+        try:
+            identity = self.authenticator.identify(headers)
+        except UnauthenticatedError as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
+        context.authenticate(identity.principal, identity.expires_at)
+        if identity.expires_at is not None:
+            websocket: WebSocket = context.request
+            delay = max(0.0, identity.expires_at - time.time())
+            websocket.state.expiry_timer = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(_close_expired(websocket)))
+        return {"userId": identity.principal.user_id}
+
     async def execute_single(self, request: Any, request_adapter: Any, *args: Any,
                              **kwargs: Any) -> ExecutionResult:
         try:
@@ -135,6 +176,11 @@ class GraphQLView(GraphQL):
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:
+        if result.errors:
+            # Parse errors are raised inside ParserCache's hook and so escape the schema's
+            # extensions (ErrorCodes never sees them); map whatever still lacks a code.
+            result.errors = [error if "code" in (error.extensions or {}) else client_error(error)
+                             for error in result.errors]
         data = await super().process_result(request, result)
         codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
         if result.data is None and codes & REQUEST_ERROR_CODES:
@@ -149,7 +195,13 @@ class GraphQLView(GraphQL):
         return sub_response
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
-        response = await super().run(request, context or UNSET, root_value or UNSET)
+        try:
+            response = await super().run(request, context or UNSET, root_value or UNSET)
+        finally:
+            if isinstance(request, WebSocket):
+                timer = getattr(request.state, "expiry_timer", None)
+                if timer is not None:
+                    timer.cancel()
         if isinstance(request, Request) and isinstance(response, Response):
             media = request.scope.get("state", {}).get("media_type", JSON)
             if response.media_type == JSON or response.headers.get("content-type", "").startswith(

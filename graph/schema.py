@@ -22,6 +22,8 @@ from .documentation_jobs.queries import DocumentationJobQueries
 from .errors import ErrorCodes
 from .jobs.mutations import JobMutations
 from .jobs.queries import JobQueries
+from .observability import Observability
+from .realtime.subscriptions import Subscription
 from .settings import Settings
 
 
@@ -43,6 +45,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Factories, not instances: a fresh extension per request (the caches are shared).
     extensions: list = [
+        Observability,  # first in, last out: sees the final error codes
         ErrorCodes,
         lambda: ParserCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
@@ -55,6 +58,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

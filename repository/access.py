@@ -2,6 +2,14 @@
 
 Read filters go into every query (so pages and counts are right per caller);
 write and admin filters go into the conditional updates themselves.
+
+The rules, for every collection:
+
+- read: the object is PUBLIC, or the caller is in its read, write or admin list;
+- write (lifecycle, progress, logs, ...): the caller is in its write or admin list;
+- admin (delete, change access control): the caller is in its admin list;
+- the ``admin`` role may do everything; the ``worker`` role may claim jobs, and
+  may read and drive the jobs it holds (``claimed_by``), nothing else.
 """
 
 from __future__ import annotations
@@ -9,11 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import AccessControl
+from .models import PUBLIC_READER, AccessControl
 
-PUBLIC_READER = "*"
 ADMIN_ROLE = "admin"
 WORKER_ROLE = "worker"
+
+NOTHING: dict[str, Any] = {"$and": [{"_id": {"$exists": False}}]}
+"""Matches no document (every document has an ``_id``); merges under a key no other
+filter part uses."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Principal:
 
     @property
     def is_worker(self) -> bool:
-        return WORKER_ROLE in self.roles
+        return WORKER_ROLE in self.roles and self.user_id is not None
 
 
 ANONYMOUS = Principal()
@@ -39,12 +50,20 @@ SYSTEM = Principal("system", frozenset({ADMIN_ROLE}))
 """Internal callers (reaper, seeding, tests of the repository) that act as admin."""
 
 
-def read_filter(principal: Principal) -> dict[str, Any]:
+def read_filter(principal: Principal, *, claimable: bool = False) -> dict[str, Any]:
+    """What the caller may read. ``claimable`` (jobs): a worker also reads what it holds.
+
+    Served by the ``readers_created`` index (and ``claimed_created`` for the worker's
+    branch), so a page or a count never scans objects the caller cannot see.
+    """
     if principal.is_admin:
         return {}
     if principal.user_id is None:
         return {"readers": PUBLIC_READER}
-    return {"readers": {"$in": [PUBLIC_READER, principal.user_id]}}
+    readers = {"readers": {"$in": [PUBLIC_READER, principal.user_id]}}
+    if claimable and principal.is_worker:
+        return {"$or": [readers, {"claimed_by": principal.user_id}]}
+    return readers
 
 
 def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, Any]:
@@ -52,6 +71,8 @@ def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, 
     if principal.is_admin:
         return {}
     uid = principal.user_id
+    if uid is None:
+        return NOTHING
     branches: list[dict[str, Any]] = [
         {"access_control.write_access": uid},
         {"access_control.admin_access": uid},
@@ -64,17 +85,25 @@ def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, 
 def admin_filter(principal: Principal) -> dict[str, Any]:
     if principal.is_admin:
         return {}
+    if principal.user_id is None:
+        return NOTHING
     return {"access_control.admin_access": principal.user_id}
 
 
-def can_read(principal: Principal, access: AccessControl) -> bool:
-    return principal.is_admin or access.can_read(principal.user_id)
+def holds_claim(principal: Principal, claimed_by: str | None) -> bool:
+    return principal.is_worker and claimed_by is not None and claimed_by == principal.user_id
+
+
+def can_read(principal: Principal, access: AccessControl, claimed_by: str | None = None) -> bool:
+    """The same rule as ``read_filter``, for one object already in hand."""
+    return (principal.is_admin or access.can_read(principal.user_id)
+            or holds_claim(principal, claimed_by))
 
 
 def can_write(principal: Principal, access: AccessControl, claimed_by: str | None = None) -> bool:
-    if principal.is_admin or access.can_write(principal.user_id):
-        return True
-    return principal.is_worker and claimed_by is not None and claimed_by == principal.user_id
+    """The same rule as ``write_filter``."""
+    return (principal.is_admin or access.can_write(principal.user_id)
+            or holds_claim(principal, claimed_by))
 
 
 def can_admin(principal: Principal, access: AccessControl) -> bool:

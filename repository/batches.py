@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .documents import access_update, rename_id, with_access
+from .documents import access_update, bump_version, rename_id, with_access
 from .errors import NotFoundError, ValidationError
 from .jobs import JobRepository, job_to_document, require_user
 from .limits import Limits
@@ -201,7 +201,7 @@ class BatchRepository:
         permission = admin_filter(principal) if need == "admin" else write_filter(principal)
         doc = await self.collection.find_one_and_update(
             {"_id": batch_id, **permission},
-            {"$set": {**changes, "updated_at": utcnow()}},
+            bump_version({"$set": {**changes, "updated_at": utcnow()}}),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

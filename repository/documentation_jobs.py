@@ -14,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .documents import access_update, rename_id, with_access
+from .documents import access_update, bump_version, rename_id, with_access
 from .errors import NotFoundError, ValidationError
 from .jobs import require_user
 from .limits import Limits
@@ -231,7 +231,7 @@ class DocumentationJobRepository:
             query["status"] = {"$in": allowed_statuses}
         update.setdefault("$set", {})["updated_at"] = utcnow()
         doc = await self.collection.find_one_and_update(
-            query, update, return_document=ReturnDocument.AFTER
+            query, bump_version(update), return_document=ReturnDocument.AFTER
         )
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="documentation job",

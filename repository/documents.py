@@ -19,6 +19,15 @@ def access_update(access: AccessControl) -> dict[str, Any]:
     return {"access_control": access_document(access), "readers": access.readers()}
 
 
+def bump_version(update: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """Count every change of a document, so subscribers can order states and skip stale ones."""
+    if isinstance(update, list):
+        return [*update, {"$set": {"version": {"$add": [{"$ifNull": ["$version", 0]}, 1]}}}]
+    inc = dict(update.get("$inc", {}))
+    inc["version"] = 1
+    return {**update, "$inc": inc}
+
+
 def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:
     """A copy of ``doc`` with ``_id`` under the model's name and storage-only fields gone."""
     out = {key: value for key, value in doc.items() if key not in ("_id", "readers")}

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .documents import access_update, rename_id, with_access
+from .documents import access_update, bump_version, rename_id, with_access
 from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from .limits import Limits
 from .models import (
@@ -37,6 +39,9 @@ from .validation import check_document, check_text
 INDEXES = [
     IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="readers_created"),
+    # a worker's own branch of the read filter: the jobs it holds
+    IndexModel([("claimed_by", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+               name="claimed_created"),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
     IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="status_created"),
@@ -51,6 +56,14 @@ INDEXES = [
     IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)], name="batch_status"),
     IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="lease"),
 ]
+
+
+# Retention (JOBGRAPH_FINISHED_JOB_TTL_SECONDS): a TTL index over finished jobs only.
+# ``completed_at`` is a date only while a job is COMPLETED or FAILED (retry resets it),
+# and members of a batch are kept, since a batch's counts and status derive from them.
+RETENTION_INDEX = "finished_ttl"
+RETENTION_FILTER = {"completed_at": {"$type": "date"}, "batch_id": {"$type": "null"}}
+INDEX_CONFLICT_CODES = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,43 @@ class JobRepository:
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
 
+    async def ensure_retention(self, ttl_seconds: int | None) -> int | None:
+        """With ``ttl_seconds``, MongoDB deletes finished jobs that long after
+        ``completed_at`` (TTL index); a changed value is applied with ``collMod``. None
+        creates nothing and drops nothing. Returns the TTL now in force (an index left
+        from an earlier configuration still expires jobs)."""
+        existing = (await self.collection.index_information()).get(RETENTION_INDEX)
+        if ttl_seconds is None:
+            return None if existing is None else existing.get("expireAfterSeconds")
+        if existing is None:
+            try:
+                await self.collection.create_index(
+                    [("completed_at", ASCENDING)], name=RETENTION_INDEX,
+                    expireAfterSeconds=ttl_seconds, partialFilterExpression=RETENTION_FILTER)
+                return ttl_seconds
+            except OperationFailure as exc:  # another process created it first
+                if exc.code not in INDEX_CONFLICT_CODES:
+                    raise
+        elif existing.get("expireAfterSeconds") == ttl_seconds:
+            return ttl_seconds
+        await self.collection.database.command(
+            "collMod", self.collection.name,
+            index={"name": RETENTION_INDEX, "expireAfterSeconds": ttl_seconds})
+        return ttl_seconds
+
+    async def count_by_status(self, *, seconds: float | None = None) -> dict[JobStatus, int]:
+        """Jobs per status over the whole collection (for metrics, so no access filter);
+        every status is present. One aggregation, bounded to ``seconds``."""
+        pipeline = [{"$sort": {"status": ASCENDING}},  # lets MongoDB walk an index
+                    {"$group": {"_id": "$status", "count": {"$sum": 1}}}]
+        with pymongo.timeout(seconds):
+            rows = await (await self.collection.aggregate(pipeline)).to_list()
+        counts = dict.fromkeys(JobStatus, 0)
+        for row in rows:
+            if row["_id"] in counts:  # a StrEnum: the stored string finds its member
+                counts[JobStatus(row["_id"])] = row["count"]
+        return counts
+
     # -- creation ---------------------------------------------------------
 
     def new_job(
@@ -176,18 +226,19 @@ class JobRepository:
     # -- reads ------------------------------------------------------------
 
     async def get(self, principal: Principal, job_id: str) -> SecretaryJob:
-        doc = await self.collection.find_one({"_id": job_id, **read_filter(principal)})
+        query = {"_id": job_id, **read_filter(principal, claimable=True)}
+        doc = await self.collection.find_one(query)
         if doc is None:
             raise NotFoundError(f"job {job_id!r} not found")
         return job_from_document(doc)
 
     async def get_many(self, principal: Principal, job_ids: list[str]) -> dict[str, SecretaryJob]:
         """Readable jobs among ``job_ids``, in one round trip (for DataLoaders)."""
-        query = {"_id": {"$in": list(job_ids)}, **read_filter(principal)}
+        query = {"_id": {"$in": list(job_ids)}, **read_filter(principal, claimable=True)}
         return {doc["_id"]: job_from_document(doc) async for doc in self.collection.find(query)}
 
     def _list_query(self, principal: Principal, job_filter: JobFilter) -> dict[str, Any]:
-        return {**job_filter.query(), **read_filter(principal)}
+        return {**job_filter.query(), **read_filter(principal, claimable=True)}
 
     async def list(
         self, principal: Principal, job_filter: JobFilter, page: PageRequest
@@ -224,7 +275,7 @@ class JobRepository:
                     "lease_expires_at": now + timedelta(seconds=self.limits.lease_seconds),
                     "updated_at": now,
                 },
-                "$inc": {"attempts": 1},
+                "$inc": {"attempts": 1, "version": 1},
             },
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.AFTER,
@@ -352,7 +403,7 @@ class JobRepository:
     ) -> SecretaryJob:
         doc = await self.collection.find_one_and_update(
             {"_id": job_id, **admin_filter(principal)},
-            {"$set": {**access_update(access), "updated_at": utcnow()}},
+            bump_version({"$set": {**access_update(access), "updated_at": utcnow()}}),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
@@ -378,7 +429,7 @@ class JobRepository:
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
         query.update(write_filter(principal, claimable=True))
         doc = await self.collection.find_one_and_update(
-            query, update, return_document=ReturnDocument.AFTER
+            query, bump_version(update), return_document=ReturnDocument.AFTER
         )
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job", action=action,

@@ -91,6 +91,8 @@ def check_log_level(level: str) -> None:
 
 MAX_ACCESS_LIST = 100
 MAX_USER_ID_LENGTH = 200
+PUBLIC_READER = "*"
+"""Stands for everyone in the stored ``readers`` list, so it is never a user id."""
 
 
 @dataclass
@@ -109,6 +111,9 @@ class AccessControl:
             for user in users:
                 if not isinstance(user, str) or not user.strip():
                     raise ValidationError(name, "user ids must be non-empty strings")
+                if user == PUBLIC_READER:
+                    raise ValidationError(name, f"{PUBLIC_READER!r} is not a user id; use "
+                                          "visibility PUBLIC")
                 if len(user) > MAX_USER_ID_LENGTH:
                     raise ValidationError(name, f"user ids are at most {MAX_USER_ID_LENGTH} chars")
             setattr(self, name, list(dict.fromkeys(users)))
@@ -122,7 +127,7 @@ class AccessControl:
 
     def readers(self) -> list[str]:
         """Everyone who may read, with ``*`` standing for the public; stored for indexed reads."""
-        public = ["*"] if self.visibility is AccessVisibility.PUBLIC else []
+        public = [PUBLIC_READER] if self.visibility is AccessVisibility.PUBLIC else []
         return list(dict.fromkeys([*public, *self.read_access, *self.write_access,
                                    *self.admin_access]))
 
@@ -167,6 +172,8 @@ class SecretaryJob:
     log_seq: int = 0
     """Sequence number of the newest log entry ever appended (capping keeps counting)."""
     previous_errors: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+    """Incremented by every change; orders the states subscribers see."""
 
 
 @dataclass
@@ -208,6 +215,7 @@ class BatchJob:
     owner: str | None = None
     counts: BatchCounts | None = field(default_factory=BatchCounts)
     """None when loaded without its counts; ``status`` is derived from them."""
+    version: int = 0
 
 
 @dataclass
@@ -265,6 +273,7 @@ class DocumentationJob:
     updated_at: datetime = field(default_factory=utcnow)
     access_control: AccessControl = field(default_factory=AccessControl)
     owner: str | None = None
+    version: int = 0
 
     def start(self) -> None:
         self._move("start")

@@ -1,6 +1,9 @@
 """Why a conditional update matched nothing, told the same way for every collection.
 
-Objects the caller may not read are reported exactly like missing ones.
+Objects the caller may not read are reported exactly like missing ones: the same
+error class, code and message (which names only the id the caller sent). The
+order of the checks is the order a client may learn things in: existence only if
+readable, then permission, then state.
 """
 
 from __future__ import annotations
@@ -11,6 +14,11 @@ from typing import Any, Literal, NoReturn
 from .access import Principal, can_admin, can_read, can_write
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError
 from .models import AccessControl
+
+
+def not_found(kind: str, object_id: str) -> NotFoundError:
+    """The one error for a missing object and for a hidden one."""
+    return NotFoundError(f"{kind} {object_id!r} not found")
 
 
 async def refuse(
@@ -25,14 +33,15 @@ async def refuse(
 ) -> NoReturn:
     doc = await collection.find_one({"_id": object_id})
     if doc is None:
-        raise NotFoundError(f"{kind} {object_id!r} not found")
+        raise not_found(kind, object_id)
     access = AccessControl(**doc["access_control"])
     claimed_by = doc.get("claimed_by")
-    worker_owns = principal.is_worker and claimed_by is not None and claimed_by == principal.user_id
-    if not (can_read(principal, access) or worker_owns):
-        raise NotFoundError(f"{kind} {object_id!r} not found")
-    allowed = can_admin(principal, access) if need == "admin" else can_write(
-        principal, access, claimed_by)
+    if not can_read(principal, access, claimed_by):
+        raise not_found(kind, object_id)
+    if need == "admin":
+        allowed = can_admin(principal, access)
+    else:
+        allowed = can_write(principal, access, claimed_by)
     if not allowed:
         raise ForbiddenError(f"you may not {action} {kind} {object_id!r}")
     status = doc.get("status")

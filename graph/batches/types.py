@@ -43,6 +43,8 @@ class BatchJob:
     active: bool = strawberry.field(description="Whether the batch is active.")
     access_control: AccessControl = strawberry.field(description="Who may see and change it.")
     owner: str | None = strawberry.field(description="User who created the batch.")
+    version: int = strawberry.field(
+        description="Incremented by every change of the batch itself (not of its jobs).")
 
     @strawberry.field(
         description="PENDING until a job starts, PROCESSING while any job is unfinished, "

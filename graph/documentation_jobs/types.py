@@ -62,6 +62,8 @@ class DocumentationJob:
     updated_at: datetime = strawberry.field(description="When the job last changed.")
     access_control: AccessControl = strawberry.field(description="Who may see and change it.")
     owner: str | None = strawberry.field(description="User who created the job.")
+    version: int = strawberry.field(
+        description="Incremented by every change; a newer state has a higher version.")
 
 
 @strawberry.input(description="Generation options of a new documentation job.")

@@ -88,6 +88,8 @@ class SecretaryJob:
         description="Claims allowed before an expired lease fails the job.")
     retryable: bool = strawberry.field(description="False when a worker failed it for good.")
     log_seq: int = strawberry.field(description="Sequence number of the newest log entry.")
+    version: int = strawberry.field(
+        description="Incremented by every change; a newer state has a higher version.")
 
     @strawberry.field(description="Error of the last failure: code, message, details.")
     @staticmethod

@@ -1,0 +1,157 @@
+"""Prometheus metrics, one ``CollectorRegistry`` per app (``app.state.metrics``).
+
+Request counts and latency by operation name, errors by code, live WebSockets and
+subscriptions, change stream lag, and jobs by status, counted at scrape time with one
+aggregation that is bounded in time and never breaks ``/metrics`` when MongoDB is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from starlette.requests import Request
+from starlette.responses import Response
+
+from repository.database import Store
+from repository.models import JobStatus
+
+logger = logging.getLogger("jobgraph.metrics")
+
+MAX_OPERATION_NAMES = 500
+"""Operation names are chosen by clients; past this many, new ones count as ``other``."""
+MAX_NAME_LENGTH = 100
+JOBS_COUNT_SECONDS = 1.0
+"""How long a scrape waits for the jobs-by-status aggregation."""
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class JobsByStatus:
+    """A collector that reports the snapshot taken by the last ``/metrics`` request."""
+
+    def __init__(self) -> None:
+        self.counts: dict[JobStatus, int] | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.counts
+        up = GaugeMetricFamily(
+            "jobgraph_database_up",
+            "1 if MongoDB answered the jobs count of this scrape in time, else 0.")
+        up.add_metric([], 0 if counts is None else 1)
+        yield up
+        if counts is not None:
+            jobs = GaugeMetricFamily("jobgraph_jobs", "Jobs in the database by status.",
+                                     labels=["status"])
+            for status, count in counts.items():
+                jobs.add_metric([status.value], count)
+            yield jobs
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        labels = ["operation_name", "operation_type"]
+        self.requests = Counter(
+            "jobgraph_graphql_requests", "GraphQL operations executed (over HTTP or WebSocket).",
+            labels, registry=registry)
+        self.latency = Histogram(
+            "jobgraph_graphql_request_duration_seconds",
+            "Time to run a query or mutation, from parsing to the result (no subscriptions).",
+            labels, buckets=LATENCY_BUCKETS, registry=registry)
+        self.errors = Counter(
+            "jobgraph_graphql_errors", "Errors returned to clients, by their extensions.code.",
+            ["code"], registry=registry)
+        self.websockets = Gauge(
+            "jobgraph_websocket_connections", "WebSocket connections open now.",
+            registry=registry)
+        self.subscriptions = Gauge(
+            "jobgraph_subscriptions_active", "GraphQL subscriptions running now.",
+            registry=registry)
+        self.change_stream_lag = Gauge(
+            "jobgraph_change_stream_lag_seconds",
+            "Age of the last change stream event when this process received it.",
+            registry=registry)
+        self.jobs = JobsByStatus()
+        registry.register(self.jobs)
+        self._names: set[str] = set()
+
+    # -- hooks for the request path and the realtime hub --------------------
+
+    def operation_finished(self, name: str | None, operation_type: str,
+                           seconds: float | None, codes: Iterable[str]) -> None:
+        """One operation done; ``seconds`` None leaves latency alone (subscriptions)."""
+        label = self.operation_label(name)
+        self.requests.labels(label, operation_type).inc()
+        if seconds is not None:
+            self.latency.labels(label, operation_type).observe(seconds)
+        for code in codes:
+            self.errors.labels(code).inc()
+
+    def error(self, code: str) -> None:
+        """A request refused before any operation ran (401, 406, 413, ...)."""
+        self.errors.labels(code).inc()
+
+    def websocket_opened(self) -> None:
+        self.websockets.inc()
+
+    def websocket_closed(self) -> None:
+        self.websockets.dec()
+
+    def subscription_started(self) -> None:
+        self.subscriptions.inc()
+
+    def subscription_stopped(self) -> None:
+        self.subscriptions.dec()
+
+    def set_change_stream_lag(self, seconds: float) -> None:
+        self.change_stream_lag.set(max(seconds, 0.0))
+
+    def operation_label(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        name = name[:MAX_NAME_LENGTH]
+        if name in self._names:
+            return name
+        if len(self._names) >= MAX_OPERATION_NAMES:
+            return "other"
+        self._names.add(name)
+        return name
+
+    # -- scrape -------------------------------------------------------------
+
+    async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS
+                           ) -> None:
+        if store is None:
+            self.jobs.counts = None
+            return
+        try:
+            # pymongo's own time limit first; wait_for only in case the call hangs anyway
+            self.jobs.counts = await asyncio.wait_for(
+                store.jobs.count_by_status(seconds=seconds), seconds + 1.0)
+        except Exception as exc:
+            logger.warning("jobs by status not counted: %s", str(exc).splitlines()[0]
+                           if str(exc) else type(exc).__name__)
+            self.jobs.counts = None
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    await metrics.refresh_jobs(getattr(request.app.state, "store", None))
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(metrics.registry), headers={"Content-Type": content_type})

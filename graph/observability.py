@@ -1,0 +1,232 @@
+"""Request ids, one log line per GraphQL request, and the request metrics.
+
+``RequestObservability`` (ASGI middleware) gives every HTTP request and WebSocket a
+request id (the client's ``X-Request-Id`` when it is sane, else a new one), echoes it
+in the response, counts open WebSockets and logs one line per HTTP request.
+``Observability`` (schema extension) measures each GraphQL operation: over HTTP it
+fills in the request's line; over a WebSocket it logs one line per operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql.error import GraphQLError
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types import StreamExecutionResult
+
+from .errors import client_error, code_of
+from .metrics import Metrics
+
+logger = logging.getLogger("jobgraph.request")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+GRAPHQL_PATH = "/graphql"
+# Refusals that happen before any operation runs, by HTTP status.
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    500: "INTERNAL_SERVER_ERROR",
+}
+
+
+@dataclass
+class Observation:
+    """What one HTTP request or WebSocket is known by; kept in ``scope["state"]``."""
+
+    request_id: str
+    transport: str
+    operation_name: str | None = None
+    operation_type: str | None = None
+    user_id: str | None = None
+    error_codes: list[str] = field(default_factory=list)
+
+
+def request_id_of(scope: Scope) -> str | None:
+    observation = (scope.get("state") or {}).get("observation")
+    return observation.request_id if observation else None
+
+
+def _metrics_of(scope: Scope) -> Metrics | None:
+    app = scope.get("app")
+    return getattr(getattr(app, "state", None), "metrics", None)
+
+
+class RequestObservability:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
+        request_id = (incoming if incoming and _SANE_REQUEST_ID.fullmatch(incoming)
+                      else uuid.uuid4().hex)
+        observation = Observation(request_id, scope["type"])
+        scope.setdefault("state", {})["observation"] = observation
+        if scope["type"] == "http":
+            await self._http(scope, receive, send, observation)
+        else:
+            await self._websocket(scope, receive, send, observation)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send,
+                    observation: Observation) -> None:
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = observation.request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._log_http(scope, observation, status, time.perf_counter() - started)
+
+    def _log_http(self, scope: Scope, observation: Observation, status: int,
+                  seconds: float) -> None:
+        path = scope.get("path", "")
+        is_graphql = path == GRAPHQL_PATH
+        if is_graphql and status >= 400 and not observation.error_codes:
+            # Refused before an operation ran (or its error is only an HTTP status).
+            code = STATUS_CODES.get(status, f"HTTP_{status}")
+            observation.error_codes.append(code)
+            if (metrics := _metrics_of(scope)) is not None:
+                metrics.error(code)
+        # Probes and scrapes every few seconds are noise at INFO.
+        level = logging.INFO if is_graphql or status >= 500 else logging.DEBUG
+        logger.log(level, "%s %s %d", scope.get("method"), path, status, extra={
+            "request_id": observation.request_id,
+            "transport": "http",
+            "method": scope.get("method"),
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "operation_name": observation.operation_name,
+            "operation_type": observation.operation_type,
+            "user_id": observation.user_id,
+            "error_codes": observation.error_codes,
+        })
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send,
+                         observation: Observation) -> None:
+        metrics = _metrics_of(scope)
+        accepted_at: float | None = None
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal accepted_at
+            if message["type"] == "websocket.accept" and accepted_at is None:
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-request-id", observation.request_id.encode()))
+                message = {**message, "headers": headers}
+                accepted_at = time.perf_counter()
+                if metrics is not None:
+                    metrics.websocket_opened()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if accepted_at is not None:
+                if metrics is not None:
+                    metrics.websocket_closed()
+                logger.info("WebSocket %s closed", scope.get("path", ""), extra={
+                    "request_id": observation.request_id,
+                    "transport": "websocket",
+                    "path": scope.get("path", ""),
+                    "duration_ms": round((time.perf_counter() - accepted_at) * 1000, 2),
+                })
+
+
+class Observability(SchemaExtension):
+    """Per operation: name, type, caller, duration and error codes, to metrics and logs.
+
+    List it first among the extensions: it then leaves last, after ``ErrorCodes`` has
+    given every error its code.
+    """
+
+    def __init__(self, *, execution_context: Any = None) -> None:
+        self.stream_codes: list[str] = []
+        self.streamed = False
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        raised: list[str] = []
+        try:
+            yield
+        except Exception as exc:
+            raised.extend(_codes_of_exception(exc))
+            raise
+        finally:
+            self._finish(time.perf_counter() - started, raised)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self.streamed = True
+        yield
+        # after the yield: ErrorCodes (listed later) has already mapped this result's errors
+        self.stream_codes.extend(code_of(e) for e in getattr(result, "errors", None) or ())
+
+    def _finish(self, seconds: float, raised: list[str]) -> None:
+        context = self.execution_context
+        if self.streamed:
+            codes = self.stream_codes
+        else:
+            result = context.result
+            codes = [code_of(e) for e in getattr(result, "errors", None) or ()]
+        codes = codes + raised
+        name = context.operation_name
+        try:
+            operation_type = context.operation_type.value
+        except Exception:  # unparsable document, or no operation by that name
+            operation_type = "unknown"
+        app_context = context.context
+        principal = getattr(app_context, "principal", None)
+        user_id = getattr(principal, "user_id", None)
+        scope: Scope = getattr(getattr(app_context, "request", None), "scope", None) or {}
+        metrics = _metrics_of(scope)
+        if metrics is not None:
+            metrics.operation_finished(
+                name, operation_type,
+                None if operation_type == "subscription" else seconds, codes)
+        observation: Observation | None = (scope.get("state") or {}).get("observation")
+        if observation is not None and observation.transport == "http":
+            observation.operation_name = name
+            observation.operation_type = operation_type
+            observation.user_id = user_id
+            observation.error_codes.extend(codes)
+            return
+        logger.info("%s %s", operation_type, name or "(anonymous)", extra={
+            "request_id": observation.request_id if observation else None,
+            "transport": observation.transport if observation else None,
+            "operation_name": name,
+            "operation_type": operation_type,
+            "user_id": user_id,
+            "duration_ms": round(seconds * 1000, 2),
+            "error_codes": codes,
+        })
+
+
+def _codes_of_exception(exc: Exception) -> list[str]:
+    """The code a client will see for an exception that escaped the operation."""
+    if isinstance(exc, GraphQLError) and exc.original_error is None:
+        return [code_of(client_error(exc))]  # e.g. a syntax error raised while parsing
+    if type(exc).__module__.startswith("strawberry"):
+        return []  # e.g. a mutation over GET: the view answers with an HTTP status
+    return ["INTERNAL_SERVER_ERROR"]

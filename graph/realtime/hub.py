@@ -1,0 +1,254 @@
+"""The in-process hub: ONE change stream per process, fanned out to subscribers.
+
+Each subscriber has a bounded queue. A subscriber whose queue is full is
+dropped with SUBSCRIPTION_LAGGING (its queue is emptied at once), so a slow
+consumer never slows the others nor grows memory. After a database error the
+feed is reopened with its last resume token; if the token is too old, every
+subscriber gets SUBSCRIPTION_RESET and must re-query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
+from repository.errors import DomainError
+
+logger = logging.getLogger("jobgraph.hub")
+
+Key = tuple[str, Any]
+Predicate = Callable[[Change], bool]
+
+
+class SubscriptionError(DomainError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def lagging() -> SubscriptionError:
+    return SubscriptionError(
+        "SUBSCRIPTION_LAGGING",
+        "you fell too far behind the stream of changes and were dropped; "
+        "re-query the current state and subscribe again")
+
+
+def reset() -> SubscriptionError:
+    return SubscriptionError(
+        "SUBSCRIPTION_RESET",
+        "changes may have been lost (the change stream could not resume); "
+        "re-query the current state and subscribe again")
+
+
+def unavailable(reason: str) -> SubscriptionError:
+    return SubscriptionError("SUBSCRIPTIONS_UNAVAILABLE", reason)
+
+
+def change_keys(change: Change) -> list[Key]:
+    """The index keys a change is filed under: the object, and for jobs their batch."""
+    keys: list[Key] = [(change.collection, change.object_id)]
+    if change.collection == "jobs":
+        for state in (change.document, change.previous):
+            if state and state.get("batch_id"):
+                keys.append(("jobs@batch", state["batch_id"]))
+    return keys
+
+
+class Subscriber:
+    def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
+                 predicate: Predicate | None, queue_size: int) -> None:
+        self.hub = hub
+        self.keys = set(keys)
+        self.collections = set(collections)
+        self.predicate = predicate
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(queue_size)
+        self.error: SubscriptionError | None = None
+        self.registered = False
+        self._wakeup = asyncio.Event()
+
+    def offer(self, change: Change) -> None:
+        if self.error is not None:
+            return
+        if self.predicate is not None and not self.predicate(change):
+            return
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.fail(lagging())
+
+    def fail(self, error: SubscriptionError) -> None:
+        if self.error is None:
+            self.error = error
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self._wakeup.set()
+            self.hub.remove(self)
+
+    async def next(self) -> Change:
+        if self.error is not None:
+            raise self.error
+        if self.queue.empty():
+            getter = asyncio.ensure_future(self.queue.get())
+            waker = asyncio.ensure_future(self._wakeup.wait())
+            try:
+                await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waker.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                return getter.result()
+            raise self.error or lagging()
+        return self.queue.get_nowait()
+
+    def __aiter__(self) -> Subscriber:
+        return self
+
+    async def __anext__(self) -> Change:
+        return await self.next()
+
+
+class Hub:
+    def __init__(self, db: AsyncDatabase, *, queue_size: int = 256, max_subscribers: int = 10_000,
+                 retry_delay: float = 0.5) -> None:
+        self.feed = ChangeFeed(db)
+        self.queue_size = queue_size
+        self.max_subscribers = max_subscribers
+        self.retry_delay = retry_delay
+        self.by_key: dict[Key, set[Subscriber]] = defaultdict(set)
+        self.by_collection: dict[str, set[Subscriber]] = defaultdict(set)
+        self.count = 0
+        self.running = False
+        self.supported = True
+        self.lag_seconds = 0.0
+        self.events = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the stream before serving, so no change after start-up is missed."""
+        try:
+            await self.feed.open()
+        except ChangeStreamsUnsupported:
+            self.supported = False
+            logger.error(
+                "subscriptions are off: this MongoDB is a standalone server without change "
+                "streams; run it as a replica set (see README, 'Single-node replica set')")
+            return
+        self.running = True
+        self._task = asyncio.create_task(self._run(), name="jobgraph-hub")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.feed.close()
+        self.running = False
+        for subscriber in self.all_subscribers():
+            subscriber.fail(unavailable("the server is shutting down; subscribe again"))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if not self.running:
+                    await self.feed.open()
+                    self.running = True
+                    logger.info("change stream resumed")
+                async for change in self.feed.changes():
+                    self.dispatch(change)
+            except asyncio.CancelledError:
+                raise
+            except ChangeHistoryLost as exc:
+                logger.error("change stream could not resume, subscribers reset: %s", exc)
+                self.running = False
+                for subscriber in self.all_subscribers():
+                    subscriber.fail(reset())
+            except (PyMongoError, OSError) as exc:
+                if self.running:
+                    logger.warning("change stream interrupted, resuming: %s",
+                                   str(exc).splitlines()[0])
+                self.running = False
+                await self.feed.close()
+                await asyncio.sleep(self.retry_delay)
+            except Exception:
+                logger.exception("change stream failed unexpectedly; restarting it")
+                self.running = False
+                await self.feed.close()
+                await asyncio.sleep(self.retry_delay)
+
+    # -- fan-out ------------------------------------------------------------
+
+    def dispatch(self, change: Change) -> None:
+        self.events += 1
+        if change.wall_time is not None:
+            wall = change.wall_time
+            if wall.tzinfo is None:
+                wall = wall.replace(tzinfo=UTC)
+            self.lag_seconds = max(0.0, (datetime.now(UTC) - wall).total_seconds())
+        targets: set[Subscriber] = set(self.by_collection.get(change.collection, ()))
+        for index_key in change_keys(change):
+            targets |= self.by_key.get(index_key, set())
+        for subscriber in targets:
+            subscriber.offer(change)
+
+    def all_subscribers(self) -> set[Subscriber]:
+        found: set[Subscriber] = set()
+        for group in (*self.by_key.values(), *self.by_collection.values()):
+            found |= group
+        return found
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self,
+        *,
+        keys: Iterable[Key] = (),
+        collections: Iterable[str] = (),
+        predicate: Predicate | None = None,
+    ) -> AsyncIterator[Subscriber]:
+        """Register before reading the current state; leave on exit, whatever happens."""
+        if not self.supported:
+            raise unavailable("subscriptions need MongoDB change streams (a replica set)")
+        if self.count >= self.max_subscribers:
+            raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
+                                    f"this server holds its maximum of {self.max_subscribers} "
+                                    "subscriptions; try again later or another instance")
+        subscriber = Subscriber(self, keys, collections, predicate, self.queue_size)
+        for key in subscriber.keys:
+            self.by_key[key].add(subscriber)
+        for collection in subscriber.collections:
+            self.by_collection[collection].add(subscriber)
+        subscriber.registered = True
+        self.count += 1
+        started = time.monotonic()
+        try:
+            yield subscriber
+        finally:
+            self.remove(subscriber)
+            logger.debug("subscription ended after %.1f s", time.monotonic() - started)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        if not subscriber.registered:
+            return
+        subscriber.registered = False
+        self.count -= 1
+        for key in subscriber.keys:
+            group = self.by_key.get(key)
+            if group is not None:
+                group.discard(subscriber)
+                if not group:
+                    del self.by_key[key]
+        for collection in subscriber.collections:
+            self.by_collection[collection].discard(subscriber)

@@ -1,0 +1,185 @@
+"""One database-level change stream, turned into exact per-change document states.
+
+``fullDocument: updateLookup`` returns the document as it is when the event is
+read, not as it was after the change, so two quick updates would both show the
+second state. We keep the last known state of recently changed documents and
+apply each event's ``updateDescription`` to it; the ``version`` counter every
+update increments tells whether the result is exact (and whether the lookup
+happens to be). Only when neither holds do we fall back to the lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
+
+logger = logging.getLogger("jobgraph.changes")
+
+WATCHED = ("jobs", "batches", "documentation_jobs")
+HISTORY_LOST_CODES = {136, 280, 286}
+"""CappedPositionLost, ChangeStreamFatalError, ChangeStreamHistoryLost."""
+NO_CHANGE_STREAMS_CODES = {40573}
+"""``$changeStream`` is only supported on replica sets."""
+
+
+class ChangeHistoryLost(Exception):
+    """The resume token is older than the oplog: changes in between are unknown."""
+
+
+class ChangeStreamsUnsupported(Exception):
+    """The server is a standalone mongod: no change streams at all."""
+
+
+@dataclass(frozen=True)
+class Change:
+    collection: str
+    operation: str
+    """insert, update, replace or delete."""
+    object_id: Any
+    document: dict[str, Any] | None
+    """The document right after this change (None after a delete)."""
+    exact: bool
+    """False when only a later state of the document could be had."""
+    wall_time: datetime | None = None
+    previous: dict[str, Any] | None = None
+    """The state before this change, when this process knew it."""
+
+
+def apply_update(document: dict[str, Any], description: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with an event's ``updateDescription`` applied (dotted paths too)."""
+    result = deepcopy(document)
+    for truncated in description.get("truncatedArrays") or ():
+        container, key = _parent(result, truncated["field"])
+        if isinstance(container, dict | list):
+            del container[key][truncated["newSize"]:]
+    for path in description.get("removedFields") or ():
+        container, key = _parent(result, path)
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            del container[key]
+    for path, value in (description.get("updatedFields") or {}).items():
+        container, key = _parent(result, path, create=True)
+        if isinstance(container, list):
+            while len(container) <= key:
+                container.append(None)
+        container[key] = value
+    return result
+
+
+def _parent(document: Any, path: str, *, create: bool = False) -> tuple[Any, Any]:
+    parts = path.split(".")
+    node = document
+    for part in parts[:-1]:
+        key: Any = int(part) if isinstance(node, list) else part
+        if isinstance(node, dict) and key not in node and create:
+            node[key] = {}
+        node = node[key]
+    last = parts[-1]
+    return node, int(last) if isinstance(node, list) else last
+
+
+class StateCache:
+    """Last known state of recently changed documents, bounded (LRU)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.states: OrderedDict[tuple[str, Any], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[str, Any]) -> dict[str, Any] | None:
+        state = self.states.get(key)
+        if state is not None:
+            self.states.move_to_end(key)
+        return state
+
+    def put(self, key: tuple[str, Any], state: dict[str, Any] | None) -> None:
+        if state is None:
+            self.states.pop(key, None)
+            return
+        self.states[key] = state
+        self.states.move_to_end(key)
+        while len(self.states) > self.size:
+            self.states.popitem(last=False)
+
+    def clear(self) -> None:
+        self.states.clear()
+
+
+def to_change(event: dict[str, Any], cache: StateCache) -> Change | None:
+    operation = event.get("operationType")
+    namespace = event.get("ns") or {}
+    collection = namespace.get("coll")
+    if collection not in WATCHED or operation not in ("insert", "update", "replace", "delete"):
+        return None
+    object_id = event["documentKey"]["_id"]
+    key = (collection, object_id)
+    looked_up = event.get("fullDocument")
+    document, exact = looked_up, looked_up is not None
+    base = cache.get(key)
+    if operation == "delete":
+        document, exact = None, True
+    elif operation == "update":
+        description = event.get("updateDescription") or {}
+        version = (description.get("updatedFields") or {}).get("version")
+        if base is not None and version is not None and base.get("version", 0) + 1 == version:
+            document, exact = apply_update(base, description), True
+        elif looked_up is not None and version is not None:
+            exact = looked_up.get("version") == version
+        else:
+            exact = False
+    cache.put(key, document)
+    return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base)
+
+
+class ChangeFeed:
+    """The database's change stream, resumed with its last token after any error."""
+
+    def __init__(self, db: AsyncDatabase, cache_size: int = 10_000) -> None:
+        self.db = db
+        self.cache = StateCache(cache_size)
+        self.resume_token: Any = None
+        self._stream: Any = None
+
+    async def open(self) -> None:
+        """Start watching. Changes after this returns are never missed."""
+        pipeline = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
+        try:
+            self._stream = await self.db.watch(
+                pipeline, full_document="updateLookup", resume_after=self.resume_token)
+        except OperationFailure as exc:
+            if exc.code in NO_CHANGE_STREAMS_CODES:
+                raise ChangeStreamsUnsupported(str(exc)) from None
+            if exc.code in HISTORY_LOST_CODES or "resume" in str(exc).lower():
+                self.resume_token = None
+                self.cache.clear()
+                raise ChangeHistoryLost(str(exc)) from None
+            raise
+        if self._stream.resume_token is not None:
+            self.resume_token = self._stream.resume_token
+
+    async def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(PyMongoError):
+                await stream.close()
+
+    async def changes(self) -> AsyncIterator[Change]:
+        """Changes in order until the stream fails (the caller reopens and resumes)."""
+        assert self._stream is not None, "open() first"
+        while True:
+            event = await self._stream.try_next()
+            self.resume_token = self._stream.resume_token
+            if event is None:
+                await asyncio.sleep(0)
+                continue
+            change = to_change(event, self.cache)
+            if change is not None:
+                yield change
