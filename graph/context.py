@@ -50,6 +50,8 @@ class Context:
     expires_at: float | None = None
     connection_params: dict[str, Any] | None = None
     """A WebSocket's connection-init payload (Strawberry fills it in)."""
+    open_subscriptions: int = 0
+    """Subscriptions this WebSocket connection holds now (the context lives as long)."""
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

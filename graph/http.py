@@ -83,7 +83,8 @@ class GraphQLView(GraphQL):
                  hub_getter: Any = None, **options: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None,
                          allowed_origins=settings.cors_origins,
-                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+                         # enforced with a coded error in graph/realtime/subscriptions.py
+                         max_subscriptions_per_connection=None,
                          **options)
         self.settings = settings
         self.authenticator = Authenticator(settings)

@@ -16,7 +16,8 @@ import orjson
 from .settings import Settings
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message", "asctime", "taskName", "color_message"}  # uvicorn repeats each line in color
 
 
 class JsonFormatter(logging.Formatter):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql.error import GraphQLError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +32,7 @@ logger = logging.getLogger("jobgraph.request")
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 GRAPHQL_PATH = "/graphql"
+MAX_REFUSAL_BYTES = 16 * 1024
 # Refusals that happen before any operation runs, by HTTP status.
 STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -87,29 +89,44 @@ class RequestObservability:
                     observation: Observation) -> None:
         started = time.perf_counter()
         status = 500
+        refusal = bytearray()  # the body of an error answered before any operation ran
+        is_graphql = scope.get("path") == GRAPHQL_PATH
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = observation.request_id
+            elif (message["type"] == "http.response.body" and is_graphql and status >= 400
+                  and not observation.error_codes and len(refusal) < MAX_REFUSAL_BYTES):
+                refusal.extend(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if is_graphql and status >= 400 and not observation.error_codes:
+                self._count_refusal(scope, observation, status, bytes(refusal))
             self._log_http(scope, observation, status, time.perf_counter() - started)
+
+    def _count_refusal(self, scope: Scope, observation: Observation, status: int,
+                       body: bytes) -> None:
+        """Refused before an operation ran (401, 406, 413, a mutation over GET...): the
+        codes are the ones in the body the client got, else named after the status."""
+        try:
+            errors = orjson.loads(body)["errors"]
+            codes = [error["extensions"]["code"] for error in errors]
+        except Exception:
+            codes = [STATUS_CODES.get(status, f"HTTP_{status}")]
+        observation.error_codes.extend(codes)
+        if (metrics := _metrics_of(scope)) is not None:
+            for code in codes:
+                metrics.error(code)
 
     def _log_http(self, scope: Scope, observation: Observation, status: int,
                   seconds: float) -> None:
         path = scope.get("path", "")
         is_graphql = path == GRAPHQL_PATH
-        if is_graphql and status >= 400 and not observation.error_codes:
-            # Refused before an operation ran (or its error is only an HTTP status).
-            code = STATUS_CODES.get(status, f"HTTP_{status}")
-            observation.error_codes.append(code)
-            if (metrics := _metrics_of(scope)) is not None:
-                metrics.error(code)
         # Probes and scrapes every few seconds are noise at INFO.
         level = logging.INFO if is_graphql or status >= 500 else logging.DEBUG
         logger.log(level, "%s %s %d", scope.get("method"), path, status, extra={

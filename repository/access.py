@@ -66,6 +66,20 @@ def read_filter(principal: Principal, *, claimable: bool = False) -> dict[str, A
     return readers
 
 
+def readable_document(principal: Principal, doc: dict[str, Any] | None, *,
+                      claimable: bool = False) -> bool:
+    """``read_filter`` applied to one stored document, e.g. a change-stream event's."""
+    if doc is None:
+        return False
+    if principal.is_admin:
+        return True
+    readers = doc.get("readers") or ()
+    if PUBLIC_READER in readers or (principal.user_id is not None
+                                    and principal.user_id in readers):
+        return True
+    return claimable and holds_claim(principal, doc.get("claimed_by"))
+
+
 def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, Any]:
     """Writers and admins of the object; for jobs, also the worker that claimed it."""
     if principal.is_admin:

@@ -73,6 +73,7 @@ def batch_to_document(batch: BatchJob) -> dict[str, Any]:
         "updated_at": batch.updated_at,
         "active": batch.active,
         "owner": batch.owner,
+        "version": batch.version,
     }
     return with_access(doc, batch.access_control)
 

@@ -60,6 +60,8 @@ class EmbeddedServer:
     port: int = 0
     host: str = "127.0.0.1"
     startup_timeout: float = 30.0
+    extra_args: tuple[str, ...] = ()
+    """More secantusd-py flags, e.g. ``("--standalone",)`` for a server without change streams."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -75,7 +77,7 @@ class EmbeddedServer:
         self.process = subprocess.Popen(
             [executable, "--host", self.host, "--port", str(self.port),
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
-             "--noop-heartbeat-seconds", "5"],
+             "--noop-heartbeat-seconds", "5", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )

@@ -115,6 +115,7 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "retryable": job.retryable,
         "log_seq": job.log_seq,
         "previous_errors": job.previous_errors,
+        "version": job.version,
     }
     return with_access(doc, job.access_control)
 

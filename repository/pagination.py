@@ -98,8 +98,10 @@ def _beyond(created_at: datetime, object_id: str, *, older: bool) -> dict[str, A
 
 
 async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any) -> Page:
-    """One round trip: read one more than asked to learn whether another page exists."""
-    page.validate()
+    """One round trip: read one more than asked to learn whether another page exists.
+
+    Callers validate ``page`` first, against their configured maximum page size.
+    """
     query, sort = keyset_query(base, page)
     size = page.size
     docs = await collection.find(query, sort=sort, limit=size + 1).to_list() if size else []

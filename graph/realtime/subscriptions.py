@@ -5,7 +5,8 @@ object gets NOT_FOUND and hears nothing more of it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from enum import Enum
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from ..batches.types import BatchJob
 from ..context import Info
 from ..documentation_jobs.types import DocumentationJob
 from ..jobs.types import LogEntry, SecretaryJob
-from .hub import Hub, unavailable
+from .hub import Subscriber, SubscriptionError, unavailable
 
 
 def readable(principal: Principal, document: dict[str, Any] | None) -> bool:
@@ -52,10 +53,22 @@ def matches(job_filter: JobFilter, document: dict[str, Any] | None) -> bool:
     ))
 
 
-def hub_of(info: Info) -> Hub:
-    if info.context.hub is None:
+@contextlib.asynccontextmanager
+async def subscribe(info: Info, **interest: Any) -> AsyncIterator[Subscriber]:
+    """Register with the hub, within this connection's subscription limit."""
+    context = info.context
+    if context.hub is None:
         raise unavailable("subscriptions are not available on this server")
-    return info.context.hub
+    limit = context.settings.max_subscriptions_per_connection
+    if context.open_subscriptions >= limit:
+        raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
+                                f"a connection may hold at most {limit} subscriptions")
+    context.open_subscriptions += 1
+    try:
+        async with context.hub.subscribe(**interest) as subscriber:
+            yield subscriber
+    finally:
+        context.open_subscriptions -= 1
 
 
 @strawberry.enum(description="What happened to a job in a filtered job subscription.")
@@ -112,7 +125,7 @@ class Subscription:
         self, info: Info, job_id: strawberry.ID
     ) -> AsyncGenerator[SecretaryJob, None]:
         store, principal = info.context.store, info.context.principal
-        async with hub_of(info).subscribe(keys=[("jobs", job_id)]) as changes:
+        async with subscribe(info, keys=[("jobs", job_id)]) as changes:
             job = await store.jobs.get(principal, job_id)
             yield job  # type: ignore[misc]
             version = job.version
@@ -142,7 +155,7 @@ class Subscription:
         def relevant(change: Change) -> bool:
             return matches(job_filter, change.document) or matches(job_filter, change.previous)
 
-        async with hub_of(info).subscribe(collections=["jobs"], predicate=relevant) as changes:
+        async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
             versions: dict[str, int] = {}
             if initial:
                 page = await store.jobs.list(principal, job_filter, PageRequest(first=initial))
@@ -162,7 +175,7 @@ class Subscription:
     ) -> AsyncGenerator[BatchJob, None]:
         store, principal = info.context.store, info.context.principal
         keys = [("batches", batch_id), ("jobs@batch", batch_id)]
-        async with hub_of(info).subscribe(keys=keys) as changes:
+        async with subscribe(info, keys=keys) as changes:
             batch = await store.batches.get(principal, batch_id)
             yield batch  # type: ignore[misc]
             last = _batch_signature(batch)
@@ -184,7 +197,7 @@ class Subscription:
         self, info: Info, job_id: strawberry.ID
     ) -> AsyncGenerator[DocumentationJob, None]:
         store, principal = info.context.store, info.context.principal
-        async with hub_of(info).subscribe(keys=[("documentation_jobs", job_id)]) as changes:
+        async with subscribe(info, keys=[("documentation_jobs", job_id)]) as changes:
             job = await store.documentation_jobs.get(principal, job_id)
             yield job  # type: ignore[misc]
             version = job.version
@@ -210,7 +223,7 @@ class Subscription:
         store, principal = info.context.store, info.context.principal
         if after < 0:
             raise ValidationError("after", "must not be negative")
-        async with hub_of(info).subscribe(keys=[("jobs", job_id)]) as changes:
+        async with subscribe(info, keys=[("jobs", job_id)]) as changes:
             job = await store.jobs.get(principal, job_id)
             if after > job.log_seq:
                 raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")

@@ -8,6 +8,7 @@ where the call was refused, that the stored document did not change at all.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from tests.helpers.graphql import Api, Caller
 
 Kind = Literal["job", "batch", "documentation job"]
 Need = Literal["read", "write", "admin"]
+KINDS: list[Kind] = ["job", "batch", "documentation job"]
 
 PRIVATE, PUBLIC = AccessVisibility.PRIVATE, AccessVisibility.PUBLIC
 
@@ -294,55 +296,45 @@ async def test_operation_answers_each_caller_by_the_rules(
     # given: one object per caller, so a success in one cell cannot touch another
     objects = {name: operation.seed(visibility) for name in CALLERS}
     await insert(store, list(objects.values()))
-    stored = collection(store, operation.kind)
+    ids = {name: object_id(obj) for name, obj in objects.items()}
+    before = await snapshot(store, operation.kind, ids)
     missing_id = new_id()
 
-    # when
-    answers, mismatches = {}, []
-    for name, caller in CALLERS.items():
-        target = object_id(objects[name])
-        before = await stored.find_one({"_id": target})
-        body = await api.execute(operation.document, {"id": target}, as_=caller)
-        after = await stored.find_one({"_id": target})
-        answers[name] = outcome(body)
+    # when: every caller at once (each on its own object), then each with a missing id
+    bodies = dict(zip(CALLERS, await asyncio.gather(*(
+        api.execute(operation.document, {"id": ids[name]}, as_=caller)
+        for name, caller in CALLERS.items())), strict=True))
+    after = await snapshot(store, operation.kind, ids)
+    absent = dict(zip(CALLERS, await asyncio.gather(*(
+        api.execute(operation.document, {"id": missing_id}, as_=caller)
+        for caller in CALLERS.values())), strict=True))
 
-        # then: the answer, and its effect (or the lack of one)
-        want = expected(name, operation.kind, operation.need, visibility)
-        if answers[name] != want:
-            continue
-        if want == "ok":
-            if operation.need != "read" and not operation.changed(after, before):
-                mismatches.append(f"{name}: answered ok but the change is not stored")
-            if operation.need == "read" and after != before:
-                mismatches.append(f"{name}: a query changed the object")
-            continue
-        if after != before:
-            mismatches.append(f"{name}: refused with {want} but the object changed")
-        if want == "NOT_FOUND":
-            # a hidden object reads exactly like one that does not exist
-            absent = await api.execute(operation.document, {"id": missing_id}, as_=caller)
-            if without_id(body, target) != without_id(absent, missing_id):
-                mismatches.append(f"{name}: hidden {body} differs from missing {absent}")
-
+    # then: the answer, and its effect or the lack of one
+    answers = {name: outcome(body) for name, body in bodies.items()}
     assert answers == {name: expected(name, operation.kind, operation.need, visibility)
                        for name in CALLERS}
+    mismatches = []
+    for name, answer in answers.items():
+        if answer == "ok" and operation.need != "read":
+            if not operation.changed(after[name], before[name]):
+                mismatches.append(f"{name}: answered ok but the change is not stored")
+        elif after[name] != before[name]:
+            mismatches.append(f"{name}: answered {answer} but the object changed")
+        # an id that does not exist is NOT_FOUND for everyone, and a hidden object
+        # reads exactly like it: same data, code, path and message but for the id
+        if outcome(absent[name]) != "NOT_FOUND":
+            mismatches.append(f"{name}: a missing id answered {absent[name]}")
+        if answer == "NOT_FOUND" and (without_id(bodies[name], ids[name])
+                                      != without_id(absent[name], missing_id)):
+            mismatches.append(f"{name}: hidden {bodies[name]} differs from {absent[name]}")
     assert mismatches == []
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
-async def test_operation_on_missing_id_is_not_found_for_everyone(
-    api: Api, store: Store, operation: Operation
-) -> None:
-    # given
-    missing_id = new_id()
-
-    # when
-    codes = {name: outcome(await api.execute(operation.document, {"id": missing_id},
-                                             as_=caller))
-             for name, caller in CALLERS.items()}
-
-    # then
-    assert set(codes.values()) == {"NOT_FOUND"}, codes
+async def snapshot(store: Store, kind: Kind, ids: dict[str, str]) -> dict[str, Any]:
+    """The stored document of each caller's object (None once deleted)."""
+    found = {doc["_id"]: doc async for doc in collection(store, kind).find(
+        {"_id": {"$in": list(ids.values())}})}
+    return {name: found.get(object_id) for name, object_id in ids.items()}
 
 
 # -- lists and counts -----------------------------------------------------------------
@@ -399,33 +391,38 @@ async def seed_list_objects(store: Store) -> dict[Kind, dict[str, tuple[AccessCo
     return seeded
 
 
-@pytest.mark.parametrize("caller", list(CALLERS), ids=list(CALLERS))
+async def read_whole_list(api: Api, query: str, caller: Caller) -> tuple[list[str], set[int]]:
+    """Every id of a list, two per page, and the totalCount each page reported."""
+    seen: list[str] = []
+    totals: set[int] = set()
+    after = None
+    while True:
+        page = (await api.data(query, {"after": after}, as_=caller))["items"]
+        totals.add(page["totalCount"])
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen, totals
+        after = page["pageInfo"]["endCursor"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_lists_count_and_page_only_what_the_caller_may_read(
-    api: Api, store: Store, caller: str
+    api: Api, store: Store, kind: Kind
 ) -> None:
     # given
-    seeded = await seed_list_objects(store)
-    who = CALLERS[caller]
+    seeded = (await seed_list_objects(store))[kind]
+    want = {name: {object_id for object_id, (access, holder) in seeded.items()
+                   if may_read(caller, kind, access, holder)}
+            for name, caller in CALLERS.items()}
 
-    for kind, query in LIST_QUERIES.items():
-        want = {object_id for object_id, (access, holder) in seeded[kind].items()
-                if may_read(who, kind, access, holder)}
+    # when: every page of the list, for every caller
+    lists = await asyncio.gather(*(read_whole_list(api, LIST_QUERIES[kind], caller)
+                                   for caller in CALLERS.values()))
 
-        # when: every page, two at a time
-        seen: list[str] = []
-        totals: set[int] = set()
-        after = None
-        while True:
-            page = (await api.data(query, {"after": after}, as_=who))["items"]
-            totals.add(page["totalCount"])
-            seen += [edge["node"]["id"] for edge in page["edges"]]
-            if not page["pageInfo"]["hasNextPage"]:
-                break
-            after = page["pageInfo"]["endCursor"]
-
-        # then
-        assert sorted(seen) == sorted(want), kind
-        assert totals == {len(want)}, kind
+    # then: exactly the readable objects, each once, and a totalCount to match
+    got = {name: (sorted(seen), totals) for name, (seen, totals) in zip(CALLERS, lists,
+                                                                         strict=True)}
+    assert got == {name: (sorted(ids), {len(ids)}) for name, ids in want.items()}
 
 
 async def test_list_total_count_differs_per_caller(api: Api, store: Store) -> None:
@@ -452,3 +449,294 @@ async def test_list_total_count_differs_per_caller(api: Api, store: Store) -> No
         "idle-worker": (2, 2, 2),
         "unrelated": (2, 2, 2),
     }
+
+
+# -- nested fields ----------------------------------------------------------------------
+
+BATCH_JOBS = """query($id: ID!) { batch(batchId: $id) {
+  jobs(first: 100) { totalCount edges { node { jobId } } } counts { total } } }"""
+JOB_BATCH = "query($id: ID!) { job(jobId: $id) { jobId batch { batchId } } }"
+JOBS_BATCH = "{ jobs { edges { node { jobId batch { batchId } } } } }"
+
+
+async def test_batch_jobs_shows_only_the_jobs_the_caller_may_read(
+    api: Api, store: Store
+) -> None:
+    # given: a public batch whose jobs carry their own access control
+    batch = make_batch(PUBLIC, access=AccessControl(PUBLIC, admin_access=["owner"]))
+    jobs = [
+        make_job(PRIVATE, JobStatus.PENDING, access=access, batch_id=batch.batch_id,
+                 offset=offset)
+        for offset, access in enumerate(LIST_ACCESS.values())
+    ]
+    jobs.append(make_job(PRIVATE, JobStatus.PROCESSING, access=LIST_ACCESS["owner-only"],
+                         batch_id=batch.batch_id, offset=len(jobs)))
+    await insert(store, [batch, *jobs])
+
+    # when
+    answers = await asyncio.gather(*(api.data(BATCH_JOBS, {"id": batch.batch_id}, as_=caller)
+                                     for caller in CALLERS.values()))
+
+    # then: the connection holds only readable jobs; the counts summarize all of them
+    got = {name: (sorted(edge["node"]["jobId"] for edge in data["batch"]["jobs"]["edges"]),
+                  data["batch"]["jobs"]["totalCount"], data["batch"]["counts"]["total"])
+           for name, data in zip(CALLERS, answers, strict=True)}
+    want = {}
+    for name, caller in CALLERS.items():
+        readable = sorted(job.job_id for job in jobs
+                          if may_read(caller, "job", job.access_control, job.claimed_by))
+        want[name] = (readable, len(readable), len(jobs))
+    assert got == want
+
+
+async def test_job_batch_is_null_when_the_caller_may_not_read_the_batch(
+    api: Api, store: Store
+) -> None:
+    # given: a public job in a private batch
+    batch = make_batch(PRIVATE)
+    job = make_job(PUBLIC, JobStatus.PENDING, batch_id=batch.batch_id,
+                   access=AccessControl(PUBLIC, admin_access=["owner"]))
+    await insert(store, [batch, job])
+
+    # when: by id, and through the list (the per-request loader)
+    by_id = await asyncio.gather(*(api.data(JOB_BATCH, {"id": job.job_id}, as_=caller)
+                                   for caller in CALLERS.values()))
+    listed = await asyncio.gather(*(api.data(JOBS_BATCH, as_=caller)
+                                    for caller in CALLERS.values()))
+
+    # then
+    got = {name: (one["job"], [edge["node"] for edge in many["jobs"]["edges"]])
+           for name, one, many in zip(CALLERS, by_id, listed, strict=True)}
+    want = {}
+    for name, caller in CALLERS.items():
+        visible = may_read(caller, "batch", batch.access_control, None)
+        node = {"jobId": job.job_id, "batch": {"batchId": batch.batch_id} if visible else None}
+        want[name] = (node, [node])
+    assert got == want
+
+
+# -- creation ---------------------------------------------------------------------------
+
+CREATE: dict[Kind, str] = {
+    "job": """mutation($access: AccessControlInput) {
+      created: createJob(input: {jobType: "pdf", accessControl: $access}) {
+        id: jobId owner accessControl { visibility readAccess writeAccess adminAccess } } }""",
+    "batch": """mutation($access: AccessControlInput) {
+      created: createBatch(input: {batchName: "b", jobs: [{jobType: "pdf"}],
+                                   accessControl: $access}) {
+        id: batchId owner accessControl { visibility readAccess writeAccess adminAccess } } }""",
+    "documentation job": """mutation($access: AccessControlInput) {
+      created: createDocumentationJob(input: {repositoryPath: "/src", repositoryName: "r",
+                                             outputDirectory: "/out", accessControl: $access}) {
+        id: jobId owner accessControl { visibility readAccess writeAccess adminAccess } } }""",
+}
+READ_BY_ID: dict[Kind, str] = {
+    "job": "query($id: ID!) { one: job(jobId: $id) { id: jobId } }",
+    "batch": "query($id: ID!) { one: batch(batchId: $id) { id: batchId } }",
+    "documentation job": "query($id: ID!) { one: documentationJob(jobId: $id) { id: jobId } }",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_create_anonymous_is_forbidden_and_stores_nothing(
+    api: Api, store: Store, kind: Kind
+) -> None:
+    # when
+    error = await api.error(CREATE[kind], as_=CALLERS["anonymous"])
+
+    # then
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    for name in ("job", "batch", "documentation job"):
+        assert await collection(store, name).count_documents({}) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_create_makes_the_creator_an_admin(api: Api, store: Store, kind: Kind) -> None:
+    # given
+    access = {"visibility": "PRIVATE", "readAccess": ["reader"]}
+
+    # when
+    created = (await api.data(CREATE[kind], {"access": access}, as_=CALLERS["owner"]))["created"]
+
+    # then
+    assert created["owner"] == "owner"
+    assert created["accessControl"] == {"visibility": "PRIVATE", "readAccess": ["reader"],
+                                        "writeAccess": [], "adminAccess": ["owner"]}
+    codes = {name: outcome(await api.execute(READ_BY_ID[kind], {"id": created["id"]},
+                                             as_=CALLERS[name]))
+             for name in ("owner", "reader", "unrelated", "anonymous")}
+    assert codes == {"owner": "ok", "reader": "ok", "unrelated": "NOT_FOUND",
+                     "anonymous": "NOT_FOUND"}
+
+
+async def test_create_batch_jobs_take_the_batch_access_unless_given_their_own(
+    api: Api, store: Store
+) -> None:
+    # given
+    document = """mutation {
+      createBatch(input: {batchName: "b", accessControl: {readAccess: ["reader"]}, jobs: [
+        {jobType: "inherits"},
+        {jobType: "own", accessControl: {visibility: PUBLIC, writeAccess: ["writer"]}}]}) {
+        batchId } }"""
+
+    # when
+    batch_id = (await api.data(document, as_=CALLERS["owner"]))["createBatch"]["batchId"]
+
+    # then
+    query = """query($id: ID!) { jobs(filter: {batchId: $id}) { edges { node {
+      jobType accessControl { visibility readAccess writeAccess adminAccess } } } } }"""
+    jobs = {edge["node"]["jobType"]: edge["node"]["accessControl"] for edge in (
+        await api.data(query, {"id": batch_id}, as_=CALLERS["owner"]))["jobs"]["edges"]}
+    assert jobs == {
+        "inherits": {"visibility": "PRIVATE", "readAccess": ["reader"], "writeAccess": [],
+                     "adminAccess": ["owner"]},
+        "own": {"visibility": "PUBLIC", "readAccess": [], "writeAccess": ["writer"],
+                "adminAccess": ["owner"]},
+    }
+    seen = {name: sorted(edge["node"]["jobType"] for edge in (await api.data(
+        query, {"id": batch_id}, as_=CALLERS[name]))["jobs"]["edges"])
+        for name in ("reader", "unrelated")}
+    assert seen == {"reader": ["inherits", "own"], "unrelated": ["own"]}
+
+
+# -- claiming ---------------------------------------------------------------------------
+
+CLAIM = "mutation { claimJob { jobId claimedBy status } }"
+
+
+async def test_claim_job_needs_the_worker_or_admin_role(api: Api, store: Store) -> None:
+    # given: one private pending job, nobody listed on it
+    job = make_job(PRIVATE, JobStatus.PENDING, access=AccessControl(admin_access=["owner"]))
+    await insert(store, [job])
+    before = await store.jobs.collection.find_one({"_id": job.job_id})
+
+    # when
+    codes = {name: outcome(await api.execute(CLAIM, as_=caller))
+             for name, caller in CALLERS.items()
+             if name not in ("worker-role", "idle-worker", "admin-role")}
+
+    # then: refused, and the job is still waiting
+    assert set(codes.values()) == {"FORBIDDEN"}, codes
+    assert await store.jobs.collection.find_one({"_id": job.job_id}) == before
+
+
+@pytest.mark.parametrize("caller", ["worker-role", "idle-worker", "admin-role"])
+async def test_claim_job_by_worker_or_admin_role_takes_the_job(
+    api: Api, store: Store, caller: str
+) -> None:
+    # given
+    job = make_job(PRIVATE, JobStatus.PENDING, access=AccessControl(admin_access=["owner"]))
+    await insert(store, [job])
+    who = CALLERS[caller]
+
+    # when
+    claimed = (await api.data(CLAIM, as_=who))["claimJob"]
+
+    # then
+    assert claimed == {"jobId": job.job_id, "claimedBy": who.user_id, "status": "PROCESSING"}
+
+
+async def test_claimed_job_is_readable_by_the_worker_named_in_claimed_by(
+    api: Api, store: Store
+) -> None:
+    # given: a job its worker may not read by the lists
+    job = make_job(PRIVATE, JobStatus.PENDING, access=AccessControl(admin_access=["owner"]))
+    await insert(store, [job])
+    holder, other = CALLERS["worker-role"], CALLERS["idle-worker"]
+    read = "query($id: ID!) { job(jobId: $id) { jobId } jobs { totalCount } }"
+    assert outcome(await api.execute(read, {"id": job.job_id}, as_=holder)) == "NOT_FOUND"
+
+    # when: it claims and fails the job
+    await api.data(CLAIM, as_=holder)
+    held = await api.data(read, {"id": job.job_id}, as_=holder)
+    fail = ('mutation($id: ID!) { failJob(jobId: $id, error: {code: "E", message: "m"}) '
+            "{ status } }")
+    await api.data(fail, {"id": job.job_id}, as_=holder)
+    after_fail = await api.execute(read, {"id": job.job_id}, as_=holder)
+    hidden_from_other = await api.execute(read, {"id": job.job_id}, as_=other)
+    # and its owner puts it back in the queue, which releases the claim
+    await api.data("mutation($id: ID!) { retryJob(jobId: $id) { status } }",
+                   {"id": job.job_id}, as_=CALLERS["owner"])
+    released = await api.execute(read, {"id": job.job_id}, as_=holder)
+
+    # then
+    assert held == {"job": {"jobId": job.job_id}, "jobs": {"totalCount": 1}}
+    assert outcome(after_fail) == "ok"
+    assert outcome(hidden_from_other) == "NOT_FOUND"
+    assert outcome(released) == "NOT_FOUND"
+
+
+# -- changing access control -----------------------------------------------------------
+
+SET_ACCESS: dict[Kind, str] = {
+    "job": "mutation($id: ID!, $access: AccessControlInput!) { "
+           "set: setJobAccess(jobId: $id, accessControl: $access) { id: jobId } }",
+    "batch": "mutation($id: ID!, $access: AccessControlInput!) { "
+             "set: setBatchAccess(batchId: $id, accessControl: $access) { id: batchId } }",
+    "documentation job": "mutation($id: ID!, $access: AccessControlInput!) { "
+                         "set: setDocumentationJobAccess(jobId: $id, accessControl: $access) "
+                         "{ id: jobId } }",
+}
+SEED: dict[Kind, Callable[[AccessVisibility], Any]] = {
+    "job": _job(JobStatus.PENDING), "batch": make_batch,
+    "documentation job": _doc_job(PENDING_DOC),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_set_access_takes_effect_for_the_next_request(
+    api: Api, store: Store, kind: Kind
+) -> None:
+    # given
+    obj = SEED[kind](PRIVATE)
+    await insert(store, [obj])
+    target = object_id(obj)
+    access = {"visibility": "PRIVATE", "readAccess": ["newcomer"], "adminAccess": ["owner"]}
+
+    # when: the listed admin hands the object to the owner and a newcomer
+    await api.data(SET_ACCESS[kind], {"id": target, "access": access},
+                   as_=CALLERS["listed-admin"])
+
+    # then
+    codes = {name: outcome(await api.execute(READ_BY_ID[kind], {"id": target},
+                                             as_=Caller(user)))
+             for name, user in (("newcomer", "newcomer"), ("reader", "reader"),
+                                ("listed-admin", "listed-admin"), ("owner", "owner"))}
+    assert codes == {"newcomer": "ok", "reader": "NOT_FOUND", "listed-admin": "NOT_FOUND",
+                     "owner": "ok"}
+
+
+INVALID_ACCESS = [
+    ({"readAccess": [""]}, "accessControl.readAccess"),
+    ({"writeAccess": ["   "]}, "accessControl.writeAccess"),
+    ({"adminAccess": ["*"]}, "accessControl.adminAccess"),
+    ({"readAccess": [f"user-{n}" for n in range(101)]}, "accessControl.readAccess"),
+    ({"writeAccess": ["u" * 201]}, "accessControl.writeAccess"),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_set_access_invalid_lists_are_validation_errors_and_change_nothing(
+    api: Api, store: Store, kind: Kind
+) -> None:
+    # given
+    obj = SEED[kind](PRIVATE)
+    await insert(store, [obj])
+    target = object_id(obj)
+    before = await collection(store, kind).find_one({"_id": target})
+
+    # when: each invalid setting, on an existing object and on a new one
+    refusals = []
+    for access, _ in INVALID_ACCESS:
+        refusals.append(await api.error(SET_ACCESS[kind], {"id": target, "access": access},
+                                        as_=CALLERS["owner"]))
+        refusals.append(await api.error(CREATE[kind], {"access": access},
+                                        as_=CALLERS["owner"]))
+
+    # then
+    assert [refused["extensions"] for refused in refusals] == [
+        {"code": "VALIDATION_ERROR", "field": field_name}
+        for _, field_name in INVALID_ACCESS for _ in range(2)]
+    assert await collection(store, kind).find_one({"_id": target}) == before
+    stored = {name: await collection(store, name).count_documents({}) for name in KINDS}
+    assert stored == {name: int(name == kind) for name in KINDS}

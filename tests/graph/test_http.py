@@ -1,40 +1,333 @@
-import json
-import pymongo.errors
-from tests.helpers.graphql import ALICE, WORKER, ANON
+"""GraphQL over HTTP as the GraphQL-over-HTTP specification describes it: methods, media
+types, status codes, body limits, GraphiQL and the health check."""
 
-async def test_probe(api, store, settings, monkeypatch):
-    c = api.client
-    h = ALICE.headers(settings)
-    def show(label, r):
-        print("\n###", label, r.status_code, r.headers.get("content-type"), r.text[:600])
-    show("get query", await c.get("/graphql", params={"query": "{ viewer { userId } }"}, headers=h))
-    show("get gql-resp", await c.get("/graphql", params={"query": "{ viewer { userId } }"}, headers={**h, "accept": "application/graphql-response+json"}))
-    show("parse json", await c.post("/graphql", json={"query": "{ viewer { "}, headers=h))
-    show("parse gqlresp", await c.post("/graphql", json={"query": "{ viewer { "}, headers={**h, "accept": "application/graphql-response+json"}))
-    show("valid gqlresp", await c.post("/graphql", json={"query": "{ nope }"}, headers={**h, "accept": "application/graphql-response+json"}))
-    show("valid json", await c.post("/graphql", json={"query": "{ nope }"}, headers={**h, "accept": "application/json"}))
-    show("mutation get", await c.get("/graphql", params={"query": "mutation { claimJob { jobId } }"}, headers=h))
-    show("406", await c.post("/graphql", json={"query": "{ viewer { userId } }"}, headers={**h, "accept": "text/plain"}))
-    show("ctype", await c.post("/graphql", content=b"query", headers={**h, "content-type": "text/plain"}))
-    show("ctype xml", await c.post("/graphql", content=b"<q/>", headers={**h, "content-type": "application/xml"}))
-    r = await c.get("/graphql", headers={"accept": "text/html"})
-    print("\n### html", r.status_code, r.headers.get("content-type"), r.text[:200])
-    show("healthz", await c.get("/healthz"))
-    show("big", await c.post("/graphql", content=b"x" * (settings.max_body_bytes + 1), headers={**h, "content-type": "application/json"}))
-    show("loglevel", await api.post("mutation($id: ID!, $e: [LogEntryInput!]!) { appendJobLogs(jobId: $id, entries: $e) { jobId } }", {"id": "x", "e": [{"level": "TRACE", "message": "m"}]}))
-    show("loglevel inline", await api.post('mutation { appendJobLogs(jobId: "x", entries: [{level: TRACE, message: "m"}]) { jobId } }'))
-    show("status filter", await api.post('query($f: JobFilterInput) { jobs(filter: $f) { totalCount } }', {"f": {"status": "DONE"}}))
-    show("notfound", await api.post('{ job(jobId: "nope") { jobId } }'))
-    show("cursor", await api.post('{ jobs(after: "!!bad") { totalCount } }'))
-    show("first", await api.post('{ jobs(first: 101) { totalCount } }'))
-    show("claim none", await api.post('mutation { claimJob { jobId } }', as_=WORKER))
-    show("anon viewer", await api.post('{ viewer { userId roles anonymous } }', as_=ANON))
-    show("create params $", await api.post('mutation($i: CreateJobInput!) { createJob(input: $i) { jobId } }', {"i": {"jobType": "pdf", "parameters": {"a": {"$b": 1}}}}))
-    async def boom(*a, **k):
-        raise RuntimeError("secret detail")
-    monkeypatch.setattr(type(store.jobs), "get", boom)
-    show("internal", await api.post('{ job(jobId: "nope") { jobId } }'))
-    async def down(*a, **k):
-        raise pymongo.errors.ServerSelectionTimeoutError("no servers")
-    monkeypatch.setattr(type(store.jobs), "get", down)
-    show("dbdown", await api.post('{ job(jobId: "nope") { jobId } }'))
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from graph.app import create_app
+from graph.settings import Settings
+from repository.database import Store
+from tests.helpers.graphql import ADMIN, ALICE, ANON, WORKER, Api, Caller, make_settings
+
+from .documents import CREATE_JOB, JOB, VIEWER
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+SMALL_BODY_LIMIT = 2048
+
+PARSE_ERROR = "{ viewer { userId "
+VALIDATION_ERROR = "{ viewer { nope } }"
+
+
+def media_type(response: httpx.Response) -> str:
+    return response.headers["content-type"].split(";")[0].strip()
+
+
+async def post(api: Api, body: Any, *, accept: str | None = None, caller: Caller = ALICE,
+               content_type: str | None = None) -> httpx.Response:
+    headers = caller.headers(api.settings)
+    if accept is not None:
+        headers["accept"] = accept
+    if content_type is None:
+        return await api.client.post("/graphql", json=body, headers=headers)
+    headers["content-type"] = content_type
+    return await api.client.post("/graphql", content=body, headers=headers)
+
+
+# -- methods and bodies ----------------------------------------------------------------------
+
+
+async def test_get_runs_a_query_from_query_parameters(api: Api) -> None:
+    # given: one job, and a document with two operations
+    await api.data(CREATE_JOB, {"input": {"jobType": "pdf"}})
+    document = ("query Who { viewer { userId } } "
+                "query Count($n: Int) { jobs(first: $n) { totalCount edges { cursor } } }")
+
+    # when: the second is chosen by name, with variables as JSON
+    response = await api.client.get("/graphql", params={
+        "query": document, "variables": json.dumps({"n": 0}), "operationName": "Count",
+    }, headers=ALICE.headers(api.settings))
+
+    # then
+    assert response.status_code == 200
+    assert media_type(response) == JSON
+    assert response.json() == {"data": {"jobs": {"totalCount": 1, "edges": []}}}
+
+
+async def test_post_json_runs_a_mutation(api: Api, store: Store) -> None:
+    response = await post(api, {"query": CREATE_JOB, "variables": {"input": {"jobType": "pdf"}},
+                                "operationName": "CreateJob"})
+
+    assert response.status_code == 200
+    job = response.json()["data"]["createJob"]
+    assert await store.jobs.collection.count_documents({"_id": job["jobId"]}) == 1
+
+
+async def test_mutation_over_get_is_405_and_writes_nothing(api: Api, store: Store) -> None:
+    response = await api.client.get("/graphql", params={
+        "query": 'mutation { createJob(input: {jobType: "pdf"}) { jobId } }'},
+        headers=ALICE.headers(api.settings))
+
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert await store.jobs.collection.count_documents({}) == 0
+
+
+async def test_other_methods_are_405(api: Api) -> None:
+    response = await api.client.put("/graphql", json={"query": "{ viewer { userId } }"})
+
+    assert response.status_code == 405
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+async def test_unsupported_content_type_is_400(api: Api, content_type: str) -> None:
+    response = await post(api, b"{ viewer { userId } }", content_type=content_type)
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert "content type" in error["message"].lower()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "JSON"),
+    (b"{}", "query"),
+])
+async def test_malformed_request_body_is_400(api: Api, body: bytes, message: str) -> None:
+    response = await post(api, body, content_type=JSON)
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert message in error["message"]
+
+
+# -- media types -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+    (JSON, JSON),
+    ("*/*", JSON),
+    ("application/*", JSON),
+    (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
+    (f"{GRAPHQL_RESPONSE};q=0.5, {JSON}", JSON),
+    (f"text/html;q=0.9, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+])
+async def test_response_media_type_follows_accept(api: Api, accept: str, expected: str) -> None:
+    response = await post(api, {"query": VIEWER}, accept=accept)
+
+    assert response.status_code == 200
+    assert media_type(response) == expected
+    assert response.json()["data"]["viewer"]["userId"] == "alice"
+
+
+async def test_response_is_application_json_without_accept(api: Api) -> None:
+    request = api.client.build_request("POST", "/graphql", json={"query": VIEWER})
+    del request.headers["accept"]
+
+    response = await api.client.send(request)
+
+    assert response.status_code == 200
+    assert media_type(response) == JSON
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "application/xml", f"{JSON};q=0"])
+async def test_unsupported_accept_is_406(api: Api, accept: str) -> None:
+    response = await post(api, {"query": VIEWER}, accept=accept)
+
+    assert response.status_code == 406
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "NOT_ACCEPTABLE"}
+    assert GRAPHQL_RESPONSE in error["message"]
+
+
+REQUEST_ERRORS = [
+    pytest.param({"query": PARSE_ERROR}, "GRAPHQL_PARSE_FAILED", id="parse"),
+    pytest.param({"query": VALIDATION_ERROR}, "GRAPHQL_VALIDATION_FAILED", id="validation"),
+    pytest.param({"query": JOB, "variables": {"jobId": None}}, "GRAPHQL_VALIDATION_FAILED",
+                 id="variables"),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
+async def test_request_error_is_400_without_data_under_graphql_response_json(
+        api: Api, body: dict[str, Any], code: str) -> None:
+    response = await post(api, body, accept=GRAPHQL_RESPONSE)
+
+    assert response.status_code == 400
+    assert media_type(response) == GRAPHQL_RESPONSE
+    payload = response.json()
+    assert "data" not in payload
+    assert [error["extensions"]["code"] for error in payload["errors"]] == [code]
+
+
+@pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
+async def test_request_error_is_200_under_application_json(
+        api: Api, body: dict[str, Any], code: str) -> None:
+    response = await post(api, body, accept=JSON)
+
+    assert response.status_code == 200
+    assert media_type(response) == JSON
+    payload = response.json()
+    assert "data" not in payload
+    assert [error["extensions"]["code"] for error in payload["errors"]] == [code]
+
+
+async def test_field_error_is_200_with_data_under_graphql_response_json(api: Api) -> None:
+    response = await post(api, {"query": JOB, "variables": {"jobId": "missing"}},
+                          accept=GRAPHQL_RESPONSE)
+
+    assert response.status_code == 200
+    assert media_type(response) == GRAPHQL_RESPONSE
+    payload = response.json()
+    assert payload["data"] == {"job": None}
+    assert payload["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+# -- body size -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def small_client(mongo_uri: str, database_name: str, store: Store
+                       ) -> AsyncIterator[httpx.AsyncClient]:
+    """An API that accepts request bodies of at most SMALL_BODY_LIMIT bytes."""
+    settings = make_settings(database=database_name, max_body_bytes=SMALL_BODY_LIMIT)
+    app = create_app(settings, mongodb_uri=mongo_uri)
+    headers = ALICE.headers(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers=headers) as client:
+        yield client
+
+
+def create_job_body(size: int) -> bytes:
+    """A createJob request body of exactly ``size`` bytes."""
+    def body(filler: str) -> bytes:
+        return json.dumps({"query": CREATE_JOB, "variables": {
+            "input": {"jobType": "pdf", "parameters": {"filler": filler}}}}).encode()
+
+    padding = size - len(body(""))
+    assert padding >= 0, "the limit is too small for a createJob request"
+    return body("x" * padding)
+
+
+async def test_request_body_at_the_limit_is_accepted(
+        small_client: httpx.AsyncClient, store: Store) -> None:
+    response = await small_client.post("/graphql", content=create_job_body(SMALL_BODY_LIMIT),
+                                       headers={"content-type": JSON})
+
+    assert response.status_code == 200, response.text
+    assert await store.jobs.collection.count_documents({}) == 1
+
+
+async def test_request_body_above_the_limit_is_413_and_writes_nothing(
+        small_client: httpx.AsyncClient, store: Store) -> None:
+    response = await small_client.post("/graphql", content=create_job_body(SMALL_BODY_LIMIT + 1),
+                                       headers={"content-type": JSON})
+
+    assert response.status_code == 413
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+    assert str(SMALL_BODY_LIMIT) in error["message"]
+    assert await store.jobs.collection.count_documents({}) == 0
+
+
+async def test_streamed_request_body_above_the_limit_is_413_and_writes_nothing(
+        small_client: httpx.AsyncClient, store: Store) -> None:
+    # given: a body sent in chunks, without a Content-Length to check up front
+    body = create_job_body(SMALL_BODY_LIMIT * 2)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 512):
+            yield body[start:start + 512]
+
+    response = await small_client.post("/graphql", content=chunks(),
+                                       headers={"content-type": JSON})
+
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+    assert await store.jobs.collection.count_documents({}) == 0
+
+
+async def test_default_body_limit_refuses_a_larger_body(
+        api: Api, settings: Settings, store: Store) -> None:
+    response = await api.client.post(
+        "/graphql", content=create_job_body(settings.max_body_bytes + 1),
+        headers={"content-type": JSON, **ALICE.headers(settings)})
+
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+    assert await store.jobs.collection.count_documents({}) == 0
+
+
+# -- identity --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("caller", "expected"), [
+    (ANON, {"userId": None, "roles": [], "anonymous": True}),
+    (ALICE, {"userId": "alice", "roles": [], "anonymous": False}),
+    (WORKER, {"userId": "worker-1", "roles": ["worker"], "anonymous": False}),
+    (ADMIN, {"userId": "root", "roles": ["admin"], "anonymous": False}),
+])
+async def test_viewer_is_who_the_token_says(
+        api: Api, caller: Caller, expected: dict[str, Any]) -> None:
+    data = await api.data(VIEWER, as_=caller)
+
+    assert data == {"viewer": {"__typename": "Viewer", **expected}}
+
+
+@pytest.mark.parametrize("authorization", [
+    "Bearer not-a-jwt",
+    "Basic YWxpY2U6c2VjcmV0",
+    "Bearer <expired>",
+])
+async def test_bad_credentials_are_401_unauthenticated(
+        api: Api, settings: Settings, authorization: str) -> None:
+    if authorization == "Bearer <expired>":
+        now = int(time.time())
+        token = jwt.encode({"sub": "alice", "iat": now - 120, "exp": now - 60},
+                           settings.jwt_secret, algorithm="HS256")
+        authorization = f"Bearer {token}"
+
+    response = await api.client.post("/graphql", json={"query": VIEWER},
+                                     headers={"authorization": authorization})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+# -- GraphiQL and health ---------------------------------------------------------------------
+
+
+async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
+    response = await api.client.get("/graphql", headers={
+        "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+
+    assert response.status_code == 200
+    assert media_type(response) == "text/html"
+    assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_is_not_served_to_an_api_client(api: Api) -> None:
+    response = await api.client.get("/graphql", headers={"accept": JSON})
+
+    assert response.status_code == 400
+    assert "html" not in media_type(response)
+
+
+async def test_healthz_answers_200(api: Api) -> None:
+    response = await api.client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"

@@ -97,9 +97,9 @@ class WsClient:
             "query": query, "variables": variables or {}}}))
         return op
 
-    async def next(self, op: str, timeout: float = DEADLINE) -> dict[str, Any]:
+    async def next(self, op: str, deadline: float = DEADLINE) -> dict[str, Any]:
         """The next data payload of ``op``; raises SubscriptionClosed on error/complete."""
-        message = await asyncio.wait_for(self.inbox[op].get(), timeout)
+        message = await asyncio.wait_for(self.inbox[op].get(), deadline)
         kind = message["type"]
         if kind in ("next", "data"):
             payload = message["payload"]

@@ -76,6 +76,7 @@ def full_job() -> SecretaryJob:
         retryable=False,
         log_seq=2,
         previous_errors=[{"code": "E_OLD", "message": "old", "details": None}],
+        version=7,
     )
 
 
@@ -397,34 +398,42 @@ async def test_claim_by_admin_role_is_allowed(store: Store) -> None:
 async def test_claim_by_50_concurrent_workers_takes_each_of_200_jobs_exactly_once(
     store: Store,
 ) -> None:
-    # given
-    jobs = await insert_jobs(store, [make_job(created_at=at(i % 37)) for i in range(200)])
+    # given 200 jobs over 20 types, many sharing a created_at; 45 workers each take two
+    # types (so every job is wanted by several of them at once) and 5 take any type.
+    # (Every worker asking for every type gives the same guarantee but costs ~2 minutes
+    # on the embedded server, whose findAndModify rescans per contender.)
+    jobs = await insert_jobs(store, [
+        make_job(job_type=f"t{i % 20}", created_at=at(i % 37)) for i in range(200)])
     workers = [Principal(f"w{i}", frozenset({"worker"})) for i in range(50)]
+    wanted = [None if i < 5 else [f"t{i % 20}", f"t{(i + 7) % 20}"] for i in range(50)]
 
-    async def drain(worker: Principal) -> tuple[list[str], None]:
+    async def drain(worker: Principal, job_types: list[str] | None) -> list[str]:
         taken: list[str] = []
-        while (job := await store.jobs.claim(worker)) is not None:
+        while (job := await store.jobs.claim(worker, job_types)) is not None:
             assert job.claimed_by == worker.user_id
+            assert job_types is None or job.job_type in job_types
             taken.append(job.job_id)
-        return taken, job
+        return taken
 
     # when
-    results = await asyncio.gather(*(drain(worker) for worker in workers))
+    results = await asyncio.gather(*(drain(w, types) for w, types in zip(workers, wanted,
+                                                                        strict=True)))
 
-    # then
-    claims = Counter(job_id for taken, _ in results for job_id in taken)
+    # then every job was claimed once, by the worker the database recorded
+    claims = Counter(job_id for taken in results for job_id in taken)
     assert sum(claims.values()) == 200
     assert set(claims) == {job.job_id for job in jobs}
     assert max(claims.values()) == 1
-    assert all(last is None for _, last in results)
-    owners = {job_id: worker.user_id for worker, (taken, _) in zip(workers, results, strict=True)
+    owners = {job_id: worker.user_id for worker, taken in zip(workers, results, strict=True)
               for job_id in taken}
     async for doc in store.jobs.collection.find({}):
         assert doc["status"] == "PROCESSING"
         assert doc["attempts"] == 1
         assert doc["claimed_by"] == owners[doc["_id"]]
-    extra = await asyncio.gather(*(store.jobs.claim(worker) for worker in workers[:5]))
-    assert extra == [None] * 5
+    # and once exhausted, every further claim gets nothing
+    extra = await asyncio.gather(*(store.jobs.claim(w, types) for w, types in zip(
+        workers, wanted, strict=True)))
+    assert extra == [None] * 50
 
 
 # -- progress / heartbeat -------------------------------------------------------------

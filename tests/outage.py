@@ -1,0 +1,41 @@
+"""An app on a database of its own, which a test can stop after start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from graph.app import create_app
+from graph.settings import Settings
+from repository.database import EmbeddedServer
+
+
+@dataclass
+class Outage:
+    app: Any
+    client: httpx.AsyncClient
+    server: EmbeddedServer
+
+    def stop_database(self) -> None:
+        self.server.stop()
+
+
+@asynccontextmanager
+async def app_on_own_database(settings: Settings, data_dir: Path) -> AsyncIterator[Outage]:
+    """Started against a fresh embedded server (never the session's, whichever database
+    the suite runs on), so stopping it harms no other test."""
+    server = EmbeddedServer(data_dir=data_dir)
+    uri = server.start()
+    try:
+        app = create_app(settings, mongodb_uri=uri)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield Outage(app, client, server)
+    finally:
+        server.stop()
