@@ -21,6 +21,7 @@ from .logs import configure_logging
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, RequestObservability
 from .realtime.hub import Hub
+from .reaper import Reaper
 from .schema import build_schema
 from .settings import Settings, load_settings
 
@@ -97,9 +98,13 @@ def create_app(
                   max_subscribers=settings.max_subscriptions_per_process)
         await hub.start()
         app.state.hub = hub
+        reaper = Reaper(store.jobs, settings.reaper_interval_seconds)
+        reaper.start()
+        app.state.reaper = reaper
         try:
             yield
         finally:
+            await reaper.stop()
             await hub.stop()
             await client.close()
 

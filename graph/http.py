@@ -123,6 +123,27 @@ class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """Strict JSON for bodies, GET parameters and WebSocket messages.
+
+        orjson refuses (as a JSON error, so 400 BAD_REQUEST) what ``json.loads`` lets
+        through to fail later as a 500 or a masked error: invalid UTF-8, lone
+        surrogates (``"\\ud800"``, which no string in MongoDB can hold), NaN/Infinity
+        and nesting deeper than 1024 levels (a RecursionError in ``json``).
+        """
+        return orjson.loads(data)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            data = await super().parse_http_body(request)
+        except AttributeError:  # Strawberry's ``data.get`` on a body of null, "text", 1, ...
+            raise HTTPException(400, "The request body must be a JSON object") from None
+        for item in data if isinstance(data, list) else (data,):
+            if not isinstance(item.operation_name, str | None):
+                raise HTTPException(400, "The GraphQL operation's `operationName` must be a "
+                                    "string or null, if provided.")
+        return data
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):
             # The connection-init payload authenticates the socket (see realtime).

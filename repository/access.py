@@ -15,6 +15,7 @@ The rules, for every collection:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .models import PUBLIC_READER, AccessControl
@@ -80,8 +81,10 @@ def readable_document(principal: Principal, doc: dict[str, Any] | None, *,
     return claimable and holds_claim(principal, doc.get("claimed_by"))
 
 
-def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, Any]:
-    """Writers and admins of the object; for jobs, also the worker that claimed it."""
+def write_filter(principal: Principal, *, claimable: bool = False,
+                 lease_now: datetime | None = None) -> dict[str, Any]:
+    """Writers and admins of the object; for jobs, also the worker that claimed it,
+    while its lease runs (when ``lease_now`` is given)."""
     if principal.is_admin:
         return {}
     uid = principal.user_id
@@ -92,7 +95,10 @@ def write_filter(principal: Principal, *, claimable: bool = False) -> dict[str, 
         {"access_control.admin_access": uid},
     ]
     if claimable and principal.is_worker:
-        branches.append({"claimed_by": uid})
+        holder: dict[str, Any] = {"claimed_by": uid}
+        if lease_now is not None:
+            holder["lease_expires_at"] = {"$gt": lease_now}
+        branches.append(holder)
     return {"$or": branches}
 
 

@@ -19,6 +19,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from .access import Principal, admin_filter, read_filter, write_filter
 from .documents import access_update, bump_version, rename_id, with_access
 from .errors import NotFoundError, ValidationError
+from .idempotency import INDEX as IDEMPOTENCY_INDEX
+from .idempotency import find_existing, insert_once, stamp
 from .jobs import JobRepository, job_to_document, require_user
 from .limits import Limits
 from .models import AccessControl, BatchCounts, BatchJob, JobStatus, new_id, utcnow
@@ -27,6 +29,7 @@ from .refusals import refuse
 from .validation import check_text
 
 INDEXES = [
+    IDEMPOTENCY_INDEX,
     IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="readers_created"),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
@@ -103,11 +106,13 @@ class BatchRepository:
         batch_name: str,
         jobs: list[JobSpec],
         access_control: AccessControl | None = None,
+        idempotency_key: str | None = None,
     ) -> BatchJob:
         """The batch and all its jobs, validated in full before anything is written.
 
         Jobs go in first and the batch last, so a reader never sees a batch
-        without its jobs; if inserting fails part way the jobs are removed again.
+        without its jobs; if inserting fails part way, or an identical request with
+        the same idempotency key won the race, the jobs are removed again.
         """
         require_user(principal)
         check_text("batchName", batch_name, max_length=self.limits.max_text_length)
@@ -126,12 +131,23 @@ class BatchRepository:
                               batch_id=batch.batch_id, max_attempts=spec.max_attempts)
             for spec in jobs
         ]
+        request = {"kind": "batch", "batch_name": batch_name, "jobs": jobs,
+                   "access_control": access_control}
+        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
+                                       request)
+        if existing is not None:
+            return await self.get(principal, existing["_id"])
+        doc = batch_to_document(batch)
+        stamp(doc, idempotency_key, request)
         try:
             await self.jobs.collection.insert_many([job_to_document(job) for job in members])
-            await self.collection.insert_one(batch_to_document(batch))
+            stored = await insert_once(self.collection, doc)
         except BaseException:
             await self.jobs.collection.delete_many({"batch_id": batch.batch_id})
             raise
+        if stored is not doc:
+            await self.jobs.collection.delete_many({"batch_id": batch.batch_id})
+            return await self.get(principal, stored["_id"])
         batch.jobs = members
         batch.counts = BatchCounts(pending=len(members))
         return batch

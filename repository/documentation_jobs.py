@@ -16,6 +16,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from .access import Principal, admin_filter, read_filter, write_filter
 from .documents import access_update, bump_version, rename_id, with_access
 from .errors import NotFoundError, ValidationError
+from .idempotency import INDEX as IDEMPOTENCY_INDEX
+from .idempotency import find_existing, insert_once, stamp
 from .jobs import require_user
 from .limits import Limits
 from .models import (
@@ -33,6 +35,7 @@ from .refusals import refuse
 from .validation import check_text
 
 INDEXES = [
+    IDEMPOTENCY_INDEX,
     IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="readers_created"),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
@@ -104,6 +107,7 @@ class DocumentationJobRepository:
         generation_options: GenerationOptions | None = None,
         llm_config: LLMConfig | None = None,
         access_control: AccessControl | None = None,
+        idempotency_key: str | None = None,
     ) -> DocumentationJob:
         require_user(principal)
         limit = self.limits.max_text_length
@@ -131,8 +135,15 @@ class DocumentationJobRepository:
             access_control=(access_control or AccessControl()).with_admin(principal.user_id),
             owner=principal.user_id,
         )
-        await self.collection.insert_one(documentation_job_to_document(job))
-        return job
+        request = {"kind": "documentation_job", **asdict(job), "job_id": None,
+                   "created_at": None, "updated_at": None}
+        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
+                                       request)
+        if existing is not None:
+            return documentation_job_from_document(existing)
+        doc = documentation_job_to_document(job)
+        stamp(doc, idempotency_key, request)
+        return documentation_job_from_document(await insert_once(self.collection, doc))
 
     async def get(self, principal: Principal, job_id: str) -> DocumentationJob:
         doc = await self.collection.find_one({"_id": job_id, **read_filter(principal)})

@@ -28,8 +28,11 @@ def bump_version(update: dict[str, Any] | list[dict[str, Any]]) -> Any:
     return {**update, "$inc": inc}
 
 
+STORAGE_ONLY = frozenset({"_id", "readers", "idempotency_key", "idempotency_fingerprint"})
+
+
 def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:
     """A copy of ``doc`` with ``_id`` under the model's name and storage-only fields gone."""
-    out = {key: value for key, value in doc.items() if key not in ("_id", "readers")}
+    out = {key: value for key, value in doc.items() if key not in STORAGE_ONLY}
     out[name] = doc["_id"]
     return out

@@ -19,7 +19,15 @@ from pymongo.errors import OperationFailure
 
 from .access import Principal, admin_filter, read_filter, write_filter
 from .documents import access_update, bump_version, rename_id, with_access
-from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from .errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidTransitionError,
+    NotFoundError,
+    ValidationError,
+)
+from .idempotency import INDEX as IDEMPOTENCY_INDEX
+from .idempotency import find_existing, insert_once, stamp
 from .limits import Limits
 from .models import (
     JOB_TRANSITIONS,
@@ -37,6 +45,7 @@ from .refusals import refuse
 from .validation import check_document, check_text
 
 INDEXES = [
+    IDEMPOTENCY_INDEX,
     IndexModel([("readers", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="readers_created"),
     # a worker's own branch of the read filter: the jobs it holds
@@ -115,6 +124,7 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "retryable": job.retryable,
         "log_seq": job.log_seq,
         "previous_errors": job.previous_errors,
+        "former_workers": job.former_workers,
         "version": job.version,
     }
     return with_access(doc, job.access_control)
@@ -122,7 +132,6 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
 
 def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     data = rename_id(doc, "job_id")
-    data.pop("idempotency_key", None)
     data["status"] = JobStatus(data["status"])
     if data.get("progress") is not None:
         data["progress"] = JobProgress(**data["progress"])
@@ -219,10 +228,19 @@ class JobRepository:
             max_attempts=attempts,
         )
 
-    async def create(self, principal: Principal, **fields: Any) -> SecretaryJob:
+    async def create(
+        self, principal: Principal, *, idempotency_key: str | None = None, **fields: Any
+    ) -> SecretaryJob:
+        """A new PENDING job; with ``idempotency_key``, repeats return the first one."""
         job = self.new_job(principal, **fields)
-        await self.collection.insert_one(job_to_document(job))
-        return job
+        request = {"kind": "job", **fields}
+        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
+                                       request)
+        if existing is not None:
+            return job_from_document(existing)
+        doc = job_to_document(job)
+        stamp(doc, idempotency_key, request)
+        return job_from_document(await insert_once(self.collection, doc))
 
     # -- reads ------------------------------------------------------------
 
@@ -377,20 +395,35 @@ class JobRepository:
         return {"code": code, "message": message, "details": details}
 
     async def retry(self, principal: Principal, job_id: str) -> SecretaryJob:
-        """FAILED back to PENDING; the error moves to ``previous_errors``, nothing is lost."""
+        """FAILED back to PENDING; the error moves to ``previous_errors``, nothing is lost.
+
+        A job a worker failed as not retryable stays FAILED. The worker that held
+        it is remembered, so a late write from it is a CONFLICT.
+        """
         now = utcnow()
-        return await self._transition(principal, job_id, "retry", [
-            {"$set": {
-                "previous_errors": {"$concatArrays": [
-                    {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
-            }},
-            {"$set": {
-                "status": JobStatus.PENDING.value, "error": None, "progress": None,
-                "results": None, "claimed_by": None, "lease_expires_at": None,
-                "processing_started_at": None, "completed_at": None, "updated_at": now,
-                "retryable": True,
-            }},
-        ])
+        try:
+            return await self._transition(principal, job_id, "retry", [
+                {"$set": {
+                    "previous_errors": {"$concatArrays": [
+                        {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
+                    "former_workers": {"$setUnion": [
+                        {"$ifNull": ["$former_workers", []]},
+                        {"$cond": [{"$ifNull": ["$claimed_by", False]}, ["$claimed_by"], []]},
+                    ]},
+                }},
+                {"$set": {
+                    "status": JobStatus.PENDING.value, "error": None, "progress": None,
+                    "results": None, "claimed_by": None, "lease_expires_at": None,
+                    "processing_started_at": None, "completed_at": None, "updated_at": now,
+                    "retryable": True,
+                }},
+            ], extra={"retryable": {"$ne": False}})
+        except ConflictError:
+            doc = await self.collection.find_one({"_id": job_id}, projection={"retryable": 1})
+            if doc is not None and doc.get("retryable") is False:
+                raise InvalidTransitionError(
+                    f"job {job_id!r} was failed as not retryable") from None
+            raise
 
     async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
         doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
@@ -412,6 +445,61 @@ class JobRepository:
                          action="change the access control of", need="admin")
         return job_from_document(doc)
 
+    # -- leases -------------------------------------------------------------
+
+    async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
+        """Jobs whose worker's lease lapsed go back to PENDING, or FAIL with
+        LEASE_EXPIRED once they used ``max_attempts`` claims.
+
+        Each job is taken by a compare-and-set on its lease, holder and log
+        counter, so several processes reaping at once never handle a job twice
+        and a lease renewed meanwhile is left alone.
+        """
+        now = utcnow()
+        candidates = await self.collection.find(
+            {"status": JobStatus.PROCESSING.value, "lease_expires_at": {"$lt": now}},
+            projection={"claimed_by": 1, "lease_expires_at": 1, "attempts": 1,
+                        "max_attempts": 1, "log_seq": 1},
+            limit=limit,
+        ).to_list()
+        reaped = []
+        for doc in candidates:
+            doc = await self.collection.find_one_and_update(
+                {"_id": doc["_id"], "status": JobStatus.PROCESSING.value,
+                 "lease_expires_at": doc["lease_expires_at"],
+                 "claimed_by": doc.get("claimed_by"), "log_seq": doc.get("log_seq", 0)},
+                self._expiry_update(doc, now),
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                reaped.append(job_from_document(doc))
+        return reaped
+
+    def _expiry_update(self, doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+        worker, attempt = doc.get("claimed_by"), max(doc.get("attempts", 0), 1)
+        final = attempt >= doc.get("max_attempts", self.limits.default_max_attempts)
+        message = (f"the lease of worker {worker!r} expired during attempt {attempt}; "
+                   + ("no attempts are left" if final else "the job is back in the queue"))
+        error = {"code": "LEASE_EXPIRED", "message": message,
+                 "details": {"worker": worker, "attempt": attempt,
+                             "leaseExpiredAt": doc["lease_expires_at"].isoformat()}}
+        seq = doc.get("log_seq", 0) + 1
+        entry = _log_document(LogEntry(now, "error" if final else "warning", message, seq,
+                                       attempt))
+        changes: dict[str, Any] = {"lease_expires_at": None, "updated_at": now, "log_seq": seq}
+        push: dict[str, Any] = {"logs": {"$each": [entry],
+                                         "$slice": -self.limits.max_logs_per_job}}
+        if final:
+            changes.update(status=JobStatus.FAILED.value, error=error, completed_at=now)
+        else:
+            changes.update(status=JobStatus.PENDING.value, claimed_by=None, progress=None,
+                           processing_started_at=None)
+            push["previous_errors"] = error
+        update: dict[str, Any] = {"$set": changes, "$push": push, "$inc": {"version": 1}}
+        if worker is not None and not final:
+            update["$addToSet"] = {"former_workers": worker}
+        return update
+
     # -- internals ----------------------------------------------------------
 
     def _lease_extension(self, now: datetime) -> dict[str, Any]:
@@ -428,7 +516,9 @@ class JobRepository:
     ) -> SecretaryJob:
         allowed = [status.value for status in JOB_TRANSITIONS[action]]
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
-        query.update(write_filter(principal, claimable=True))
+        # The holder's lease guards work in progress; retrying a FAILED job needs none.
+        lease_now = None if action == "retry" else utcnow()
+        query.update(write_filter(principal, claimable=True, lease_now=lease_now))
         doc = await self.collection.find_one_and_update(
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )

@@ -172,6 +172,8 @@ class SecretaryJob:
     log_seq: int = 0
     """Sequence number of the newest log entry ever appended (capping keeps counting)."""
     previous_errors: list[dict[str, Any]] = field(default_factory=list)
+    former_workers: list[str] = field(default_factory=list)
+    """Workers that lost their lease on this job; their late writes are CONFLICTs."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
 

@@ -22,7 +22,11 @@ class Outage:
     server: EmbeddedServer
 
     def stop_database(self) -> None:
-        self.server.stop()
+        """As abruptly as a crash or a partition, and without a graceful shutdown's wait."""
+        process = self.server.process
+        assert process is not None
+        process.kill()
+        process.wait(30)
 
 
 @asynccontextmanager

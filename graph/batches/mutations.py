@@ -15,7 +15,8 @@ class BatchMutations:
     async def create_batch(self, info: Info, input: CreateBatchInput) -> BatchJob:
         return await info.context.store.batches.create(
             info.context.principal, batch_name=input.batch_name, jobs=input.job_specs(),
-            access_control=access_or_none(input.access_control))
+            access_control=access_or_none(input.access_control),
+            idempotency_key=input.idempotency_key)
 
     @strawberry.mutation(description="Switch a batch off (writers of the batch).")
     async def deactivate_batch(self, info: Info, batch_id: strawberry.ID) -> BatchJob:

@@ -95,6 +95,10 @@ class CreateBatchInput:
         description="Its jobs; each takes the batch's access control unless given its own.")
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change it; you are added as an admin.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeating a call with the same key returns the first "
+        "result instead of creating a duplicate (per user; reusing it with other input is a "
+        "CONFLICT).")
 
     def job_specs(self) -> list[JobSpec]:
         return [JobSpec(job.job_type, job.parameters, access_or_none(job.access_control),

@@ -22,7 +22,8 @@ class DocumentationJobMutations:
             branch_name=input.branch_name,
             generation_options=input.generation_options and input.generation_options.to_model(),
             llm_config=input.llm_config and input.llm_config.to_model(),
-            access_control=access_or_none(input.access_control))
+            access_control=access_or_none(input.access_control),
+            idempotency_key=input.idempotency_key)
 
     @strawberry.mutation(description="PENDING to RUNNING; sets timestampStart.")
     async def start_documentation_job(self, info: Info, job_id: strawberry.ID) -> DocumentationJob:

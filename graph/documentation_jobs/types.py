@@ -111,6 +111,10 @@ class CreateDocumentationJobInput:
     llm_config: LLMConfigInput | None = None
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change it; you are added as an admin.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeating a call with the same key returns the first "
+        "result instead of creating a duplicate (per user; reusing it with other input is a "
+        "CONFLICT).")
 
 
 @strawberry.input(description="Which documentation jobs to list.")

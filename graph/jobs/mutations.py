@@ -16,7 +16,8 @@ class JobMutations:
     async def create_job(self, info: Info, input: CreateJobInput) -> SecretaryJob:
         return await info.context.store.jobs.create(
             info.context.principal, job_type=input.job_type, parameters=input.parameters,
-            access_control=access_or_none(input.access_control), max_attempts=input.max_attempts)
+            access_control=access_or_none(input.access_control), max_attempts=input.max_attempts,
+            idempotency_key=input.idempotency_key)
 
     @strawberry.mutation(
         description="Take the oldest PENDING job (of these types, if given) and start it. "

@@ -169,3 +169,7 @@ class CreateJobInput:
         default=None, description="Who may see and change it; you are added as an admin.")
     max_attempts: int | None = strawberry.field(
         default=None, description="Claims allowed before an expired lease fails the job.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeating a call with the same key returns the first "
+        "result instead of creating a duplicate (per user; reusing it with other input is a "
+        "CONFLICT).")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from repository.access import Principal
+from repository.access import Principal, readable_document
 from repository.batches import batch_from_document
 from repository.changes import Change
 from repository.documentation_jobs import documentation_job_from_document
@@ -28,19 +28,6 @@ from ..context import Info
 from ..documentation_jobs.types import DocumentationJob
 from ..jobs.types import LogEntry, SecretaryJob
 from .hub import Subscriber, SubscriptionError, unavailable
-
-
-def readable(principal: Principal, document: dict[str, Any] | None) -> bool:
-    """The read rule of ``repository.access.read_filter``, applied to one document."""
-    if document is None:
-        return False
-    if principal.is_admin:
-        return True
-    readers = document.get("readers") or ()
-    if "*" in readers or (principal.user_id is not None and principal.user_id in readers):
-        return True
-    claimed_by = document.get("claimed_by")
-    return principal.is_worker and claimed_by is not None and claimed_by == principal.user_id
 
 
 def matches(job_filter: JobFilter, document: dict[str, Any] | None) -> bool:
@@ -130,7 +117,8 @@ class Subscription:
             yield job  # type: ignore[misc]
             version = job.version
             async for change in changes:
-                if change.operation == "delete" or not readable(principal, change.document):
+                if change.operation == "delete" or not readable_document(
+                        principal, change.document, claimable=True):
                     raise NotFoundError(f"job {job_id!r} not found")
                 current = job_from_document(change.document)  # type: ignore[arg-type]
                 if current.version > version:
@@ -181,7 +169,8 @@ class Subscription:
             last = _batch_signature(batch)
             async for change in changes:
                 if change.collection == "batches":
-                    if change.operation == "delete" or not readable(principal, change.document):
+                    if change.operation == "delete" or not readable_document(
+                            principal, change.document):
                         raise NotFoundError(f"batch {batch_id!r} not found")
                     batch = batch_from_document(change.document)  # type: ignore[arg-type]
                 batch.counts = (await store.batches.counts([batch_id]))[batch_id]
@@ -202,7 +191,8 @@ class Subscription:
             yield job  # type: ignore[misc]
             version = job.version
             async for change in changes:
-                if change.operation == "delete" or not readable(principal, change.document):
+                if change.operation == "delete" or not readable_document(
+                        principal, change.document):
                     raise NotFoundError(f"documentation job {job_id!r} not found")
                 current = documentation_job_from_document(change.document)  # type: ignore
                 if current.version > version:
@@ -230,7 +220,8 @@ class Subscription:
             batch, after = _log_batch(job, after)
             yield batch  # type: ignore[misc]
             async for change in changes:
-                if change.operation == "delete" or not readable(principal, change.document):
+                if change.operation == "delete" or not readable_document(
+                        principal, change.document, claimable=True):
                     raise NotFoundError(f"job {job_id!r} not found")
                 current = job_from_document(change.document)  # type: ignore[arg-type]
                 if current.log_seq > after:
@@ -241,11 +232,12 @@ class Subscription:
 def _job_event(principal: Principal, change: Change, versions: dict[str, int]) -> JobEvent | None:
     job_id = str(change.object_id)
     if change.operation == "delete":
-        if not readable(principal, change.previous) and job_id not in versions:
+        if not readable_document(principal, change.previous, claimable=True) and (
+                job_id not in versions):
             return None
         versions.pop(job_id, None)
         return JobEvent(kind=JobEventKind.DELETED, job_id=job_id, job=None)
-    if not readable(principal, change.document):
+    if not readable_document(principal, change.document, claimable=True):
         return None
     job = job_from_document(change.document)  # type: ignore[arg-type]
     if job_id in versions:  # sent as CURRENT: skip changes that state already held

@@ -221,7 +221,9 @@ mutation SetBatchAccess($batchId: ID!, $accessControl: AccessControlInput!) {
 # -- documentation jobs --------------------------------------------------------------------
 
 DOCUMENTATION_JOB = """
-query DocumentationJob($jobId: ID!) { documentationJob(jobId: $jobId) { ...DocumentationJobFields } }
+query DocumentationJob($jobId: ID!) {
+  documentationJob(jobId: $jobId) { ...DocumentationJobFields }
+}
 """ + DOCUMENTATION_JOB_FRAGMENT
 
 DOCUMENTATION_JOBS = f"""

@@ -293,6 +293,7 @@ async def test_dev_mode_trusts_the_user_header_and_logs_a_warning(
         token_wins = await viewer(api, {"X-User-Id": "dev", **bearer(
             mint_token(api.settings, "alice"))})
         bad_token = await viewer(api, {"X-User-Id": "dev", **bearer("not-a-jwt")})
+        bad_user = await viewer(api, {"X-User-Id": "*"})
 
     # then
     warnings = [record for record in caplog.records
@@ -305,6 +306,7 @@ async def test_dev_mode_trusts_the_user_header_and_logs_a_warning(
     assert nobody.json()["data"]["viewer"]["anonymous"] is True
     assert token_wins.json()["data"]["viewer"]["userId"] == "alice"
     assert_unauthenticated(bad_token)
+    assert_unauthenticated(bad_user, "X-User-Id is not a usable user id")
 
 
 def test_dev_mode_off_logs_no_warning(caplog: pytest.LogCaptureFixture, mongo_uri: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,6 +52,17 @@ def encoded(raw: bytes) -> str:
 
 async def create_job(api: Api) -> dict[str, Any]:
     return (await api.data(CREATE_JOB, {"input": {"jobType": "pdf"}}))["createJob"]
+
+
+@pytest.fixture(scope="module")
+async def shared_api(mongo_uri: str) -> AsyncIterator[Api]:
+    """One API for the tests that write nothing: they skip the per-test database set-up."""
+    settings = make_settings(database=f"jobgraph_test_{uuid.uuid4().hex[:12]}")
+    app = create_app(settings, mongodb_uri=mongo_uri)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield Api(client, settings)
+        await app.state.store.client.drop_database(settings.database)
 
 
 # -- unexpected failures ---------------------------------------------------------------------
@@ -144,8 +156,8 @@ async def test_database_unavailable_in_a_mutation(
                  id="documentationJobs"),
 ])
 async def test_unknown_status_in_a_filter_fails_validation(
-        api: Api, document: str, variables: dict[str, Any]) -> None:
-    error = await api.error(document, variables)
+        shared_api: Api, document: str, variables: dict[str, Any]) -> None:
+    error = await shared_api.error(document, variables)
 
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     bad = variables.get("status") or variables["filter"]["status"]
@@ -153,16 +165,16 @@ async def test_unknown_status_in_a_filter_fails_validation(
     assert "status" in error["message"]
 
 
-async def test_unknown_status_written_inline_names_the_value(api: Api) -> None:
-    error = await api.error("{ jobs(filter: {status: DONE}) { totalCount } }")
+async def test_unknown_status_written_inline_names_the_value(shared_api: Api) -> None:
+    error = await shared_api.error("{ jobs(filter: {status: DONE}) { totalCount } }")
 
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert "DONE" in error["message"] and "JobStatus" in error["message"]
     assert error["locations"] == [{"line": 1, "column": 25}]
 
 
-async def test_malformed_date_in_a_filter_fails_validation(api: Api) -> None:
-    error = await api.error(JOBS, {"filter": {"createdAfter": "yesterday"}})
+async def test_malformed_date_in_a_filter_fails_validation(shared_api: Api) -> None:
+    error = await shared_api.error(JOBS, {"filter": {"createdAfter": "yesterday"}})
 
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert "createdAfter" in error["message"] and "yesterday" in error["message"]
@@ -179,8 +191,8 @@ BAD_CURSORS = [
 
 
 @pytest.mark.parametrize("cursor", BAD_CURSORS)
-async def test_malformed_cursor_is_a_validation_error(api: Api, cursor: str) -> None:
-    body = await api.execute(JOBS, {"after": cursor})
+async def test_malformed_cursor_is_a_validation_error(shared_api: Api, cursor: str) -> None:
+    body = await shared_api.execute(JOBS, {"after": cursor})
 
     assert body["data"] is None
     [error] = body["errors"]
@@ -191,8 +203,8 @@ async def test_malformed_cursor_is_a_validation_error(api: Api, cursor: str) -> 
 @pytest.mark.parametrize("direction", ["after", "before"])
 @pytest.mark.parametrize(("document", "root"), CONNECTIONS)
 async def test_malformed_cursor_names_its_argument_on_every_connection(
-        api: Api, document: str, root: str, direction: str) -> None:
-    body = await api.execute(document, {direction: "not-a-cursor"})
+        shared_api: Api, document: str, root: str, direction: str) -> None:
+    body = await shared_api.execute(document, {direction: "not-a-cursor"})
 
     assert body["data"] is None
     [error] = body["errors"]
@@ -213,19 +225,19 @@ async def test_malformed_cursor_of_batch_jobs_names_its_argument(api: Api) -> No
 @pytest.mark.parametrize("size", ["first", "last"])
 @pytest.mark.parametrize(("document", "root"), CONNECTIONS)
 async def test_page_size_above_the_maximum_is_a_validation_error(
-        api: Api, settings: Settings, document: str, root: str, size: str) -> None:
-    too_many = settings.max_page_size + 1
+        shared_api: Api, document: str, root: str, size: str) -> None:
+    too_many = shared_api.settings.max_page_size + 1
 
-    error = await api.error(document, {size: too_many})
+    error = await shared_api.error(document, {size: too_many})
 
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": size}
-    assert str(settings.max_page_size) in error["message"]
+    assert str(shared_api.settings.max_page_size) in error["message"]
     assert str(too_many) in error["message"]
 
 
 @pytest.mark.parametrize("size", ["first", "last"])
-async def test_negative_page_size_is_a_validation_error(api: Api, size: str) -> None:
-    error = await api.error(JOBS, {size: -1})
+async def test_negative_page_size_is_a_validation_error(shared_api: Api, size: str) -> None:
+    error = await shared_api.error(JOBS, {size: -1})
 
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": size}
 
@@ -239,8 +251,8 @@ async def test_page_size_at_the_maximum_is_accepted(api: Api, settings: Settings
     assert data["jobs"]["totalCount"] == backwards["jobs"]["totalCount"] == 1
 
 
-async def test_first_and_last_together_are_refused(api: Api) -> None:
-    error = await api.error(JOBS, {"first": 1, "last": 1})
+async def test_first_and_last_together_are_refused(shared_api: Api) -> None:
+    error = await shared_api.error(JOBS, {"first": 1, "last": 1})
 
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": "first"}
     assert "last" in error["message"]
@@ -261,53 +273,54 @@ async def test_forbidden_when_the_caller_may_read_but_not_delete(api: Api, store
     assert await store.jobs.collection.count_documents({"_id": job_id}) == 1
 
 
-async def test_parse_error_has_its_code(api: Api) -> None:
-    body = (await api.post("{ jobs { totalCount ")).json()
+async def test_parse_error_has_its_code(shared_api: Api) -> None:
+    body = (await shared_api.post("{ jobs { totalCount ")).json()
 
     [error] = body["errors"]
     assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
     assert error["message"].startswith("Syntax Error")
 
 
-async def test_unknown_field_fails_validation(api: Api) -> None:
-    error = await api.error("{ jobs { totalCount secretField } }")
+async def test_unknown_field_fails_validation(shared_api: Api) -> None:
+    error = await shared_api.error("{ jobs { totalCount secretField } }")
 
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert "secretField" in error["message"]
 
 
-async def test_missing_required_variable_fails_validation(api: Api) -> None:
-    error = await api.error(JOB, {})
+async def test_missing_required_variable_fails_validation(shared_api: Api) -> None:
+    error = await shared_api.error(JOB, {})
 
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert "$jobId" in error["message"]
 
 
-async def test_too_deep_a_query_is_too_complex(api: Api, settings: Settings) -> None:
+async def test_too_deep_a_query_is_too_complex(shared_api: Api) -> None:
     # given: job -> batch -> jobs -> job ... four levels per round, beyond the limit
     nested = "jobId"
-    for _ in range(settings.max_query_depth // 4 + 1):
+    for _ in range(shared_api.settings.max_query_depth // 4 + 1):
         nested = f"batch {{ jobs {{ edges {{ node {{ {nested} }} }} }} }}"
 
-    error = await api.error(f"{{ jobs {{ edges {{ node {{ {nested} }} }} }} }}")
+    error = await shared_api.error(f"{{ jobs {{ edges {{ node {{ {nested} }} }} }} }}")
 
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX"}
     assert "depth" in error["message"]
 
 
-async def test_too_many_aliases_are_too_complex(api: Api, settings: Settings) -> None:
-    aliases = " ".join(f"v{i}: viewer {{ userId }}" for i in range(settings.max_aliases + 1))
+async def test_too_many_aliases_are_too_complex(shared_api: Api) -> None:
+    count = shared_api.settings.max_aliases + 1
+    aliases = " ".join(f"v{i}: viewer {{ userId }}" for i in range(count))
 
-    error = await api.error(f"{{ {aliases} }}")
+    error = await shared_api.error(f"{{ {aliases} }}")
 
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX"}
     assert "aliases" in error["message"]
 
 
-async def test_too_many_tokens_are_too_complex(api: Api, settings: Settings) -> None:
-    fields = " ".join("userId" for _ in range(settings.max_tokens))
+async def test_too_many_tokens_are_too_complex(shared_api: Api) -> None:
+    fields = " ".join("userId" for _ in range(shared_api.settings.max_tokens))
 
-    error = await api.error(f"{{ viewer {{ {fields} }} }}")
+    error = await shared_api.error(f"{{ viewer {{ {fields} }} }}")
 
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX"}
     assert "tokens" in error["message"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,6 +41,17 @@ async def post(api: Api, body: Any, *, accept: str | None = None, caller: Caller
         return await api.client.post("/graphql", json=body, headers=headers)
     headers["content-type"] = content_type
     return await api.client.post("/graphql", content=body, headers=headers)
+
+
+@pytest.fixture(scope="module")
+async def shared_api(mongo_uri: str) -> AsyncIterator[Api]:
+    """One API for the tests that write nothing: they skip the per-test database set-up."""
+    settings = make_settings(database=f"jobgraph_test_{uuid.uuid4().hex[:12]}")
+    app = create_app(settings, mongodb_uri=mongo_uri)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield Api(client, settings)
+        await app.state.store.client.drop_database(settings.database)
 
 
 # -- methods and bodies ----------------------------------------------------------------------
@@ -81,15 +93,15 @@ async def test_mutation_over_get_is_405_and_writes_nothing(api: Api, store: Stor
     assert await store.jobs.collection.count_documents({}) == 0
 
 
-async def test_other_methods_are_405(api: Api) -> None:
-    response = await api.client.put("/graphql", json={"query": "{ viewer { userId } }"})
+async def test_other_methods_are_405(shared_api: Api) -> None:
+    response = await shared_api.client.put("/graphql", json={"query": "{ viewer { userId } }"})
 
     assert response.status_code == 405
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
-async def test_unsupported_content_type_is_400(api: Api, content_type: str) -> None:
-    response = await post(api, b"{ viewer { userId } }", content_type=content_type)
+async def test_unsupported_content_type_is_400(shared_api: Api, content_type: str) -> None:
+    response = await post(shared_api, b"{ viewer { userId } }", content_type=content_type)
 
     assert response.status_code == 400
     [error] = response.json()["errors"]
@@ -101,8 +113,8 @@ async def test_unsupported_content_type_is_400(api: Api, content_type: str) -> N
     (b"{not json", "JSON"),
     (b"{}", "query"),
 ])
-async def test_malformed_request_body_is_400(api: Api, body: bytes, message: str) -> None:
-    response = await post(api, body, content_type=JSON)
+async def test_malformed_request_body_is_400(shared_api: Api, body: bytes, message: str) -> None:
+    response = await post(shared_api, body, content_type=JSON)
 
     assert response.status_code == 400
     [error] = response.json()["errors"]
@@ -122,27 +134,28 @@ async def test_malformed_request_body_is_400(api: Api, body: bytes, message: str
     (f"{GRAPHQL_RESPONSE};q=0.5, {JSON}", JSON),
     (f"text/html;q=0.9, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
 ])
-async def test_response_media_type_follows_accept(api: Api, accept: str, expected: str) -> None:
-    response = await post(api, {"query": VIEWER}, accept=accept)
+async def test_response_media_type_follows_accept(
+        shared_api: Api, accept: str, expected: str) -> None:
+    response = await post(shared_api, {"query": VIEWER}, accept=accept)
 
     assert response.status_code == 200
     assert media_type(response) == expected
     assert response.json()["data"]["viewer"]["userId"] == "alice"
 
 
-async def test_response_is_application_json_without_accept(api: Api) -> None:
-    request = api.client.build_request("POST", "/graphql", json={"query": VIEWER})
+async def test_response_is_application_json_without_accept(shared_api: Api) -> None:
+    request = shared_api.client.build_request("POST", "/graphql", json={"query": VIEWER})
     del request.headers["accept"]
 
-    response = await api.client.send(request)
+    response = await shared_api.client.send(request)
 
     assert response.status_code == 200
     assert media_type(response) == JSON
 
 
 @pytest.mark.parametrize("accept", ["text/plain", "application/xml", f"{JSON};q=0"])
-async def test_unsupported_accept_is_406(api: Api, accept: str) -> None:
-    response = await post(api, {"query": VIEWER}, accept=accept)
+async def test_unsupported_accept_is_406(shared_api: Api, accept: str) -> None:
+    response = await post(shared_api, {"query": VIEWER}, accept=accept)
 
     assert response.status_code == 406
     [error] = response.json()["errors"]
@@ -160,8 +173,8 @@ REQUEST_ERRORS = [
 
 @pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
 async def test_request_error_is_400_without_data_under_graphql_response_json(
-        api: Api, body: dict[str, Any], code: str) -> None:
-    response = await post(api, body, accept=GRAPHQL_RESPONSE)
+        shared_api: Api, body: dict[str, Any], code: str) -> None:
+    response = await post(shared_api, body, accept=GRAPHQL_RESPONSE)
 
     assert response.status_code == 400
     assert media_type(response) == GRAPHQL_RESPONSE
@@ -172,8 +185,8 @@ async def test_request_error_is_400_without_data_under_graphql_response_json(
 
 @pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
 async def test_request_error_is_200_under_application_json(
-        api: Api, body: dict[str, Any], code: str) -> None:
-    response = await post(api, body, accept=JSON)
+        shared_api: Api, body: dict[str, Any], code: str) -> None:
+    response = await post(shared_api, body, accept=JSON)
 
     assert response.status_code == 200
     assert media_type(response) == JSON
@@ -182,8 +195,8 @@ async def test_request_error_is_200_under_application_json(
     assert [error["extensions"]["code"] for error in payload["errors"]] == [code]
 
 
-async def test_field_error_is_200_with_data_under_graphql_response_json(api: Api) -> None:
-    response = await post(api, {"query": JOB, "variables": {"jobId": "missing"}},
+async def test_field_error_is_200_with_data_under_graphql_response_json(shared_api: Api) -> None:
+    response = await post(shared_api, {"query": JOB, "variables": {"jobId": "missing"}},
                           accept=GRAPHQL_RESPONSE)
 
     assert response.status_code == 200
@@ -279,8 +292,8 @@ async def test_default_body_limit_refuses_a_larger_body(
     (ADMIN, {"userId": "root", "roles": ["admin"], "anonymous": False}),
 ])
 async def test_viewer_is_who_the_token_says(
-        api: Api, caller: Caller, expected: dict[str, Any]) -> None:
-    data = await api.data(VIEWER, as_=caller)
+        shared_api: Api, caller: Caller, expected: dict[str, Any]) -> None:
+    data = await shared_api.data(VIEWER, as_=caller)
 
     assert data == {"viewer": {"__typename": "Viewer", **expected}}
 
@@ -291,14 +304,14 @@ async def test_viewer_is_who_the_token_says(
     "Bearer <expired>",
 ])
 async def test_bad_credentials_are_401_unauthenticated(
-        api: Api, settings: Settings, authorization: str) -> None:
+        shared_api: Api, authorization: str) -> None:
     if authorization == "Bearer <expired>":
         now = int(time.time())
         token = jwt.encode({"sub": "alice", "iat": now - 120, "exp": now - 60},
-                           settings.jwt_secret, algorithm="HS256")
+                           shared_api.settings.jwt_secret, algorithm="HS256")
         authorization = f"Bearer {token}"
 
-    response = await api.client.post("/graphql", json={"query": VIEWER},
+    response = await shared_api.client.post("/graphql", json={"query": VIEWER},
                                      headers={"authorization": authorization})
 
     assert response.status_code == 401
@@ -310,8 +323,8 @@ async def test_bad_credentials_are_401_unauthenticated(
 # -- GraphiQL and health ---------------------------------------------------------------------
 
 
-async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
-    response = await api.client.get("/graphql", headers={
+async def test_graphiql_is_served_to_a_browser(shared_api: Api) -> None:
+    response = await shared_api.client.get("/graphql", headers={
         "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
 
     assert response.status_code == 200
@@ -319,15 +332,15 @@ async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
     assert "graphiql" in response.text.lower()
 
 
-async def test_graphiql_is_not_served_to_an_api_client(api: Api) -> None:
-    response = await api.client.get("/graphql", headers={"accept": JSON})
+async def test_graphiql_is_not_served_to_an_api_client(shared_api: Api) -> None:
+    response = await shared_api.client.get("/graphql", headers={"accept": JSON})
 
     assert response.status_code == 400
     assert "html" not in media_type(response)
 
 
-async def test_healthz_answers_200(api: Api) -> None:
-    response = await api.client.get("/healthz")
+async def test_healthz_answers_200(shared_api: Api) -> None:
+    response = await shared_api.client.get("/healthz")
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"

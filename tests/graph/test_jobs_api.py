@@ -55,7 +55,8 @@ async def read_job(api: Api, job_id: str, *, as_: Caller = ALICE) -> dict[str, A
 async def backdate(store: Store, created: dict[str, datetime]) -> None:
     """Give jobs fixed creation instants, so order and ranges are deterministic."""
     for job_id, created_at in created.items():
-        await store.jobs.collection.update_one({"_id": job_id}, {"$set": {"created_at": created_at}})
+        await store.jobs.collection.update_one({"_id": job_id},
+                                               {"$set": {"created_at": created_at}})
 
 
 async def claimed_job(api: Api, store: Store, job_type: str = "pdf") -> dict[str, Any]:
@@ -167,7 +168,7 @@ async def seed_jobs(api: Api, store: Store) -> dict[str, str]:
     return ids
 
 
-@pytest.mark.parametrize(("job_filter", "expected"), [
+JOB_FILTERS = [
     ({"status": "PROCESSING"}, ["pdf-1"]),
     ({"status": "FAILED"}, ["session-1"]),
     ({"status": "PENDING"}, ["batch-ocr", "batch-pdf", "session-2", "pdf-3", "pdf-2"]),
@@ -179,21 +180,24 @@ async def seed_jobs(api: Api, store: Store) -> dict[str, str]:
     ({"createdAfter": at(0).isoformat(), "createdBefore": at(40).isoformat()},
      ["pdf-3", "session-1", "pdf-2"]),
     ({"jobType": "none-of-these"}, []),
-])
-async def test_jobs_filters_by_each_condition(
-        api: Api, store: Store, job_filter: dict[str, Any], expected: list[str]) -> None:
+]
+
+
+async def test_jobs_filters_by_each_condition(api: Api, store: Store) -> None:
     # given
     ids = await seed_jobs(api, store)
-    if job_filter.get("batchId") == "<batch>":
-        job_filter = {"batchId": ids["batch"]}
 
-    # when
-    found, page_info, total = await page_ids(api, {"filter": job_filter})
+    for job_filter, expected in JOB_FILTERS:
+        if job_filter.get("batchId") == "<batch>":
+            job_filter = {"batchId": ids["batch"]}
 
-    # then: newest first, and the count agrees with the page
-    assert found == [ids[name] for name in expected]
-    assert total == len(expected)
-    assert page_info["hasNextPage"] is False
+        # when
+        found, page_info, total = await page_ids(api, {"filter": job_filter})
+
+        # then: newest first, and the count agrees with the page
+        assert found == [ids[name] for name in expected], job_filter
+        assert total == len(expected), job_filter
+        assert page_info["hasNextPage"] is False, job_filter
 
 
 # -- jobs: paging ------------------------------------------------------------------------------
@@ -349,9 +353,9 @@ async def test_claim_job_needs_the_worker_role(api: Api, store: Store) -> None:
 
 async def test_update_job_progress_records_progress_and_renews_the_lease(
         api: Api, store: Store) -> None:
-    # given: a claimed job whose lease is almost over
+    # given: a claimed job whose lease ends sooner than a renewal would set it
     job = await claimed_job(api, store)
-    old_lease = datetime.now(UTC) + timedelta(seconds=1)
+    old_lease = datetime.now(UTC) + timedelta(seconds=60)
     await store.jobs.collection.update_one({"_id": job["jobId"]},
                                            {"$set": {"lease_expires_at": old_lease}})
 
@@ -379,7 +383,7 @@ async def test_update_job_progress_accepts_the_bounds(api: Api, store: Store) ->
 
 async def test_heartbeat_job_renews_the_lease_only(api: Api, store: Store) -> None:
     job = await claimed_job(api, store)
-    old_lease = datetime.now(UTC) + timedelta(seconds=1)
+    old_lease = datetime.now(UTC) + timedelta(seconds=60)
     await store.jobs.collection.update_one({"_id": job["jobId"]},
                                            {"$set": {"lease_expires_at": old_lease}})
 
@@ -458,13 +462,13 @@ async def test_fail_job_fails_a_pending_job(api: Api) -> None:
 
 async def test_retry_job_makes_it_pending_and_keeps_every_previous_error(
         api: Api, store: Store) -> None:
-    # given: a job that failed twice, the second time for good
+    # given: a job that failed twice
     job = await claimed_job(api, store)
     await api.data(FAIL_JOB, {"jobId": job["jobId"], "error": {"code": "E1", "message": "one"}},
                    as_=WORKER)
     await api.data(RETRY_JOB, {"jobId": job["jobId"]})
     await api.data(CLAIM_JOB, {}, as_=WORKER)
-    await api.data(FAIL_JOB, {"jobId": job["jobId"], "retryable": False,
+    await api.data(FAIL_JOB, {"jobId": job["jobId"],
                               "error": {"code": "E2", "message": "two", "details": {"n": 2}}},
                    as_=WORKER)
 
@@ -480,6 +484,19 @@ async def test_retry_job_makes_it_pending_and_keeps_every_previous_error(
         {"code": "E2", "message": "two", "details": {"n": 2}},
     ]
     assert await read_job(api, job["jobId"]) == retried
+
+
+async def test_retry_job_refuses_a_job_failed_as_not_retryable(api: Api, store: Store) -> None:
+    job = await claimed_job(api, store)
+    failed = (await api.data(FAIL_JOB, {"jobId": job["jobId"], "retryable": False,
+                                        "error": {"code": "FINAL", "message": "no"}},
+                             as_=WORKER))["failJob"]
+
+    error = await api.error(RETRY_JOB, {"jobId": job["jobId"]})
+
+    assert error["extensions"]["code"] == "INVALID_TRANSITION"
+    assert "not retryable" in error["message"]
+    assert await read_job(api, job["jobId"]) == failed
 
 
 async def test_delete_job_returns_the_deleted_job(api: Api, store: Store) -> None:

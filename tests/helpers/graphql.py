@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +98,16 @@ async def api(app: Any, settings: Settings) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Api(client, settings)
+
+
+@asynccontextmanager
+async def open_api(settings: Settings, mongo_uri: str, **app_options: Any
+                   ) -> AsyncIterator[Api]:
+    """An app with its own settings (limits, leases, ...), lifespan running."""
+    application = create_app(settings, mongodb_uri=mongo_uri, **app_options)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            api = Api(client, settings)
+            api.app = application  # type: ignore[attr-defined]
+            yield api

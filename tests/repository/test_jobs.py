@@ -12,6 +12,7 @@ import pytest
 from repository.access import Principal
 from repository.database import Store
 from repository.errors import (
+    ConflictError,
     ForbiddenError,
     InvalidTransitionError,
     NotFoundError,
@@ -482,8 +483,9 @@ async def test_update_progress_with_invalid_text_is_refused_and_changes_nothing(
 async def test_heartbeat_extends_the_lease_of_a_processing_job(store: Store) -> None:
     # given
     job = await claimed_job(store)
+    soon = utcnow() + timedelta(seconds=30)
     await store.jobs.collection.update_one(
-        {"_id": job.job_id}, {"$set": {"lease_expires_at": at(0)}})
+        {"_id": job.job_id}, {"$set": {"lease_expires_at": soon}})
 
     # when
     beaten = await store.jobs.heartbeat(WORKER, job.job_id)
@@ -493,6 +495,19 @@ async def test_heartbeat_extends_the_lease_of_a_processing_job(store: Store) -> 
     assert beaten.lease_expires_at == beaten.updated_at + timedelta(seconds=300)
     assert beaten.lease_expires_at > utcnow()
     assert (await store.jobs.get(ROOT, job.job_id)).lease_expires_at == beaten.lease_expires_at
+
+
+async def test_heartbeat_after_the_lease_lapsed_is_a_conflict(store: Store) -> None:
+    # given a lease that ran out before any reaper came round
+    job = await claimed_job(store)
+    await store.jobs.collection.update_one(
+        {"_id": job.job_id}, {"$set": {"lease_expires_at": at(0)}})
+    before = await store.jobs.collection.find_one({"_id": job.job_id})
+
+    # when / then
+    with pytest.raises(ConflictError, match="expired"):
+        await store.jobs.heartbeat(WORKER, job.job_id)
+    assert await store.jobs.collection.find_one({"_id": job.job_id}) == before
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -686,7 +701,7 @@ async def test_retry_failed_job_makes_it_pending_and_keeps_every_error(store: St
     # given
     job = await claimed_job(store)
     await store.jobs.update_progress(WORKER, job.job_id, JobProgress(step="s", percent=30))
-    await store.jobs.fail(WORKER, job.job_id, code="E1", message="first", retryable=False)
+    await store.jobs.fail(WORKER, job.job_id, code="E1", message="first")
 
     # when
     retried = await store.jobs.retry(ALICE, job.job_id)

@@ -1,0 +1,50 @@
+"""Readings of another process from /proc (Linux): CPU time and memory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    user: float
+    system: float
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+
+def cpu(pid: int) -> CpuReading:
+    """User and system CPU seconds of every thread of ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        data = handle.read()
+    fields = data[data.rindex(")") + 2:].split()
+    return CpuReading(int(fields[11]) / TICKS, int(fields[12]) / TICKS)
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) in KiB."""
+    found = {}
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                name, value = line.split(":", 1)
+                found[name] = int(value.split()[0])
+    return found
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds (nearest rank)."""
+    if not samples:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float:
+        index = min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))
+        return round(ordered[index] * 1000, 3)
+
+    return {"p50_ms": rank(0.50), "p95_ms": rank(0.95), "p99_ms": rank(0.99)}

@@ -1,0 +1,510 @@
+"""Hostile input: every mutation's arguments, generated, and MongoDB operator injection.
+
+The property, for every mutation in ``schema.graphql`` and any caller: the server
+answers (200, or 400/413 for a body that is not strict JSON or too large), every
+error carries a documented code and none is a masked INTERNAL_SERVER_ERROR, values
+of the wrong type are refused by GraphQL itself, and a refused request leaves every
+collection of the database byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graph.errors import ERROR_CODES
+from repository.database import Store
+from tests.graph.strategies import (
+    Drawn,
+    Ids,
+    arguments,
+    mutation_names,
+    operation,
+    strict_json,
+)
+from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, WORKER, Api, Caller
+
+HTTP_CODES = {400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE"}
+RAW = CodecOptions(document_class=RawBSONDocument)
+EXAMPLES = 30
+
+hostile = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+
+# -- the database, byte for byte ---------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    digests: dict[str, tuple[int, str]]
+    """Per collection: document count and a hash of the documents in ``_id`` order."""
+    documents: dict[str, list[RawBSONDocument]]
+
+
+async def snapshot(store: Store) -> Snapshot:
+    digests, documents = {}, {}
+    for name in sorted(await store.db.list_collection_names()):
+        collection = store.db.get_collection(name, codec_options=RAW)
+        docs = await collection.find({}, sort=[("_id", 1)]).to_list()
+        digest = hashlib.sha256()
+        for doc in docs:
+            digest.update(doc.raw)
+        digests[name] = (len(docs), digest.hexdigest())
+        documents[name] = docs
+    return Snapshot(digests, documents)
+
+
+async def restore(store: Store, baseline: Snapshot) -> None:
+    for name in set(await store.db.list_collection_names()) | set(baseline.documents):
+        collection = store.db.get_collection(name, codec_options=RAW)
+        await collection.delete_many({})
+        if baseline.documents.get(name):
+            await collection.insert_many(baseline.documents[name])
+
+
+# -- a world to be hostile to ----------------------------------------------------------------
+
+CREATE_JOB = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CLAIM = """mutation($types: [String!]) { claimJob(jobTypes: $types) { jobId } }"""
+COMPLETE = """mutation($id: ID!) { completeJob(jobId: $id, results: {pages: 3}) { jobId } }"""
+FAIL = """mutation($id: ID!) {
+  failJob(jobId: $id, error: {code: "E", message: "broken"}) { jobId } }"""
+CREATE_BATCH = """mutation($input: CreateBatchInput!) {
+  createBatch(input: $input) { batchId jobs { edges { node { jobId } } } } }"""
+CREATE_DOC = """mutation($input: CreateDocumentationJobInput!) {
+  createDocumentationJob(input: $input) { jobId } }"""
+DOC_STEP = {
+    step: f"mutation($id: ID!) {{ {step}DocumentationJob(jobId: $id) {{ jobId }} }}"
+    for step in ("start", "complete")
+}
+FAIL_DOC = """mutation($id: ID!) {
+  failDocumentationJob(jobId: $id, errorMessage: "no") { jobId } }"""
+
+
+async def create_job(api: Api, job_type: str, *, as_: Caller = ALICE, **extra: Any) -> str:
+    data = await api.data(CREATE_JOB, {"input": {"jobType": job_type, **extra}}, as_=as_)
+    return data["createJob"]["jobId"]
+
+
+async def claim(api: Api, job_type: str) -> str:
+    return (await api.data(CLAIM, {"types": [job_type]}, as_=WORKER))["claimJob"]["jobId"]
+
+
+async def create_doc(api: Api, name: str, *, as_: Caller = ALICE) -> str:
+    data = await api.data(CREATE_DOC, {"input": {
+        "repositoryPath": f"/src/{name}", "repositoryName": name, "outputDirectory": "/docs"}},
+        as_=as_)
+    return data["createDocumentationJob"]["jobId"]
+
+
+async def build_world(api: Api) -> Ids:
+    """Jobs in every status (one held by WORKER, one PUBLIC, one only BOB may see),
+    a batch, and documentation jobs in every status, mostly ALICE's."""
+    ids = Ids()
+    ids.jobs.append(await create_job(api, "pdf", accessControl={"readAccess": ["bob"]}))
+    ids.jobs.append(await create_job(api, "pdf", accessControl={"visibility": "PUBLIC"}))
+    ids.jobs.append(await create_job(api, "secret", as_=BOB))
+    for job_type in ("claimed", "done", "broken"):
+        await create_job(api, job_type, accessControl={"writeAccess": ["bob"]})
+        ids.jobs.append(await claim(api, job_type))
+    await api.data(COMPLETE, {"id": ids.jobs[-2]}, as_=WORKER)
+    await api.data(FAIL, {"id": ids.jobs[-1]}, as_=WORKER)
+    batch = (await api.data(CREATE_BATCH, {"input": {
+        "batchName": "nightly", "jobs": [{"jobType": "pdf"}, {"jobType": "ocr"}]}}))
+    ids.batches.append(batch["createBatch"]["batchId"])
+    ids.jobs.extend(edge["node"]["jobId"] for edge in batch["createBatch"]["jobs"]["edges"])
+    bobs = await api.data(CREATE_BATCH, {"input": {"batchName": "bob's",
+                                                    "jobs": [{"jobType": "pdf"}]}}, as_=BOB)
+    ids.batches.append(bobs["createBatch"]["batchId"])
+    for name in ("pending", "running", "completed", "failed"):
+        ids.documentation_jobs.append(await create_doc(api, name))
+    await api.data(DOC_STEP["start"], {"id": ids.documentation_jobs[1]})
+    await api.data(DOC_STEP["start"], {"id": ids.documentation_jobs[2]})
+    await api.data(DOC_STEP["complete"], {"id": ids.documentation_jobs[2]})
+    await api.data(FAIL_DOC, {"id": ids.documentation_jobs[3]})
+    ids.documentation_jobs.append(await create_doc(api, "bobs", as_=BOB))
+    return ids
+
+
+@dataclass
+class World:
+    ids: Ids
+    baseline: Snapshot
+
+
+@pytest.fixture
+async def world(api: Api, store: Store) -> World:
+    ids = await build_world(api)
+    return World(ids, await snapshot(store))
+
+
+# -- the property -------------------------------------------------------------------------------
+
+callers = st.sampled_from([ALICE, ALICE, ADMIN, WORKER, BOB, ANON])
+
+
+async def send(api: Api, query: str, variables: dict[str, Any], caller: Caller
+               ) -> tuple[int, bytes, Any]:
+    """POST exactly these variables; ``json.dumps`` escapes lone surrogates as ``\\udXXX``."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    response = await api.client.post(
+        "/graphql", content=body,
+        headers={"content-type": "application/json", **caller.headers(api.settings)})
+    return response.status_code, body, response.json()
+
+
+def codes_of(payload: dict[str, Any]) -> list[str]:
+    return [(error.get("extensions") or {}).get("code") for error in payload.get("errors") or ()]
+
+
+def check_answer(api: Api, mutation: str, drawn: Drawn, status: int, body: bytes,
+                 payload: dict[str, Any]) -> bool:
+    """Assert the answer is a coded, unmasked one; return whether the request was refused."""
+    codes = codes_of(payload)
+    if len(body) > api.settings.max_body_bytes:
+        assert (status, codes) == (413, [HTTP_CODES[413]]), payload
+        return True
+    if not strict_json(drawn.variables):
+        assert (status, codes) == (400, [HTTP_CODES[400]]), payload
+        return True
+    assert status == 200, payload
+    assert "INTERNAL_SERVER_ERROR" not in codes, (drawn, payload)
+    unknown = [code for code in codes if code not in ERROR_CODES]
+    assert not unknown, (drawn, payload)
+    for error in payload.get("errors") or ():
+        assert error["message"] != "Internal server error"
+    if drawn.invalid:
+        assert set(codes) == {"GRAPHQL_VALIDATION_FAILED"}, (drawn.reasons, payload)
+        assert payload.get("data") is None, payload
+    elif not drawn.unsure:
+        assert "GRAPHQL_VALIDATION_FAILED" not in codes, (drawn.variables, payload)
+    result = (payload.get("data") or {}).get(mutation)
+    return bool(codes) and result is None
+
+
+@pytest.mark.parametrize("mutation", mutation_names())
+@hostile
+@given(data=st.data())
+async def test_mutation_survives_hostile_arguments(
+    api: Api, store: Store, world: World, mutation: str, data: st.DataObject
+) -> None:
+    query = operation(mutation)
+    caller = data.draw(callers, label="caller")
+    drawn = data.draw(arguments(mutation, world.ids), label="arguments")
+
+    status, body, payload = await send(api, query, drawn.variables, caller)
+    refused = check_answer(api, mutation, drawn, status, body, payload)
+
+    after = await snapshot(store)
+    result = (payload.get("data") or {}).get(mutation)
+    if refused or (mutation == "claimJob" and result is None):
+        assert after.digests == world.baseline.digests, (
+            f"refused {mutation} changed the database", caller, drawn, payload)
+    if mutation == "claimJob" and result is not None:
+        types = drawn.variables.get("jobTypes")
+        types = [types] if isinstance(types, str) else types
+        if types:
+            assert result["jobType"] in types, (types, result)
+    if after.digests != world.baseline.digests:
+        await restore(store, world.baseline)
+
+
+def test_every_mutation_is_covered() -> None:
+    """The parametrization comes from schema.graphql, so a new mutation is covered too."""
+    names = mutation_names()
+    assert {"createJob", "claimJob", "completeJob", "createBatch", "createDocumentationJob",
+            "addGeneratedFiles", "setDocumentationJobAccess"} <= set(names)
+    for name in names:
+        assert name in operation(name)
+
+
+# -- MongoDB operator injection ------------------------------------------------------------
+
+OPERATOR_OBJECTS: list[Any] = [
+    {"$where": "sleep(1000) || true"},
+    {"$gt": ""},
+    {"a": {"$ne": None}},
+    {"list": [{"$set": {"status": "COMPLETED"}}]},
+    {"a.b": 1},
+    {"nested": {"deeper": {"$expr": {"$eq": [1, 1]}}}},
+]
+
+
+def assert_validation_error(body: dict[str, Any], field_prefix: str) -> None:
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "VALIDATION_ERROR", error
+    assert error["extensions"]["field"].startswith(field_prefix), error
+
+
+@pytest.mark.parametrize("parameters", OPERATOR_OBJECTS)
+async def test_operator_keys_in_stored_json_are_refused_and_nothing_is_stored(
+    api: Api, store: Store, world: World, parameters: Any
+) -> None:
+    processing = world.ids.jobs[3]
+    documents = {
+        "parameters": (CREATE_JOB, {"input": {"jobType": "pdf", "parameters": parameters}},
+                       ALICE),
+        "jobs[0].parameters": (
+            CREATE_BATCH,
+            {"input": {"batchName": "b", "jobs": [{"jobType": "ok"},
+                                                  {"jobType": "pdf", "parameters": parameters}]}},
+            ALICE),
+        "results": (
+            "mutation($id: ID!, $r: JSON) { completeJob(jobId: $id, results: $r) { jobId } }",
+            {"id": processing, "r": parameters}, WORKER),
+        "error.details": (
+            """mutation($id: ID!, $d: JSON) {
+              failJob(jobId: $id, error: {code: "E", message: "m", details: $d}) { jobId } }""",
+            {"id": processing, "d": parameters}, WORKER),
+    }
+    for field_prefix, (query, variables, caller) in documents.items():
+        body = await api.execute(query, variables, as_=caller)
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "VALIDATION_ERROR", error
+        # the batch names the failing job by position; the others by the argument
+        assert error["extensions"]["field"].split(".")[0] in (
+            field_prefix.split(".")[0], "parameters"), error
+        assert body.get("data") is None, body
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+async def test_operator_keys_inlined_in_the_document_are_refused_too(
+    api: Api, store: Store, world: World
+) -> None:
+    body = await api.execute(
+        'mutation { createJob(input: {jobType: "pdf", parameters: {_id: "x", '
+        'q: {$where: "1"}}}) { jobId } }')
+    # `$where` is not a GraphQL name, so the document does not even parse
+    assert codes_of(body) == ["GRAPHQL_PARSE_FAILED"]
+    body = await api.execute(
+        'mutation { createJob(input: {jobType: "pdf", parameters: {_id: {a: 1}}}) { jobId } }')
+    assert codes_of(body) == [] or codes_of(body) == ["VALIDATION_ERROR"], body
+    if not codes_of(body):  # `_id` is an ordinary key inside parameters, stored verbatim
+        job_id = body["data"]["createJob"]["jobId"]
+        stored = await store.jobs.collection.find_one({"_id": job_id})
+        assert stored is not None and stored["parameters"] == {"_id": {"a": 1}}
+
+
+JOBS = """query($filter: JobFilterInput, $after: String, $before: String, $last: Int) {
+  jobs(filter: $filter, after: $after, before: $before, last: $last) {
+    totalCount edges { node { jobId jobType } } } }"""
+
+
+@pytest.mark.parametrize("literal", ['{"$ne": null}', '{"$gt": ""}', "$ne", "$where",
+                                     '{"$regex": ".*"}', ".*", "pdf' || 'a'=='a"])
+async def test_filters_treat_operator_strings_as_literals(
+    api: Api, world: World, literal: str
+) -> None:
+    everything = await api.data(JOBS, {}, as_=ADMIN)
+    assert everything["jobs"]["totalCount"] >= 9
+    for key in ("jobType", "batchId"):
+        page = await api.data(JOBS, {"filter": {key: literal}}, as_=ADMIN)
+        assert page["jobs"] == {"totalCount": 0, "edges": []}, (key, page)
+    docs = await api.data(
+        """query($f: DocumentationJobFilterInput) {
+          documentationJobs(filter: $f) { totalCount edges { node { jobId } } } }""",
+        {"f": {"repositoryName": literal}}, as_=ADMIN)
+    assert docs["documentationJobs"] == {"totalCount": 0, "edges": []}
+
+
+@pytest.mark.parametrize("value", [{"$ne": None}, {"$gt": ""}, ["pdf"], 1.5, True])
+async def test_filters_refuse_objects_where_strings_are_expected(
+    api: Api, world: World, value: Any
+) -> None:
+    for key in ("jobType", "batchId", "status"):
+        body = await api.execute(JOBS, {"filter": {key: value}}, as_=ADMIN)
+        assert codes_of(body) == ["GRAPHQL_VALIDATION_FAILED"], (key, body)
+        assert "data" not in body or body["data"] is None
+
+
+ID_LOOKUPS = {
+    "job": "query($id: ID!) { job(jobId: $id) { jobId } }",
+    "batch": "query($id: ID!) { batch(batchId: $id) { batchId } }",
+    "documentationJob": "query($id: ID!) { documentationJob(jobId: $id) { jobId } }",
+}
+
+
+@pytest.mark.parametrize("operator_id", ['{"$ne": null}', '{"$gt": ""}', "$where", "$ne",
+                                         '{"$regex": ".*"}'])
+async def test_operator_looking_ids_are_just_missing_ids(
+    api: Api, store: Store, world: World, operator_id: str
+) -> None:
+    for name, query in ID_LOOKUPS.items():
+        body = await api.execute(query, {"id": operator_id}, as_=ADMIN)
+        assert codes_of(body) == ["NOT_FOUND"], body
+        assert body["data"] == {name: None}
+    # also inlined in the document (as a GraphQL string), and through mutations
+    body = await api.execute(f"query {{ job(jobId: {json.dumps(operator_id)}) {{ jobId }} }}",
+                             as_=ADMIN)
+    assert codes_of(body) == ["NOT_FOUND"], body
+    for mutation in ("deleteJob", "retryJob", "heartbeatJob"):
+        body = await api.execute(
+            f"mutation($id: ID!) {{ {mutation}(jobId: $id) {{ jobId }} }}", {"id": operator_id},
+            as_=ADMIN)
+        assert codes_of(body) == ["NOT_FOUND"], body
+    for mutation, argument in (("deleteDocumentationJob", "jobId"),
+                               ("deactivateBatch", "batchId")):
+        body = await api.execute(
+            f"mutation($id: ID!) {{ {mutation}({argument}: $id) {{ __typename }} }}",
+            {"id": operator_id}, as_=ADMIN)
+        assert codes_of(body) == ["NOT_FOUND"], body
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+@pytest.mark.parametrize("value", [{"$ne": None}, {"$gt": ""}, {"$in": ["a"]}, [{"$ne": None}],
+                                   ["a", "b"], True, 1.5])
+async def test_objects_where_an_id_is_expected_are_refused_by_graphql(
+    api: Api, store: Store, world: World, value: Any
+) -> None:
+    for query in ID_LOOKUPS.values():
+        body = await api.execute(query, {"id": value}, as_=ADMIN)
+        assert codes_of(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+        assert "data" not in body
+    for mutation in ("deleteJob", "completeJob", "retryJob"):
+        body = await api.execute(
+            f"mutation($id: ID!) {{ {mutation}(jobId: $id) {{ jobId }} }}", {"id": value},
+            as_=ADMIN)
+        assert codes_of(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+    body = await api.execute(
+        "mutation($id: String!) { failDocumentationJob(jobId: $id, errorMessage: $id) "
+        "{ jobId } }", {"id": value}, as_=ADMIN)
+    assert codes_of(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+@pytest.mark.parametrize("job_types", [["$where"], ['{"$ne": null}'], ["$ne", "$gt"],
+                                       [".*"], ['{"$in": ["pdf"]}'], ["pdf' || true"]])
+async def test_claim_with_operator_job_types_claims_nothing(
+    api: Api, store: Store, world: World, job_types: list[str]
+) -> None:
+    body = await api.execute(CLAIM, {"types": job_types}, as_=WORKER)
+    assert body == {"data": {"claimJob": None}}
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+@pytest.mark.parametrize("job_types", [{"$ne": None}, [{"$ne": None}], {"$in": ["pdf"]}, [1.5]])
+async def test_claim_refuses_objects_for_job_types(
+    api: Api, store: Store, world: World, job_types: Any
+) -> None:
+    body = await api.execute(CLAIM, {"types": job_types}, as_=WORKER)
+    assert codes_of(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+    assert (await snapshot(store)).digests == world.baseline.digests
+    # the same worker does claim a real job type: the refusals above were not vacuous
+    claimed = await api.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
+    assert claimed["claimJob"] is not None
+
+
+def cursor_of(value: Any) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+CRAFTED_CURSORS = [
+    cursor_of({"$gt": ""}),
+    cursor_of({"created_at": {"$gt": 0}, "_id": {"$ne": None}}),
+    cursor_of([{"$gt": 0}, "x"]),
+    cursor_of([0, {"$ne": None}]),
+    cursor_of([0, {"$gt": ""}, "extra"]),
+    cursor_of([True, "x"]),
+    cursor_of([1.5, "x"]),
+    cursor_of([10**30, "x"]),
+    cursor_of([-(10**30), "x"]),
+    cursor_of([0, None]),
+    cursor_of([None, "x"]),
+    cursor_of("$where"),
+    cursor_of(b"\xff\xfe\x00"),
+    "$where",
+    '{"$ne": null}',
+    "",
+    "====",
+    "a",
+]
+
+
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS)
+async def test_crafted_cursors_are_validation_errors(
+    api: Api, store: Store, world: World, cursor: str
+) -> None:
+    for direction in ("after", "before"):
+        body = await api.execute(JOBS, {direction: cursor}, as_=ADMIN)
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": direction}, body
+        for listing in ("batches", "documentationJobs"):
+            body = await api.execute(
+                f"query($c: String) {{ {listing}({direction}: $c) {{ totalCount }} }}",
+                {"c": cursor}, as_=ADMIN)
+            [error] = body["errors"]
+            assert error["extensions"]["code"] == "VALIDATION_ERROR", body
+        body = await api.execute(
+            f"query($id: ID!, $c: String) {{ batch(batchId: $id) {{ "
+            f"jobs({direction}: $c) {{ totalCount }} }} }}",
+            {"id": world.ids.batches[0], "c": cursor}, as_=ADMIN)
+        assert codes_of(body) == ["VALIDATION_ERROR"], body
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+# -- bodies that are not (strict) JSON objects ------------------------------------------------
+
+
+def mutation_body(parameters_json: str) -> bytes:
+    query = 'mutation($p: JSON) { createJob(input: {jobType: "pdf", parameters: $p}) { jobId } }'
+    return ('{"query": %s, "variables": {"p": %s}}' % (json.dumps(query), parameters_json)
+            ).encode()
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(mutation_body('{"a": "\\ud800"}'), id="lone-surrogate-value"),
+    pytest.param(mutation_body('{"\\udfff": 1}'), id="lone-surrogate-key"),
+    pytest.param(mutation_body('{"a": NaN}'), id="nan"),
+    pytest.param(mutation_body('{"a": 1e999}'), id="infinity"),
+    pytest.param(mutation_body("[" * 100_000 + "]" * 100_000), id="nested-100000"),
+    pytest.param(mutation_body('{"a": "x"}').replace(b'"x"', b'"\xff"'), id="invalid-utf8"),
+    pytest.param(b"null", id="null-body"),
+    pytest.param(b'"createJob"', id="string-body"),
+    pytest.param(b"17", id="number-body"),
+    pytest.param(json.dumps({"query": "mutation { createJob(input: {jobType: \"x\"}) "
+                                      "{ jobId } }", "operationName": {"$ne": None}}).encode(),
+                 id="operation-name-object"),
+])
+async def test_bodies_that_are_not_strict_json_objects_are_400(
+    api: Api, store: Store, world: World, body: bytes
+) -> None:
+    response = await api.client.post(
+        "/graphql", content=body,
+        headers={"content-type": "application/json", **ALICE.headers(api.settings)})
+    assert response.status_code == 400, response.text
+    assert codes_of(response.json()) == ["BAD_REQUEST"]
+    assert (await snapshot(store)).digests == world.baseline.digests
+
+
+async def test_lone_surrogates_in_a_get_query_are_400(api: Api, world: World) -> None:
+    response = await api.client.get("/graphql", params={
+        "query": "query($id: ID!) { job(jobId: $id) { jobId } }",
+        "variables": '{"id": "\\ud800"}'}, headers=ALICE.headers(api.settings))
+    assert response.status_code == 400, response.text
+    assert codes_of(response.json()) == ["BAD_REQUEST"]
+
+
+async def test_lone_surrogates_in_graphql_string_literals_are_parse_errors(
+    api: Api, store: Store, world: World
+) -> None:
+    body = await api.execute('mutation { createJob(input: {jobType: "\\ud800"}) { jobId } }')
+    assert codes_of(body) == ["GRAPHQL_PARSE_FAILED"], body
+    assert (await snapshot(store)).digests == world.baseline.digests
