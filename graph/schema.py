@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -41,6 +43,12 @@ class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Strawberry would log every error with its traceback; ``graph.errors`` already
+        logs the unexpected ones (and warns of database outages), expected ones not at all."""
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Factories, not instances: a fresh extension per request (the caches are shared).
@@ -55,7 +63,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

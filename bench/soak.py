@@ -1,0 +1,357 @@
+"""Soak test: the worker lifecycle under concurrency while the database restarts.
+
+    python -m bench.soak                      # 32 workers, 500 subscribers, 10 min, 2 restarts
+    python -m bench.soak --short              # the suite's few-second version
+
+It starts the embedded database (or uses JOBGRAPH_MONGODB_URI, where it cannot
+restart anything) and one API process, then runs workers that create, claim,
+progress, log and finish jobs, and subscribers (several users, each seeing only
+what it may read) that record every status they are told of. At the end it checks:
+
+- every job reached a terminal state (COMPLETED or FAILED), and exactly once;
+- every subscriber saw every status change of every job it may read, in order,
+  and nothing of jobs it may not read.
+
+Workers survive the restarts by retrying refused calls and re-reading the job, as a
+real worker must: a response lost in an outage says nothing about whether the
+change happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from graph.auth import mint_token
+from graph.settings import load_settings
+from repository.database import EmbeddedServer, free_port
+
+SECRET = "soak-secret-that-is-long-enough-for-hs256-0123456789"
+USERS = ["alice", "bob", "carol", "dave"]
+TERMINAL = {"COMPLETED", "FAILED"}
+
+CREATE = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CLAIM = """mutation { claimJob(jobTypes: ["soak"]) { jobId status } }"""
+PROGRESS = """mutation($id: ID!, $p: Int!) {
+  updateJobProgress(jobId: $id, progress: {step: "work", percent: $p}) { status } }"""
+LOG = """mutation($id: ID!) {
+  appendJobLogs(jobId: $id, entries: [{level: INFO, message: "soak"}]) { status } }"""
+COMPLETE = """mutation($id: ID!) { completeJob(jobId: $id, results: {ok: true}) { status } }"""
+FAIL = """mutation($id: ID!) {
+  failJob(jobId: $id, error: {code: "SOAK", message: "planned"}, retryable: false) {
+    status } }"""
+JOB = """query($id: ID!) { job(jobId: $id) { status claimedBy attempts } }"""
+SUBSCRIBE = """subscription { jobsChanged(filter: {jobType: "soak"}, initial: 0) {
+  kind jobId job { status version accessControl { visibility readAccess } owner } } }"""
+
+
+@dataclass
+class Options:
+    duration: float = 600.0
+    workers: int = 32
+    subscribers: int = 500
+    restarts: int = 2
+    per_connection: int = 20
+
+
+@dataclass
+class Report:
+    jobs: int = 0
+    lifecycles: int = 0
+    retried_calls: int = 0
+    restarts: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Api:
+    def __init__(self, url: str, settings: Any) -> None:
+        self.client = httpx.AsyncClient(base_url=url, timeout=30)
+        self.tokens = {user: mint_token(settings, user, ttl=7200) for user in USERS}
+        self.tokens["worker"] = mint_token(settings, "soak-worker", ["worker"], ttl=7200)
+        self.retried = 0
+
+    async def call(self, query: str, variables: dict[str, Any] | None = None, *,
+                   as_: str) -> dict[str, Any]:
+        """The response body; transport errors and DATABASE_UNAVAILABLE are retried."""
+        while True:
+            try:
+                response = await self.client.post(
+                    "/graphql", json={"query": query, "variables": variables or {}},
+                    headers={"Authorization": f"Bearer {self.tokens[as_]}"})
+                body = response.json()
+            except (httpx.HTTPError, ValueError):
+                body = None
+            codes = {e.get("extensions", {}).get("code") for e in (body or {}).get("errors", [])}
+            if body is not None and "DATABASE_UNAVAILABLE" not in codes:
+                return body
+            self.retried += 1
+            await asyncio.sleep(0.2)
+
+
+async def worker(api: Api, stop: float, created: dict[str, dict[str, Any]], rng: random.Random
+                 ) -> int:
+    """Create a job as some user, then take one and drive it to the end. Repeat."""
+    done = 0
+    while time.monotonic() < stop:
+        owner = rng.choice(USERS)
+        access = {"visibility": rng.choice(["PUBLIC", "PRIVATE"]),
+                  "readAccess": rng.sample([u for u in USERS if u != owner], 1)}
+        body = await api.call(CREATE, {"input": {"jobType": "soak", "accessControl": access,
+                                                 "idempotencyKey": f"{owner}-{rng.random()}"}},
+                              as_=owner)
+        job_id = body["data"]["createJob"]["jobId"]
+        created[job_id] = {"owner": owner, **access}
+        claimed = (await api.call(CLAIM, as_="worker"))["data"]["claimJob"]
+        if claimed is None:
+            continue
+        job_id = claimed["jobId"]
+        steps = [(PROGRESS, {"p": p}) for p in (25, 50, 75)] + [(LOG, {}), (LOG, {})]
+        steps.append((FAIL if rng.random() < 0.1 else COMPLETE, {}))
+        for query, extra in steps:
+            body = await api.call(query, {"id": job_id, **extra}, as_="worker")
+            if body.get("errors"):
+                # Refused: perhaps it happened before an outage cut the answer off.
+                state = (await api.call(JOB, {"id": job_id}, as_="worker"))["data"]["job"]
+                if state is None or state["status"] in TERMINAL:
+                    break
+        done += 1
+    return done
+
+
+def may_read(user: str, job: dict[str, Any]) -> bool:
+    access = job.get("accessControl") or {}
+    return (access.get("visibility") == "PUBLIC" or user == job.get("owner")
+            or user in (access.get("readAccess") or []))
+
+
+class Subscribers:
+    """``count`` subscriptions spread over users and connections; each records statuses."""
+
+    def __init__(self, url: str, api: Api, count: int, per_connection: int) -> None:
+        self.url = url
+        self.api = api
+        self.count = count
+        self.per_connection = per_connection
+        self.seen: list[dict[str, list[str]]] = [defaultdict(list) for _ in range(count)]
+        self.users = [USERS[n % len(USERS)] for n in range(count)]
+        self.errors: list[str] = []
+        self.events = 0
+        self.ready = 0
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for first in range(0, self.count, self.per_connection):
+            members = list(range(first, min(first + self.per_connection, self.count)))
+            self.tasks.append(asyncio.create_task(self._connection(members)))
+        while self.ready < self.count:
+            if any(task.done() for task in self.tasks):
+                for task in self.tasks:
+                    if task.done():
+                        task.result()
+            await asyncio.sleep(0.05)
+
+    async def _connection(self, members: list[int]) -> None:
+        user = self.users[members[0]]
+        for member in members:
+            self.users[member] = user
+        async with websockets.connect(self.url, subprotocols=["graphql-transport-ws"],
+                                      max_size=None, open_timeout=60,
+                                      ping_interval=None) as socket:
+            await socket.send(json.dumps({"type": "connection_init", "payload": {
+                "Authorization": f"Bearer {self.api.tokens[user]}"}}))
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            for member in members:
+                await socket.send(json.dumps({"id": str(member), "type": "subscribe",
+                                              "payload": {"query": SUBSCRIBE}}))
+            self.ready += len(members)
+            async for raw in socket:
+                message = json.loads(raw)
+                if message.get("type") == "ping":
+                    await socket.send(json.dumps({"type": "pong"}))
+                    continue
+                member = int(message["id"]) if message.get("id") else None
+                payload = message.get("payload") or {}
+                if message["type"] != "next" or payload.get("errors"):
+                    self.errors.append(f"subscriber {member} ({user}): {message}")
+                    continue
+                event = payload["data"]["jobsChanged"]
+                if event["job"] is None:
+                    continue
+                job = event["job"]
+                if not may_read(user, job):
+                    self.errors.append(f"{user} was told of {event['jobId']}, not theirs")
+                history = self.seen[member][event["jobId"]]
+                if not history or history[-1] != job["status"]:
+                    history.append(job["status"])
+                self.events += 1
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def run(options: Options, log: Any = print) -> Report:
+    report = Report()
+    uri = os.environ.get("JOBGRAPH_MONGODB_URI")
+    database = f"soak_{int(time.time())}"
+    server = None
+    with tempfile.TemporaryDirectory() as scratch:
+        if uri is None:
+            server = EmbeddedServer(data_dir=Path(scratch) / "db")
+            uri = await asyncio.to_thread(server.start)
+        elif options.restarts:
+            log("soak: JOBGRAPH_MONGODB_URI is set; the database will not be restarted")
+            options.restarts = 0
+        port = free_port()
+        env = {**os.environ, "JOBGRAPH_MONGODB_URI": uri, "JOBGRAPH_DATABASE": database,
+               "JOBGRAPH_JWT_SECRET": SECRET, "JOBGRAPH_LOG_LEVEL": "WARNING",
+               "JOBGRAPH_MONGODB_TIMEOUT_MS": "2000", "JOBGRAPH_LEASE_SECONDS": "120",
+               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_PROCESS": str(options.subscribers + 10)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "graph.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", env=env)
+        settings = load_settings(jwt_secret=SECRET)
+        api = Api(f"http://127.0.0.1:{port}", settings)
+        subscribers = Subscribers(f"ws://127.0.0.1:{port}/graphql", api, options.subscribers,
+                                  options.per_connection)
+        try:
+            await _wait_ready(api)
+            await subscribers.start()
+            log(f"soak: {options.subscribers} subscribers ready; "
+                f"{options.workers} workers for {options.duration:.0f} s")
+            created: dict[str, dict[str, Any]] = {}
+            stop = time.monotonic() + options.duration
+            rng = random.Random(7)
+            workers = [asyncio.create_task(worker(api, stop, created, random.Random(rng.random())))
+                       for _ in range(options.workers)]
+            for n in range(options.restarts):
+                await asyncio.sleep(options.duration / (options.restarts + 1))
+                log(f"soak: restarting the database ({n + 1}/{options.restarts})")
+                await asyncio.to_thread(server.restart)  # type: ignore[union-attr]
+                report.restarts += 1
+            report.lifecycles = sum(await asyncio.gather(*workers))
+            report.jobs = len(created)
+            await _drain(api, created)
+            await _settle(subscribers, created, api)
+            report.events = subscribers.events
+            report.retried_calls = api.retried
+            report.problems += await _check(api, created, subscribers)
+        finally:
+            await subscribers.stop()
+            await api.client.aclose()
+            process.terminate()
+            await process.wait()
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+    return report
+
+
+async def _wait_ready(api: Api) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await api.client.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def _drain(api: Api, created: dict[str, dict[str, Any]]) -> None:
+    """Finish jobs created but not yet claimed when time ran out."""
+    while True:
+        claimed = (await api.call(CLAIM, as_="worker"))["data"]["claimJob"]
+        if claimed is None:
+            return
+        await api.call(COMPLETE, {"id": claimed["jobId"]}, as_="worker")
+
+
+async def _final_states(api: Api, created: dict[str, dict[str, Any]]
+                        ) -> dict[str, tuple[str, int]]:
+    """Each job's final status and how many times it was claimed."""
+    states = {}
+    for job_id, meta in created.items():
+        job = (await api.call(JOB, {"id": job_id}, as_=meta["owner"]))["data"]["job"]
+        states[job_id] = (job["status"], job["attempts"]) if job else ("MISSING", 0)
+    return states
+
+
+async def _settle(subscribers: Subscribers, created: dict[str, dict[str, Any]], api: Api,
+                  deadline: float = 60) -> None:
+    """Wait until every subscriber heard of every readable job's final state."""
+    states = await _final_states(api, created)
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if all(seen.get(job_id, [None])[-1] == states[job_id][0]
+               for member, seen in enumerate(subscribers.seen)
+               for job_id, meta in created.items()
+               if may_read(subscribers.users[member], {"owner": meta["owner"],
+                                                       "accessControl": meta})):
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _check(api: Api, created: dict[str, dict[str, Any]], subscribers: Subscribers
+                 ) -> list[str]:
+    problems = list(subscribers.errors[:20])
+    states = await _final_states(api, created)
+    for job_id, (status, _attempts) in states.items():
+        if status not in TERMINAL:
+            problems.append(f"job {job_id} ended {status}, not in a terminal state")
+    for member, seen in enumerate(subscribers.seen):
+        user = subscribers.users[member]
+        for job_id, meta in created.items():
+            readable = may_read(user, {"owner": meta["owner"], "accessControl": meta})
+            history = seen.get(job_id, [])
+            if not readable:
+                if history:
+                    problems.append(f"subscriber {member} ({user}) saw unreadable {job_id}")
+                continue
+            final, attempts = states[job_id]
+            # Every change, in order: one PENDING -> PROCESSING per claim, then the end.
+            expected = ["PENDING", "PROCESSING"] * attempts + [final]
+            if history != expected:
+                problems.append(f"subscriber {member} ({user}) saw {history} for {job_id}, "
+                                f"expected {expected}")
+    return problems[:50]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--restarts", type=int, default=2, help="database restarts")
+    parser.add_argument("--short", action="store_true",
+                        help="the suite's version: 12 s, 4 workers, 20 subscribers, 1 restart")
+    args = parser.parse_args(argv)
+    options = (Options(12, 4, 20, 1) if args.short else
+               Options(args.duration, args.workers, args.subscribers, args.restarts))
+    report = asyncio.run(run(options))
+    print(json.dumps({**report.__dict__, "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

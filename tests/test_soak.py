@@ -1,0 +1,14 @@
+"""The soak test's short mode: workers, subscribers and a database restart."""
+
+from __future__ import annotations
+
+from bench.soak import Options, run
+
+
+async def test_soak_short_mode_loses_nothing_across_a_database_restart() -> None:
+    report = await run(Options(duration=8, workers=4, subscribers=20, restarts=1),
+                       log=lambda _line: None)
+    assert report.problems == []
+    assert report.jobs > 0 and report.lifecycles > 0
+    assert report.events > 0
+    assert report.restarts in (0, 1)  # 0 only against an external JOBGRAPH_MONGODB_URI
