@@ -44,6 +44,12 @@ ERROR_CODES = {
 """Every code a client can receive, with what it means (the README lists the same)."""
 
 
+def camel_case(path: str) -> str:
+    """The API's name for a field the domain names in snake_case (``read_access``)."""
+    head, *rest = path.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def code_of(error: GraphQLError) -> str:
     return (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
 
@@ -60,7 +66,7 @@ def client_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, DomainError):
         extensions["code"] = original.code
         if isinstance(original, ValidationError):
-            extensions["field"] = original.field
+            extensions["field"] = camel_case(original.field)
         return _rebuild(error, original.message, extensions)
     if isinstance(original, UnauthenticatedError):
         return _rebuild(error, original.message, {"code": original.code})

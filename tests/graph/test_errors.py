@@ -233,6 +233,7 @@ async def test_page_size_above_the_maximum_is_a_validation_error(
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": size}
     assert str(shared_api.settings.max_page_size) in error["message"]
     assert str(too_many) in error["message"]
+    assert error["path"] == [root]
 
 
 @pytest.mark.parametrize("size", ["first", "last"])
@@ -249,6 +250,7 @@ async def test_page_size_at_the_maximum_is_accepted(api: Api, settings: Settings
     backwards = await api.data(JOBS, {"last": settings.max_page_size})
 
     assert data["jobs"]["totalCount"] == backwards["jobs"]["totalCount"] == 1
+    assert len(data["jobs"]["edges"]) == len(backwards["jobs"]["edges"]) == 1
 
 
 async def test_first_and_last_together_are_refused(shared_api: Api) -> None:
