@@ -39,6 +39,8 @@ ERROR_CODES = {
     "QUERY_TOO_COMPLEX": "The document exceeds the depth, alias or token limit.",
     "SUBSCRIPTION_LAGGING": "The subscriber fell behind and was dropped; re-query, resubscribe.",
     "SUBSCRIPTION_RESET": "Change history was lost (token too old); re-query and resubscribe.",
+    "TOO_MANY_SUBSCRIPTIONS": "The connection or the server holds its maximum of subscriptions.",
+    "SUBSCRIPTIONS_UNAVAILABLE": "The database offers no change streams (not a replica set).",
     "INTERNAL_SERVER_ERROR": "An unexpected error; details are in the server log only.",
 }
 """Every code a client can receive, with what it means (the README lists the same)."""
