@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema bench clean
+.PHONY: run test lint schema bench seed-demo demo-worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/jobgraph export-schema > schema.graphql
+
+seed-demo: $(STAMP)
+	$(BIN)/jobgraph seed-demo
+
+demo-worker: $(STAMP)
+	$(BIN)/jobgraph demo-worker
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

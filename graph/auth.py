@@ -136,9 +136,9 @@ class Authenticator:
 
     def identify(self, headers: Mapping[str, Any]) -> Identity:
         """From HTTP headers or a WebSocket connection-init payload (names in any case)."""
-        authorization = _get(headers, "authorization")
-        if authorization is not None:
-            scheme, _, token = authorization.strip().partition(" ")
+        authorization = (_get(headers, "authorization") or "").strip()
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
             return self.verify(token.strip())

@@ -1,8 +1,9 @@
-"""The ``jobgraph`` command: serve, export-schema, token."""
+"""The ``jobgraph`` command: serve, export-schema, token, seed-demo, demo-worker."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import sys
@@ -13,9 +14,11 @@ from repository.database import EmbeddedServer, default_data_dir
 from repository.errors import DomainError
 
 from .auth import KNOWN_ROLES, UnauthenticatedError, generate_secret, load_keys, mint_token
+from .demo import DemoError
 from .logs import configure_logging
 from .settings import Settings, SettingsError, load_settings
 
+DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 DEMO_USER = "demo"
 DEMO_ROLE = "worker"
 DEMO_TTL_SECONDS = 24 * 3600
@@ -38,10 +41,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--role", action="append", default=[], choices=sorted(KNOWN_ROLES))
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
 
+    seed = commands.add_parser("seed-demo", help="create sample jobs, batches and "
+                               "documentation jobs of several users on a running server")
+    seed.add_argument("--url", default=DEFAULT_URL, help=f"GraphQL endpoint ({DEFAULT_URL})")
+
+    worker = commands.add_parser("demo-worker", help="claim jobs on a running server and "
+                                 "drive them to the end, slowly enough to watch")
+    worker.add_argument("--url", default=DEFAULT_URL, help=f"GraphQL endpoint ({DEFAULT_URL})")
+    worker.add_argument("--jobs", type=int, help="stop after this many jobs (default: never)")
+    worker.add_argument("--job-type", action="append", dest="job_types",
+                        help="only claim jobs of this type (repeatable)")
+    worker.add_argument("--delay", type=float, default=0.7, help="seconds between steps")
+    worker.add_argument("--fail-rate", type=float, default=0.2,
+                        help="share of jobs failed on purpose (0..1)")
+    worker.add_argument("--worker-id", default="demo-worker", help="the worker's user id")
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (SettingsError, DomainError, UnauthenticatedError, ValueError) as exc:
+    except (SettingsError, DomainError, UnauthenticatedError, ValueError, DemoError) as exc:
         print(f"jobgraph: {exc}", file=sys.stderr)
         return 2
 
@@ -59,8 +77,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"jobgraph: starting the embedded database (data in {data_dir})", file=sys.stderr)
         os.environ["JOBGRAPH_MONGODB_URI"] = server.start()
     banner = ensure_session_secret(settings, os.environ, args.host, args.port)
+    shared_secret: Path | None = None
     if banner:
         print(banner, file=sys.stderr)
+        if server is not None:
+            shared_secret = share_session_secret(settings, os.environ["JOBGRAPH_JWT_SECRET"])
     # uvicorn re-raises SIGTERM after its graceful shutdown; this handler turns it
     # into SystemExit so the embedded database below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -72,9 +93,39 @@ def _serve(args: argparse.Namespace) -> int:
                     # logged once, by RequestObservability, with its request id
                     log_config=None, access_log=False)
     finally:
+        if shared_secret is not None:
+            shared_secret.unlink(missing_ok=True)
         if server is not None:
             server.stop()
     return 0
+
+
+def session_secret_path(settings: Settings) -> Path:
+    """Where ``serve`` keeps its generated secret while it runs (embedded mode only)."""
+    return Path(settings.data_dir or default_data_dir()).parent / "session-jwt-secret"
+
+
+def share_session_secret(settings: Settings, secret: str) -> Path:
+    """Let ``token``, ``seed-demo`` and ``demo-worker`` in another terminal sign tokens
+    this session's server accepts. Owner-only, and removed when the server stops."""
+    path = session_secret_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret)
+    return path
+
+
+def client_settings() -> Settings:
+    """Settings for the client commands: the configured secret, else the running
+    development server's session secret."""
+    settings = load_settings()
+    if settings.jwt_secret is None:
+        path = session_secret_path(settings)
+        if path.exists():
+            return settings.model_copy(update={"jwt_secret": path.read_text().strip()})
+    return settings
 
 
 def ensure_session_secret(
@@ -109,11 +160,34 @@ def _export_schema(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    print(mint_token(load_settings(), args.sub, args.role, ttl=args.ttl))
+    print(mint_token(client_settings(), args.sub, args.role, ttl=args.ttl))
     return 0
 
 
-COMMANDS = {"serve": _serve, "export-schema": _export_schema, "token": _token}
+def _seed_demo(args: argparse.Namespace) -> int:
+    from .demo import seed_demo
+
+    asyncio.run(seed_demo(args.url, client_settings()))
+    return 0
+
+
+def _demo_worker(args: argparse.Namespace) -> int:
+    from .demo import demo_worker
+
+    if not 0 <= args.fail_rate <= 1:
+        raise ValueError("--fail-rate must be between 0 and 1")
+    try:
+        finished = asyncio.run(demo_worker(
+            args.url, client_settings(), worker_id=args.worker_id, job_types=args.job_types,
+            jobs=args.jobs, step_delay=args.delay, fail_rate=args.fail_rate))
+    except KeyboardInterrupt:
+        return 0
+    print(f"demo-worker: finished {finished} jobs", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"serve": _serve, "export-schema": _export_schema, "token": _token,
+            "seed-demo": _seed_demo, "demo-worker": _demo_worker}
 
 if __name__ == "__main__":
     raise SystemExit(main())

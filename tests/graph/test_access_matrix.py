@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import httpx
 import pytest
 
+from graph.app import create_app
 from repository.batches import batch_to_document
 from repository.database import Store
 from repository.documentation_jobs import documentation_job_to_document
@@ -32,7 +35,7 @@ from repository.models import (
     new_id,
     utcnow,
 )
-from tests.helpers.graphql import Api, Caller
+from tests.helpers.graphql import Api, Caller, make_settings
 
 Kind = Literal["job", "batch", "documentation job"]
 Need = Literal["read", "write", "admin"]
@@ -288,11 +291,26 @@ def without_id(body: dict[str, Any], object_id: str) -> dict[str, Any]:
 # -- the matrix ----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+async def shared(mongo_uri: str) -> AsyncIterator[tuple[Api, Store]]:
+    """One API and database for the operation matrix: each of its tests seeds objects of
+    its own and reads nothing else, so they need no fresh database apiece."""
+    settings = make_settings(database=f"jobgraph_test_{uuid.uuid4().hex[:12]}")
+    application = create_app(settings, mongodb_uri=mongo_uri)
+    async with application.router.lifespan_context(application):
+        store: Store = application.state.store
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Api(client, settings), store
+        await store.client.drop_database(settings.database)
+
+
 @pytest.mark.parametrize("visibility", [PRIVATE, PUBLIC], ids=["private", "public"])
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
 async def test_operation_answers_each_caller_by_the_rules(
-    api: Api, store: Store, operation: Operation, visibility: AccessVisibility
+    shared: tuple[Api, Store], operation: Operation, visibility: AccessVisibility
 ) -> None:
+    api, store = shared
     # given: one object per caller, so a success in one cell cannot touch another
     objects = {name: operation.seed(visibility) for name in CALLERS}
     await insert(store, list(objects.values()))

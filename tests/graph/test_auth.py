@@ -98,11 +98,13 @@ def assert_unauthenticated(response: httpx.Response, message: str | None = None)
 
 
 async def test_viewer_without_token_is_anonymous(api: Api) -> None:
-    # when
+    # when: no Authorization header, or an empty one
     data = await api.data(VIEWER, as_=Caller())
+    empty = await viewer(api, {"Authorization": ""})
 
     # then
     assert data == {"viewer": {"userId": None, "roles": [], "anonymous": True}}
+    assert empty.json() == {"data": data}
 
 
 async def test_viewer_with_token_shows_subject_and_known_roles(api: Api) -> None:

@@ -1,0 +1,158 @@
+"""``jobgraph seed-demo`` and ``jobgraph demo-worker``: clients of a running server.
+
+They speak GraphQL over HTTP like any frontend or worker would, with tokens
+minted from the server's secret (``JOBGRAPH_JWT_SECRET``, or the development
+secret ``jobgraph serve`` keeps in the data directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .auth import mint_token
+from .settings import Settings
+
+DEMO_USERS = ("alice", "bob", "carol")
+JOB_TYPES = ("pdf", "session", "transformer")
+
+CREATE_JOB = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CREATE_BATCH = """mutation($input: CreateBatchInput!) {
+  createBatch(input: $input) { batchId counts { total } } }"""
+CREATE_DOC = """mutation($input: CreateDocumentationJobInput!) {
+  createDocumentationJob(input: $input) { jobId } }"""
+START_DOC = """mutation($id: ID!) { startDocumentationJob(jobId: $id) { status } }"""
+CLAIM = """mutation($types: [String!]) { claimJob(jobTypes: $types) { jobId jobType } }"""
+PROGRESS = """mutation($id: ID!, $step: String!, $p: Int!) {
+  updateJobProgress(jobId: $id, progress: {step: $step, percent: $p}) { status } }"""
+LOG = """mutation($id: ID!, $level: LogLevel!, $m: String!) {
+  appendJobLogs(jobId: $id, entries: [{level: $level, message: $m}]) { logSeq } }"""
+COMPLETE = """mutation($id: ID!, $results: JSON) {
+  completeJob(jobId: $id, results: $results) { status } }"""
+FAIL = """mutation($id: ID!, $code: String!, $m: String!) {
+  failJob(jobId: $id, error: {code: $code, message: $m}) { status } }"""
+
+
+class DemoError(Exception):
+    pass
+
+
+@dataclass
+class Client:
+    http: httpx.AsyncClient
+    url: str
+    token: str
+
+    async def call(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = await self.http.post(
+                self.url, json={"query": query, "variables": variables or {}},
+                headers={"Authorization": f"Bearer {self.token}"})
+        except httpx.HTTPError as exc:
+            raise DemoError(f"cannot reach {self.url}: {exc}; is `jobgraph serve` running?"
+                            ) from None
+        body = response.json()
+        if body.get("errors"):
+            error = body["errors"][0]
+            code = error.get("extensions", {}).get("code")
+            raise DemoError(f"{code}: {error['message']}")
+        return body["data"]
+
+
+def clients(http: httpx.AsyncClient, url: str, settings: Settings,
+            users: tuple[str, ...] = DEMO_USERS) -> dict[str, Client]:
+    return {user: Client(http, url, mint_token(settings, user, ttl=3600)) for user in users}
+
+
+async def seed_demo(url: str, settings: Settings, out: Callable[[str], None] = print
+                    ) -> dict[str, int]:
+    """Sample jobs, batches and documentation jobs owned by several users with
+    different access rules, so each user's view differs."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        users = clients(http, url, settings)
+        alice, bob, carol = users["alice"], users["bob"], users["carol"]
+        created = {"jobs": 0, "batches": 0, "documentation_jobs": 0}
+        rules = [
+            (alice, {"visibility": "PUBLIC"}),
+            (alice, {"readAccess": ["bob"]}),
+            (bob, {"writeAccess": ["carol"]}),
+            (carol, {}),
+        ]
+        for n, (owner, access) in enumerate(rules * 2):
+            await owner.call(CREATE_JOB, {"input": {
+                "jobType": JOB_TYPES[n % len(JOB_TYPES)], "accessControl": access,
+                "parameters": {"filename": f"/data/report-{n}.pdf", "pages": 10 + n}}})
+            created["jobs"] += 1
+        for owner, name, access in ((alice, "nightly-import", {"visibility": "PUBLIC"}),
+                                    (bob, "q3-transcripts", {"readAccess": ["alice"]})):
+            batch = await owner.call(CREATE_BATCH, {"input": {
+                "batchName": name, "accessControl": access,
+                "jobs": [{"jobType": job_type, "parameters": {"part": index}}
+                         for index, job_type in enumerate(JOB_TYPES)]}})
+            created["batches"] += 1
+            created["jobs"] += batch["createBatch"]["counts"]["total"]
+        for owner, repo, access in ((alice, "jobgraph", {"visibility": "PUBLIC"}),
+                                    (carol, "secret-service", {})):
+            doc = await owner.call(CREATE_DOC, {"input": {
+                "repositoryPath": f"/src/{repo}", "repositoryName": repo,
+                "outputDirectory": f"/docs/{repo}", "accessControl": access,
+                "generationOptions": {"githubPages": True},
+                "llmConfig": {"mainModel": "gpt-4", "clusterModel": "gpt-3.5-turbo",
+                              "baseUrl": "https://api.openai.com/v1"}}})
+            created["documentation_jobs"] += 1
+            if owner is alice:
+                await owner.call(START_DOC, {"id": doc["createDocumentationJob"]["jobId"]})
+    out(f"seeded {created['jobs']} jobs, {created['batches']} batches and "
+        f"{created['documentation_jobs']} documentation jobs for users "
+        f"{', '.join(DEMO_USERS)} at {url}")
+    return created
+
+
+async def demo_worker(url: str, settings: Settings, *, worker_id: str = "demo-worker",
+                      job_types: list[str] | None = None, jobs: int | None = None,
+                      step_delay: float = 0.7, fail_rate: float = 0.2, idle_delay: float = 1.0,
+                      create_when_idle: bool = True, out: Callable[[str], None] = print,
+                      rng: random.Random | None = None) -> int:
+    """Claim jobs and drive each through progress and logs to completion or failure,
+    slowly enough to watch in a GraphiQL subscription. Returns the jobs finished."""
+    rng = rng or random.Random()
+    finished = 0
+    async with httpx.AsyncClient(timeout=30) as http:
+        worker = Client(http, url, mint_token(settings, worker_id, ["worker"], ttl=24 * 3600))
+        producer = Client(http, url, mint_token(settings, "alice", ttl=24 * 3600))
+        while jobs is None or finished < jobs:
+            claimed = (await worker.call(CLAIM, {"types": job_types}))["claimJob"]
+            if claimed is None:
+                if create_when_idle:
+                    await producer.call(CREATE_JOB, {"input": {
+                        "jobType": rng.choice(job_types or list(JOB_TYPES)),
+                        "accessControl": {"visibility": "PUBLIC"},
+                        "parameters": {"generatedBy": worker_id}}})
+                    out("queue empty: created a PUBLIC job as alice")
+                else:
+                    await asyncio.sleep(idle_delay)
+                continue
+            job_id = claimed["jobId"]
+            out(f"claimed {claimed['jobType']} job {job_id}")
+            for percent, step in ((10, "downloading"), (40, "extracting"), (75, "writing")):
+                await asyncio.sleep(step_delay)
+                await worker.call(PROGRESS, {"id": job_id, "step": step, "p": percent})
+                await worker.call(LOG, {"id": job_id, "level": "INFO",
+                                        "m": f"{step}: {percent}%"})
+                out(f"  {job_id}: {step} {percent}%")
+            await asyncio.sleep(step_delay)
+            if rng.random() < fail_rate:
+                await worker.call(FAIL, {"id": job_id, "code": "DEMO_FAILURE",
+                                         "m": "the demo worker failed this one on purpose"})
+                out(f"  {job_id}: FAILED")
+            else:
+                await worker.call(COMPLETE, {"id": job_id, "results": {"pages": rng.randint(
+                    1, 99)}})
+                out(f"  {job_id}: COMPLETED")
+            finished += 1
+    return finished
