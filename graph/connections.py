@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from repository.access import Principal
 from repository.pagination import Page, PageRequest
 
 T = TypeVar("T")
@@ -47,6 +48,13 @@ def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connecti
         end_cursor=page.cursors[-1] if page.cursors else None,
     )
     return Connection(edges=edges, page_info=info, counter=counter)
+
+
+async def paginate(repository: Any, principal: Principal, list_filter: Any, first: int | None,
+                   after: str | None, last: int | None, before: str | None) -> Connection:
+    """A page of ``repository.list`` as a connection; ``totalCount`` is counted only if asked."""
+    page = await repository.list(principal, list_filter, page_request(first, after, last, before))
+    return to_connection(page, lambda: repository.count(principal, list_filter))
 
 
 def page_request(

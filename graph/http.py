@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import time
 from typing import Any
 
@@ -34,6 +36,7 @@ from .context import Context
 from .errors import client_error
 from .settings import Settings
 
+LONG_NUMBER = re.compile(rb"\d{19,}")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
@@ -130,8 +133,16 @@ class GraphQLView(GraphQL):
         through to fail later as a 500 or a masked error: invalid UTF-8, lone
         surrogates (``"\\ud800"``, which no string in MongoDB can hold), NaN/Infinity
         and nesting deeper than 1024 levels (a RecursionError in ``json``).
+
+        orjson reads integers beyond 64 bits as floats, which would store a different
+        number; when the text holds such a long digit run, the (already validated)
+        text is read again with ``json``, which keeps them exact, so that storing
+        them is refused instead.
         """
-        return orjson.loads(data)
+        value = orjson.loads(data)
+        if LONG_NUMBER.search(data if isinstance(data, bytes) else data.encode()):
+            return json.loads(data)
+        return value
 
     async def parse_http_body(self, request: Any) -> Any:
         try:

@@ -24,7 +24,7 @@ from .idempotency import find_existing, insert_once, stamp
 from .jobs import JobRepository, job_to_document, require_user
 from .limits import Limits
 from .models import AccessControl, BatchCounts, BatchJob, JobStatus, new_id, utcnow
-from .pagination import Page, PageRequest, fetch_page
+from .pagination import Page, PageRequest, fetch_page, filter_query
 from .refusals import refuse
 from .validation import check_text
 
@@ -45,17 +45,7 @@ class BatchFilter:
     created_before: datetime | None = None
 
     def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
-        if self.active is not None:
-            query["active"] = self.active
-        created = {}
-        if self.created_after is not None:
-            created["$gt"] = self.created_after
-        if self.created_before is not None:
-            created["$lt"] = self.created_before
-        if created:
-            query["created_at"] = created
-        return query
+        return filter_query({"active": self.active}, self.created_after, self.created_before)
 
 
 @dataclass(frozen=True)

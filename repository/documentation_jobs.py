@@ -30,7 +30,7 @@ from .models import (
     LLMConfig,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page
+from .pagination import Page, PageRequest, fetch_page, filter_query
 from .refusals import refuse
 from .validation import check_text
 
@@ -54,19 +54,8 @@ class DocumentationJobFilter:
     created_before: datetime | None = None
 
     def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
-        if self.status is not None:
-            query["status"] = self.status.value
-        if self.repository_name is not None:
-            query["repository_name"] = self.repository_name
-        created = {}
-        if self.created_after is not None:
-            created["$gt"] = self.created_after
-        if self.created_before is not None:
-            created["$lt"] = self.created_before
-        if created:
-            query["created_at"] = created
-        return query
+        return filter_query({"status": self.status, "repository_name": self.repository_name},
+                            self.created_after, self.created_before)
 
 
 def documentation_job_to_document(job: DocumentationJob) -> dict[str, Any]:

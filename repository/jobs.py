@@ -40,7 +40,7 @@ from .models import (
     new_id,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page
+from .pagination import Page, PageRequest, fetch_page, filter_query
 from .refusals import refuse
 from .validation import check_document, check_text
 
@@ -84,21 +84,9 @@ class JobFilter:
     created_before: datetime | None = None
 
     def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
-        if self.status is not None:
-            query["status"] = self.status.value
-        if self.job_type is not None:
-            query["job_type"] = self.job_type
-        if self.batch_id is not None:
-            query["batch_id"] = self.batch_id
-        created = {}
-        if self.created_after is not None:
-            created["$gt"] = self.created_after
-        if self.created_before is not None:
-            created["$lt"] = self.created_before
-        if created:
-            query["created_at"] = created
-        return query
+        return filter_query(
+            {"status": self.status, "job_type": self.job_type, "batch_id": self.batch_id},
+            self.created_after, self.created_before)
 
 
 def job_to_document(job: SecretaryJob) -> dict[str, Any]:

@@ -76,6 +76,18 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
+def filter_query(equal: dict[str, Any], created_after: datetime | None,
+                 created_before: datetime | None) -> dict[str, Any]:
+    """A list filter: the given equalities (enums by value) and an open creation range."""
+    query = {name: getattr(value, "value", value) for name, value in equal.items()
+             if value is not None}
+    created = {op: bound for op, bound in (("$gt", created_after), ("$lt", created_before))
+               if bound is not None}
+    if created:
+        query["created_at"] = created
+    return query
+
+
 def keyset_query(base: dict[str, Any], page: PageRequest) -> tuple[dict[str, Any], list[Any]]:
     """The filter and sort for one page. Newest first; backwards pages are read reversed."""
     clauses = [base] if base else []

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
 from ..context import Info
 from .types import BatchFilterInput, BatchJob
 
@@ -27,8 +27,6 @@ class BatchQueries:
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[BatchJob]:
-        batches, principal = info.context.store.batches, info.context.principal
-        batch_filter = (filter or BatchFilterInput()).to_filter()
-        page = await batches.list(principal, batch_filter,
-                                  page_request(first, after, last, before))
-        return to_connection(page, lambda: batches.count(principal, batch_filter))
+        return await paginate(info.context.store.batches, info.context.principal,
+                              (filter or BatchFilterInput()).to_filter(), first, after, last,
+                              before)

@@ -14,7 +14,7 @@ from repository.models import BatchJob as BatchJobModel
 from repository.models import JobStatus
 
 from ..access import AccessControl, AccessControlInput, access_or_none
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
 from ..context import Info
 from ..jobs.types import CreateJobInput, SecretaryJob
 
@@ -70,10 +70,9 @@ class BatchJob:
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[SecretaryJob]:
-        jobs, principal = info.context.store.jobs, info.context.principal
-        job_filter = JobFilter(status=status, batch_id=root.batch_id)
-        page = await jobs.list(principal, job_filter, page_request(first, after, last, before))
-        return to_connection(page, lambda: jobs.count(principal, job_filter))
+        return await paginate(info.context.store.jobs, info.context.principal,
+                              JobFilter(status=status, batch_id=root.batch_id), first, after, last,
+                              before)
 
 
 @strawberry.input(description="Which batches to list.")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
 from ..context import Info
 from .types import DocumentationJob, DocumentationJobFilterInput
 
@@ -27,7 +27,6 @@ class DocumentationJobQueries:
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[DocumentationJob]:
-        repo, principal = info.context.store.documentation_jobs, info.context.principal
-        job_filter = (filter or DocumentationJobFilterInput()).to_filter()
-        page = await repo.list(principal, job_filter, page_request(first, after, last, before))
-        return to_connection(page, lambda: repo.count(principal, job_filter))
+        return await paginate(info.context.store.documentation_jobs, info.context.principal,
+                              (filter or DocumentationJobFilterInput()).to_filter(), first, after,
+                              last, before)

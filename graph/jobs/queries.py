@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, page_request, to_connection
+from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
 from ..context import Info
 from .types import JobFilterInput, SecretaryJob
 
@@ -27,7 +27,5 @@ class JobQueries:
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[SecretaryJob]:
-        jobs, principal = info.context.store.jobs, info.context.principal
-        job_filter = (filter or JobFilterInput()).to_filter()
-        page = await jobs.list(principal, job_filter, page_request(first, after, last, before))
-        return to_connection(page, lambda: jobs.count(principal, job_filter))
+        return await paginate(info.context.store.jobs, info.context.principal,
+                              (filter or JobFilterInput()).to_filter(), first, after, last, before)

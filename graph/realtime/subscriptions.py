@@ -99,6 +99,25 @@ class JobSubscriptionFilter:
         return JobFilter(status=self.status, job_type=self.job_type, batch_id=self.batch_id)
 
 
+DECODERS: dict[str, Any] = {"job": job_from_document,
+                            "documentation job": documentation_job_from_document}
+
+
+async def newer_states(changes: Subscriber, version: int, principal: Principal, kind: str,
+                       object_id: str) -> AsyncIterator[Any]:
+    """The object after each change newer than ``version``; NOT_FOUND once it is deleted or
+    the subscriber may no longer read it (looking exactly like a missing object)."""
+    claimable = kind == "job"
+    async for change in changes:
+        if change.operation == "delete" or not readable_document(
+                principal, change.document, claimable=claimable):
+            raise NotFoundError(f"{kind} {object_id!r} not found")
+        current = DECODERS[kind](change.document)
+        if current.version > version:
+            version = current.version
+            yield current
+
+
 def _kind(change: Change) -> JobEventKind:
     return {"insert": JobEventKind.CREATED, "delete": JobEventKind.DELETED}.get(
         change.operation, JobEventKind.UPDATED)
@@ -115,15 +134,8 @@ class Subscription:
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
             job = await store.jobs.get(principal, job_id)
             yield job  # type: ignore[misc]
-            version = job.version
-            async for change in changes:
-                if change.operation == "delete" or not readable_document(
-                        principal, change.document, claimable=True):
-                    raise NotFoundError(f"job {job_id!r} not found")
-                current = job_from_document(change.document)  # type: ignore[arg-type]
-                if current.version > version:
-                    version = current.version
-                    yield current  # type: ignore[misc]
+            async for current in newer_states(changes, job.version, principal, "job", job_id):
+                yield current  # type: ignore[misc]
 
     @strawberry.subscription(
         description="Jobs matching the filter: first the newest `initial` of them (CURRENT), "
@@ -189,15 +201,9 @@ class Subscription:
         async with subscribe(info, keys=[("documentation_jobs", job_id)]) as changes:
             job = await store.documentation_jobs.get(principal, job_id)
             yield job  # type: ignore[misc]
-            version = job.version
-            async for change in changes:
-                if change.operation == "delete" or not readable_document(
-                        principal, change.document):
-                    raise NotFoundError(f"documentation job {job_id!r} not found")
-                current = documentation_job_from_document(change.document)  # type: ignore
-                if current.version > version:
-                    version = current.version
-                    yield current  # type: ignore[misc]
+            async for current in newer_states(changes, job.version, principal,
+                                              "documentation job", job_id):
+                yield current  # type: ignore[misc]
 
     @strawberry.subscription(
         description="A job's log entries after sequence number `after`, then new ones as they "
@@ -219,11 +225,7 @@ class Subscription:
                 raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")
             batch, after = _log_batch(job, after)
             yield batch  # type: ignore[misc]
-            async for change in changes:
-                if change.operation == "delete" or not readable_document(
-                        principal, change.document, claimable=True):
-                    raise NotFoundError(f"job {job_id!r} not found")
-                current = job_from_document(change.document)  # type: ignore[arg-type]
+            async for current in newer_states(changes, job.version, principal, "job", job_id):
                 if current.log_seq > after:
                     batch, after = _log_batch(current, after)
                     yield batch  # type: ignore[misc]

@@ -30,6 +30,7 @@ from graphql import (
     build_schema,
     get_named_type,
     is_leaf_type,
+    print_ast,
 )
 from hypothesis import strategies as st
 
@@ -66,7 +67,7 @@ LONE_SURROGATES = ["\ud800", "a\udfffb", "\udbff\ud800"]
 """Not Unicode scalar values: valid JSON escapes, but no UTF-8 (so no BSON) can hold them."""
 
 weird_char = st.sampled_from(["\x00", "\u200b", "\u202e", "\ufeff", "\ufffd", "e\u0301",
-                              "😀", "𝕏", "\t", "\n", "\r", " ", "\x7f", "\u2028"])
+                              "😀", "\U0001d54f", "\t", "\n", "\r", " ", "\x7f", "\u2028"])
 
 long_text = st.builds(
     lambda chunk, size: (chunk * size)[:size],
@@ -100,8 +101,10 @@ out_of_range_int = st.one_of(
 
 finite_float = st.floats(allow_nan=False, allow_infinity=False)
 
-json_key = st.one_of(st.sampled_from(HOSTILE_KEYS), st.text(max_size=10),
-                     st.integers(1, 40).flatmap(lambda n: surrogate_text if n == 1 else st.just("k")))
+json_key = st.one_of(
+    st.sampled_from(HOSTILE_KEYS), st.text(max_size=10),
+    st.integers(1, 40).flatmap(lambda n: surrogate_text if n == 1 else st.just("k")),
+)
 json_leaf = st.one_of(
     st.none(), st.booleans(), any_int, out_of_range_int, finite_float, hostile_text,
 )
@@ -161,7 +164,7 @@ class Drawn:
 
 class _Draw:
     def __init__(self, draw: Any, schema: GraphQLSchema, ids: list[str], all_ids: list[str],
-                 wrong_rate: int) -> None:
+                 wrong_rate: int | None) -> None:
         self.draw = draw
         self.schema = schema
         self.ids = ids
@@ -174,12 +177,16 @@ class _Draw:
     def maybe(self, one_in: int) -> bool:
         return self.draw(st.integers(1, one_in)) == 1
 
+    def ill_typed(self, weight: int = 1) -> bool:
+        """Whether to put a value of the wrong type here (never in well-typed draws)."""
+        return self.wrong_rate is not None and self.maybe(self.wrong_rate * weight)
+
     def wrong(self, path: str, why: str) -> None:
         self.reasons.append(f"{path}: {why}")
 
     def value(self, type_: Any, path: str) -> Any:
         if isinstance(type_, GraphQLNonNull):
-            if self.maybe(self.wrong_rate * 3):
+            if self.ill_typed(3):
                 self.wrong(path, "null for a non-null type")
                 return None
             return self.nullable(type_.of_type, path)
@@ -191,7 +198,7 @@ class _Draw:
         if isinstance(type_, GraphQLList):
             return self.list_value(type_, path)
         assert isinstance(type_, GraphQLNamedType)
-        if self.maybe(self.wrong_rate) and not _accepts_anything(type_):
+        if self.ill_typed() and not _accepts_anything(type_):
             wrong = self.draw(st.one_of(st.sampled_from(WRONG_VALUES), st.just([]),
                                         st.just("not-" + type_.name)))
             if not _coercible(type_, wrong):
@@ -200,7 +207,7 @@ class _Draw:
         if isinstance(type_, GraphQLInputObjectType):
             return self.input_object(type_, path)
         if isinstance(type_, GraphQLEnumType):
-            if self.maybe(self.wrong_rate):
+            if self.ill_typed():
                 name = self.draw(st.sampled_from(["", "pending", "PUBLIC ", "$ne", "DELETED"]))
                 if name not in type_.values:
                     self.wrong(path, f"{name!r} is not a {type_.name}")
@@ -210,8 +217,11 @@ class _Draw:
         return self.scalar(type_, path)
 
     def list_value(self, type_: GraphQLList, path: str) -> Any:
-        if self.maybe(10):  # a single value is coerced to a list of one
-            return self.value(type_.of_type, f"{path}[0]")
+        if self.maybe(10):  # a single (non-null) value is coerced to a list of one
+            item = type_.of_type
+            if isinstance(item, GraphQLNonNull):
+                return self.nullable(item.of_type, f"{path}[0]")
+            return self.nullable(item, f"{path}[0]")
         size = self.draw(st.one_of(st.integers(0, 4), st.sampled_from([0, 1, 99, 100, 101, 150])))
         if size > 10:  # keep big lists cheap: one drawn item, repeated or varied by index
             item = self.value(type_.of_type, f"{path}[*]")
@@ -223,13 +233,13 @@ class _Draw:
     def input_object(self, type_: GraphQLInputObjectType, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, input_field in type_.fields.items():
-            if _required(input_field) and self.maybe(self.wrong_rate * 3):
+            if _required(input_field) and self.ill_typed(3):
                 self.wrong(f"{path}.{name}", "required field missing")
                 continue
             if not _required(input_field) and self.maybe(3):
                 continue
             out[name] = self.value(input_field.type, f"{path}.{name}")
-        if self.maybe(self.wrong_rate * 2):
+        if self.ill_typed(2):
             extra = self.draw(st.sampled_from(["$where", "$set", "_id", "unknownField"]))
             if extra not in type_.fields:
                 self.wrong(f"{path}.{extra}", "unknown field")
@@ -239,9 +249,12 @@ class _Draw:
     def scalar(self, type_: GraphQLScalarType, path: str) -> Any:
         name = type_.name
         if name == "ID":
+            pick = self.draw(st.integers(1, 10))
+            if pick <= 6:  # mostly an existing object of the mutation's kind
+                return self.draw(st.sampled_from(self.ids or ["missing"]))
+            if pick == 7:
+                return self.draw(st.sampled_from(self.all_ids or ["missing"]))
             return self.draw(st.one_of(
-                st.sampled_from(self.ids or ["missing"]),
-                st.sampled_from(self.all_ids or ["missing"]),
                 st.sampled_from(OPERATOR_STRINGS),
                 hostile_text,
                 st.integers(-(2**70), 2**70),  # IDs accept integers (as strings)
@@ -249,7 +262,7 @@ class _Draw:
         if name == "String":
             return self.draw(st.one_of(hostile_text, st.sampled_from(["pdf", "claimed"])))
         if name == "Int":
-            if self.maybe(self.wrong_rate):
+            if self.ill_typed():
                 self.wrong(path, "outside the 32-bit Int range")
                 return self.draw(out_of_range_int)
             return self.draw(any_int)
@@ -298,19 +311,24 @@ def _coercible(type_: GraphQLNamedType, value: Any) -> bool:
 
 
 @st.composite
-def arguments(draw: Any, mutation: str, ids: Ids, *, wrong_rate: int = 12) -> Drawn:
-    """Variables for every argument of ``mutation``; optional ones are sometimes left out."""
+def arguments(draw: Any, mutation: str, ids: Ids, *, wrong_rate: int = 6) -> Drawn:
+    """Variables for every argument of ``mutation``; optional ones are sometimes left out.
+
+    One draw in three is ill-typed: each value in it is of the wrong type (or missing,
+    or null where that is not allowed) with probability about ``1/wrong_rate``.
+    """
     schema = load_schema_cached()
     assert schema.mutation_type is not None
     field_ = schema.mutation_type.fields[mutation]
     kind = get_named_type(field_.type).name
     own = {"BatchJob": ids.batches, "DocumentationJob": ids.documentation_jobs}.get(kind, ids.jobs)
-    state = _Draw(draw, schema, own, ids.all(), wrong_rate)
+    ill_typed = draw(st.integers(1, 3)) == 1
+    state = _Draw(draw, schema, own, ids.all(), wrong_rate if ill_typed else None)
     variables: dict[str, Any] = {}
     for name, argument in field_.args.items():
         if not _required(argument) and state.maybe(3):
             continue
-        if _required(argument) and state.maybe(wrong_rate * 4):
+        if _required(argument) and state.ill_typed(4):
             state.wrong(name, "required variable not provided")
             continue
         variables[name] = state.value(argument.type, name)
@@ -334,11 +352,20 @@ def operation(mutation: str, *, depth: int = 2) -> str:
     schema = load_schema_cached()
     assert schema.mutation_type is not None
     field_ = schema.mutation_type.fields[mutation]
-    definitions = ", ".join(f"${name}: {argument.type}" for name, argument in field_.args.items())
+    definitions = ", ".join(f"${name}: {argument.type}{_default(argument)}"
+                            for name, argument in field_.args.items())
     passed = ", ".join(f"{name}: ${name}" for name in field_.args)
     head = f"mutation Hostile({definitions})" if definitions else "mutation Hostile"
     call = f"{mutation}({passed})" if passed else mutation
     return f"{head} {{ {call}{selection(field_, depth)} }}"
+
+
+def _default(argument: GraphQLArgument) -> str:
+    """`` = value`` when the argument has a default, so leaving the variable out uses it."""
+    node = argument.ast_node
+    if node is None or node.default_value is None:
+        return ""
+    return f" = {print_ast(node.default_value)}"
 
 
 def selection(field_: GraphQLField, depth: int) -> str:
