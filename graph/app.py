@@ -95,7 +95,8 @@ def create_app(
         await _ensure_retention(store, settings)
         app.state.store = store
         hub = Hub(store.db, queue_size=settings.subscriber_queue_size,
-                  max_subscribers=settings.max_subscriptions_per_process)
+                  max_subscribers=settings.max_subscriptions_per_process,
+                  metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub
         reaper = Reaper(store.jobs, settings.reaper_interval_seconds)

@@ -68,7 +68,8 @@ class Metrics:
         PlatformCollector(registry=registry)
         labels = ["operation_name", "operation_type"]
         self.requests = Counter(
-            "jobgraph_graphql_requests", "GraphQL operations executed (over HTTP or WebSocket).",
+            "jobgraph_graphql_requests",
+            "GraphQL operations run, over HTTP or WebSocket (subscriptions when they end).",
             labels, registry=registry)
         self.latency = Histogram(
             "jobgraph_graphql_request_duration_seconds",

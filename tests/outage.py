@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from graph.app import create_app
 from graph.settings import Settings
 from repository.database import EmbeddedServer
 
+DEADLINE = 30.0
+
 
 @dataclass
 class Outage:
@@ -22,11 +26,24 @@ class Outage:
     server: EmbeddedServer
 
     def stop_database(self) -> None:
-        """As abruptly as a crash or a partition, and without a graceful shutdown's wait."""
+        """As abruptly as a crash, and without a graceful shutdown's wait."""
         process = self.server.process
         assert process is not None
         process.kill()
-        process.wait(30)
+        process.wait(DEADLINE)
+
+    async def end(self) -> None:
+        """Bring the database back before the app shuts down: pymongo's monitor, cancelled
+        while it retries a dead server, leaves its socket unclosed (a ResourceWarning)."""
+        process = self.server.process
+        if process is None or process.poll() is not None:
+            self.server.start()
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                with contextlib.suppress(Exception):
+                    await self.app.state.store.client.admin.command("ping")
+                    return
+                await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -40,6 +57,13 @@ async def app_on_own_database(settings: Settings, data_dir: Path) -> AsyncIterat
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                yield Outage(app, client, server)
+                outage = Outage(app, client, server)
+                try:
+                    yield outage
+                finally:
+                    await outage.end()
     finally:
+        if server.process is not None:  # a throwaway: no graceful shutdown to wait for
+            server.process.kill()
+            server.process.wait(DEADLINE)
         server.stop()

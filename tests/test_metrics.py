@@ -124,7 +124,9 @@ async def test_metrics_count_open_websockets(
 
     async def until(client: httpx.AsyncClient, expected: float) -> None:
         async with asyncio.timeout(DEADLINE):
-            while await websockets_now(client) != expected:
+            while True:
+                if await websockets_now(client) == expected:
+                    return
                 await asyncio.sleep(0.02)
 
     async with live_server(settings, mongo_uri) as server, httpx.AsyncClient(

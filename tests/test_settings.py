@@ -24,6 +24,8 @@ BAD_VALUES = [
     ("JOBGRAPH_FINISHED_JOB_TTL_SECONDS", "5"),
     ("JOBGRAPH_DEV_TRUST_USER_HEADER", "maybe"),
     ("JOBGRAPH_LEASE_SECONDS", "0"),
+    ("JOBGRAPH_CORS_ORIGINS", "app.example.com"),
+    ("JOBGRAPH_CORS_ORIGINS", "https://app.example.com/path"),
 ]
 IDS = [f"{name}={value}" for name, value in BAD_VALUES]
 
@@ -92,3 +94,15 @@ def test_load_settings_defaults_leave_optional_features_off() -> None:
     assert settings.cors_origins == []
     assert settings.finished_job_ttl_seconds is None
     assert settings.mongodb_uri is None
+
+
+def test_readme_configuration_table_lists_every_variable() -> None:
+    from pathlib import Path
+
+    from graph.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## GraphQL operations")]
+    missing = [name for name in Settings.model_fields
+               if f"| `JOBGRAPH_{name.upper()}` |" not in table]
+    assert missing == []

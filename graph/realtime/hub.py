@@ -120,8 +120,10 @@ class Subscriber:
 
 class Hub:
     def __init__(self, db: AsyncDatabase, *, queue_size: int = 256, max_subscribers: int = 10_000,
-                 retry_delay: float = 0.5) -> None:
+                 retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
+        self.metrics = metrics
+        """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
         self.retry_delay = retry_delay
@@ -198,6 +200,8 @@ class Hub:
             if wall.tzinfo is None:
                 wall = wall.replace(tzinfo=UTC)
             self.lag_seconds = max(0.0, (datetime.now(UTC) - wall).total_seconds())
+            if self.metrics is not None:
+                self.metrics.set_change_stream_lag(self.lag_seconds)
         targets: set[Subscriber] = set(self.by_collection.get(change.collection, ()))
         for index_key in change_keys(change):
             targets |= self.by_key.get(index_key, set())
@@ -232,11 +236,15 @@ class Hub:
             self.by_collection[collection].add(subscriber)
         subscriber.registered = True
         self.count += 1
+        if self.metrics is not None:
+            self.metrics.subscription_started()
         started = time.monotonic()
         try:
             yield subscriber
         finally:
             self.remove(subscriber)
+            if self.metrics is not None:
+                self.metrics.subscription_stopped()
             logger.debug("subscription ended after %.1f s", time.monotonic() - started)
 
     def remove(self, subscriber: Subscriber) -> None:

@@ -20,6 +20,7 @@ from graph.auth import mint_token
 from repository.database import free_port, make_client
 from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, TEST_SECRET, WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, SubscriptionClosed, live_server, ws_client
+from tests.helpers.waiting import eventually
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 
@@ -525,3 +526,28 @@ async def test_mutation_on_one_process_reaches_subscribers_on_another(
     # then the subscriber on the other process hears of it within 2 s
     assert event["jobChanged"]["logSeq"] == 1
     assert elapsed < 2.0
+
+
+def gauge(text: str, name: str) -> float:
+    [line] = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+async def test_metrics_count_active_subscriptions_and_stream_lag(
+    live: Any, http: Api, settings: Any
+) -> None:
+    job_id = await create_job(http)
+    async with ws_client(live, payload=bearer(settings, ALICE)) as client:
+        op = await client.subscribe(JOB_CHANGED, {"id": job_id})
+        await client.next(op)
+        await http.data(LOG, {"id": job_id, "m": "tick"})
+        await client.next(op)
+        during = (await http.client.get("/metrics")).text
+    assert gauge(during, "jobgraph_subscriptions_active") == 1
+    assert 0 <= gauge(during, "jobgraph_change_stream_lag_seconds") < 60
+    # and the gauge drops when the socket is gone
+    async def released() -> bool:
+        text = (await http.client.get("/metrics")).text
+        return gauge(text, "jobgraph_subscriptions_active") == 0
+
+    assert await eventually(released)
