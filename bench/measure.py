@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
 
     def rank(q: float) -> float:
-        index = min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))
+        index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
         return round(ordered[index] * 1000, 3)
 
     return {"p50_ms": rank(0.50), "p95_ms": rank(0.95), "p99_ms": rank(0.99)}
