@@ -15,10 +15,9 @@ from typing import Any
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import OperationFailure
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .documents import access_update, bump_version, rename_id, with_access
+from .documents import access_update, bump_version
 from .errors import (
     ConflictError,
     ForbiddenError,
@@ -28,6 +27,8 @@ from .errors import (
 )
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
+from .job_documents import job_from_document, job_to_document, log_document, progress_document
+from .leases import reap_expired_leases
 from .limits import Limits
 from .models import (
     JOB_TRANSITIONS,
@@ -40,8 +41,9 @@ from .models import (
     new_id,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page, filter_query
+from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
 from .refusals import refuse
+from .retention import ensure_retention
 from .validation import check_document, check_text
 
 INDEXES = [
@@ -65,14 +67,10 @@ INDEXES = [
     IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)], name="batch_status"),
     IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="lease"),
 ]
-
-
-# Retention (JOBGRAPH_FINISHED_JOB_TTL_SECONDS): a TTL index over finished jobs only.
-# ``completed_at`` is a date only while a job is COMPLETED or FAILED (retry resets it),
-# and members of a batch are kept, since a batch's counts and status derive from them.
-RETENTION_INDEX = "finished_ttl"
-RETENTION_FILTER = {"completed_at": {"$type": "date"}, "batch_id": {"$type": "null"}}
-INDEX_CONFLICT_CODES = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+# Every list filter combination (JobFilterInput, batch jobs, subscriptions' first page)
+# for admins (no read filter), readers and workers (the two branches of the read filter).
+INDEXES += keyset_indexes({"status": "status", "job_type": "type", "batch_id": "batch"},
+                          {"": "", "readers": "readers", "claimed_by": "claimed"}, INDEXES)
 
 
 @dataclass(frozen=True)
@@ -89,56 +87,6 @@ class JobFilter:
             self.created_after, self.created_before)
 
 
-def job_to_document(job: SecretaryJob) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "_id": job.job_id,
-        "job_type": job.job_type,
-        "status": job.status.value,
-        "parameters": job.parameters,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "progress": _progress_document(job.progress),
-        "results": job.results,
-        "error": job.error,
-        "logs": [_log_document(entry) for entry in job.logs],
-        "batch_id": job.batch_id,
-        "owner": job.owner,
-        "processing_started_at": job.processing_started_at,
-        "completed_at": job.completed_at,
-        "claimed_by": job.claimed_by,
-        "lease_expires_at": job.lease_expires_at,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "retryable": job.retryable,
-        "log_seq": job.log_seq,
-        "previous_errors": job.previous_errors,
-        "former_workers": job.former_workers,
-        "version": job.version,
-    }
-    return with_access(doc, job.access_control)
-
-
-def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
-    data = rename_id(doc, "job_id")
-    data["status"] = JobStatus(data["status"])
-    if data.get("progress") is not None:
-        data["progress"] = JobProgress(**data["progress"])
-    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
-    data["access_control"] = AccessControl(**data["access_control"])
-    return SecretaryJob(**data)
-
-
-def _progress_document(progress: JobProgress | None) -> dict[str, Any] | None:
-    if progress is None:
-        return None
-    return {"step": progress.step, "percent": progress.percent, "message": progress.message}
-
-
-def _log_document(entry: LogEntry) -> dict[str, Any]:
-    return {"timestamp": entry.timestamp, "level": entry.level, "message": entry.message,
-            "seq": entry.seq, "attempt": entry.attempt}
-
-
 class JobRepository:
     def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
         self.collection = collection
@@ -148,28 +96,8 @@ class JobRepository:
         await self.collection.create_indexes(INDEXES)
 
     async def ensure_retention(self, ttl_seconds: int | None) -> int | None:
-        """With ``ttl_seconds``, MongoDB deletes finished jobs that long after
-        ``completed_at`` (TTL index); a changed value is applied with ``collMod``. None
-        creates nothing and drops nothing. Returns the TTL now in force (an index left
-        from an earlier configuration still expires jobs)."""
-        existing = (await self.collection.index_information()).get(RETENTION_INDEX)
-        if ttl_seconds is None:
-            return None if existing is None else existing.get("expireAfterSeconds")
-        if existing is None:
-            try:
-                await self.collection.create_index(
-                    [("completed_at", ASCENDING)], name=RETENTION_INDEX,
-                    expireAfterSeconds=ttl_seconds, partialFilterExpression=RETENTION_FILTER)
-                return ttl_seconds
-            except OperationFailure as exc:  # another process created it first
-                if exc.code not in INDEX_CONFLICT_CODES:
-                    raise
-        elif existing.get("expireAfterSeconds") == ttl_seconds:
-            return ttl_seconds
-        await self.collection.database.command(
-            "collMod", self.collection.name,
-            index={"name": RETENTION_INDEX, "expireAfterSeconds": ttl_seconds})
-        return ttl_seconds
+        """See ``repository.retention``: the optional TTL on finished jobs."""
+        return await ensure_retention(self.collection, ttl_seconds)
 
     async def count_by_status(self, *, seconds: float | None = None) -> dict[JobStatus, int]:
         """Jobs per status over the whole collection (for metrics, so no access filter);
@@ -297,7 +225,7 @@ class JobRepository:
                    required=False)
         now = utcnow()
         return await self._transition(principal, job_id, "progress", {
-            "$set": {"progress": _progress_document(progress), "updated_at": now,
+            "$set": {"progress": progress_document(progress), "updated_at": now,
                      **self._lease_extension(now)},
         })
 
@@ -332,7 +260,7 @@ class JobRepository:
             seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
             now = utcnow()
             docs = [
-                _log_document(LogEntry(now, level, message, seq + offset, attempt))  # type: ignore[arg-type]
+                log_document(LogEntry(now, level, message, seq + offset, attempt))  # type: ignore[arg-type]
                 for offset, (level, message) in enumerate(entries, start=1)
             ]
             update = {
@@ -436,57 +364,8 @@ class JobRepository:
     # -- leases -------------------------------------------------------------
 
     async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
-        """Jobs whose worker's lease lapsed go back to PENDING, or FAIL with
-        LEASE_EXPIRED once they used ``max_attempts`` claims.
-
-        Each job is taken by a compare-and-set on its lease, holder and log
-        counter, so several processes reaping at once never handle a job twice
-        and a lease renewed meanwhile is left alone.
-        """
-        now = utcnow()
-        candidates = await self.collection.find(
-            {"status": JobStatus.PROCESSING.value, "lease_expires_at": {"$lt": now}},
-            projection={"claimed_by": 1, "lease_expires_at": 1, "attempts": 1,
-                        "max_attempts": 1, "log_seq": 1},
-            limit=limit,
-        ).to_list()
-        reaped = []
-        for doc in candidates:
-            doc = await self.collection.find_one_and_update(
-                {"_id": doc["_id"], "status": JobStatus.PROCESSING.value,
-                 "lease_expires_at": doc["lease_expires_at"],
-                 "claimed_by": doc.get("claimed_by"), "log_seq": doc.get("log_seq", 0)},
-                self._expiry_update(doc, now),
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                reaped.append(job_from_document(doc))
-        return reaped
-
-    def _expiry_update(self, doc: dict[str, Any], now: datetime) -> dict[str, Any]:
-        worker, attempt = doc.get("claimed_by"), max(doc.get("attempts", 0), 1)
-        final = attempt >= doc.get("max_attempts", self.limits.default_max_attempts)
-        message = (f"the lease of worker {worker!r} expired during attempt {attempt}; "
-                   + ("no attempts are left" if final else "the job is back in the queue"))
-        error = {"code": "LEASE_EXPIRED", "message": message,
-                 "details": {"worker": worker, "attempt": attempt,
-                             "leaseExpiredAt": doc["lease_expires_at"].isoformat()}}
-        seq = doc.get("log_seq", 0) + 1
-        entry = _log_document(LogEntry(now, "error" if final else "warning", message, seq,
-                                       attempt))
-        changes: dict[str, Any] = {"lease_expires_at": None, "updated_at": now, "log_seq": seq}
-        push: dict[str, Any] = {"logs": {"$each": [entry],
-                                         "$slice": -self.limits.max_logs_per_job}}
-        if final:
-            changes.update(status=JobStatus.FAILED.value, error=error, completed_at=now)
-        else:
-            changes.update(status=JobStatus.PENDING.value, claimed_by=None, progress=None,
-                           processing_started_at=None)
-            push["previous_errors"] = error
-        update: dict[str, Any] = {"$set": changes, "$push": push, "$inc": {"version": 1}}
-        if worker is not None and not final:
-            update["$addToSet"] = {"former_workers": worker}
-        return update
+        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end."""
+        return await reap_expired_leases(self.collection, self.limits, limit=limit)
 
     # -- internals ----------------------------------------------------------
 

@@ -8,7 +8,7 @@ from graph.app import create_app
 from repository.access import Principal
 from repository.batches import JobSpec
 from repository.database import Store
-from repository.jobs import RETENTION_FILTER, RETENTION_INDEX
+from repository.retention import RETENTION_FILTER, RETENTION_INDEX
 from tests.helpers.graphql import make_settings
 
 ALICE = Principal("alice")

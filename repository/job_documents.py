@@ -1,0 +1,58 @@
+"""BSON mapping of SecretaryJob, both ways."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .documents import rename_id, with_access
+from .models import AccessControl, JobProgress, JobStatus, LogEntry, SecretaryJob
+
+
+def job_to_document(job: SecretaryJob) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": job.job_id,
+        "job_type": job.job_type,
+        "status": job.status.value,
+        "parameters": job.parameters,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "progress": progress_document(job.progress),
+        "results": job.results,
+        "error": job.error,
+        "logs": [log_document(entry) for entry in job.logs],
+        "batch_id": job.batch_id,
+        "owner": job.owner,
+        "processing_started_at": job.processing_started_at,
+        "completed_at": job.completed_at,
+        "claimed_by": job.claimed_by,
+        "lease_expires_at": job.lease_expires_at,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "retryable": job.retryable,
+        "log_seq": job.log_seq,
+        "previous_errors": job.previous_errors,
+        "former_workers": job.former_workers,
+        "version": job.version,
+    }
+    return with_access(doc, job.access_control)
+
+
+def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
+    data = rename_id(doc, "job_id")
+    data["status"] = JobStatus(data["status"])
+    if data.get("progress") is not None:
+        data["progress"] = JobProgress(**data["progress"])
+    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
+    data["access_control"] = AccessControl(**data["access_control"])
+    return SecretaryJob(**data)
+
+
+def progress_document(progress: JobProgress | None) -> dict[str, Any] | None:
+    if progress is None:
+        return None
+    return {"step": progress.step, "percent": progress.percent, "message": progress.message}
+
+
+def log_document(entry: LogEntry) -> dict[str, Any]:
+    return {"timestamp": entry.timestamp, "level": entry.level, "message": entry.message,
+            "seq": entry.seq, "attempt": entry.attempt}
