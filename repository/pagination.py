@@ -11,7 +11,10 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import combinations
 from typing import Any, Generic, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from .errors import ValidationError
 
@@ -127,3 +130,29 @@ async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, d
         return Page(items, cursors, has_next_page=page.before is not None,
                     has_previous_page=more)
     return Page(items, cursors, has_next_page=more, has_previous_page=page.after is not None)
+
+
+def keyset_indexes(filters: dict[str, str], prefixes: dict[str, str],
+                   declared: list[IndexModel]) -> list[IndexModel]:
+    """The indexes a list needs beyond ``declared``: one per combination of its equality
+    filters (``filters``: field -> name part), behind each access prefix (``prefixes``:
+    the read filter's own equality field -> name part, "" for none), then the keyset
+    order. Every page and count a caller can ask for is then read from an index in
+    order, so MongoDB never sorts in memory. Named like ``readers_status_created``.
+    """
+    have = {tuple(index.document["key"].items()) for index in declared}
+    needed = []
+    for prefix, prefix_name in prefixes.items():
+        for size in range(len(filters) + 1):
+            for chosen in combinations(filters, size):
+                fields = [prefix] if prefix else []
+                fields += chosen
+                keys = [(field, ASCENDING) for field in fields]
+                keys += [("created_at", DESCENDING), ("_id", DESCENDING)]
+                if tuple(keys) in have:
+                    continue
+                name = "_".join([*filter(None, [prefix_name]),
+                                 *(filters[field] for field in chosen), "created"])
+                needed.append(IndexModel(keys, name=name))
+    return needed
+
