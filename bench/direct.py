@@ -45,9 +45,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         principal = Principal(f"bench-direct-{number}", frozenset({"worker"}))
         while not window["stop"]:
             started = time.perf_counter()
-            measured = window["measuring"]
             await lifecycle(principal, f"bench-d{number}")
-            if measured and window["measuring"]:
+            if window["measuring"]:
                 lifecycles.append(time.perf_counter() - started)
 
     tasks = [asyncio.create_task(worker(n)) for n in range(spec["workers"])]

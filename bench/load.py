@@ -168,9 +168,8 @@ async def run_workers(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             while not state["stop"]:
                 started = time.perf_counter()
-                measured = window.measuring
                 ok = await _lifecycle(call, queries, job_type)
-                if ok and measured and window.measuring:
+                if ok and window.measuring:
                     lifecycles.append(time.perf_counter() - started)
         finally:
             await connection.close()
@@ -214,9 +213,9 @@ async def run_subscribers(spec: dict[str, Any]) -> dict[str, Any]:
     sockets: list[Any] = []
     gate = asyncio.Semaphore(64)
     init = orjson.dumps({"type": "connection_init",
-                         "payload": {"Authorization": f"Bearer {spec['token']}"}})
+                         "payload": {"Authorization": f"Bearer {spec['token']}"}}).decode()
     subscribe = orjson.dumps({"id": "1", "type": "subscribe", "payload": {
-        "query": queries.JOB_CHANGED, "variables": {"id": spec["job_id"]}}})
+        "query": queries.JOB_CHANGED, "variables": {"id": spec["job_id"]}}}).decode()
 
     async def open_one() -> Any:
         async with gate:
@@ -259,12 +258,17 @@ async def run_subscribers(spec: dict[str, Any]) -> dict[str, Any]:
                 return
 
     listeners = [asyncio.create_task(await_change(socket)) for socket in sockets]
+    stream_seen: list[float] = []
+    watcher = asyncio.create_task(_watch(spec, stream_seen))
+    await asyncio.sleep(0.5)  # the watcher's stream is open
     cpu_event0 = cpu(pid)
     changed_at = time.perf_counter()
     await _trigger(spec)
+    answered_at = time.perf_counter()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(received.wait(), spec.get("timeout", 30))
     cpu_event1 = cpu(pid)
+    watcher.cancel()
     for task in listeners:
         task.cancel()
     await asyncio.gather(*(_close(socket) for socket in sockets))
@@ -277,7 +281,11 @@ async def run_subscribers(spec: dict[str, Any]) -> dict[str, Any]:
             (cpu_event0.total - cpu_before.total) / count * 1e6, 1),
         "fanout_cpu_s": round(cpu_event1.total - cpu_event0.total, 3),
         **percentiles(delays),
+        "min_ms": round(min(delays) * 1000, 3) if delays else None,
         "max_ms": round(max(delays) * 1000, 3) if delays else None,
+        "trigger_ms": round((answered_at - changed_at) * 1000, 3),
+        "change_stream_ms": round((stream_seen[0] - changed_at) * 1000, 3)
+        if stream_seen else None,
         "memory_before_kb": memory_before["VmRSS"],
         "memory_subscribed_kb": memory_subscribed["VmRSS"],
         "open_cursors_subscribed": cursors_subscribed,
@@ -298,6 +306,22 @@ async def _open_cursors(spec: dict[str, Any]) -> int | None:
         await client.close()
 
 
+async def _watch(spec: dict[str, Any], seen: list[float]) -> None:
+    """The database's own delivery: a bare change stream on the job, in this process."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(spec["mongodb_uri"])
+    try:
+        stream = await client[spec["database"]]["jobs"].watch(
+            [{"$match": {"documentKey._id": spec["job_id"]}}])
+        async with stream:
+            async for _change in stream:
+                seen.append(time.perf_counter())
+                return
+    finally:
+        await client.close()
+
+
 async def _trigger(spec: dict[str, Any]) -> None:
     from . import queries
 
@@ -305,8 +329,8 @@ async def _trigger(spec: dict[str, Any]) -> None:
     await connection.open()
     try:
         status, body = await connection.send(request_bytes(
-            "/graphql", {"query": queries.CLAIM_JOB, "variables": {"types": [spec["job_type"]]}},
-            spec["worker_token"]))
+            "/graphql", {"query": queries.FAIL_JOB, "variables": {"id": spec["job_id"]}},
+            spec["owner_token"]))
         if status != 200 or b'"errors"' in body:
             raise RuntimeError(f"the status change failed: {status} {body[:300]!r}")
     finally:

@@ -5,13 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
@@ -22,9 +15,11 @@ from .context import Info
 from .documentation_jobs.mutations import DocumentationJobMutations
 from .documentation_jobs.queries import DocumentationJobQueries
 from .errors import ErrorCodes
+from .execution import FastExecutor
 from .jobs.mutations import JobMutations
 from .jobs.queries import JobQueries
 from .observability import Observability
+from .prepared import DocumentCache
 from .realtime.subscriptions import Subscription
 from .settings import Settings
 
@@ -51,15 +46,13 @@ class Schema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    documents = DocumentCache(max_tokens=settings.max_tokens, max_depth=settings.max_query_depth,
+                              max_aliases=settings.max_aliases)
     # Factories, not instances: a fresh extension per request (the caches are shared).
     extensions: list = [
         Observability,  # first in, last out: sees the final error codes
         ErrorCodes,
-        lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ValidationCache(maxsize=1024),
+        documents.extension,  # parse, limit and validate each distinct document once
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
@@ -69,6 +62,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=FastExecutor,
     )
 
 

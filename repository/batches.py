@@ -24,7 +24,7 @@ from .idempotency import find_existing, insert_once, stamp
 from .jobs import JobRepository, job_to_document, require_user
 from .limits import Limits
 from .models import AccessControl, BatchCounts, BatchJob, JobStatus, new_id, utcnow
-from .pagination import Page, PageRequest, fetch_page, filter_query
+from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
 from .refusals import refuse
 from .validation import check_text
 
@@ -36,6 +36,7 @@ INDEXES = [
     IndexModel([("active", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
                name="active_created"),
 ]
+INDEXES += keyset_indexes({"active": "active"}, {"": "", "readers": "readers"}, INDEXES)
 
 
 @dataclass(frozen=True)

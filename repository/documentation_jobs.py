@@ -30,7 +30,7 @@ from .models import (
     LLMConfig,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page, filter_query
+from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
 from .refusals import refuse
 from .validation import check_text
 
@@ -44,6 +44,8 @@ INDEXES = [
     IndexModel([("repository_name", ASCENDING), ("created_at", DESCENDING),
                 ("_id", DESCENDING)], name="repository_created"),
 ]
+INDEXES += keyset_indexes({"status": "status", "repository_name": "repository"},
+                          {"": "", "readers": "readers"}, INDEXES)
 
 
 @dataclass(frozen=True)

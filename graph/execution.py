@@ -1,0 +1,542 @@
+"""A graphql-core executor that completes plain fields without per-field machinery.
+
+graphql-core resolves every field alike: a resolve-info object, Strawberry's resolver
+wrapper, an awaitable check and a type dispatch per field, 8-12 us each, so a page of
+100 jobs spends most of its time there. Most of our fields are *plain*: a Strawberry
+field without resolver, permission or extension, whose value is the attribute of the
+same Python name. This executor reads those directly and completes lists of objects
+whose fields are plain in one loop; everything else (resolvers, arguments, abstract
+types, directives other than @skip/@include) goes through graphql-core unchanged.
+
+Exactness: the response and the errors must be the ones graphql-core gives. Reading a
+plain field has no side effect, so each object is completed in two phases: first its
+leaf fields (scalars, enums and lists of them), which can only fail by a null in a
+non-null position or a value its scalar refuses; when one fails, the whole object is
+handed to graphql-core, which produces the exact error and null propagation. Then the
+other fields in response order, each with graphql-core's own error handling
+(``handle_field_error``) around it, so errors bubble to the same nullable parent with
+the same path. ``tests/graph/test_fast_path.py`` runs documents through both executors
+and compares the results.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLString,
+)
+from graphql.execution.values import get_argument_values
+from graphql.language import VariableNode
+from graphql.pyutils import Path, Undefined
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
+from strawberry.relay.types import GlobalID
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import _is_leaf_type
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.field import StrawberryField
+
+MAX_INT, MIN_INT = 2**31 - 1, -(2**31)
+LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, DIRECT, GENERIC = range(7)
+
+
+class _Bail(Exception):
+    """A leaf the fast path cannot complete: graphql-core completes the object instead."""
+
+
+_BAIL = _Bail()
+
+
+def _leaf_completer(named: Any) -> Any:
+    """A function that returns the completed leaf value or raises ``_Bail``."""
+    coerce = named.coerce_output_value
+
+    def generic(value: Any) -> Any:
+        try:
+            coerced = coerce(value)
+        except Exception:
+            raise _BAIL from None
+        if coerced is None or coerced is Undefined:
+            raise _BAIL
+        return coerced
+
+    if named is GraphQLString or named is GraphQLID:
+        return lambda value: value if type(value) is str else generic(value)
+    if named is GraphQLBoolean:
+        return lambda value: value if type(value) is bool else generic(value)
+    if named is GraphQLInt:
+        return lambda value: value if type(value) is int and MIN_INT <= value <= MAX_INT \
+            else generic(value)
+    if named is GraphQLFloat:
+        return lambda value: value if type(value) is float and math.isfinite(value) \
+            else generic(value)
+    return generic
+
+
+def _is_plain(field_def: Any) -> str | None:
+    """The Python attribute a field reads, when it is a plain Strawberry field."""
+    resolve = field_def.resolve
+    if resolve is None or not getattr(resolve, "_is_default", False):
+        return None
+    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if type(definition) is not StrawberryField or not definition.is_basic_field:
+        return None
+    if definition.default_resolver is not getattr:
+        return None
+    return definition.python_name
+
+
+def _unwrap(type_: Any) -> tuple[Any, bool]:
+    if isinstance(type_, GraphQLNonNull):
+        return type_.of_type, True
+    return type_, False
+
+
+def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | None:
+    """How to call a resolver without Strawberry's per-call wrapper, when that is exact:
+    no field extension (permissions are one), no exception handler, and only leaf
+    arguments, which Strawberry passes through unconverted."""
+    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (type(definition) is not StrawberryField or definition.base_resolver is None
+            or definition.extensions or strawberry_schema is None):
+        return None
+    converter = strawberry_schema.schema_converter
+    if getattr(converter, "exception_handlers", ()):
+        return None
+    config = strawberry_schema.config
+    arguments = []
+    for argument in definition.arguments:
+        type_ = argument.type
+        if isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
+            type_ = type_.of_type
+        if (isinstance(type_, StrawberryMaybe) or type_ is GlobalID
+                or not _is_leaf_type(type_, converter.scalar_registry)):
+            return None
+        arguments.append((config.name_converter.from_argument(argument), argument.python_name))
+    resolver = definition.base_resolver
+    if not callable(resolver.wrapped_func):
+        return None
+
+    def name_of(parameter: Any) -> str | None:
+        return None if parameter is None else parameter.name
+
+    return (DIRECT, field_def, definition, resolver.wrapped_func, tuple(arguments),
+            resolver.self_parameter is not None, name_of(resolver.root_parameter),
+            name_of(resolver.parent_parameter), name_of(resolver.info_parameter),
+            config.info_class)
+
+
+def _field_kind(parent_type: GraphQLObjectType, field_def: Any, schema: GraphQLSchema
+                ) -> tuple[Any, ...]:
+    """What the executor does with one field of a type, decided once per schema."""
+    name = _is_plain(field_def)
+    if name is None:
+        if parent_type is schema.subscription_type:  # its resolvers map events
+            return (GENERIC,)
+        return _direct_call(field_def, getattr(schema, "_strawberry_schema", None)) \
+            or (GENERIC,)
+    inner, non_null = _unwrap(field_def.type)
+    if isinstance(inner, GraphQLList):
+        item, item_non_null = _unwrap(inner.of_type)
+        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
+            return (OBJECT_LIST, name, non_null, item, item_non_null)
+        if hasattr(item, "coerce_output_value"):
+            return (LEAF_LIST, name, non_null, _leaf_completer(item), item_non_null)
+        return (GENERIC,)
+    if isinstance(inner, GraphQLObjectType):
+        return (OBJECT, name, non_null, inner) if inner.is_type_of is None else (GENERIC,)
+    if hasattr(inner, "coerce_output_value"):
+        return (LEAF, name, non_null, _leaf_completer(inner))
+    return (GENERIC,)
+
+
+def _cache(schema: GraphQLSchema, name: str) -> dict[Any, Any]:
+    """A per-schema cache (it lives and dies with the schema)."""
+    cache = schema.__dict__.get(name)
+    if cache is None:
+        cache = schema.__dict__[name] = {}
+    return cache
+
+
+MAX_SHARED_OPERATIONS = 1024
+"""Operations whose selections are kept across requests (as many as the document cache
+holds); past that the cache starts over, so it never keeps more alive."""
+
+
+def _is_static(document: Any) -> bool:
+    """Whether a document selects the same fields whatever its variables: no directive
+    takes a variable (``@include(if: $x)``) and no fragment declares variables."""
+    for definition in document.definitions:
+        if getattr(definition, "variable_definitions", None) and definition.kind == \
+                "fragment_definition":
+            return False
+    stack = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        for directive in getattr(node, "directives", None) or ():
+            for argument in directive.arguments or ():
+                if isinstance(argument.value, VariableNode):
+                    return False
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return True
+
+
+class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor with a fast path for plain fields (see the module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.middleware_manager
+        self._fast = manager is None or not getattr(manager, "middlewares", None)
+        self._plans: dict[int, tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+        self._field_kinds = _cache(self.schema, "_jobgraph_field_kinds")
+        self._shared: dict[Any, Any] | None = None
+        if self._fast:
+            statics = _cache(self.schema, "_jobgraph_static_operations")
+            operation = self.operation
+            known = statics.get(id(operation))
+            if known is None or known[0] is not operation:
+                if len(statics) >= MAX_SHARED_OPERATIONS:
+                    statics.clear()
+                document = type("Document", (), {"definitions": [
+                    operation, *(details.definition for details in self.fragments.values())]})
+                known = statics[id(operation)] = (
+                    operation, {} if _is_static(document) else None)
+            # The same selections every time: they (and their plans) are shared across
+            # requests, keyed by the operation's nodes, which this entry keeps alive.
+            self._shared = known[1]
+
+    # -- plans ------------------------------------------------------------------
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any
+              ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The leaves and the other fields of one selection on one type."""
+        key = id(grouped_field_set)
+        plans = self._plans
+        cached = plans.get(key)
+        if cached is None and self._shared is not None:
+            cached = self._shared.get(key)
+            if cached is not None:
+                plans[key] = cached
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1], cached[2]
+        leaves: list[tuple[Any, ...]] = []
+        others: list[tuple[Any, ...]] = []
+        kinds = self._field_kinds
+        for response_name, field_details_list in grouped_field_set.items():
+            first = field_details_list[0]
+            field_name = first.node.name.value
+            if field_name == "__typename":
+                leaves.append((TYPENAME, response_name))
+                continue
+            if first.node.directives and any(
+                    directive.name.value not in ("skip", "include")
+                    for details in field_details_list for directive in details.node.directives):
+                others.append((GENERIC, response_name, field_details_list))
+                continue
+            kind = kinds.get((parent_type.name, field_name))
+            if kind is None:
+                field_def = parent_type.fields.get(field_name)
+                kind = ((GENERIC,) if field_def is None
+                        else _field_kind(parent_type, field_def, self.schema))
+                kinds[(parent_type.name, field_name)] = kind
+            if kind[0] in (LEAF, LEAF_LIST):
+                leaves.append((kind[0], response_name, *kind[1:]))
+            else:
+                others.append((kind[0], response_name, field_details_list, *kind[1:]))
+        plans[key] = (grouped_field_set, leaves, others)
+        if self._shared is not None and self._shared.get(("set", key)) is grouped_field_set:
+            self._shared[key] = plans[key]
+        return leaves, others
+
+    def _subfields(self, object_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        shared = self._shared
+        if shared is not None:
+            key = (object_type.name, *[id(details.node) for details in field_details_list])
+            found = shared.get(key)
+            if found is not None and all(
+                    details.node is node for details, node in zip(field_details_list, found[0],
+                                                                    strict=False)):
+                return found[1]
+        grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
+            object_type, field_details_list)
+        if new_defer_usages:
+            return None
+        if shared is not None and all(details.defer_usage is None
+                                      and details.fragment_variable_values is None
+                                      for details in field_details_list):
+            shared[key] = ([details.node for details in field_details_list], grouped_field_set)
+            shared[("set", id(grouped_field_set))] = grouped_field_set
+        return grouped_field_set
+
+    # -- objects ----------------------------------------------------------------
+
+    def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
+                       path: Path | None, grouped_field_set: Any,
+                       position_context: Any) -> Any:
+        if not self._fast or position_context is not None:
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set,
+                                          position_context)
+        leaves, others = self._plan(parent_type, grouped_field_set)
+        results: dict[str, Any] = dict.fromkeys(grouped_field_set)
+        try:
+            for step in leaves:
+                kind, response_name = step[0], step[1]
+                if kind is TYPENAME:
+                    results[response_name] = parent_type.name
+                    continue
+                value = getattr(source_value, step[2], Undefined)
+                if value is None:
+                    if step[3]:
+                        raise _BAIL
+                elif value is Undefined:
+                    raise _BAIL
+                elif kind is LEAF:
+                    value = step[4](value)
+                else:
+                    value = self._leaf_list(value, step[4], step[5])
+                results[response_name] = value
+        except _Bail:
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set,
+                                          position_context)
+        if not others:
+            return results
+        return self._execute_others(parent_type, source_value, path, results, others)
+
+    @staticmethod
+    def _leaf_list(value: Any, complete: Any, item_non_null: bool) -> list[Any]:
+        if not isinstance(value, list | tuple):
+            raise _BAIL
+        completed = []
+        for item in value:
+            if item is None:
+                if item_non_null:
+                    raise _BAIL
+                completed.append(None)
+            else:
+                completed.append(complete(item))
+        return completed
+
+    def _execute_others(self, parent_type: GraphQLObjectType, source_value: Any,
+                        path: Path | None, results: dict[str, Any],
+                        others: list[tuple[Any, ...]]) -> Any:
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        parent_name = parent_type.name
+        try:
+            for step in others:
+                kind, response_name, field_details_list = step[0], step[1], step[2]
+                field_path = Path(path, response_name, parent_name)
+                result: Any = Undefined
+                if kind is OBJECT:
+                    result = self._plain_object(step, source_value, field_path)
+                elif kind is OBJECT_LIST:
+                    result = self._plain_object_list(step, source_value, field_path)
+                elif kind is DIRECT:
+                    result = self._execute_direct(parent_type, source_value, field_details_list,
+                                                  field_path, step)
+                if result is Undefined:
+                    result = self.execute_field(parent_type, source_value, field_details_list,
+                                                field_path, None)
+                    if result is Undefined:
+                        del results[response_name]
+                        continue
+                results[response_name] = result
+                if type(result) is not dict and result is not None and is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._await_fields(results, awaitable_fields)
+
+    @staticmethod
+    async def _await_fields(results: dict[str, Any], awaitable_fields: list[str]
+                            ) -> dict[str, Any]:
+        if len(awaitable_fields) == 1:
+            name = awaitable_fields[0]
+            results[name] = await results[name]
+        else:
+            awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
+            results.update(zip(awaitable_fields, awaited, strict=True))
+        return results
+
+    def _execute_direct(self, parent_type: GraphQLObjectType, source: Any,
+                        field_details_list: Any, path: Path, step: tuple[Any, ...]) -> Any:
+        """``execute_field`` for a resolver called directly (see ``_direct_call``)."""
+        (_kind, _name, _details, field_def, definition, function, arguments, pass_self,
+         root_name, parent_name, info_name, info_class) = step
+        return_type = field_def.type
+        info = self.build_resolve_info(field_def, [details.node for details in
+                                                   field_details_list], parent_type, path)
+        try:
+            first = field_details_list[0]
+            node = first.node
+            raw = (get_argument_values(field_def, node, self.variable_values,
+                                       first.fragment_variable_values, self.hide_suggestions)
+                   if field_def.args or node.arguments else {})
+            kwargs = {python: raw[graphql] for graphql, python in arguments if graphql in raw}
+            if root_name is not None:
+                kwargs[root_name] = source
+            if parent_name is not None:
+                kwargs[parent_name] = source
+            if info_name is not None:
+                kwargs[info_name] = info_class(_raw_info=info, _field=definition)
+            result = function(source, **kwargs) if pass_self else function(**kwargs)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(return_type, field_details_list, info,
+                                                     path, result, None)
+            completed = self.complete_value(return_type, field_details_list, info, path,
+                                            result, None)
+            if type(completed) is not dict and self.is_awaitable(completed):
+                return self._await_completed(completed, return_type, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        return completed
+
+    def _plain_object(self, step: tuple[Any, ...], source_value: Any, field_path: Path) -> Any:
+        """A plain field of an object type; Undefined hands it to graphql-core."""
+        _kind, _name, field_details_list, attribute, non_null, object_type = step
+        value = getattr(source_value, attribute, Undefined)
+        if value is Undefined:
+            return Undefined
+        if value is None:
+            return Undefined if non_null else None
+        grouped_field_set = self._subfields(object_type, field_details_list)
+        if grouped_field_set is None:
+            return Undefined
+        return_type = GraphQLNonNull(object_type) if non_null else object_type
+        try:
+            completed = self.execute_fields(object_type, value, field_path, grouped_field_set,
+                                            None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+            return None
+        if type(completed) is dict:
+            return completed
+        return self._await_completed(completed, return_type, field_details_list, field_path)
+
+    async def _await_completed(self, completed: Any, return_type: Any,
+                               field_details_list: Any, path: Path) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+
+    def _plain_object_list(self, step: tuple[Any, ...], source_value: Any,
+                           field_path: Path) -> Any:
+        _kind, _name, field_details_list, attribute, non_null, item_type, item_non_null = step
+        items = getattr(source_value, attribute, Undefined)
+        if items is Undefined:
+            return Undefined
+        if items is None:
+            return Undefined if non_null else None
+        if not isinstance(items, list | tuple) or (item_non_null and None in items):
+            return Undefined
+        grouped_field_set = self._subfields(item_type, field_details_list)
+        if grouped_field_set is None:
+            return Undefined
+        list_type: Any = GraphQLList(GraphQLNonNull(item_type) if item_non_null else item_type)
+        return_type = GraphQLNonNull(list_type) if non_null else list_type
+        try:
+            completed = self._complete_objects(item_type, item_non_null, field_details_list,
+                                               field_path, items, grouped_field_set)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+            return None
+        if type(completed) is list:
+            return completed
+        return self._await_completed(completed, return_type, field_details_list, field_path)
+
+    def _complete_objects(self, item_type: GraphQLObjectType, item_non_null: bool,
+                          field_details_list: Any, path: Path, items: Any,
+                          grouped_field_set: Any) -> Any:
+        """Each item of a list of objects, with graphql-core's per-item error handling."""
+        is_awaitable = self.is_awaitable
+        execute_fields = self.execute_fields
+        completed: list[Any] = []
+        append = completed.append
+        awaitable_indices: list[int] = []
+        error_type: Any = GraphQLNonNull(item_type) if item_non_null else item_type
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    value = execute_fields(item_type, item, item_path, grouped_field_set, None)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, error_type, field_details_list,
+                                            item_path)
+                    value = None
+                if type(value) is not dict and value is not None and is_awaitable(value):
+                    value = self._await_completed(value, error_type, field_details_list,
+                                                  item_path)
+                    awaitable_indices.append(index)
+                append(value)
+        except Exception:
+            if awaitable_indices:
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return self._await_items(completed, awaitable_indices)
+
+    @staticmethod
+    async def _await_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+        if len(awaitable_indices) == 1:
+            index = awaitable_indices[0]
+            completed[index] = await completed[index]
+        else:
+            awaited = await gather_with_cancel(*(completed[index]
+                                                 for index in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed[index] = value
+        return completed
+
+    # -- values returned by resolvers ---------------------------------------------
+
+    def complete_value(self, return_type: Any, field_details_list: Any, info: Any,
+                       path: Path, result: Any, position_context: Any) -> Any:
+        """Objects and lists of objects from resolvers go to the fast ``execute_fields``."""
+        if not self._fast or position_context is not None or isinstance(result, Exception):
+            return super().complete_value(return_type, field_details_list, info, path, result,
+                                          position_context)
+        inner, non_null = _unwrap(return_type)
+        if result is None or result is Undefined:
+            if non_null:
+                return super().complete_value(return_type, field_details_list, info, path,
+                                              result, position_context)
+            return None
+        if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+            grouped_field_set = self._subfields(inner, field_details_list)
+            if grouped_field_set is not None:
+                return self.execute_fields(inner, result, path, grouped_field_set, None)
+        elif isinstance(inner, GraphQLList) and isinstance(result, list | tuple):
+            item_type, item_non_null = _unwrap(inner.of_type)
+            if (isinstance(item_type, GraphQLObjectType) and item_type.is_type_of is None
+                    and not (item_non_null and None in result)
+                    and self.get_stream_usage(field_details_list, path) is None):
+                grouped_field_set = self._subfields(item_type, field_details_list)
+                if grouped_field_set is not None:
+                    return self._complete_objects(item_type, item_non_null, field_details_list,
+                                                  path, result, grouped_field_set)
+        return super().complete_value(return_type, field_details_list, info, path, result,
+                                      position_context)

@@ -1,0 +1,360 @@
+"""The fast executor (graph/execution.py) answers exactly as graphql-core does.
+
+Every document runs twice, once through ``FastExecutor`` and once through Strawberry's
+own executor, over the same data (well-formed, and broken in the ways that produce
+errors), and the responses must be equal: data, and errors with their messages, paths
+and locations, in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import UTC, datetime
+from enum import Enum
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+import pytest
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.execution import FastExecutor
+
+
+@strawberry.enum
+class Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Leaf:
+    name: str
+    size: int | None
+    color: Color
+    tags: list[str]
+    maybe_tags: list[str | None] | None
+    when: datetime | None
+    data: JSON | None
+
+
+@strawberry.type
+class Node:
+    id: strawberry.ID
+    label: str
+    leaf: Leaf | None
+    required_leaf: Leaf
+    leaves: list[Leaf]
+    optional_leaves: list[Leaf | None] | None
+    children: list[Node]
+
+    @strawberry.field
+    @staticmethod
+    def shout(root: Any, suffix: str = "!") -> str:
+        return root.label.upper() + suffix
+
+    @strawberry.field
+    def last_leaves(self, last: Annotated[int | None, strawberry.argument()] = None
+                    ) -> list[Leaf]:
+        return self.leaves if last is None else self.leaves[-last:]
+
+    @strawberry.field
+    @staticmethod
+    def boom(root: Any) -> str | None:
+        raise ValueError(f"boom {root.id}")
+
+    @strawberry.field
+    @staticmethod
+    def boom_required(root: Any) -> str:
+        raise ValueError(f"required boom {root.id}")
+
+    @strawberry.field
+    @staticmethod
+    async def later(root: Any, info: strawberry.Info) -> Leaf | None:
+        await asyncio.sleep(0)
+        return root.leaf
+
+    @strawberry.field
+    @staticmethod
+    async def later_required(root: Any, fail: bool = False) -> Leaf:
+        await asyncio.sleep(0)
+        if fail:
+            raise ValueError(f"later failed {root.id}")
+        return root.required_leaf
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    @staticmethod
+    def nodes(info: strawberry.Info) -> list[Node]:
+        return info.context["nodes"]
+
+    @strawberry.field
+    @staticmethod
+    def node(info: strawberry.Info) -> Node | None:
+        return info.context["nodes"][0] if info.context["nodes"] else None
+
+    @strawberry.field
+    @staticmethod
+    async def required_nodes(info: strawberry.Info) -> list[Node]:
+        return info.context["nodes"]
+
+
+FAST = strawberry.Schema(query=Query, execution_context_class=FastExecutor)
+GENERIC = strawberry.Schema(query=Query,
+                            execution_context_class=StrawberryGraphQLCoreExecutionContext)
+
+WHEN = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
+
+
+def leaf(name: str, **changes: Any) -> SimpleNamespace:
+    values = {"name": name, "size": 3, "color": Color.RED, "tags": ["a", "b"],
+              "maybe_tags": ["x", None], "when": WHEN, "data": {"k": [1, 2]}}
+    return SimpleNamespace(**{**values, **changes})
+
+
+def node(number: int, **changes: Any) -> SimpleNamespace:
+    values = {"id": f"n{number}", "label": f"node {number}", "leaf": leaf(f"l{number}"),
+              "required_leaf": leaf(f"r{number}"),
+              "leaves": [leaf(f"a{number}"), leaf(f"b{number}", size=None, when=None)],
+              "optional_leaves": [leaf(f"o{number}"), None], "children": []}
+    return SimpleNamespace(**{**values, **changes})
+
+
+def forest() -> list[SimpleNamespace]:
+    return [node(1, children=[node(11), node(12)]), node(2), node(3, leaf=None)]
+
+
+def broken(nodes: list[SimpleNamespace], where: str) -> list[SimpleNamespace]:
+    """The same data with one value that graphql-core must refuse or null out."""
+    nodes = copy.deepcopy(nodes)
+    target = nodes[1]
+    if where == "non-null leaf":
+        target.label = None
+    elif where == "nested non-null leaf":
+        target.leaves[1].name = None
+    elif where == "non-null object":
+        target.required_leaf = None
+    elif where == "int overflow":
+        target.leaves[0].size = 2**40
+    elif where == "bad enum":
+        target.leaf.color = "green"
+    elif where == "null list item":
+        target.leaves = [target.leaves[0], None]
+    elif where == "null in leaf list":
+        target.leaf.tags = ["a", None]
+    elif where == "not a list":
+        target.leaves = "oops"
+    elif where == "missing attribute":
+        del target.leaf.name
+    elif where == "deep child":
+        nodes[0].children[1].required_leaf.color = 7
+    return nodes
+
+
+BREAKS = ["intact", "non-null leaf", "nested non-null leaf", "non-null object", "int overflow",
+          "bad enum", "null list item", "null in leaf list", "not a list", "missing attribute",
+          "deep child"]
+
+LEAF_FIELDS = "name size color tags maybeTags when data __typename"
+
+DOCUMENTS = {
+    "plain fields and aliases": f"""
+        {{ nodes {{ id label theLabel: label leaf {{ {LEAF_FIELDS} }}
+                    requiredLeaf {{ {LEAF_FIELDS} }} leaves {{ {LEAF_FIELDS} }}
+                    optionalLeaves {{ name size }} children {{ id requiredLeaf {{ color }} }}
+                    __typename }} }}""",
+    "fragments": """
+        query { node { ...Top ... on Node { leaf { ...LeafBits size } } } nodes { ...Top } }
+        fragment Top on Node { id leaf { name } leaves { ...LeafBits } ... { label } }
+        fragment LeafBits on Leaf { name color tags alias: when }""",
+    "skip and include": """
+        query Q($yes: Boolean!, $no: Boolean!) {
+          nodes { id label @include(if: $yes) shout @skip(if: $yes)
+                  leaf @include(if: $no) { name } leaves { name @skip(if: $no) size } } }""",
+    "resolvers with arguments": """
+        query Q($last: Int, $suffix: String!) {
+          nodes { id shout(suffix: $suffix) quiet: shout lastLeaves(last: $last) { name }
+                  all: lastLeaves { name size } } }""",
+    "errors in resolvers": """
+        { nodes { id boom leaf { name } } node { id boom } }""",
+    "non-null resolver error": """
+        { nodes { id label boomRequired } }""",
+    "async fields": """
+        query Q($fail: Boolean!) {
+          nodes { id later { name color } laterRequired(fail: $fail) { name tags }
+                  children { id later { name } } } }""",
+    "async root list": """
+        { requiredNodes { id label leaves { name size color } requiredLeaf { when } } }""",
+}
+VARIABLES: dict[str, Any] = {"yes": True, "no": False, "last": 1, "suffix": "?", "fail": False}
+
+
+def run(schema: strawberry.Schema, document: str, nodes: list[Any],
+        variables: dict[str, Any]) -> dict[str, Any]:
+    result = asyncio.run(schema.execute(document, variable_values=variables,
+                                        context_value={"nodes": nodes}))
+    return {"data": result.data,
+            "errors": [error.formatted for error in result.errors or ()]}
+
+
+@pytest.mark.parametrize("document", sorted(DOCUMENTS))
+@pytest.mark.parametrize("where", BREAKS)
+def test_the_fast_executor_answers_like_graphql_core(document: str, where: str) -> None:
+    # given
+    nodes = broken(forest(), where) if where != "intact" else forest()
+
+    # when
+    fast = run(FAST, DOCUMENTS[document], nodes, VARIABLES)
+    generic = run(GENERIC, DOCUMENTS[document], nodes, VARIABLES)
+
+    # then
+    assert fast == generic
+
+
+@pytest.mark.parametrize("variables", [{"yes": False, "no": True, "last": None, "suffix": "",
+                                        "fail": True},
+                                       {"yes": True, "no": True, "last": 0, "suffix": "x",
+                                        "fail": True}])
+@pytest.mark.parametrize("document", ["skip and include", "resolvers with arguments",
+                                      "async fields"])
+def test_variables_change_the_answer_alike(document: str, variables: dict[str, Any]) -> None:
+    fast = run(FAST, DOCUMENTS[document], forest(), variables)
+    generic = run(GENERIC, DOCUMENTS[document], forest(), variables)
+    assert fast == generic
+
+
+def test_the_same_document_twice_with_other_variables_is_not_answered_from_a_cache() -> None:
+    # given: one document whose selection depends on a variable
+    document = DOCUMENTS["skip and include"]
+
+    # when
+    first = run(FAST, document, forest(), {**VARIABLES, "yes": True})
+    second = run(FAST, document, forest(), {**VARIABLES, "yes": False})
+
+    # then
+    assert "label" in first["data"]["nodes"][0] and "shout" not in first["data"]["nodes"][0]
+    assert "shout" in second["data"]["nodes"][0] and "label" not in second["data"]["nodes"][0]
+
+
+def test_the_api_schema_uses_the_fast_executor() -> None:
+    from graph.schema import build_schema
+
+    assert build_schema().execution_context_class is FastExecutor
+
+
+# -- the API's own schema, over in-memory repositories ------------------------------
+
+API_PAGE = """
+query Page($first: Int!, $withLogs: Boolean!) {
+  jobs(first: $first) {
+    edges { cursor node { ...Job batch { batchName status counts { total pending } } } }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+  one: job(jobId: "job-1") { ...Job error { code details } previousErrors { message } }
+}
+fragment Job on SecretaryJob {
+  __typename jobId jobType status parameters createdAt updatedAt results batchId owner
+  processingStartedAt completedAt claimedBy leaseExpiresAt attempts maxAttempts retryable
+  logSeq version progress { step percent message }
+  logs(last: 2) @include(if: $withLogs) { timestamp level message seq attempt }
+  accessControl { visibility readAccess adminAccess }
+}
+"""
+
+
+class FakeJobs:
+    def __init__(self, jobs: list[Any]) -> None:
+        self.jobs = jobs
+
+    async def get(self, principal: Any, job_id: str) -> Any:
+        from repository.errors import NotFoundError
+
+        for job in self.jobs:
+            if job.job_id == job_id:
+                return job
+        raise NotFoundError(f"job {job_id!r} not found")
+
+    async def list(self, principal: Any, job_filter: Any, page: Any) -> Any:
+        from repository.pagination import Page
+
+        items = self.jobs[:page.size]
+        return Page(items, [f"c-{job.job_id}" for job in items], len(self.jobs) > page.size,
+                    False)
+
+    async def count(self, principal: Any, job_filter: Any) -> int:
+        return len(self.jobs)
+
+
+class FakeBatches:
+    def __init__(self, batches: list[Any]) -> None:
+        self.batches = batches
+
+    async def get_many(self, principal: Any, ids: list[str], *, with_counts: bool = True
+                       ) -> dict[str, Any]:
+        return {batch.batch_id: batch for batch in self.batches if batch.batch_id in ids}
+
+    async def counts(self, ids: list[str]) -> dict[str, Any]:
+        from repository.models import BatchCounts
+
+        return {batch_id: BatchCounts(pending=2, completed=1) for batch_id in ids}
+
+
+def api_models(where: str) -> tuple[list[Any], list[Any]]:
+    from repository.models import (
+        AccessControl,
+        BatchJob,
+        JobProgress,
+        JobStatus,
+        LogEntry,
+        SecretaryJob,
+    )
+
+    batches = [BatchJob(batch_id=f"batch-{n}", batch_name=f"b{n}", created_at=WHEN,
+                        updated_at=WHEN, access_control=AccessControl(read_access=["u"]))
+               for n in range(2)]
+    jobs = [SecretaryJob(
+        job_id=f"job-{n}", job_type="pdf", status=JobStatus.PROCESSING, parameters={"n": n},
+        created_at=WHEN, updated_at=WHEN, progress=JobProgress("ocr", n, None),
+        logs=[LogEntry(WHEN, "info", f"line {seq}", seq, 1) for seq in range(1, 4)],
+        access_control=AccessControl(read_access=["u"]), batch_id=f"batch-{n % 3}"
+        if n % 3 < 2 else None, error={"code": "E", "message": "m", "details": None},
+        previous_errors=[{"code": "P", "message": "earlier", "details": None}])
+        for n in range(5)]
+    if where == "null non-null field":
+        jobs[2].job_type = None
+    elif where == "bad log level":
+        jobs[3].logs[-1].level = "loud"
+    elif where == "null progress step":
+        jobs[1].progress.step = None
+    return jobs, batches
+
+
+@pytest.mark.parametrize("where", ["intact", "null non-null field", "bad log level",
+                                   "null progress step"])
+@pytest.mark.parametrize("with_logs", [True, False])
+def test_the_api_schema_answers_alike_with_either_executor(where: str, with_logs: bool
+                                                           ) -> None:
+    from graph.context import Context
+    from graph.schema import build_schema
+    from graph.settings import Settings
+    from repository.access import Principal
+
+    fast = build_schema()
+    generic = build_schema()
+    generic.execution_context_class = StrawberryGraphQLCoreExecutionContext
+    jobs, batches = api_models(where)
+
+    def answer(schema: strawberry.Schema) -> dict[str, Any]:
+        store = SimpleNamespace(jobs=FakeJobs(jobs), batches=FakeBatches(batches))
+        context = Context(store=store, settings=Settings(),  # type: ignore[arg-type]
+                          principal=Principal("u"))
+        result = asyncio.run(schema.execute(API_PAGE, variable_values={
+            "first": 4, "withLogs": with_logs}, context_value=context))
+        return {"data": result.data, "errors": [e.formatted for e in result.errors or ()]}
+
+    assert answer(fast) == answer(generic)

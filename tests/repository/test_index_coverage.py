@@ -1,0 +1,211 @@
+"""Every list query the API can issue is served by a declared index, so a real MongoDB
+answers it without a blocking sort at any size.
+
+The queries are not written out here: every filter combination, for every kind of
+caller and in both paging directions, goes through the repositories (the code the
+resolvers call), and the commands they send are captured from the driver. A query is
+served when some declared index starts with its equality fields (in any order; ``$in``
+counts, as MongoDB merges the sorted runs) followed by its sort keys in order (or all
+reversed). A contained ``$or`` (the worker's read filter) needs this for each branch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import IndexModel, monitoring
+
+from repository import batches, documentation_jobs, jobs
+from repository.access import ANONYMOUS, Principal
+from repository.batches import BatchFilter
+from repository.database import Store, make_client
+from repository.documentation_jobs import DocumentationJobFilter
+from repository.jobs import JobFilter
+from repository.models import DocumentationJobStatus, JobStatus
+from repository.pagination import PageRequest, encode_cursor
+
+CALLERS = {
+    "admin": Principal("root", frozenset({"admin"})),
+    "anonymous": ANONYMOUS,
+    "user": Principal("alice"),
+    "worker": Principal("worker-1", frozenset({"worker"})),
+}
+CURSOR = encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "some-id")
+PAGES = [PageRequest(first=5), PageRequest(first=5, after=CURSOR), PageRequest(last=5),
+         PageRequest(last=5, before=CURSOR)]
+WHEN = datetime(2025, 6, 1, tzinfo=UTC)
+SORT_KEYS = {"created_at", "_id"}
+
+
+@dataclass
+class Captured(monitoring.CommandListener):
+    """(collection, filter, sort) of every read and count sent to one database."""
+
+    database: str
+    queries: list[tuple[str, dict[str, Any], list[tuple[str, int]]]] = field(
+        default_factory=list)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name != self.database:
+            return
+        command = event.command
+        name = event.command_name
+        if name == "find":
+            self.queries.append((command["find"], command.get("filter", {}),
+                                 list(command.get("sort", {}).items())))
+        elif name == "aggregate" and command.get("pipeline"):
+            match = command["pipeline"][0].get("$match")
+            if match is not None:
+                self.queries.append((command["aggregate"], match, []))
+        elif name == "findAndModify":
+            self.queries.append((command["findAndModify"], command.get("query", {}),
+                                 list(command.get("sort", {}).items())))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def captured(mongo_uri: str, database_name: str) -> AsyncIterator[tuple[Store, Captured]]:
+    listener = Captured(database_name)
+    client = make_client(mongo_uri, event_listeners=[listener])
+    store = Store(client, database_name)
+    yield store, listener
+    await client.drop_database(database_name)
+    await client.close()
+
+
+def equality_sets(query: dict[str, Any]) -> list[frozenset[str]]:
+    """The equality fields of each way ``query`` can match (one per ``$or`` branch)."""
+    sets = [frozenset()]
+    for key, value in query.items():
+        if key == "$and":
+            parts = [equality_sets(clause) for clause in value]
+        elif key == "$or":
+            parts = [[branch for clause in value for branch in equality_sets(clause)]]
+        elif key.startswith("$"):
+            raise AssertionError(f"unexpected operator {key} in {query}")
+        elif isinstance(value, dict) and any(op.startswith("$") for op in value):
+            if set(value) <= {"$eq", "$in"}:
+                parts = [[frozenset({key})]]
+            elif key in SORT_KEYS and set(value) <= {"$gt", "$gte", "$lt", "$lte"}:
+                parts = [[frozenset()]]  # a range over the keyset order itself
+            else:
+                raise AssertionError(f"{key} is neither an equality nor the sort: {query}")
+        else:
+            parts = [[frozenset({key})]]
+        for options in parts:
+            sets = [known | option for known in sets for option in options]
+    return sets
+
+
+def served(equal: frozenset[str], sort: list[tuple[str, int]],
+           indexes: Iterable[IndexModel]) -> bool:
+    for index in indexes:
+        keys = list(index.document["key"].items())
+        if len(keys) < len(equal) + len(sort):
+            continue
+        if {name for name, _ in keys[:len(equal)]} != equal:
+            continue
+        following = keys[len(equal):len(equal) + len(sort)]
+        if [name for name, _ in following] != [name for name, _ in sort]:
+            continue
+        same = all(direction == wanted for (_, direction), (_, wanted) in zip(
+            following, sort, strict=True))
+        reversed_ = all(direction == -wanted for (_, direction), (_, wanted) in zip(
+            following, sort, strict=True))
+        if same or reversed_:
+            return True
+    return False
+
+
+def unserved(queries: list[tuple[str, dict[str, Any], list[tuple[str, int]]]],
+             indexes: dict[str, list[IndexModel]]) -> list[str]:
+    missing = []
+    for collection, query, sort in queries:
+        for equal in equality_sets(query):
+            if not served(equal, sort, indexes[collection]):
+                missing.append(f"{collection}: equal {sorted(equal)} sort {sort} ({query})")
+    return missing
+
+
+def subsets(options: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for size in range(len(options) + 1):
+        for names in itertools.combinations(options, size):
+            yield {name: options[name] for name in names}
+
+
+RANGES = [{}, {"created_after": WHEN}, {"created_before": WHEN},
+          {"created_after": WHEN, "created_before": datetime(2027, 1, 1, tzinfo=UTC)}]
+INDEXES = {"jobs": jobs.INDEXES, "batches": batches.INDEXES,
+           "documentation_jobs": documentation_jobs.INDEXES}
+
+
+async def test_every_job_list_and_count_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    equalities = {"status": JobStatus.PENDING, "job_type": "pdf", "batch_id": "batch-1"}
+
+    # when: every filter, caller and paging direction, as the API asks for them
+    for caller in CALLERS.values():
+        for equal, created in itertools.product(subsets(equalities), RANGES):
+            job_filter = JobFilter(**equal, **created)
+            for page in PAGES:
+                await store.jobs.list(caller, job_filter, page)
+            await store.jobs.count(caller, job_filter)
+    await store.jobs.claim(CALLERS["worker"], ["pdf", "ocr"])
+    await store.jobs.claim(CALLERS["worker"])
+
+    # then
+    assert len(listener.queries) > 4 * 8 * 4 * 5
+    assert unserved(listener.queries, INDEXES) == []
+
+
+async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    documentation = {"status": DocumentationJobStatus.RUNNING, "repository_name": "repo"}
+
+    # when
+    for caller in CALLERS.values():
+        for created in RANGES:
+            for equal in subsets({"active": True}):
+                batch_filter = BatchFilter(**equal, **created)
+                for page in PAGES:
+                    await store.batches.list(caller, batch_filter, page)
+                await store.batches.count(caller, batch_filter)
+            for equal in subsets(documentation):
+                doc_filter = DocumentationJobFilter(**equal, **created)
+                for page in PAGES:
+                    await store.documentation_jobs.list(caller, doc_filter, page)
+                await store.documentation_jobs.count(caller, doc_filter)
+
+    # then
+    assert {collection for collection, _, _ in listener.queries} == {
+        "batches", "documentation_jobs"}
+    assert unserved(listener.queries, INDEXES) == []
+
+
+def test_a_missing_index_is_noticed() -> None:
+    # given: the worker's read filter and a status, with only the reader's index declared
+    query = {"status": "PENDING", "$or": [{"readers": {"$in": ["*", "w"]}},
+                                          {"claimed_by": "w"}]}
+    sort = [("created_at", -1), ("_id", -1)]
+    only_readers = [index for index in jobs.INDEXES
+                    if index.document["name"] == "readers_status_created"]
+
+    # when
+    missing = unserved([("jobs", query, sort)], {"jobs": only_readers})
+
+    # then
+    assert len(missing) == 1 and "claimed_by" in missing[0]
