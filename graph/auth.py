@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ DEV_MODE_WARNING = (
     "JOBGRAPH_DEV_TRUST_USER_HEADER is on: any client can act as any user (and any role) by "
     "sending X-User-Id / X-User-Roles. Never enable this in production."
 )
+
+
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class UnauthenticatedError(Exception):
@@ -131,6 +135,7 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = load_keys(settings)
+        self._verified: OrderedDict[str, Identity] = OrderedDict()
         if settings.dev_trust_user_header:
             logger.warning(DEV_MODE_WARNING)
 
@@ -151,6 +156,21 @@ class Authenticator:
         return Identity(ANONYMOUS)
 
     def verify(self, token: str) -> Identity:
+        """A verified token's identity; each token's signature is checked once and its
+        identity kept (bounded) until it expires, since workers repeat one token for hours."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at is not None and time.time() < cached.expires_at + LEEWAY_SECONDS:
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+        identity = self._verify(token)
+        self._verified[token] = identity
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return identity
+
+    def _verify(self, token: str) -> Identity:
         if not self.keys.configured:
             raise UnauthenticatedError("this server accepts no tokens: no JWT key is configured")
         try:

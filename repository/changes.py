@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,12 +55,15 @@ class Change:
 
 
 def apply_update(document: dict[str, Any], description: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with an event's ``updateDescription`` applied (dotted paths too)."""
-    result = deepcopy(document)
+    """``document`` with an event's ``updateDescription`` applied (dotted paths too).
+
+    Copy on write: ``document`` is left as it was (subscribers may still hold it) and only
+    the containers along a changed path are copied, never the whole document.
+    """
+    result = dict(document)
     for truncated in description.get("truncatedArrays") or ():
         container, key = _parent(result, truncated["field"])
-        if isinstance(container, dict | list):
-            del container[key][truncated["newSize"]:]
+        container[key] = container[key][:truncated["newSize"]]
     for path in description.get("removedFields") or ():
         container, key = _parent(result, path)
         with contextlib.suppress(KeyError, IndexError, TypeError):
@@ -76,13 +78,18 @@ def apply_update(document: dict[str, Any], description: dict[str, Any]) -> dict[
 
 
 def _parent(document: Any, path: str, *, create: bool = False) -> tuple[Any, Any]:
+    """The container holding ``path``'s last part, copied (with its ancestors) on the way."""
     parts = path.split(".")
     node = document
     for part in parts[:-1]:
         key: Any = int(part) if isinstance(node, list) else part
         if isinstance(node, dict) and key not in node and create:
             node[key] = {}
-        node = node[key]
+        child = node[key]
+        if isinstance(child, dict | list):
+            child = type(child)(child)
+            node[key] = child
+        node = child
     last = parts[-1]
     return node, int(last) if isinstance(node, list) else last
 
@@ -172,7 +179,11 @@ class ChangeFeed:
                 await stream.close()
 
     async def changes(self) -> AsyncIterator[Change]:
-        """Changes in order until the stream fails (the caller reopens and resumes)."""
+        """Changes in order until the stream fails (the caller reopens and resumes).
+
+        Every event updates the state cache, even with nobody subscribed: a filtered
+        subscription needs each job's state before a change to tell that it left the filter.
+        """
         assert self._stream is not None, "open() first"
         while True:
             event = await self._stream.try_next()

@@ -430,3 +430,29 @@ def test_settings_unusable_key_stops_start_up(
     # when / then
     with pytest.raises(SettingsError, match=message):
         load_keys(settings)
+
+
+def test_verified_tokens_are_remembered_until_they_expire() -> None:
+    import time as clock
+
+    import jwt as pyjwt
+
+    from graph.auth import Authenticator, Identity, UnauthenticatedError, mint_token
+    from repository.access import Principal
+    from tests.helpers.graphql import make_settings
+
+    settings = make_settings()
+    authenticator = Authenticator(settings)
+    token = mint_token(settings, "alice")
+    # a good token is verified once, then served from memory
+    assert authenticator.verify(token) is authenticator.verify(token)
+    # a remembered identity past its expiry is never served: the token is checked again
+    expired = pyjwt.encode({"sub": "alice", "exp": int(clock.time()) - 60},
+                           settings.jwt_secret, algorithm="HS256")
+    authenticator._verified[expired] = Identity(Principal("alice"), clock.time() - 60)
+    with pytest.raises(UnauthenticatedError, match="expired"):
+        authenticator.verify(expired)
+    # and a bad token is never remembered
+    with pytest.raises(UnauthenticatedError):
+        authenticator.verify(token + "x")
+    assert token + "x" not in authenticator._verified
