@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from repository.access import ADMIN_ROLE, ANONYMOUS, WORKER_ROLE, Principal
-from repository.database import Store
+from repository.database import Store, make_client
 from repository.jobs import job_to_document
+from repository.limits import Limits
 from repository.models import AccessControl, JobStatus, SecretaryJob, new_id
 
 ALICE = Principal("alice")
@@ -17,6 +21,8 @@ ROOT = Principal("root", frozenset({ADMIN_ROLE}))
 WORKER = Principal("w", frozenset({WORKER_ROLE}))
 OTHER_WORKER = Principal("w2", frozenset({WORKER_ROLE}))
 ANON = ANONYMOUS
+
+T = TypeVar("T")
 
 BASE_TIME = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -61,3 +67,57 @@ def id_shape(message: str, object_id: str) -> str:
     """The message with the object's id blanked, to compare message shapes."""
     assert repr(object_id) in message
     return message.replace(repr(object_id), "<id>")
+
+
+@asynccontextmanager
+async def connect(
+    mongo_uri: str, database_name: str, limits: Limits | None = None, **options: Any
+) -> AsyncIterator[Store]:
+    """A store over ``database_name`` through its own client, closed on leaving.
+
+    Tests never keep a connection idle across tests: the embedded server pins a
+    connection's read snapshot until its next command, and the history a pinned
+    snapshot holds back makes every later write slower.
+    """
+    client = make_client(mongo_uri, **options)
+    try:
+        yield Store(client, database_name, limits or Limits())
+    finally:
+        await client.close()
+
+
+async def nothing(store: Store) -> None:
+    """A seed that writes nothing."""
+
+
+@asynccontextmanager
+async def seeded(
+    mongo_uri: str, seed: Callable[[Store], Awaitable[T]]
+) -> AsyncIterator[tuple[str, T]]:
+    """A fresh database with the declared indexes and what ``seed`` writes into it, for
+    data shared by a module's tests (each reaches it through ``connect``); dropped after.
+    Yields the database name and what ``seed`` returned."""
+    name = f"jobgraph_test_{uuid.uuid4().hex[:12]}"
+    async with connect(mongo_uri, name) as store:
+        await store.ensure_indexes()
+        data = await seed(store)
+    try:
+        yield name, data
+    finally:
+        async with connect(mongo_uri, name) as store:
+            await store.client.drop_database(name)
+
+
+@asynccontextmanager
+async def pooled(store: Store, mongo_uri: str, connections: int = 4) -> AsyncIterator[Store]:
+    """``store``'s database through a client that sends at most ``connections`` commands
+    at a time, for tests that run many operations concurrently.
+
+    The embedded server degrades sharply with many writers queued on one collection (a
+    3 s test took 17 s late in a session, and once over a minute), so concurrent tests
+    multiplex their coroutines over a few connections, as a worker process with a
+    bounded pool would.
+    """
+    async with connect(mongo_uri, store.database_name, store.limits,
+                       maxPoolSize=connections) as shared:
+        yield shared

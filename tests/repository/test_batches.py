@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,7 +31,20 @@ from repository.models import (
 )
 from repository.pagination import PageRequest
 
-from .support import ALICE, ANON, BOB, CAROL, ROOT, WORKER, at, id_shape
+from .support import (
+    ALICE,
+    ANON,
+    BOB,
+    CAROL,
+    ROOT,
+    WORKER,
+    at,
+    connect,
+    id_shape,
+    nothing,
+    pooled,
+    seeded,
+)
 
 ALL = PageRequest(first=100)
 
@@ -326,11 +340,22 @@ async def test_batch_status_follows_its_jobs_through_the_lifecycle(store: Store)
     assert await status() == (JobStatus.COMPLETED, BatchCounts(completed=1))
 
 
-async def test_batch_counts_stay_right_through_concurrent_transitions(store: Store) -> None:
-    # given a batch of 60 jobs; job n fails when n % 4 == 0, else it completes
+@pytest.fixture
+async def concurrent(store: Store, mongo_uri: str) -> AsyncIterator[Store]:
+    """``store``'s database through a client with a small pool (see ``pooled``)."""
+    async with pooled(store, mongo_uri) as shared:
+        yield shared
+
+
+async def test_batch_counts_stay_right_through_concurrent_transitions(
+    concurrent: Store,
+) -> None:
+    # given a batch of 40 jobs; job n fails when n % 4 == 0, else it completes (all through
+    # one client with a small pool, see ``pooled``)
+    store = concurrent
     batch = await store.batches.create(
-        ALICE, batch_name="mixed", jobs=[JobSpec("mix", {"n": n}) for n in range(60)])
-    workers = [Principal(f"w{i}", WORKER.roles) for i in range(12)]
+        ALICE, batch_name="mixed", jobs=[JobSpec("mix", {"n": n}) for n in range(40)])
+    workers = [Principal(f"w{i}", WORKER.roles) for i in range(8)]
     other = await store.batches.create(ALICE, batch_name="other", jobs=[JobSpec("other")] * 4)
 
     async def settle(job: SecretaryJob) -> SecretaryJob:
@@ -346,13 +371,13 @@ async def test_batch_counts_stay_right_through_concurrent_transitions(store: Sto
         assert loaded.status is expected.status()
         assert (await store.batches.get(ALICE, other.batch_id)).counts == BatchCounts(pending=4)
 
-    # when 24 jobs are claimed at once
+    # when 16 jobs are claimed at once
     first = await asyncio.gather(*(store.jobs.claim(w, ["mix"]) for w in workers * 2))
     first_jobs = [job for job in first if job is not None]
-    assert len(first_jobs) == 24
+    assert len(first_jobs) == 16
 
     # then
-    await check(BatchCounts(pending=36, processing=24))
+    await check(BatchCounts(pending=24, processing=16))
 
     # when those settle while the rest are claimed, then counted, concurrently
     settled, claimed, counted = await asyncio.gather(
@@ -361,33 +386,33 @@ async def test_batch_counts_stay_right_through_concurrent_transitions(store: Sto
         asyncio.gather(*(store.batches.get(ALICE, batch.batch_id) for _ in range(5))),
     )
     rest = [job for job in claimed if job is not None]
-    assert len(rest) == 36
+    assert len(rest) == 24
 
     # then every snapshot taken meanwhile was a possible state of the batch
     for snapshot in counted:
-        assert snapshot.counts.total == 60
+        assert snapshot.counts.total == 40
         assert snapshot.status is JobStatus.PROCESSING
     failed_first = sum(1 for job in settled if job.status is JobStatus.FAILED)
-    await check(BatchCounts(processing=36, completed=24 - failed_first, failed=failed_first))
+    await check(BatchCounts(processing=24, completed=16 - failed_first, failed=failed_first))
 
     # when everything settles at once
     await asyncio.gather(*(settle(job) for job in rest))
 
     # then
-    await check(BatchCounts(completed=45, failed=15))
+    await check(BatchCounts(completed=30, failed=10))
     assert (await store.batches.get(ALICE, batch.batch_id)).status is JobStatus.FAILED
 
     # when the failures are retried and completed concurrently
     failed = (await store.jobs.list(ALICE, JobFilter(batch_id=batch.batch_id,
                                                      status=JobStatus.FAILED), ALL)).items
     await asyncio.gather(*(store.jobs.retry(ALICE, job.job_id) for job in failed))
-    await check(BatchCounts(pending=15, completed=45))
+    await check(BatchCounts(pending=10, completed=30))
     again = await asyncio.gather(*(store.jobs.claim(w, ["mix"]) for w in workers * 2))
     await asyncio.gather(*(store.jobs.complete(Principal(job.claimed_by, WORKER.roles),
                                                job.job_id) for job in again if job is not None))
 
     # then
-    await check(BatchCounts(completed=60))
+    await check(BatchCounts(completed=40))
     assert (await store.batches.get(ALICE, batch.batch_id)).status is JobStatus.COMPLETED
 
 
@@ -427,21 +452,58 @@ async def test_set_access_by_admin_replaces_access_and_readers(store: Store) -> 
     assert doc is not None and doc["readers"] == ["*", "alice"]
 
 
-@pytest.fixture
-async def shared(store: Store) -> dict[str, str]:
-    grants = {
-        "public": AccessControl(AccessVisibility.PUBLIC),
-        "private": AccessControl(),
-        "read": AccessControl(read_access=["bob"]),
-        "write": AccessControl(write_access=["bob"]),
-        "admin": AccessControl(admin_access=["bob"]),
-    }
+GRANTS = {
+    "public": AccessControl(AccessVisibility.PUBLIC),
+    "private": AccessControl(),
+    "read": AccessControl(read_access=["bob"]),
+    "write": AccessControl(write_access=["bob"]),
+    "admin": AccessControl(admin_access=["bob"]),
+}
+
+
+async def share(store: Store) -> dict[str, str]:
+    """Batch ids by how alice shared them with bob."""
     ids = {}
-    for name, access in grants.items():
+    for name, access in GRANTS.items():
         batch = await store.batches.create(ALICE, batch_name=name, jobs=[JobSpec("a")],
                                            access_control=access)
         ids[name] = batch.batch_id
     return ids
+
+
+@pytest.fixture(scope="module")
+async def module_database(mongo_uri: str) -> AsyncIterator[str]:
+    """One database for the tests below that touch only their own objects, by id."""
+    async with seeded(mongo_uri, nothing) as (name, _):
+        yield name
+
+
+@pytest.fixture
+async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
+    async with connect(mongo_uri, module_database) as store:
+        yield store
+
+
+@pytest.fixture
+async def shared(module_store: Store) -> dict[str, str]:
+    """Fresh objects for each test, in the module's database."""
+    return await share(module_store)
+
+
+@pytest.fixture(scope="module")
+async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    async with seeded(mongo_uri, share) as data:
+        yield data
+
+
+@pytest.fixture
+async def readable(
+    mongo_uri: str, readable_data: tuple[str, dict[str, str]]
+) -> AsyncIterator[tuple[Store, dict[str, str]]]:
+    """``share``'s objects, which these tests only read."""
+    name, objects = readable_data
+    async with connect(mongo_uri, name) as store:
+        yield store, objects
 
 
 @pytest.mark.parametrize(
@@ -452,25 +514,27 @@ async def shared(store: Store) -> dict[str, str]:
         (CAROL, {"public"}),
         (ANON, {"public"}),
         (ROOT, {"public", "private", "read", "write", "admin"}),
+        (WORKER, {"public"}),
     ],
-    ids=["creator", "shared", "stranger", "anonymous", "admin-role"],
+    ids=["creator", "shared", "stranger", "anonymous", "admin-role", "worker"],
 )
 async def test_read_filter_shows_exactly_the_readable_batches(
-    store: Store, shared: dict[str, str], principal: Any, visible: set[str]
+    readable: tuple[Store, dict[str, str]], principal: Principal, visible: set[str]
 ) -> None:
     # given
-    expected = {shared[name] for name in visible}
+    store, ids = readable
+    expected = {ids[name] for name in visible}
 
     # when
     page = await store.batches.list(principal, BatchFilter(), ALL)
     total = await store.batches.count(principal, BatchFilter())
-    found = await store.batches.get_many(principal, list(shared.values()))
+    found = await store.batches.get_many(principal, list(ids.values()))
 
     # then
     assert {batch.batch_id for batch in page.items} == expected
     assert total == len(expected)
     assert set(found) == expected
-    for name, batch_id in shared.items():
+    for name, batch_id in ids.items():
         if name in visible:
             assert (await store.batches.get(principal, batch_id)).batch_id == batch_id
         else:
@@ -481,9 +545,10 @@ async def test_read_filter_shows_exactly_the_readable_batches(
 
 @pytest.mark.parametrize("action", ["get", "set_active", "set_access"])
 async def test_unreadable_batch_is_reported_exactly_like_a_missing_one(
-    store: Store, shared: dict[str, str], action: str
+    module_store: Store, shared: dict[str, str], action: str
 ) -> None:
     # given
+    store = module_store
     hidden = shared["private"]
     missing = "9f1c0000-0000-4000-8000-000000000000"
 
@@ -519,9 +584,10 @@ async def test_unreadable_batch_is_reported_exactly_like_a_missing_one(
     ],
 )
 async def test_readable_but_not_writable_batch_is_forbidden_and_unchanged(
-    store: Store, shared: dict[str, str], principal: Any, grant: str, action: str
+    module_store: Store, shared: dict[str, str], principal: Any, grant: str, action: str
 ) -> None:
     # given
+    store = module_store
     batch_id = shared[grant]
     before = await store.batches.collection.find_one({"_id": batch_id})
 
@@ -535,8 +601,11 @@ async def test_readable_but_not_writable_batch_is_forbidden_and_unchanged(
 
 
 async def test_shared_admin_may_change_batch_access(
-    store: Store, shared: dict[str, str]
+    module_store: Store, shared: dict[str, str]
 ) -> None:
+    # given
+    store = module_store
+
     # when
     changed = await store.batches.set_access(BOB, shared["admin"],
                                              AccessControl(admin_access=["bob"]))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import stat
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -252,23 +254,39 @@ def test_redact_hides_the_password(uri: str, expected: str) -> None:
         assert secret not in redacted
 
 
-async def test_ping_unreachable_uri_raises_database_unavailable_in_one_line() -> None:
-    # given
-    uri = f"mongodb://app:s3cret@127.0.0.1:{free_port()}/?directConnection=true"
+async def failed_ping(uri: str) -> tuple[type[Exception], str, str, bool]:
+    """Ping ``uri`` with a short timeout; the error's class, code, message and whether the
+    driver's exception is hidden from the chain."""
     client = make_client(uri, timeout_ms=300)
-
-    # when / then
     try:
         with pytest.raises(DatabaseUnavailableError) as caught:
             await ping(client, uri)
     finally:
         await client.close()
-    message = caught.value.message
-    assert caught.value.code == "DATABASE_UNAVAILABLE"
+    error = caught.value
+    return type(error), error.code, error.message, error.__suppress_context__
+
+
+async def test_ping_unreachable_uri_raises_database_unavailable_in_one_line() -> None:
+    # given
+    uri = f"mongodb://app:s3cret@127.0.0.1:{free_port()}/?directConnection=true"
+
+    # when
+    kind, code, message, hidden = await failed_ping(uri)
+    # pymongo 4.20 leaks the socket of a monitor check that close() cancels mid-connect
+    # (it closes it only on OSError/TimeoutError); finalize it here, quietly, instead of
+    # letting a later test's garbage collection report it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+    # then
+    assert kind is DatabaseUnavailableError
+    assert code == "DATABASE_UNAVAILABLE"
     assert message.startswith(f"cannot reach MongoDB at {redact(uri)}: ")
     assert "\n" not in message
     assert "s3cret" not in message
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert hidden is True
 
 
 @pytest.mark.parametrize(
@@ -307,3 +325,4 @@ async def test_ensure_indexes_creates_declared_indexes_and_is_idempotent(store: 
         names = set((await repo.collection.index_information()).keys())
         assert {index.document["name"] for index in declared} <= names
         assert "_id_" in names
+

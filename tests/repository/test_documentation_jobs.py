@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,19 @@ from repository.models import (
 )
 from repository.pagination import PageRequest
 
-from .support import ALICE, ANON, BOB, CAROL, ROOT, WORKER, at, id_shape
+from .support import (
+    ALICE,
+    ANON,
+    BOB,
+    CAROL,
+    ROOT,
+    WORKER,
+    at,
+    connect,
+    id_shape,
+    nothing,
+    seeded,
+)
 
 ALL = PageRequest(first=100)
 LLM = LLMConfig(main_model="gpt-4", cluster_model="gpt-3.5-turbo",
@@ -416,16 +429,52 @@ async def test_set_access_by_admin_replaces_access_and_readers(store: Store) -> 
     assert doc is not None and doc["readers"] == ["*", "alice"]
 
 
+GRANTS = {
+    "public": AccessControl(AccessVisibility.PUBLIC),
+    "private": AccessControl(),
+    "read": AccessControl(read_access=["bob"]),
+    "write": AccessControl(write_access=["bob"]),
+    "admin": AccessControl(admin_access=["bob"]),
+}
+
+
+async def share(store: Store) -> dict[str, DocumentationJob]:
+    return {name: await create(store, access_control=access) for name, access in GRANTS.items()}
+
+
+@pytest.fixture(scope="module")
+async def module_database(mongo_uri: str) -> AsyncIterator[str]:
+    """One database for the tests below that touch only their own objects, by id."""
+    async with seeded(mongo_uri, nothing) as (name, _):
+        yield name
+
+
 @pytest.fixture
-async def shared(store: Store) -> dict[str, DocumentationJob]:
-    grants = {
-        "public": AccessControl(AccessVisibility.PUBLIC),
-        "private": AccessControl(),
-        "read": AccessControl(read_access=["bob"]),
-        "write": AccessControl(write_access=["bob"]),
-        "admin": AccessControl(admin_access=["bob"]),
-    }
-    return {name: await create(store, access_control=access) for name, access in grants.items()}
+async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
+    async with connect(mongo_uri, module_database) as store:
+        yield store
+
+
+@pytest.fixture
+async def shared(module_store: Store) -> dict[str, DocumentationJob]:
+    """Fresh objects for each test, in the module's database."""
+    return await share(module_store)
+
+
+@pytest.fixture(scope="module")
+async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, DocumentationJob]]]:
+    async with seeded(mongo_uri, share) as data:
+        yield data
+
+
+@pytest.fixture
+async def readable(
+    mongo_uri: str, readable_data: tuple[str, dict[str, DocumentationJob]]
+) -> AsyncIterator[tuple[Store, dict[str, DocumentationJob]]]:
+    """``share``'s objects, which these tests only read."""
+    name, objects = readable_data
+    async with connect(mongo_uri, name) as store:
+        yield store, objects
 
 
 @pytest.mark.parametrize(
@@ -441,10 +490,12 @@ async def shared(store: Store) -> dict[str, DocumentationJob]:
     ids=["creator", "shared", "stranger", "anonymous", "admin-role", "worker"],
 )
 async def test_read_filter_shows_exactly_the_readable_documentation_jobs(
-    store: Store, shared: dict[str, DocumentationJob], principal: Principal, visible: set[str]
+    readable: tuple[Store, dict[str, DocumentationJob]], principal: Principal,
+    visible: set[str],
 ) -> None:
     # given
-    expected = {shared[name].job_id for name in visible}
+    store, jobs = readable
+    expected = {jobs[name].job_id for name in visible}
 
     # when
     page = await store.documentation_jobs.list(principal, DocumentationJobFilter(), ALL)
@@ -453,7 +504,7 @@ async def test_read_filter_shows_exactly_the_readable_documentation_jobs(
     # then
     assert {job.job_id for job in page.items} == expected
     assert total == len(expected)
-    for name, job in shared.items():
+    for name, job in jobs.items():
         if name in visible:
             assert await store.documentation_jobs.get(principal, job.job_id) == job
         else:
@@ -481,9 +532,10 @@ async def call(store: Store, action: str, principal: Principal, job_id: str) -> 
 @pytest.mark.parametrize("action", ["get", "start", "complete", "fail", "set_statistics",
                                     "add_generated_files", "delete", "set_access"])
 async def test_unreadable_documentation_job_is_reported_exactly_like_a_missing_one(
-    store: Store, shared: dict[str, DocumentationJob], action: str
+    module_store: Store, shared: dict[str, DocumentationJob], action: str
 ) -> None:
     # given
+    store = module_store
     hidden = shared["private"].job_id
     missing = "c0ffee00-0000-4000-8000-000000000000"
     before = await raw(store, hidden)
@@ -516,10 +568,11 @@ async def test_unreadable_documentation_job_is_reported_exactly_like_a_missing_o
     ],
 )
 async def test_readable_but_not_writable_documentation_job_is_forbidden_and_unchanged(
-    store: Store, shared: dict[str, DocumentationJob], principal: Principal, grant: str,
+    module_store: Store, shared: dict[str, DocumentationJob], principal: Principal, grant: str,
     action: str,
 ) -> None:
     # given
+    store = module_store
     job = shared[grant]
     before = await raw(store, job.job_id)
 
@@ -531,9 +584,10 @@ async def test_readable_but_not_writable_documentation_job_is_forbidden_and_unch
 
 @pytest.mark.parametrize("action", ["start", "set_statistics", "add_generated_files"])
 async def test_shared_writer_may_drive_the_documentation_job(
-    store: Store, shared: dict[str, DocumentationJob], action: str
+    module_store: Store, shared: dict[str, DocumentationJob], action: str
 ) -> None:
     # given
+    store = module_store
     job = shared["write"]
     before = await raw(store, job.job_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -40,10 +41,14 @@ from .support import (
     ROOT,
     WORKER,
     at,
+    connect,
     id_shape,
     insert_jobs,
     make_job,
+    nothing,
+    pooled,
     raw_job,
+    seeded,
 )
 
 ALL = PageRequest(first=100)
@@ -55,6 +60,13 @@ async def claimed_job(store: Store, job_type: str = "pdf", **create: Any) -> Sec
     claimed = await store.jobs.claim(WORKER, [job_type])
     assert claimed is not None and claimed.job_id == job.job_id
     return claimed
+
+
+@pytest.fixture
+async def concurrent(store: Store, mongo_uri: str) -> AsyncIterator[Store]:
+    """``store``'s database through a client with a small pool (see ``pooled``)."""
+    async with pooled(store, mongo_uri) as shared:
+        yield shared
 
 
 def full_job() -> SecretaryJob:
@@ -77,6 +89,7 @@ def full_job() -> SecretaryJob:
         retryable=False,
         log_seq=2,
         previous_errors=[{"code": "E_OLD", "message": "old", "details": None}],
+        former_workers=["w-before"],
         version=7,
     )
 
@@ -224,9 +237,10 @@ async def test_get_many_returns_only_existing_readable_jobs(store: Store) -> Non
 # -- list / count with filters ------------------------------------------------------
 
 
-@pytest.fixture
-async def catalogue(store: Store) -> list[SecretaryJob]:
-    """24 jobs over every status, two types, two batches and 24 distinct instants."""
+@pytest.fixture(scope="module")
+async def catalogue_data(mongo_uri: str) -> AsyncIterator[tuple[str, list[SecretaryJob]]]:
+    """24 jobs over every status, two types, two batches and 24 distinct instants, in a
+    database of their own that the tests only read."""
     statuses = list(JobStatus)
     jobs = [
         make_job(
@@ -237,7 +251,17 @@ async def catalogue(store: Store) -> list[SecretaryJob]:
         )
         for i in range(24)
     ]
-    return await insert_jobs(store, jobs)
+    async with seeded(mongo_uri, lambda store: insert_jobs(store, jobs)) as data:
+        yield data
+
+
+@pytest.fixture
+async def catalogue(
+    mongo_uri: str, catalogue_data: tuple[str, list[SecretaryJob]]
+) -> AsyncIterator[tuple[Store, list[SecretaryJob]]]:
+    name, jobs = catalogue_data
+    async with connect(mongo_uri, name) as store:
+        yield store, jobs
 
 
 def newest_first(jobs: list[SecretaryJob]) -> list[str]:
@@ -270,10 +294,11 @@ def newest_first(jobs: list[SecretaryJob]) -> list[str]:
          "range", "combined"],
 )
 async def test_list_jobs_with_filter_returns_matching_jobs_newest_first(
-    store: Store, catalogue: list[SecretaryJob], job_filter: JobFilter, keep: Any
+    catalogue: tuple[Store, list[SecretaryJob]], job_filter: JobFilter, keep: Any
 ) -> None:
     # given
-    expected = newest_first([job for job in catalogue if keep(job)])
+    store, jobs = catalogue
+    expected = newest_first([job for job in jobs if keep(job)])
 
     # when
     page = await store.jobs.list(ROOT, job_filter, ALL)
@@ -286,13 +311,16 @@ async def test_list_jobs_with_filter_returns_matching_jobs_newest_first(
 
 
 async def test_list_jobs_returns_equal_models(
-    store: Store, catalogue: list[SecretaryJob]
+    catalogue: tuple[Store, list[SecretaryJob]],
 ) -> None:
+    # given
+    store, jobs = catalogue
+
     # when
     page = await store.jobs.list(ALICE, JobFilter(batch_id="b1"), ALL)
 
     # then
-    by_id = {job.job_id: job for job in catalogue}
+    by_id = {job.job_id: job for job in jobs}
     assert page.items
     assert all(job == by_id[job.job_id] for job in page.items)
 
@@ -397,28 +425,28 @@ async def test_claim_by_admin_role_is_allowed(store: Store) -> None:
 
 
 async def test_claim_by_50_concurrent_workers_takes_each_of_200_jobs_exactly_once(
-    store: Store,
+    store: Store, concurrent: Store
 ) -> None:
-    # given 200 jobs over 20 types, many sharing a created_at; 45 workers each take two
-    # types (so every job is wanted by several of them at once) and 5 take any type.
-    # (Every worker asking for every type gives the same guarantee but costs ~2 minutes
-    # on the embedded server, whose findAndModify rescans per contender.)
+    # given 200 jobs over 25 types, many sharing a created_at, and 50 workers that each
+    # take two types, so every job is wanted by four workers at once (every worker asking
+    # for every type gives the same guarantee but takes minutes on the embedded server,
+    # whose findAndModify rescans all candidates once per contender)
     jobs = await insert_jobs(store, [
-        make_job(job_type=f"t{i % 20}", created_at=at(i % 37)) for i in range(200)])
+        make_job(job_type=f"t{i % 25}", created_at=at(i % 37)) for i in range(200)])
     workers = [Principal(f"w{i}", frozenset({"worker"})) for i in range(50)]
-    wanted = [None if i < 5 else [f"t{i % 20}", f"t{(i + 7) % 20}"] for i in range(50)]
+    wanted = [[f"t{i % 25}", f"t{(i + 12) % 25}"] for i in range(50)]
 
-    async def drain(worker: Principal, job_types: list[str] | None) -> list[str]:
+    async def drain(worker: Principal, job_types: list[str]) -> list[str]:
         taken: list[str] = []
-        while (job := await store.jobs.claim(worker, job_types)) is not None:
+        while (job := await concurrent.jobs.claim(worker, job_types)) is not None:
             assert job.claimed_by == worker.user_id
-            assert job_types is None or job.job_type in job_types
+            assert job.job_type in job_types
             taken.append(job.job_id)
         return taken
 
-    # when
-    results = await asyncio.gather(*(drain(w, types) for w, types in zip(workers, wanted,
-                                                                        strict=True)))
+    # when all 50 drain the queue at once
+    results = await asyncio.gather(*(drain(w, types) for w, types in zip(
+        workers, wanted, strict=True)))
 
     # then every job was claimed once, by the worker the database recorded
     claims = Counter(job_id for taken in results for job_id in taken)
@@ -431,9 +459,9 @@ async def test_claim_by_50_concurrent_workers_takes_each_of_200_jobs_exactly_onc
         assert doc["status"] == "PROCESSING"
         assert doc["attempts"] == 1
         assert doc["claimed_by"] == owners[doc["_id"]]
-    # and once exhausted, every further claim gets nothing
+    # and once exhausted, every further claim gets nothing, whatever it asks for
     extra = await asyncio.gather(*(store.jobs.claim(w, types) for w, types in zip(
-        workers, wanted, strict=True)))
+        workers, [None] * 25 + wanted[25:], strict=True)))
     assert extra == [None] * 50
 
 
@@ -603,14 +631,17 @@ async def test_append_logs_beyond_the_cap_keeps_the_newest_entries(
     assert more.log_seq == 13
 
 
-async def test_append_logs_concurrently_gives_unique_gap_free_seq_numbers(store: Store) -> None:
+async def test_append_logs_concurrently_gives_unique_gap_free_seq_numbers(
+    store: Store, concurrent: Store
+) -> None:
     # given
     job = await claimed_job(store)
     calls = [[("info", f"writer {w} line {n}") for n in range(1 + w % 3)] for w in range(24)]
     total = sum(len(call) for call in calls)
 
     # when
-    await asyncio.gather(*(store.jobs.append_logs(WORKER, job.job_id, call) for call in calls))
+    await asyncio.gather(*(concurrent.jobs.append_logs(WORKER, job.job_id, call)
+                           for call in calls))
 
     # then
     stored = await store.jobs.get(ROOT, job.job_id)
@@ -814,7 +845,9 @@ async def test_complete_job_twice_is_refused_the_second_time(store: Store) -> No
     assert (await store.jobs.get(ALICE, job.job_id)) == done
 
 
-async def test_complete_and_fail_racing_on_one_job_let_exactly_one_win(store: Store) -> None:
+async def test_complete_and_fail_racing_on_one_job_let_exactly_one_win(
+    store: Store, concurrent: Store
+) -> None:
     # given
     jobs = [await claimed_job(store) for _ in range(10)]
 
@@ -822,8 +855,8 @@ async def test_complete_and_fail_racing_on_one_job_let_exactly_one_win(store: St
     outcomes = await asyncio.gather(*(
         call
         for job in jobs
-        for call in (store.jobs.complete(WORKER, job.job_id, {"ok": True}),
-                     store.jobs.fail(WORKER, job.job_id, code="E", message="m"))
+        for call in (concurrent.jobs.complete(WORKER, job.job_id, {"ok": True}),
+                     concurrent.jobs.fail(WORKER, job.job_id, code="E", message="m"))
     ), return_exceptions=True)
 
     # then
@@ -893,48 +926,98 @@ async def test_set_access_by_admin_replaces_lists_and_readers(store: Store) -> N
 # -- access rules ---------------------------------------------------------------------------
 
 
+GRANTS = {
+    "public": AccessControl(AccessVisibility.PUBLIC),
+    "private": AccessControl(),
+    "read": AccessControl(read_access=["bob"]),
+    "write": AccessControl(write_access=["bob"]),
+    "admin": AccessControl(admin_access=["bob"]),
+}
+
+
+async def share(store: Store) -> dict[str, SecretaryJob]:
+    """Jobs alice created, shared with bob in each way, plus a public one (one insert)."""
+    jobs = {name: store.jobs.new_job(ALICE, job_type="pdf", access_control=access)
+            for name, access in GRANTS.items()}
+    await insert_jobs(store, list(jobs.values()))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+async def module_database(mongo_uri: str) -> AsyncIterator[str]:
+    """One database for the tests below that touch only their own objects, by id."""
+    async with seeded(mongo_uri, nothing) as (name, _):
+        yield name
+
+
 @pytest.fixture
-async def shared(store: Store) -> dict[str, SecretaryJob]:
-    """Jobs alice created, shared with bob in each way, plus a public one."""
-    grants = {
-        "public": AccessControl(AccessVisibility.PUBLIC),
-        "private": AccessControl(),
-        "read": AccessControl(read_access=["bob"]),
-        "write": AccessControl(write_access=["bob"]),
-        "admin": AccessControl(admin_access=["bob"]),
-    }
-    return {name: await store.jobs.create(ALICE, job_type="pdf", access_control=access)
-            for name, access in grants.items()}
+async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
+    async with connect(mongo_uri, module_database) as store:
+        yield store
+
+
+@pytest.fixture
+async def shared(module_store: Store) -> dict[str, SecretaryJob]:
+    """Fresh objects for each test, in the module's database."""
+    return await share(module_store)
+
+
+async def share_and_hold(store: Store) -> dict[str, SecretaryJob]:
+    """``share``'s jobs plus a private one the worker ``w`` holds."""
+    jobs = await share(store)
+    await insert_jobs(store, [store.jobs.new_job(ALICE, job_type="held")])
+    held = await store.jobs.claim(WORKER, ["held"])
+    assert held is not None
+    return {**jobs, "held": held}
+
+
+@pytest.fixture(scope="module")
+async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, SecretaryJob]]]:
+    async with seeded(mongo_uri, share_and_hold) as data:
+        yield data
+
+
+@pytest.fixture
+async def readable(
+    mongo_uri: str, readable_data: tuple[str, dict[str, SecretaryJob]]
+) -> AsyncIterator[tuple[Store, dict[str, SecretaryJob]]]:
+    """``share_and_hold``'s jobs, which these tests only read."""
+    name, jobs = readable_data
+    async with connect(mongo_uri, name) as store:
+        yield store, jobs
 
 
 @pytest.mark.parametrize(
     ("principal", "visible"),
     [
-        (ALICE, {"public", "private", "read", "write", "admin"}),
+        (ALICE, {"public", "private", "read", "write", "admin", "held"}),
         (BOB, {"public", "read", "write", "admin"}),
         (CAROL, {"public"}),
         (ANON, {"public"}),
-        (ROOT, {"public", "private", "read", "write", "admin"}),
-        (WORKER, {"public"}),
+        (ROOT, {"public", "private", "read", "write", "admin", "held"}),
+        (WORKER, {"public", "held"}),
+        (OTHER_WORKER, {"public"}),
     ],
-    ids=["creator", "shared", "stranger", "anonymous", "admin-role", "worker"],
+    ids=["creator", "shared", "stranger", "anonymous", "admin-role", "holding-worker",
+         "other-worker"],
 )
 async def test_read_filter_shows_exactly_the_readable_jobs(
-    store: Store, shared: dict[str, SecretaryJob], principal: Principal, visible: set[str]
+    readable: tuple[Store, dict[str, SecretaryJob]], principal: Principal, visible: set[str]
 ) -> None:
     # given
-    expected = {shared[name].job_id for name in visible}
+    store, jobs = readable
+    expected = {jobs[name].job_id for name in visible}
 
     # when
     page = await store.jobs.list(principal, JobFilter(), ALL)
     total = await store.jobs.count(principal, JobFilter())
-    found = await store.jobs.get_many(principal, [job.job_id for job in shared.values()])
+    found = await store.jobs.get_many(principal, [job.job_id for job in jobs.values()])
 
     # then
     assert {job.job_id for job in page.items} == expected
     assert total == len(expected)
     assert set(found) == expected
-    for name, job in shared.items():
+    for name, job in jobs.items():
         if name in visible:
             assert await store.jobs.get(principal, job.job_id) == job
         else:
@@ -947,9 +1030,10 @@ async def test_read_filter_shows_exactly_the_readable_jobs(
     "action", ["get", "update_progress", "append_logs", "complete", "fail", "retry", "delete",
                "set_access"])
 async def test_unreadable_job_is_reported_exactly_like_a_missing_one(
-    store: Store, shared: dict[str, SecretaryJob], action: str
+    module_store: Store, shared: dict[str, SecretaryJob], action: str
 ) -> None:
     # given
+    store = module_store
     hidden = shared["private"].job_id
 
     async def attempt(job_id: str) -> NotFoundError:
@@ -995,10 +1079,11 @@ async def test_unreadable_job_is_reported_exactly_like_a_missing_one(
     ],
 )
 async def test_readable_but_not_writable_job_is_forbidden_and_unchanged(
-    store: Store, shared: dict[str, SecretaryJob], principal: Principal, grant: str,
+    module_store: Store, shared: dict[str, SecretaryJob], principal: Principal, grant: str,
     action: str,
 ) -> None:
     # given
+    store = module_store
     job = shared[grant]
     before = await raw_job(store, job.job_id)
     assert await store.jobs.get(principal, job.job_id) == job
@@ -1019,9 +1104,10 @@ async def test_readable_but_not_writable_job_is_forbidden_and_unchanged(
     ("write", "append_logs"), ("write", "fail"), ("admin", "fail"), ("admin", "set_access"),
     ("admin", "delete")])
 async def test_shared_writer_or_admin_may_change_the_job(
-    store: Store, shared: dict[str, SecretaryJob], grant: str, action: str
+    module_store: Store, shared: dict[str, SecretaryJob], grant: str, action: str
 ) -> None:
     # given
+    store = module_store
     job = shared[grant]
 
     # when

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,7 +25,7 @@ from repository.pagination import (
     encode_cursor,
 )
 
-from .support import ALICE, BOB, ROOT, at, insert_jobs, make_job
+from .support import ALICE, BOB, ROOT, at, connect, insert_jobs, make_job, seeded
 
 
 def raw_cursor(value: object) -> str:
@@ -123,22 +124,35 @@ def test_validate_page_request_at_the_bounds_passes() -> None:
 # -- paging through 1,000 jobs -------------------------------------------------------------------
 
 
-@pytest.fixture
-async def thousand(store: Store) -> list[str]:
-    """1,000 jobs: 400 at distinct instants, 600 in groups of six sharing an instant.
-
-    Inserted in one round trip, in an order unrelated to their position.
-    """
+@pytest.fixture(scope="module")
+async def thousand_data(mongo_uri: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """1,000 jobs, read by several tests: 400 at distinct instants, 600 in groups of six
+    sharing an instant; inserted in one round trip, in an order unrelated to their
+    position. Yields the database name and the job ids newest first."""
     jobs = [make_job(job_type="pdf", created_at=at(i * 7 + 3)) for i in range(400)]
     jobs += [make_job(job_type="pdf", created_at=at(5_000 + (i // 6) * 2)) for i in range(600)]
-    shuffled = sorted(jobs, key=lambda job: job.job_id)
-    await insert_jobs(store, shuffled)
-    return newest_first(jobs)
+
+    async def seed(store: Store) -> list[str]:
+        await insert_jobs(store, sorted(jobs, key=lambda job: job.job_id))
+        return newest_first(jobs)
+
+    async with seeded(mongo_uri, seed) as data:
+        yield data
+
+
+@pytest.fixture
+async def thousand(
+    mongo_uri: str, thousand_data: tuple[str, list[str]]
+) -> AsyncIterator[tuple[Store, list[str]]]:
+    name, expected = thousand_data
+    async with connect(mongo_uri, name) as store:
+        yield store, expected
 
 
 async def test_list_pages_forward_through_1000_jobs_without_duplicate_or_gap(
-    store: Store, thousand: list[str]
+    thousand: tuple[Store, list[str]],
 ) -> None:
+    store, expected = thousand
     # given
     seen: list[str] = []
     after: str | None = None
@@ -155,7 +169,7 @@ async def test_list_pages_forward_through_1000_jobs_without_duplicate_or_gap(
         assert len(pages) <= 20
 
     # then
-    assert seen == thousand
+    assert seen == expected
     assert [len(page.items) for page in pages] == [97] * 10 + [30]
     assert pages[0].has_previous_page is False
     assert all(page.has_previous_page for page in pages[1:])
@@ -163,8 +177,9 @@ async def test_list_pages_forward_through_1000_jobs_without_duplicate_or_gap(
 
 
 async def test_list_pages_backward_through_1000_jobs_without_duplicate_or_gap(
-    store: Store, thousand: list[str]
+    thousand: tuple[Store, list[str]],
 ) -> None:
+    store, expected = thousand
     # given
     chunks: list[list[str]] = []
     before: str | None = None
@@ -182,19 +197,20 @@ async def test_list_pages_backward_through_1000_jobs_without_duplicate_or_gap(
 
     # then each page is newest first, and the pages cover everything once
     seen = [job_id for chunk in reversed(chunks) for job_id in chunk]
-    assert seen == thousand
+    assert seen == expected
     assert [len(chunk) for chunk in chunks] == [97] * 10 + [30]
     assert pages[0].has_next_page is False
     assert all(page.has_next_page for page in pages[1:])
 
 
 async def test_list_pages_meet_in_the_middle_from_both_ends(
-    store: Store, thousand: list[str]
+    thousand: tuple[Store, list[str]],
 ) -> None:
+    store, expected = thousand
     # given the cursor of the 100th job, in the middle of six jobs sharing one instant
     probe = await store.jobs.list(ALICE, JobFilter(), PageRequest(first=100))
     cursor = probe.cursors[-1]
-    assert probe.items[-1].job_id == thousand[99]
+    assert probe.items[-1].job_id == expected[99]
     assert probe.items[-1].created_at == probe.items[-3].created_at == probe.items[-4].created_at
 
     # when
@@ -202,8 +218,8 @@ async def test_list_pages_meet_in_the_middle_from_both_ends(
     newer = await store.jobs.list(ALICE, JobFilter(), PageRequest(last=5, before=cursor))
 
     # then
-    assert [job.job_id for job in older.items] == thousand[100:105]
-    assert [job.job_id for job in newer.items] == thousand[94:99]
+    assert [job.job_id for job in older.items] == expected[100:105]
+    assert [job.job_id for job in newer.items] == expected[94:99]
 
 
 async def test_list_pages_through_a_filtered_subset(store: Store) -> None:
@@ -229,9 +245,11 @@ async def test_list_pages_through_a_filtered_subset(store: Store) -> None:
     assert len(seen) == 30
 
 
-async def test_list_with_first_zero_returns_no_items(store: Store) -> None:
+async def test_list_with_first_zero_returns_no_items(
+    thousand: tuple[Store, list[str]],
+) -> None:
     # given
-    await insert_jobs(store, [make_job(created_at=at(i)) for i in range(3)])
+    store, _ = thousand
 
     # when
     page = await store.jobs.list(ALICE, JobFilter(), PageRequest(first=0))
@@ -240,15 +258,17 @@ async def test_list_with_first_zero_returns_no_items(store: Store) -> None:
     assert page.items == [] and page.cursors == []
 
 
-async def test_list_with_default_page_size_returns_twenty(store: Store) -> None:
+async def test_list_with_default_page_size_returns_twenty(
+    thousand: tuple[Store, list[str]],
+) -> None:
     # given
-    await insert_jobs(store, [make_job(created_at=at(i)) for i in range(25)])
+    store, expected = thousand
 
     # when
     page = await store.jobs.list(ALICE, JobFilter(), PageRequest())
 
     # then
-    assert len(page.items) == DEFAULT_PAGE_SIZE
+    assert [job.job_id for job in page.items] == expected[:DEFAULT_PAGE_SIZE]
     assert page.has_next_page is True
 
 
@@ -268,9 +288,10 @@ async def test_list_with_default_page_size_returns_twenty(store: Store) -> None:
 )
 @pytest.mark.parametrize("collection", ["jobs", "batches", "documentation_jobs"])
 async def test_list_with_bad_page_request_raises_validation_error(
-    store: Store, page: PageRequest, collection: str
+    thousand: tuple[Store, list[str]], page: PageRequest, collection: str
 ) -> None:
     # given
+    store, _ = thousand
     filters = {"jobs": JobFilter(), "batches": BatchFilter(),
                "documentation_jobs": DocumentationJobFilter()}
 
@@ -280,29 +301,32 @@ async def test_list_with_bad_page_request_raises_validation_error(
 
 
 async def test_list_above_a_configured_smaller_maximum_raises_validation_error(
-    store: Store,
+    thousand: tuple[Store, list[str]],
 ) -> None:
     # given
+    store, _ = thousand
     limited = Store(store.client, store.database_name, Limits(max_page_size=10))
 
     # when / then
-    assert (await limited.jobs.list(ALICE, JobFilter(), PageRequest(first=10))).items == []
+    assert len((await limited.jobs.list(ALICE, JobFilter(), PageRequest(last=10))).items) == 10
     with pytest.raises(ValidationError) as caught:
         await limited.jobs.list(ALICE, JobFilter(), PageRequest(first=11))
     assert caught.value.field == "first"
     assert "10" in caught.value.message
 
 
-async def test_list_up_to_a_configured_larger_maximum_returns_the_full_page(store: Store) -> None:
+async def test_list_up_to_a_configured_larger_maximum_returns_the_full_page(
+    thousand: tuple[Store, list[str]],
+) -> None:
     # given
-    await insert_jobs(store, [make_job(created_at=at(i)) for i in range(160)])
+    store, expected = thousand
     roomy = Store(store.client, store.database_name, Limits(max_page_size=500))
 
     # when
     page = await roomy.jobs.list(ALICE, JobFilter(), PageRequest(first=150))
 
     # then
-    assert len(page.items) == 150
+    assert [job.job_id for job in page.items] == expected[:150]
     assert page.has_next_page is True
     with pytest.raises(ValidationError):
         await roomy.jobs.list(ALICE, JobFilter(), PageRequest(first=501))
