@@ -41,7 +41,6 @@ from .support import (
     at,
     connect,
     id_shape,
-    nothing,
     pooled,
     seeded,
 )
@@ -469,19 +468,6 @@ async def share(store: Store) -> dict[str, str]:
                                            access_control=access)
         ids[name] = batch.batch_id
     return ids
-
-
-@pytest.fixture(scope="module")
-async def module_database(mongo_uri: str) -> AsyncIterator[str]:
-    """One database for the tests below that touch only their own objects, by id."""
-    async with seeded(mongo_uri, nothing) as (name, _):
-        yield name
-
-
-@pytest.fixture
-async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
-    async with connect(mongo_uri, module_database) as store:
-        yield store
 
 
 @pytest.fixture

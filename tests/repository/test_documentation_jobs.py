@@ -45,7 +45,6 @@ from .support import (
     at,
     connect,
     id_shape,
-    nothing,
     seeded,
 )
 
@@ -440,19 +439,6 @@ GRANTS = {
 
 async def share(store: Store) -> dict[str, DocumentationJob]:
     return {name: await create(store, access_control=access) for name, access in GRANTS.items()}
-
-
-@pytest.fixture(scope="module")
-async def module_database(mongo_uri: str) -> AsyncIterator[str]:
-    """One database for the tests below that touch only their own objects, by id."""
-    async with seeded(mongo_uri, nothing) as (name, _):
-        yield name
-
-
-@pytest.fixture
-async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
-    async with connect(mongo_uri, module_database) as store:
-        yield store
 
 
 @pytest.fixture

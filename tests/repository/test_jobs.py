@@ -45,7 +45,6 @@ from .support import (
     id_shape,
     insert_jobs,
     make_job,
-    nothing,
     pooled,
     raw_job,
     seeded,
@@ -941,19 +940,6 @@ async def share(store: Store) -> dict[str, SecretaryJob]:
             for name, access in GRANTS.items()}
     await insert_jobs(store, list(jobs.values()))
     return jobs
-
-
-@pytest.fixture(scope="module")
-async def module_database(mongo_uri: str) -> AsyncIterator[str]:
-    """One database for the tests below that touch only their own objects, by id."""
-    async with seeded(mongo_uri, nothing) as (name, _):
-        yield name
-
-
-@pytest.fixture
-async def module_store(mongo_uri: str, module_database: str) -> AsyncIterator[Store]:
-    async with connect(mongo_uri, module_database) as store:
-        yield store
 
 
 @pytest.fixture
