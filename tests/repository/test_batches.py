@@ -39,10 +39,8 @@ from .support import (
     ROOT,
     WORKER,
     at,
-    connect,
     id_shape,
     pooled,
-    seeded,
 )
 
 ALL = PageRequest(first=100)
@@ -470,26 +468,6 @@ async def share(store: Store) -> dict[str, str]:
     return ids
 
 
-@pytest.fixture
-async def shared(module_store: Store) -> dict[str, str]:
-    """Fresh objects for each test, in the module's database."""
-    return await share(module_store)
-
-
-@pytest.fixture(scope="module")
-async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    async with seeded(mongo_uri, share) as data:
-        yield data
-
-
-@pytest.fixture
-async def readable(
-    mongo_uri: str, readable_data: tuple[str, dict[str, str]]
-) -> AsyncIterator[tuple[Store, dict[str, str]]]:
-    """``share``'s objects, which these tests only read."""
-    name, objects = readable_data
-    async with connect(mongo_uri, name) as store:
-        yield store, objects
 
 
 @pytest.mark.parametrize(

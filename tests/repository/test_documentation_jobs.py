@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +42,7 @@ from .support import (
     ROOT,
     WORKER,
     at,
-    connect,
     id_shape,
-    seeded,
 )
 
 ALL = PageRequest(first=100)
@@ -441,26 +438,6 @@ async def share(store: Store) -> dict[str, DocumentationJob]:
     return {name: await create(store, access_control=access) for name, access in GRANTS.items()}
 
 
-@pytest.fixture
-async def shared(module_store: Store) -> dict[str, DocumentationJob]:
-    """Fresh objects for each test, in the module's database."""
-    return await share(module_store)
-
-
-@pytest.fixture(scope="module")
-async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, DocumentationJob]]]:
-    async with seeded(mongo_uri, share) as data:
-        yield data
-
-
-@pytest.fixture
-async def readable(
-    mongo_uri: str, readable_data: tuple[str, dict[str, DocumentationJob]]
-) -> AsyncIterator[tuple[Store, dict[str, DocumentationJob]]]:
-    """``share``'s objects, which these tests only read."""
-    name, objects = readable_data
-    async with connect(mongo_uri, name) as store:
-        yield store, objects
 
 
 @pytest.mark.parametrize(

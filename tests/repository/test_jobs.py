@@ -942,12 +942,6 @@ async def share(store: Store) -> dict[str, SecretaryJob]:
     return jobs
 
 
-@pytest.fixture
-async def shared(module_store: Store) -> dict[str, SecretaryJob]:
-    """Fresh objects for each test, in the module's database."""
-    return await share(module_store)
-
-
 async def share_and_hold(store: Store) -> dict[str, SecretaryJob]:
     """``share``'s jobs plus a private one the worker ``w`` holds."""
     jobs = await share(store)
@@ -957,20 +951,8 @@ async def share_and_hold(store: Store) -> dict[str, SecretaryJob]:
     return {**jobs, "held": held}
 
 
-@pytest.fixture(scope="module")
-async def readable_data(mongo_uri: str) -> AsyncIterator[tuple[str, dict[str, SecretaryJob]]]:
-    async with seeded(mongo_uri, share_and_hold) as data:
-        yield data
-
-
-@pytest.fixture
-async def readable(
-    mongo_uri: str, readable_data: tuple[str, dict[str, SecretaryJob]]
-) -> AsyncIterator[tuple[Store, dict[str, SecretaryJob]]]:
-    """``share_and_hold``'s jobs, which these tests only read."""
-    name, jobs = readable_data
-    async with connect(mongo_uri, name) as store:
-        yield store, jobs
+seed_readable = share_and_hold
+"""What ``readable`` (tests/repository/conftest.py) seeds for this module."""
 
 
 @pytest.mark.parametrize(
