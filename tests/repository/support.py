@@ -109,14 +109,17 @@ async def seeded(
 
 
 @asynccontextmanager
-async def pooled(store: Store, mongo_uri: str, connections: int = 4) -> AsyncIterator[Store]:
+async def pooled(store: Store, mongo_uri: str, connections: int = 2) -> AsyncIterator[Store]:
     """``store``'s database through a client that sends at most ``connections`` commands
     at a time, for tests that run many operations concurrently.
 
-    The embedded server degrades sharply with many writers queued on one collection (a
-    3 s test took 17 s late in a session, and once over a minute), so concurrent tests
-    multiplex their coroutines over a few connections, as a worker process with a
-    bounded pool would.
+    With three or more writers at once on one collection, the embedded server (SecantusDB
+    0.7.0b3) now and then stalls for 50-100 s, one WiredTiger write sleeping in
+    ``__wt_page_in_func`` while the others queue behind its collection lock; after a
+    restart of the server (as ``test_database`` does) it happens every few bursts. With
+    two it has not been seen. So concurrent tests multiplex their coroutines over two
+    connections, as a worker process with a bounded pool would: the server still runs
+    two conditional updates at once against the same documents.
     """
     async with connect(mongo_uri, store.database_name, store.limits,
                        maxPoolSize=connections) as shared:

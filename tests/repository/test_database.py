@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from repository import database
+from repository import batches, database, documentation_jobs, jobs
 from repository.batches import JobSpec
 from repository.database import (
     EmbeddedServer,
@@ -116,7 +116,7 @@ async def test_start_second_embedded_server_serves_and_stops_cleanly(
     # then
     assert uri == f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
     assert embedded_server is None or server.port != embedded_server.port
-    assert process is not None and process.poll() is not None  # exited and reaped
+    assert process is not None and process.poll() == 0  # exited on SIGTERM, cleanly
     assert server.process is None
     assert not port_is_open(server.port)
     assert (tmp_path / "data").is_dir()
@@ -313,8 +313,7 @@ def test_make_client_with_malformed_uri_raises_database_unavailable(uri: str) ->
 
 
 async def test_ensure_indexes_creates_declared_indexes_and_is_idempotent(store: Store) -> None:
-    # given (the fixture already ran ensure_indexes once)
-    from repository import batches, documentation_jobs, jobs
+    # given the fixture already ran ensure_indexes once
 
     # when
     await store.ensure_indexes()

@@ -179,6 +179,15 @@ def test_create_access_control_with_blank_or_non_string_user_is_refused(
 
 
 @pytest.mark.parametrize("name", ACCESS_LISTS)
+def test_create_access_control_with_the_public_marker_as_user_is_refused(name: str) -> None:
+    # when / then: "*" stands for everyone in the stored readers, so it is no user id
+    with pytest.raises(ValidationError) as caught:
+        AccessControl(**{name: ["alice", "*"]})
+    assert caught.value.field == name
+    assert "PUBLIC" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ACCESS_LISTS)
 def test_create_access_control_with_overlong_user_id_is_refused(name: str) -> None:
     # given
     longest = "u" * MAX_USER_ID_LENGTH
