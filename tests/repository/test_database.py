@@ -8,6 +8,7 @@ import socket
 import stat
 import sys
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,25 @@ def fake_executable(directory: Path, script: str) -> Path:
 # -- data survives a restart ----------------------------------------------------------------
 
 
+@pytest.fixture
+async def restartable(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedServer, Store]]:
+    """A server of this test's own: restarting the session's would unsettle later tests."""
+    server = EmbeddedServer(data_dir=tmp_path / "restartable")
+    server.start()
+    client = make_client(server.uri)
+    store = Store(client, "restart_check")
+    await store.ensure_indexes()
+    try:
+        yield server, store
+    finally:
+        await client.close()
+        server.stop()
+
+
 async def test_restart_embedded_server_keeps_the_data(
-    store: Store, embedded_server: EmbeddedServer | None, mongo_uri: str
+    restartable: tuple[EmbeddedServer, Store]
 ) -> None:
-    if embedded_server is None:
-        pytest.skip("an external JOBGRAPH_MONGODB_URI is in use; there is no server to restart")
+    server, store = restartable
     # given a job driven part way, a batch and a documentation job
     job = await store.jobs.create(ALICE, job_type="restart-check", parameters={"n": 1})
     claimed = await store.jobs.claim(WORKER, ["restart-check"])
@@ -64,17 +79,16 @@ async def test_restart_embedded_server_keeps_the_data(
     doc_job = await store.documentation_jobs.create(
         ALICE, repository_path="/r", repository_name="r", output_directory="/o")
     doc_job = await store.documentation_jobs.start(ALICE, doc_job.job_id)
-    port = embedded_server.port
+    port, uri = server.port, server.uri
 
     # when
-    embedded_server.restart()
+    server.restart()
 
     # then a new client reads everything back unchanged, on the same address
-    assert embedded_server.port == port
-    assert embedded_server.uri == mongo_uri
-    client = make_client(mongo_uri)
+    assert (server.port, server.uri) == (port, uri)
+    client = make_client(uri)
     try:
-        await ping(client, mongo_uri)
+        await ping(client, uri)
         reopened = Store(client, store.database_name)
         assert await reopened.jobs.get(ALICE, job.job_id) == job
         loaded = await reopened.batches.get(ALICE, batch.batch_id)
