@@ -137,7 +137,3 @@ def access_document(access: AccessControl) -> dict[str, Any]:
         "write_access": access.write_access,
         "admin_access": access.admin_access,
     }
-
-
-def access_from_document(doc: dict[str, Any] | None) -> AccessControl:
-    return AccessControl(**doc) if doc else AccessControl()
