@@ -33,7 +33,8 @@ from repository.access import ANONYMOUS
 
 from .auth import Authenticator, UnauthenticatedError
 from .context import Context
-from .errors import client_error
+from .errors import client_error, code_of
+from .express import ExpressLane
 from .settings import Settings
 
 LONG_NUMBER = re.compile(rb"\d{19,}")
@@ -77,6 +78,15 @@ async def _close_expired(websocket: WebSocket) -> None:
         await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
 
 
+def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
+    """Whether the answer is a request error (the operation never ran, for instance a
+    variable of the wrong type); if so its ``data`` entry goes, as the spec wants."""
+    if payload.get("data") is None and {code_of(e) for e in errors or ()} & REQUEST_ERROR_CODES:
+        payload.pop("data", None)
+        return True
+    return False
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
@@ -93,6 +103,7 @@ class GraphQLView(GraphQL):
         self.authenticator = Authenticator(settings)
         self.store_getter = store_getter
         self.hub_getter = hub_getter or (lambda: None)
+        self.express = ExpressLane(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,7 +120,8 @@ class GraphQLView(GraphQL):
             return
         scope.setdefault("state", {})["media_type"] = media or JSON
         try:
-            response = await self.run(request)
+            express = await self.express.answer(request, media) if media else None
+            response = express or await self.run(request)
         except UnauthenticatedError as exc:
             response = self._json({"errors": [{"message": exc.message,
                                                "extensions": {"code": exc.code}}]},
@@ -119,6 +131,10 @@ class GraphQLView(GraphQL):
             response = self._json(error_body("BAD_REQUEST", exc.reason), media or JSON,
                                   exc.status_code)
         await response(scope, receive, send)
+
+    def response_status(self, payload: dict[str, Any], errors: Any, media: str) -> int:
+        """400 for a request error answered as graphql-response+json, else 200."""
+        return 400 if strip_request_error(payload, errors) and media == GRAPHQL_RESPONSE else 200
 
     def _json(self, data: Any, media: str, status: int) -> Response:
         return Response(self.encode_json(data), status_code=status, media_type=media)
@@ -215,10 +231,7 @@ class GraphQLView(GraphQL):
             result.errors = [error if "code" in (error.extensions or {}) else client_error(error)
                              for error in result.errors]
         data = await super().process_result(request, result)
-        codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
-        if result.data is None and codes & REQUEST_ERROR_CODES:
-            # A request error: the operation never ran, so there is no data entry.
-            data.pop("data", None)
+        if strip_request_error(data, result.errors):
             request.state.request_error = True
         return data
 

@@ -207,37 +207,41 @@ class Observability(SchemaExtension):
         else:
             result = context.result
             codes = [code_of(e) for e in getattr(result, "errors", None) or ()]
-        codes = codes + raised
-        name = context.operation_name
         try:
             operation_type = context.operation_type.value
         except Exception:  # unparsable document, or no operation by that name
             operation_type = "unknown"
-        app_context = context.context
-        principal = getattr(app_context, "principal", None)
-        user_id = getattr(principal, "user_id", None)
-        scope: Scope = getattr(getattr(app_context, "request", None), "scope", None) or {}
-        metrics = _metrics_of(scope)
-        if metrics is not None:
-            metrics.operation_finished(
-                name, operation_type,
-                None if operation_type == "subscription" else seconds, codes)
-        observation: Observation | None = (scope.get("state") or {}).get("observation")
-        if observation is not None and observation.transport == "http":
-            observation.operation_name = name
-            observation.operation_type = operation_type
-            observation.user_id = user_id
-            observation.error_codes.extend(codes)
-            return
-        logger.info("%s %s", operation_type, name or "(anonymous)", extra={
-            "request_id": observation.request_id if observation else None,
-            "transport": observation.transport if observation else None,
-            "operation_name": name,
-            "operation_type": operation_type,
-            "user_id": user_id,
-            "duration_ms": round(seconds * 1000, 2),
-            "error_codes": codes,
-        })
+        record_operation(context.context, context.operation_name, operation_type, seconds,
+                         codes + raised)
+
+
+def record_operation(app_context: Any, name: str | None, operation_type: str, seconds: float,
+                     codes: list[str]) -> None:
+    """One GraphQL operation done: to the metrics, and to the request's log line (HTTP)
+    or a line of its own (WebSocket)."""
+    principal = getattr(app_context, "principal", None)
+    user_id = getattr(principal, "user_id", None)
+    scope: Scope = getattr(getattr(app_context, "request", None), "scope", None) or {}
+    metrics = _metrics_of(scope)
+    if metrics is not None:
+        metrics.operation_finished(
+            name, operation_type, None if operation_type == "subscription" else seconds, codes)
+    observation: Observation | None = (scope.get("state") or {}).get("observation")
+    if observation is not None and observation.transport == "http":
+        observation.operation_name = name
+        observation.operation_type = operation_type
+        observation.user_id = user_id
+        observation.error_codes.extend(codes)
+        return
+    logger.info("%s %s", operation_type, name or "(anonymous)", extra={
+        "request_id": observation.request_id if observation else None,
+        "transport": observation.transport if observation else None,
+        "operation_name": name,
+        "operation_type": operation_type,
+        "user_id": user_id,
+        "duration_ms": round(seconds * 1000, 2),
+        "error_codes": codes,
+    })
 
 
 def _codes_of_exception(exc: Exception) -> list[str]:

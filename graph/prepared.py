@@ -58,6 +58,14 @@ class DocumentCache:
                 results[key] = errors
         return list(errors)
 
+    def ready(self, query: str) -> Any:
+        """The parsed document once it has been validated without error; else None."""
+        entry = self.entries.get(query)
+        if entry is None or not entry[1] or any(entry[1].values()):
+            return None
+        self.entries.move_to_end(query)
+        return entry[0]
+
     def extension(self) -> PreparedDocuments:
         return PreparedDocuments(self)
 

@@ -39,12 +39,15 @@ class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
 
 
 class Schema(strawberry.Schema):
+    documents: DocumentCache | None = None
+    """Parsed and validated documents, shared with the view's express lane."""
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already
         logs the unexpected ones (and warns of database outages), expected ones not at all."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     documents = DocumentCache(max_tokens=settings.max_tokens, max_depth=settings.max_query_depth,
                               max_aliases=settings.max_aliases)
@@ -56,7 +59,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -64,6 +67,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=FastExecutor,
     )
+    schema.documents = documents
+    return schema
 
 
 def export_sdl() -> str:
