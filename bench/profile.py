@@ -2,7 +2,9 @@
 app (no sockets, no uvicorn), to see where the API's own CPU goes.
 
 Prints the CPU per request of the GraphQL endpoint and of its bare baseline and, with
-``--pyinstrument``, a profile of the GraphQL requests.
+``--pyinstrument``, a profile of the GraphQL requests. ``--instructions`` counts
+instructions per request instead, under valgrind's callgrind: slow, but the same from
+run to run on a shared machine, where CPU time varies by 20% or more.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import asyncio
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -82,6 +86,67 @@ async def drive(app: Any, path: str, bodies: list[bytes], token: str, requests: 
     return (time.process_time() - started) / requests
 
 
+async def measure_cpu(app: Any, bare_path: str, bodies: list[bytes], token: str,
+                      args: argparse.Namespace) -> None:
+    bare = graphql = float("inf")
+    for _ in range(args.rounds):  # alternate, keep the best of each: less noise
+        bare = min(bare, await drive(app, bare_path, bodies, token, args.requests,
+                                     args.concurrency))
+        graphql = min(graphql, await drive(app, "/graphql", bodies, token, args.requests,
+                                           args.concurrency))
+    print(f"{args.scenario}: bare {bare * 1e6:.0f} us/request, graphql "
+          f"{graphql * 1e6:.0f} us/request, ratio {graphql / bare:.2f}")
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0002, async_mode="disabled")
+        profiler.start()
+        await drive(app, "/graphql", bodies, token, args.requests, args.concurrency)
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False,
+                                   short_mode=False))
+
+
+def callgrind(*options: str) -> None:
+    subprocess.run(["callgrind_control", *options, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def dumped_instructions(directory: Path, label: str) -> int:
+    """The instruction count of the callgrind dump made with ``--dump=label``."""
+    for path in directory.glob("callgrind.*"):
+        text = path.read_text(errors="replace")
+        if f"desc: Trigger: dump {label}\n" in text:
+            return int(next(line for line in text.splitlines()
+                            if line.startswith("summary:")).split()[1])
+    raise RuntimeError(f"callgrind wrote no dump named {label!r} in {directory}")
+
+
+async def count_instructions(app: Any, bare_path: str, bodies: list[bytes], token: str,
+                             args: argparse.Namespace) -> None:
+    directory = Path(os.environ["JOBGRAPH_CALLGRIND_DIR"])
+    counts = {}
+    callgrind("--instr=on")
+    for name, path in (("bare", bare_path), ("graphql", "/graphql")):
+        callgrind("--zero")
+        await drive(app, path, bodies, token, args.requests, args.concurrency)
+        callgrind(f"--dump={name}")
+        counts[name] = dumped_instructions(directory, name) / args.requests
+    callgrind("--instr=off")
+    print(f"{args.scenario}: bare {counts['bare'] / 1e3:.0f}k instructions/request, graphql "
+          f"{counts['graphql'] / 1e3:.0f}k, ratio {counts['graphql'] / counts['bare']:.2f}")
+
+
+def under_callgrind(argv: list[str]) -> int:
+    """Run this command again under callgrind, instrumenting only what is counted."""
+    directory = Path(tempfile.mkdtemp(prefix="jobgraph-callgrind-"))
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={directory}/callgrind.%p", sys.executable,
+               "-m", "bench.profile", *argv]
+    return subprocess.run(command, env={**os.environ, "JOBGRAPH_CALLGRIND_DIR": str(directory)},
+                          stderr=subprocess.DEVNULL).returncode
+
+
 async def main(args: argparse.Namespace, uri: str) -> None:
     secret = secrets.token_hex(32)
     database = f"jobgraph_profile_{uuid.uuid4().hex[:6]}"
@@ -100,23 +165,10 @@ async def main(args: argparse.Namespace, uri: str) -> None:
     async with app.router.lifespan_context(app):
         for path in (bare_path, "/graphql"):  # warm up
             await drive(app, path, bodies, token, 20, args.concurrency)
-        bare = graphql = float("inf")
-        for _ in range(args.rounds):  # alternate, keep the best of each: less noise
-            bare = min(bare, await drive(app, bare_path, bodies, token, args.requests,
-                                         args.concurrency))
-            graphql = min(graphql, await drive(app, "/graphql", bodies, token, args.requests,
-                                               args.concurrency))
-        print(f"{args.scenario}: bare {bare * 1e6:.0f} us/request, graphql "
-              f"{graphql * 1e6:.0f} us/request, ratio {graphql / bare:.2f}")
-        if args.pyinstrument:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0002, async_mode="disabled")
-            profiler.start()
-            await drive(app, "/graphql", bodies, token, args.requests, args.concurrency)
-            profiler.stop()
-            print(profiler.output_text(unicode=False, color=False, show_all=False,
-                                       short_mode=False))
+        if args.instructions:
+            await count_instructions(app, bare_path, bodies, token, args)
+        else:
+            await measure_cpu(app, bare_path, bodies, token, args)
     await client.drop_database(database)
     await client.close()
 
@@ -129,7 +181,11 @@ def run() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per request under valgrind (callgrind)")
     args = parser.parse_args()
+    if args.instructions and "JOBGRAPH_CALLGRIND_DIR" not in os.environ:
+        raise SystemExit(under_callgrind(sys.argv[1:]))
     uri = os.environ.get("JOBGRAPH_MONGODB_URI")
     server = None
     if uri is None:
