@@ -143,8 +143,10 @@ def under_callgrind(argv: list[str]) -> int:
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                f"--callgrind-out-file={directory}/callgrind.%p", sys.executable,
                "-m", "bench.profile", *argv]
-    return subprocess.run(command, env={**os.environ, "JOBGRAPH_CALLGRIND_DIR": str(directory)},
+    code = subprocess.run(command, env={**os.environ, "JOBGRAPH_CALLGRIND_DIR": str(directory)},
                           stderr=subprocess.DEVNULL).returncode
+    print(f"callgrind files (callgrind_annotate reads them): {directory}")
+    return code
 
 
 async def main(args: argparse.Namespace, uri: str) -> None:

@@ -22,10 +22,13 @@ and compares the results.
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, time
+from enum import EnumMeta
 from typing import Any
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLFloat,
     GraphQLID,
     GraphQLInt,
@@ -42,6 +45,7 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat
 from strawberry.types.arguments import _is_leaf_type
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
@@ -70,6 +74,12 @@ def _leaf_completer(named: Any) -> Any:
             raise _BAIL
         return coerced
 
+    if coerce is isoformat:  # Strawberry's DateTime, Date and Time
+        kinds = {datetime, date, time}
+        return lambda value: value.isoformat() if type(value) in kinds else generic(value)
+    members = getattr(named, "wrapped_cls", None)  # Strawberry's enums
+    if isinstance(named, GraphQLEnumType) and isinstance(members, EnumMeta):
+        return _enum_completer(coerce, members, generic)
     if named is GraphQLString or named is GraphQLID:
         return lambda value: value if type(value) is str else generic(value)
     if named is GraphQLBoolean:
@@ -81,6 +91,26 @@ def _leaf_completer(named: Any) -> Any:
         return lambda value: value if type(value) is float and math.isfinite(value) \
             else generic(value)
     return generic
+
+
+def _enum_completer(coerce: Any, members: EnumMeta, generic: Any) -> Any:
+    """Names of an enum's members and of their values (models may hold either), looked
+    up by type and value, so that ``1`` and ``True`` stay apart."""
+    names = {}
+    for member in members:
+        for value in (member, member.value):
+            try:
+                names[type(value), value] = coerce(value)
+            except Exception:  # unhashable, or left out of the schema: graphql-core decides
+                continue
+
+    def complete(value: Any) -> Any:
+        try:
+            return names[type(value), value]
+        except (KeyError, TypeError):
+            return generic(value)
+
+    return complete
 
 
 def _is_plain(field_def: Any) -> str | None:

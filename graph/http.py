@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from typing import Any
 
@@ -37,10 +36,23 @@ from .errors import client_error, code_of
 from .express import ExpressLane
 from .settings import Settings
 
-LONG_NUMBER = re.compile(rb"\d{19,}")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
+
+
+def _holds_float(value: Any) -> bool:
+    stack = [value]  # not recursive: JSON may nest 1024 levels deep
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            return True
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -151,14 +163,12 @@ class GraphQLView(GraphQL):
         and nesting deeper than 1024 levels (a RecursionError in ``json``).
 
         orjson reads integers beyond 64 bits as floats, which would store a different
-        number; when the text holds such a long digit run, the (already validated)
-        text is read again with ``json``, which keeps them exact, so that storing
-        them is refused instead.
+        number; when the value holds a float (rare in requests), the (already
+        validated) text is read again with ``json``, which keeps integers exact, so
+        that storing one that big is refused instead.
         """
         value = orjson.loads(data)
-        if LONG_NUMBER.search(data if isinstance(data, bytes) else data.encode()):
-            return json.loads(data)
-        return value
+        return json.loads(data) if _holds_float(value) else value
 
     async def parse_http_body(self, request: Any) -> Any:
         try:

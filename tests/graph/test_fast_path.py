@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -27,6 +27,17 @@ from graph.execution import FastExecutor
 class Color(Enum):
     RED = "red"
     BLUE = "blue"
+
+
+class Shade(Enum):
+    """Not in the schema; its RED has Color.RED's value."""
+
+    RED = "red"
+
+
+class LaterDate(datetime):
+    def isoformat(self, *args: Any, **kwargs: Any) -> str:
+        return "later: " + super().isoformat(*args, **kwargs)
 
 
 @strawberry.type
@@ -152,12 +163,23 @@ def broken(nodes: list[SimpleNamespace], where: str) -> list[SimpleNamespace]:
         del target.leaf.name
     elif where == "deep child":
         nodes[0].children[1].required_leaf.color = 7
+    elif where == "enum values":  # the member's value, as models may hold it
+        target.leaf.color = "blue"
+        target.leaves[0].color = "BLUE"  # its name is not its value
+    elif where == "unhashable enum":
+        target.leaf.color = ["red"]
+    elif where == "other enum":
+        target.leaf.color = Shade.RED
+    elif where == "dates":
+        target.leaf.when = LaterDate(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        target.leaves[0].when = date(2026, 1, 2)
+        target.leaves[1].when = "2026-01-02"
     return nodes
 
 
 BREAKS = ["intact", "non-null leaf", "nested non-null leaf", "non-null object", "int overflow",
           "bad enum", "null list item", "null in leaf list", "not a list", "missing attribute",
-          "deep child"]
+          "deep child", "enum values", "unhashable enum", "other enum", "dates"]
 
 LEAF_FIELDS = "name size color tags maybeTags when data __typename"
 
