@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -18,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +74,7 @@ async def call(app: Any, path: str, body: bytes, token: str) -> bytes:
 
 
 async def drive(app: Any, path: str, bodies: list[bytes], token: str, requests: int,
-                concurrency: int) -> float:
-    """CPU seconds of this process per request."""
+                concurrency: int) -> None:
     queue = iter(range(requests))
 
     async def worker() -> None:
@@ -81,30 +83,123 @@ async def drive(app: Any, path: str, bodies: list[bytes], token: str, requests: 
             if b'"errors"' in answer:
                 raise RuntimeError(answer[:500])
 
-    started = time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return (time.process_time() - started) / requests
 
 
-async def measure_cpu(app: Any, bare_path: str, bodies: list[bytes], token: str,
-                      args: argparse.Namespace) -> None:
-    bare = graphql = float("inf")
-    for _ in range(args.rounds):  # alternate, keep the best of each: less noise
-        bare = min(bare, await drive(app, bare_path, bodies, token, args.requests,
-                                     args.concurrency))
-        graphql = min(graphql, await drive(app, "/graphql", bodies, token, args.requests,
-                                           args.concurrency))
-    print(f"{args.scenario}: bare {bare * 1e6:.0f} us/request, graphql "
-          f"{graphql * 1e6:.0f} us/request, ratio {graphql / bare:.2f}")
-    if args.pyinstrument:
-        from pyinstrument import Profiler
+async def lifecycles(count: int, concurrency: int, lifecycle: Any) -> None:
+    """``count`` worker lifecycles, ``concurrency`` at a time, each by a worker of its own."""
+    queue = iter(range(count))
 
-        profiler = Profiler(interval=0.0002, async_mode="disabled")
-        profiler.start()
-        await drive(app, "/graphql", bodies, token, args.requests, args.concurrency)
-        profiler.stop()
-        print(profiler.output_text(unicode=False, color=False, show_all=False,
-                                   short_mode=False))
+    async def worker(number: int) -> None:
+        for _ in queue:
+            await lifecycle(number)
+
+    await asyncio.gather(*(worker(number) for number in range(concurrency)))
+
+
+@dataclass
+class Variant:
+    name: str
+    run: Callable[[int], Awaitable[None]]
+    """Runs that many operations (requests, or lifecycles)."""
+    in_app: bool = True
+    """Whether it needs the app's lifespan (which also starts the hub and the reaper)."""
+
+
+def variants(scenario: str, app: Any, store: Store, ids: list[str], settings: Any,
+             concurrency: int) -> list[Variant]:
+    if scenario == "worker":
+        return worker_variants(app, store, settings, concurrency)
+    token = mint_token(settings, READER, ())
+    bare_path, make = BODIES[scenario]
+    bodies = [orjson.dumps(body) for body in make(ids)]
+    return [Variant(name, lambda n, path=path: drive(app, path, bodies, token, n, concurrency))
+            for name, path in (("bare", bare_path), ("graphql", "/graphql"))]
+
+
+def worker_variants(app: Any, store: Store, settings: Any, concurrency: int) -> list[Variant]:
+    """The worker scenario: direct repository calls (no app running: its change-stream
+    consumer would bill its work to them) against the same steps over GraphQL."""
+    from repository.access import Principal
+    from repository.models import JobProgress
+
+    from .load import _lifecycle
+
+    async def direct(number: int) -> None:
+        principal = Principal(f"profile-direct-{number}", frozenset({"worker"}))
+        jobs, job_type = store.jobs, f"profile-d{number}"
+        await jobs.create(principal, job_type=job_type, parameters={"source": "bench"})
+        job = await jobs.claim(principal, [job_type])
+        for percent in (25, 50, 75):
+            await jobs.update_progress(principal, job.job_id,
+                                       JobProgress("work", percent, "going"))
+        for _ in range(2):
+            await jobs.append_logs(principal, job.job_id, [("info", "step done")])
+        await jobs.complete(principal, job.job_id, {"ok": True})
+
+    tokens = [mint_token(settings, f"profile-worker-{n}", ("worker",))
+              for n in range(concurrency)]
+
+    async def graphql(number: int) -> None:
+        async def step(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+            answer = await call(app, "/graphql", orjson.dumps(
+                {"query": query, "variables": variables}), tokens[number])
+            if b'"errors"' in answer:
+                raise RuntimeError(answer[:500])
+            return orjson.loads(answer)["data"]
+
+        if not await _lifecycle(step, queries, f"profile-g{number}"):
+            raise RuntimeError("a lifecycle failed")
+
+    return [Variant("direct", lambda n: lifecycles(n, concurrency, direct), in_app=False),
+            Variant("graphql", lambda n: lifecycles(n, concurrency, graphql))]
+
+
+async def measure(variant: Variant, operations: int, instructions: bool) -> float:
+    """CPU seconds (or instructions, under callgrind) per operation."""
+    if instructions:
+        callgrind("--zero")
+        await variant.run(operations)
+        callgrind(f"--dump={variant.name}")
+        return dumped_instructions(Path(os.environ["JOBGRAPH_CALLGRIND_DIR"]),
+                                   variant.name) / operations
+    started = time.process_time()
+    await variant.run(operations)
+    return (time.process_time() - started) / operations
+
+
+async def measure_all(app: Any, found: list[Variant], args: argparse.Namespace
+                      ) -> dict[str, float]:
+    """Each variant's best of ``rounds`` (one round under callgrind: it repeats exactly),
+    those without the app first."""
+    best: dict[str, float] = {}
+    rounds = 1 if args.instructions else args.rounds
+    if args.instructions:
+        callgrind("--instr=on")
+    for in_app in (False, True):
+        group = [variant for variant in found if variant.in_app is in_app]
+        if not group:
+            continue
+        async with contextlib.AsyncExitStack() as stack:
+            if in_app:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            for variant in group:  # warm up
+                await variant.run(max(2, args.requests // 20))
+            for _ in range(rounds):  # alternate, keep the best of each: less noise
+                for variant in group:
+                    cost = await measure(variant, args.requests, args.instructions)
+                    best[variant.name] = min(best.get(variant.name, cost), cost)
+    if args.instructions:
+        callgrind("--instr=off")
+    return best
+
+
+def report(scenario: str, best: dict[str, float], instructions: bool) -> None:
+    (base_name, base), (name, cost) = best.items()
+    unit = "k instructions" if instructions else " us"
+    scale = 1e-3 if instructions else 1e6
+    print(f"{scenario}: {base_name} {base * scale:.0f}{unit}/op, {name} {cost * scale:.0f}"
+          f"{unit}/op, ratio {cost / base:.2f}")
 
 
 def callgrind(*options: str) -> None:
@@ -120,21 +215,6 @@ def dumped_instructions(directory: Path, label: str) -> int:
             return int(next(line for line in text.splitlines()
                             if line.startswith("summary:")).split()[1])
     raise RuntimeError(f"callgrind wrote no dump named {label!r} in {directory}")
-
-
-async def count_instructions(app: Any, bare_path: str, bodies: list[bytes], token: str,
-                             args: argparse.Namespace) -> None:
-    directory = Path(os.environ["JOBGRAPH_CALLGRIND_DIR"])
-    counts = {}
-    callgrind("--instr=on")
-    for name, path in (("bare", bare_path), ("graphql", "/graphql")):
-        callgrind("--zero")
-        await drive(app, path, bodies, token, args.requests, args.concurrency)
-        callgrind(f"--dump={name}")
-        counts[name] = dumped_instructions(directory, name) / args.requests
-    callgrind("--instr=off")
-    print(f"{args.scenario}: bare {counts['bare'] / 1e3:.0f}k instructions/request, graphql "
-          f"{counts['graphql'] / 1e3:.0f}k, ratio {counts['graphql'] / counts['bare']:.2f}")
 
 
 def under_callgrind(argv: list[str]) -> int:
@@ -159,26 +239,29 @@ async def main(args: argparse.Namespace, uri: str) -> None:
     client = make_client(uri)
     store = Store(client, database)
     await store.ensure_indexes()
-    ids = await seed_jobs(store, 300)
-    token = mint_token(load_settings(), READER, ())
-    bare_path, make = BODIES[args.scenario]
-    bodies = [orjson.dumps(body) for body in make(ids)]
+    ids = [] if args.scenario == "worker" else await seed_jobs(store, 300)
     app = create_app()
-    async with app.router.lifespan_context(app):
-        for path in (bare_path, "/graphql"):  # warm up
-            await drive(app, path, bodies, token, 20, args.concurrency)
-        if args.instructions:
-            await count_instructions(app, bare_path, bodies, token, args)
-        else:
-            await measure_cpu(app, bare_path, bodies, token, args)
+    found = variants(args.scenario, app, store, ids, load_settings(), args.concurrency)
+    report(args.scenario, await measure_all(app, found, args), args.instructions)
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        async with app.router.lifespan_context(app):
+            profiler = Profiler(interval=0.0002, async_mode="disabled")
+            profiler.start()
+            await found[-1].run(args.requests)
+            profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False,
+                                   short_mode=False))
     await client.drop_database(database)
     await client.close()
 
 
 def run() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("scenario", choices=sorted(BODIES))
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("scenario", choices=[*sorted(BODIES), "worker"])
+    parser.add_argument("--requests", type=int, default=300,
+                        help="operations per measurement (lifecycles for worker)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pyinstrument", action="store_true")

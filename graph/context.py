@@ -52,16 +52,20 @@ class Context:
     """A WebSocket's connection-init payload (Strawberry fills it in)."""
     open_subscriptions: int = 0
     """Subscriptions this WebSocket connection holds now (the context lives as long)."""
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.store, self.principal)
+    @property
+    def loaders(self) -> Loaders:
+        """Built on first use: most requests (and every subscription) need none."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.store, self.principal)
+        return self._loaders
 
     def authenticate(self, principal: Principal, expires_at: float | None) -> None:
         """Set the caller of a WebSocket once its connection-init payload is known."""
         self.principal = principal
         self.expires_at = expires_at
-        self.loaders = Loaders(self.store, principal)
+        self._loaders = None
 
 
 Info = StrawberryInfo[Context, None]

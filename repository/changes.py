@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
 logger = logging.getLogger("jobgraph.changes")
+T = TypeVar("T")
 
 WATCHED = ("jobs", "batches", "documentation_jobs")
 HISTORY_LOST_CODES = {136, 280, 286}
@@ -52,6 +53,16 @@ class Change:
     wall_time: datetime | None = None
     previous: dict[str, Any] | None = None
     """The state before this change, when this process knew it."""
+    decoded: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def model(self, decoder: Callable[[dict[str, Any]], T]) -> T:
+        """The document decoded once per change, however many subscribers read it; the
+        model is shared, so readers must not modify it."""
+        found = self.decoded.get(decoder)
+        if found is None:
+            assert self.document is not None, "a deleted document has no model"
+            found = self.decoded[decoder] = decoder(self.document)
+        return found
 
 
 def apply_update(document: dict[str, Any], description: dict[str, Any]) -> dict[str, Any]:

@@ -63,3 +63,16 @@ async def test_readyz_ignores_hub_without_running_flag(
     response = await api.client.get("/readyz")
     assert response.status_code == 200
     assert "change_stream" not in response.json()
+
+
+async def test_objects_from_startup_are_frozen_out_of_the_collector_while_serving(
+        settings: Any, mongo_uri: str, store: Any) -> None:
+    import gc
+
+    from graph.app import create_app
+
+    app = create_app(settings, mongodb_uri=mongo_uri)
+    assert gc.get_freeze_count() == 0
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # unfrozen on shutdown: nothing kept for good

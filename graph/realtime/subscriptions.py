@@ -112,7 +112,7 @@ async def newer_states(changes: Subscriber, version: int, principal: Principal, 
         if change.operation == "delete" or not readable_document(
                 principal, change.document, claimable=claimable):
             raise NotFoundError(f"{kind} {object_id!r} not found")
-        current = DECODERS[kind](change.document)
+        current = change.model(DECODERS[kind])
         if current.version > version:
             version = current.version
             yield current
@@ -241,7 +241,7 @@ def _job_event(principal: Principal, change: Change, versions: dict[str, int]) -
         return JobEvent(kind=JobEventKind.DELETED, job_id=job_id, job=None)
     if not readable_document(principal, change.document, claimable=True):
         return None
-    job = job_from_document(change.document)  # type: ignore[arg-type]
+    job = change.model(job_from_document)
     if job_id in versions:  # sent as CURRENT: skip changes that state already held
         if job.version <= versions[job_id]:
             return None
