@@ -13,6 +13,7 @@ import orjson
 
 from repository.access import Principal
 from repository.database import Store, make_client
+from repository.jobs import JobRepository
 from repository.models import JobProgress
 
 from .measure import percentiles
@@ -23,6 +24,18 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
+async def lifecycle(jobs: JobRepository, principal: Principal, job_type: str) -> None:
+    """The worker scenario's steps, as direct repository calls."""
+    await jobs.create(principal, job_type=job_type, parameters={"source": "bench"})
+    job = await jobs.claim(principal, [job_type])
+    assert job is not None
+    for percent in (25, 50, 75):
+        await jobs.update_progress(principal, job.job_id, JobProgress("work", percent, "going"))
+    for _ in range(2):
+        await jobs.append_logs(principal, job.job_id, [("info", "step done")])
+    await jobs.complete(principal, job.job_id, {"ok": True})
+
+
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     client = make_client(spec["mongodb_uri"])
     store = Store(client, spec["database"])
@@ -30,22 +43,11 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     lifecycles: list[float] = []
     window = {"measuring": False, "stop": False}
 
-    async def lifecycle(principal: Principal, job_type: str) -> None:
-        await jobs.create(principal, job_type=job_type, parameters={"source": "bench"})
-        job = await jobs.claim(principal, [job_type])
-        assert job is not None
-        for percent in (25, 50, 75):
-            await jobs.update_progress(principal, job.job_id,
-                                       JobProgress("work", percent, "going"))
-        for _ in range(2):
-            await jobs.append_logs(principal, job.job_id, [("info", "step done")])
-        await jobs.complete(principal, job.job_id, {"ok": True})
-
     async def worker(number: int) -> None:
         principal = Principal(f"bench-direct-{number}", frozenset({"worker"}))
         while not window["stop"]:
             started = time.perf_counter()
-            await lifecycle(principal, f"bench-d{number}")
+            await lifecycle(jobs, principal, f"bench-d{number}")
             if window["measuring"]:
                 lifecycles.append(time.perf_counter() - started)
 

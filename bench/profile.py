@@ -121,21 +121,13 @@ def worker_variants(app: Any, store: Store, settings: Any, concurrency: int) -> 
     """The worker scenario: direct repository calls (no app running: its change-stream
     consumer would bill its work to them) against the same steps over GraphQL."""
     from repository.access import Principal
-    from repository.models import JobProgress
 
+    from .direct import lifecycle as direct_lifecycle
     from .load import _lifecycle
 
     async def direct(number: int) -> None:
         principal = Principal(f"profile-direct-{number}", frozenset({"worker"}))
-        jobs, job_type = store.jobs, f"profile-d{number}"
-        await jobs.create(principal, job_type=job_type, parameters={"source": "bench"})
-        job = await jobs.claim(principal, [job_type])
-        for percent in (25, 50, 75):
-            await jobs.update_progress(principal, job.job_id,
-                                       JobProgress("work", percent, "going"))
-        for _ in range(2):
-            await jobs.append_logs(principal, job.job_id, [("info", "step done")])
-        await jobs.complete(principal, job.job_id, {"ok": True})
+        await direct_lifecycle(store.jobs, principal, f"profile-d{number}")
 
     tokens = [mint_token(settings, f"profile-worker-{n}", ("worker",))
               for n in range(concurrency)]
