@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -65,51 +65,56 @@ def change_keys(change: Change) -> list[Key]:
 
 
 class Subscriber:
+    """One subscription's pending changes: a bounded deque and, while its reader waits,
+    one future. Not an ``asyncio.Queue`` with an ``Event`` and two waiting tasks: with
+    thousands of subscribers both the memory and the per-event wake-ups add up."""
+
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
                  predicate: Predicate | None, queue_size: int) -> None:
         self.hub = hub
         self.keys = set(keys)
         self.collections = set(collections)
         self.predicate = predicate
-        self.queue: asyncio.Queue[Change] = asyncio.Queue(queue_size)
+        self.queue_size = queue_size
+        self.pending: deque[Change] = deque()
         self.error: SubscriptionError | None = None
         self.registered = False
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, change: Change) -> None:
         if self.error is not None:
             return
         if self.predicate is not None and not self.predicate(change):
             return
-        try:
-            self.queue.put_nowait(change)
-        except asyncio.QueueFull:
+        if 0 < self.queue_size <= len(self.pending):
             self.fail(lagging())
+            return
+        self.pending.append(change)
+        self._wake()
 
     def fail(self, error: SubscriptionError) -> None:
         if self.error is None:
             self.error = error
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self._wakeup.set()
+            self.pending.clear()
+            self._wake()
             self.hub.remove(self)
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def next(self) -> Change:
-        if self.error is not None:
-            raise self.error
-        if self.queue.empty():
-            getter = asyncio.ensure_future(self.queue.get())
-            waker = asyncio.ensure_future(self._wakeup.wait())
+        while True:
+            if self.error is not None:
+                raise self.error
+            if self.pending:
+                return self.pending.popleft()
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+                await self._waiter
             finally:
-                waker.cancel()
-                if not getter.done():
-                    getter.cancel()
-            if getter.done() and not getter.cancelled():
-                return getter.result()
-            raise self.error or lagging()
-        return self.queue.get_nowait()
+                self._waiter = None
 
     def __aiter__(self) -> Subscriber:
         return self
