@@ -216,6 +216,7 @@ class GraphQLView(GraphQL):
         except UnauthenticatedError as exc:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
         context.authenticate(identity.principal, identity.expires_at)
+        context.connection_params = None  # verified: keep no copy of the token
         if identity.expires_at is not None:
             websocket: WebSocket = context.request
             delay = max(0.0, identity.expires_at - time.time())

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,21 +64,40 @@ def change_keys(change: Change) -> list[Key]:
 
 
 class Subscriber:
-    """One subscription's pending changes: a bounded deque and, while its reader waits,
-    one future. Not an ``asyncio.Queue`` with an ``Event`` and two waiting tasks: with
+    """One subscription: its pending changes (bounded) and, while its reader waits, one
+    future. Not an ``asyncio.Queue`` with an ``Event`` and two waiting tasks: with
     thousands of subscribers both the memory and the per-event wake-ups add up."""
+
+    __slots__ = (
+        "_waiter",
+        "collections",
+        "error",
+        "hub",
+        "keys",
+        "pending",
+        "predicate",
+        "queue_size",
+        "registered",
+    )
 
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
                  predicate: Predicate | None, queue_size: int) -> None:
         self.hub = hub
-        self.keys = set(keys)
-        self.collections = set(collections)
+        self.keys = tuple(dict.fromkeys(keys))
+        self.collections = tuple(dict.fromkeys(collections))
         self.predicate = predicate
         self.queue_size = queue_size
-        self.pending: deque[Change] = deque()
+        self.pending: list[Change] = []  # rarely more than one: a list is the lightest
         self.error: SubscriptionError | None = None
         self.registered = False
         self._waiter: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> Subscriber:
+        self.hub.register(self)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.hub.unregister(self)
 
     def offer(self, change: Change) -> None:
         if self.error is not None:
@@ -109,7 +127,7 @@ class Subscriber:
             if self.error is not None:
                 raise self.error
             if self.pending:
-                return self.pending.popleft()
+                return self.pending.pop(0)
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -219,22 +237,24 @@ class Hub:
             found |= group
         return found
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         *,
         keys: Iterable[Key] = (),
         collections: Iterable[str] = (),
         predicate: Predicate | None = None,
-    ) -> AsyncIterator[Subscriber]:
-        """Register before reading the current state; leave on exit, whatever happens."""
+    ) -> Subscriber:
+        """``async with hub.subscribe(...) as changes``: registered on entry, before the
+        caller reads the current state; removed on exit, whatever happens."""
+        return Subscriber(self, keys, collections, predicate, self.queue_size)
+
+    def register(self, subscriber: Subscriber) -> None:
         if not self.supported:
             raise unavailable("subscriptions need MongoDB change streams (a replica set)")
         if self.count >= self.max_subscribers:
             raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
                                     f"this server holds its maximum of {self.max_subscribers} "
                                     "subscriptions; try again later or another instance")
-        subscriber = Subscriber(self, keys, collections, predicate, self.queue_size)
         for key in subscriber.keys:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
@@ -243,14 +263,11 @@ class Hub:
         self.count += 1
         if self.metrics is not None:
             self.metrics.subscription_started()
-        started = time.monotonic()
-        try:
-            yield subscriber
-        finally:
-            self.remove(subscriber)
-            if self.metrics is not None:
-                self.metrics.subscription_stopped()
-            logger.debug("subscription ended after %.1f s", time.monotonic() - started)
+
+    def unregister(self, subscriber: Subscriber) -> None:
+        self.remove(subscriber)
+        if self.metrics is not None:
+            self.metrics.subscription_stopped()
 
     def remove(self, subscriber: Subscriber) -> None:
         if not subscriber.registered:
