@@ -40,7 +40,7 @@ class Loaders:
         return [counts[batch_id] for batch_id in ids]
 
 
-@dataclass
+@dataclass(slots=True)  # one per request, and one per WebSocket for as long as it is open
 class Context:
     store: Store
     settings: Settings

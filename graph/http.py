@@ -85,6 +85,11 @@ TOKEN_PARAMS = ("Authorization", "authorization", "authToken", "token")
 TOKEN_EXPIRED_CLOSE_CODE = 4401
 
 
+def _expire(websocket: WebSocket) -> None:
+    # kept on the socket, so the task cannot be collected before it closes it
+    websocket.state.expiry_close = asyncio.ensure_future(_close_expired(websocket))
+
+
 async def _close_expired(websocket: WebSocket) -> None:
     with contextlib.suppress(Exception):
         await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
@@ -221,7 +226,7 @@ class GraphQLView(GraphQL):
             websocket: WebSocket = context.request
             delay = max(0.0, identity.expires_at - time.time())
             websocket.state.expiry_timer = asyncio.get_running_loop().call_later(
-                delay, lambda: asyncio.ensure_future(_close_expired(websocket)))
+                delay, _expire, websocket)
         return {"userId": identity.principal.user_id}
 
     async def execute_single(self, request: Any, request_adapter: Any, *args: Any,

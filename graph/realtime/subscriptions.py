@@ -5,7 +5,6 @@ object gets NOT_FOUND and hears nothing more of it."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from enum import Enum
 from typing import Annotated, Any
@@ -40,22 +39,41 @@ def matches(job_filter: JobFilter, document: dict[str, Any] | None) -> bool:
     ))
 
 
-@contextlib.asynccontextmanager
-async def subscribe(info: Info, **interest: Any) -> AsyncIterator[Subscriber]:
-    """Register with the hub, within this connection's subscription limit."""
-    context = info.context
-    if context.hub is None:
-        raise unavailable("subscriptions are not available on this server")
-    limit = context.settings.max_subscriptions_per_connection
-    if context.open_subscriptions >= limit:
-        raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
-                                f"a connection may hold at most {limit} subscriptions")
-    context.open_subscriptions += 1
-    try:
-        async with context.hub.subscribe(**interest) as subscriber:
-            yield subscriber
-    finally:
-        context.open_subscriptions -= 1
+def subscribe(info: Info, **interest: Any) -> ConnectionSubscription:
+    """``async with subscribe(info, ...) as changes``: see ConnectionSubscription."""
+    return ConnectionSubscription(info.context, interest)
+
+
+class ConnectionSubscription:
+    """Register with the hub, within this connection's subscription limit.
+
+    A class, not an ``asynccontextmanager``: one lives as long as its subscription, and a
+    generator-based one would keep a generator and its frame for each of thousands."""
+
+    __slots__ = ("context", "interest", "subscriber")
+
+    def __init__(self, context: Any, interest: dict[str, Any]) -> None:
+        self.context = context
+        self.interest = interest
+        self.subscriber: Subscriber | None = None
+
+    async def __aenter__(self) -> Subscriber:
+        context = self.context
+        if context.hub is None:
+            raise unavailable("subscriptions are not available on this server")
+        limit = context.settings.max_subscriptions_per_connection
+        if context.open_subscriptions >= limit:
+            raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
+                                    f"a connection may hold at most {limit} subscriptions")
+        subscriber = await context.hub.subscribe(**self.interest).__aenter__()
+        self.subscriber, self.interest = subscriber, {}
+        context.open_subscriptions += 1
+        return subscriber
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.subscriber is not None:
+            self.context.open_subscriptions -= 1
+            await self.subscriber.__aexit__(*exc_info)
 
 
 @strawberry.enum(description="What happened to a job in a filtered job subscription.")
