@@ -85,9 +85,13 @@ TOKEN_PARAMS = ("Authorization", "authorization", "authToken", "token")
 TOKEN_EXPIRED_CLOSE_CODE = 4401
 
 
+EXPIRY_TIMER = "jobgraph.expiry_timer"
+"""Where a WebSocket's expiry timer is kept in its ASGI scope (a plain key: no State)."""
+
+
 def _expire(websocket: WebSocket) -> None:
-    # kept on the socket, so the task cannot be collected before it closes it
-    websocket.state.expiry_close = asyncio.ensure_future(_close_expired(websocket))
+    # kept in the scope, so the task cannot be collected before it closes the socket
+    websocket.scope["jobgraph.expiry_close"] = asyncio.ensure_future(_close_expired(websocket))
 
 
 async def _close_expired(websocket: WebSocket) -> None:
@@ -225,7 +229,7 @@ class GraphQLView(GraphQL):
         if identity.expires_at is not None:
             websocket: WebSocket = context.request
             delay = max(0.0, identity.expires_at - time.time())
-            websocket.state.expiry_timer = asyncio.get_running_loop().call_later(
+            websocket.scope[EXPIRY_TIMER] = asyncio.get_running_loop().call_later(
                 delay, _expire, websocket)
         return {"userId": identity.principal.user_id}
 
@@ -261,7 +265,7 @@ class GraphQLView(GraphQL):
             response = await super().run(request, context or UNSET, root_value or UNSET)
         finally:
             if isinstance(request, WebSocket):
-                timer = getattr(request.state, "expiry_timer", None)
+                timer = request.scope.get(EXPIRY_TIMER)
                 if timer is not None:
                     timer.cancel()
         if isinstance(request, Request) and isinstance(response, Response):

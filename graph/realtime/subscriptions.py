@@ -151,8 +151,10 @@ class Subscription:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
             job = await store.jobs.get(principal, job_id)
+            version = job.version
             yield job  # type: ignore[misc]
-            async for current in newer_states(changes, job.version, principal, "job", job_id):
+            del job  # held for hours otherwise, logs and all, by each subscription
+            async for current in newer_states(changes, version, principal, "job", job_id):
                 yield current  # type: ignore[misc]
 
     @strawberry.subscription(
@@ -218,8 +220,10 @@ class Subscription:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("documentation_jobs", job_id)]) as changes:
             job = await store.documentation_jobs.get(principal, job_id)
+            version = job.version
             yield job  # type: ignore[misc]
-            async for current in newer_states(changes, job.version, principal,
+            del job
+            async for current in newer_states(changes, version, principal,
                                               "documentation job", job_id):
                 yield current  # type: ignore[misc]
 
@@ -242,11 +246,15 @@ class Subscription:
             if after > job.log_seq:
                 raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")
             batch, after = _log_batch(job, after)
+            version = job.version
+            del job
             yield batch  # type: ignore[misc]
-            async for current in newer_states(changes, job.version, principal, "job", job_id):
+            del batch
+            async for current in newer_states(changes, version, principal, "job", job_id):
                 if current.log_seq > after:
                     batch, after = _log_batch(current, after)
                     yield batch  # type: ignore[misc]
+                    del batch
 
 
 def _job_event(principal: Principal, change: Change, versions: dict[str, int]) -> JobEvent | None:
