@@ -9,10 +9,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -33,6 +31,7 @@ from repository.access import ANONYMOUS
 from .auth import Authenticator, UnauthenticatedError
 from .context import Context
 from .errors import client_error, code_of
+from .expiry import close_on_expiry
 from .express import ExpressLane
 from .settings import Settings
 
@@ -82,22 +81,6 @@ def negotiate(accept: str | None) -> str | None:
 
 
 TOKEN_PARAMS = ("Authorization", "authorization", "authToken", "token")
-TOKEN_EXPIRED_CLOSE_CODE = 4401
-
-
-EXPIRY_TIMER = "jobgraph.expiry_timer"
-"""Where a WebSocket's expiry timer is kept in its ASGI scope (a plain key: no State)."""
-
-
-def _expire(websocket: WebSocket) -> None:
-    # kept in the scope, so the task cannot be collected before it closes the socket
-    websocket.scope["jobgraph.expiry_close"] = asyncio.ensure_future(_close_expired(websocket))
-
-
-async def _close_expired(websocket: WebSocket) -> None:
-    with contextlib.suppress(Exception):
-        await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
-
 
 def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
     """Whether the answer is a request error (the operation never ran, for instance a
@@ -126,10 +109,13 @@ class GraphQLView(GraphQL):
         self.hub_getter = hub_getter or (lambda: None)
         self.express = ExpressLane(self)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+            # handed on, not awaited here: no frame of ours for as long as a WebSocket lasts
+            return super().__call__(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         media = negotiate(request.headers.get("accept"))
         if media is None and not self.should_render_graphql_ide(
@@ -227,10 +213,7 @@ class GraphQLView(GraphQL):
         context.authenticate(identity.principal, identity.expires_at)
         context.connection_params = None  # verified: keep no copy of the token
         if identity.expires_at is not None:
-            websocket: WebSocket = context.request
-            delay = max(0.0, identity.expires_at - time.time())
-            websocket.scope[EXPIRY_TIMER] = asyncio.get_running_loop().call_later(
-                delay, _expire, websocket)
+            close_on_expiry(context.request, identity.expires_at)
         return {"userId": identity.principal.user_id}
 
     async def execute_single(self, request: Any, request_adapter: Any, *args: Any,
@@ -260,14 +243,13 @@ class GraphQLView(GraphQL):
         request.state.sub_response = sub_response
         return sub_response
 
-    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
-        try:
-            response = await super().run(request, context or UNSET, root_value or UNSET)
-        finally:
-            if isinstance(request, WebSocket):
-                timer = request.scope.get(EXPIRY_TIMER)
-                if timer is not None:
-                    timer.cancel()
+    def run(self, request: Any, context: Any = None, root_value: Any = None) -> Awaitable[Any]:
+        if isinstance(request, WebSocket):  # handed on: no frame of ours per connection
+            return super().run(request, context or UNSET, root_value or UNSET)
+        return self._run_http(request, context, root_value)
+
+    async def _run_http(self, request: Any, context: Any, root_value: Any) -> Any:
+        response = await super().run(request, context or UNSET, root_value or UNSET)
         if isinstance(request, Request) and isinstance(response, Response):
             media = request.scope.get("state", {}).get("media_type", JSON)
             if response.media_type == JSON or response.headers.get("content-type", "").startswith(
