@@ -3,8 +3,9 @@
 ``RequestObservability`` (ASGI middleware) gives every HTTP request and WebSocket a
 request id (the client's ``X-Request-Id`` when it is sane, else a new one), echoes it
 in the response, counts open WebSockets and logs one line per HTTP request.
-``Observability`` (schema extension) measures each GraphQL operation: over HTTP it
-fills in the request's line; over a WebSocket it logs one line per operation.
+``Observability`` (schema extension) gives every error its code (``ErrorCodes``) and
+measures each GraphQL operation: over HTTP it fills in the request's line; over a
+WebSocket it logs one line per operation.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import orjson
 from graphql.error import GraphQLError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
 from strawberry.types import StreamExecutionResult
 
-from .errors import client_error, code_of
+from .errors import ErrorCodes, client_error, code_of
 from .expiry import forget as forget_expiry
 from .metrics import Metrics
 
@@ -174,14 +174,17 @@ class RequestObservability:
                 })
 
 
-class Observability(SchemaExtension):
-    """Per operation: name, type, caller, duration and error codes, to metrics and logs.
+class Observability(ErrorCodes):
+    """Per operation: every error's code (``ErrorCodes``), then name, type, caller,
+    duration and codes to metrics and logs.
 
-    List it first among the extensions: it then leaves last, after ``ErrorCodes`` has
-    given every error its code.
+    One extension for both: Strawberry builds a context manager per hook of each
+    extension, per request, and a subscription holds its ``on_operation`` ones for as
+    long as it runs (about 1.4 KB each with thousands of subscribers).
     """
 
     def __init__(self, *, execution_context: Any = None) -> None:
+        super().__init__()
         self.stream_codes: list[str] = []
         self.streamed = False
 
@@ -189,7 +192,7 @@ class Observability(SchemaExtension):
         started = time.perf_counter()
         raised: list[str] = []
         try:
-            yield
+            yield from super().on_operation()  # gives every error of the result its code
         except Exception as exc:
             raised.extend(_codes_of_exception(exc))
             raise
@@ -198,8 +201,7 @@ class Observability(SchemaExtension):
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         self.streamed = True
-        yield
-        # after the yield: ErrorCodes (listed later) has already mapped this result's errors
+        yield from super().on_stream_result(result)  # codes given before the result leaves
         self.stream_codes.extend(code_of(e) for e in getattr(result, "errors", None) or ())
 
     def _finish(self, seconds: float, raised: list[str]) -> None:

@@ -14,7 +14,6 @@ from .batches.queries import BatchQueries
 from .context import Info
 from .documentation_jobs.mutations import DocumentationJobMutations
 from .documentation_jobs.queries import DocumentationJobQueries
-from .errors import ErrorCodes
 from .execution import FastExecutor
 from .jobs.mutations import JobMutations
 from .jobs.queries import JobQueries
@@ -53,8 +52,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
                               max_aliases=settings.max_aliases)
     # Factories, not instances: a fresh extension per request (the caches are shared).
     extensions: list = [
-        Observability,  # first in, last out: sees the final error codes
-        ErrorCodes,
+        Observability,  # error codes, then metrics and logs
         documents.extension,  # parse, limit and validate each distinct document once
     ]
     if not settings.introspection:
