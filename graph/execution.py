@@ -46,7 +46,7 @@ from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema.types.base_scalars import isoformat
-from strawberry.types.arguments import _is_leaf_type
+from strawberry.types.arguments import _is_leaf_type, convert_arguments
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
@@ -134,8 +134,10 @@ def _unwrap(type_: Any) -> tuple[Any, bool]:
 
 def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | None:
     """How to call a resolver without Strawberry's per-call wrapper, when that is exact:
-    no field extension (permissions are one), no exception handler, and only leaf
-    arguments, which Strawberry passes through unconverted."""
+    no field extension (permissions are one) and no exception handler. Leaf arguments,
+    which Strawberry passes through unconverted, are passed as they are; any other
+    (input objects, lists of them) makes every argument go through Strawberry's own
+    ``convert_arguments``, as its wrapper would."""
     definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (type(definition) is not StrawberryField or definition.base_resolver is None
             or definition.extensions or strawberry_schema is None):
@@ -145,13 +147,14 @@ def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | No
         return None
     config = strawberry_schema.config
     arguments = []
+    convert = None
     for argument in definition.arguments:
         type_ = argument.type
         if isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
             type_ = type_.of_type
         if (isinstance(type_, StrawberryMaybe) or type_ is GlobalID
                 or not _is_leaf_type(type_, converter.scalar_registry)):
-            return None
+            convert = (definition.arguments, converter.scalar_registry, config)
         arguments.append((config.name_converter.from_argument(argument), argument.python_name))
     resolver = definition.base_resolver
     if not callable(resolver.wrapped_func):
@@ -163,7 +166,7 @@ def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | No
     return (DIRECT, field_def, definition, resolver.wrapped_func, tuple(arguments),
             resolver.self_parameter is not None, name_of(resolver.root_parameter),
             name_of(resolver.parent_parameter), name_of(resolver.info_parameter),
-            config.info_class)
+            config.info_class, convert)
 
 
 def _field_kind(parent_type: GraphQLObjectType, field_def: Any, schema: GraphQLSchema
@@ -313,6 +316,18 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 
     # -- objects ----------------------------------------------------------------
 
+    def execute_fields_serially(self, parent_type: GraphQLObjectType, source_value: Any,
+                                path: Path | None, grouped_field_set: Any,
+                                position_context: Any) -> Any:
+        """Mutations: one root field (the usual case) has no order to keep, so it takes the
+        fast path; several run one after another, as graphql-core runs them."""
+        if (self._fast and position_context is None and len(grouped_field_set) == 1
+                and (self.abort_signal is None or not self.abort_signal.aborted)):
+            return self.execute_fields(parent_type, source_value, path, grouped_field_set,
+                                       position_context)
+        return super().execute_fields_serially(parent_type, source_value, path,
+                                               grouped_field_set, position_context)
+
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: Any,
                        position_context: Any) -> Any:
@@ -409,7 +424,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         field_details_list: Any, path: Path, step: tuple[Any, ...]) -> Any:
         """``execute_field`` for a resolver called directly (see ``_direct_call``)."""
         (_kind, _name, _details, field_def, definition, function, arguments, pass_self,
-         root_name, parent_name, info_name, info_class) = step
+         root_name, parent_name, info_name, info_class, convert) = step
         return_type = field_def.type
         info = self.build_resolve_info(field_def, [details.node for details in
                                                    field_details_list], parent_type, path)
@@ -419,13 +434,21 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             raw = (get_argument_values(field_def, node, self.variable_values,
                                        first.fragment_variable_values, self.hide_suggestions)
                    if field_def.args or node.arguments else {})
-            kwargs = {python: raw[graphql] for graphql, python in arguments if graphql in raw}
+            strawberry_info = None
+            if convert is None:
+                kwargs = {python: raw[graphql] for graphql, python in arguments
+                          if graphql in raw}
+            else:
+                strawberry_info = info_class(_raw_info=info, _field=definition)
+                kwargs = convert_arguments(raw, convert[0], scalar_registry=convert[1],
+                                           config=convert[2], info=strawberry_info)
             if root_name is not None:
                 kwargs[root_name] = source
             if parent_name is not None:
                 kwargs[parent_name] = source
             if info_name is not None:
-                kwargs[info_name] = info_class(_raw_info=info, _field=definition)
+                kwargs[info_name] = strawberry_info or info_class(_raw_info=info,
+                                                                  _field=definition)
             result = function(source, **kwargs) if pass_self else function(**kwargs)
             if self.is_awaitable(result):
                 return self.complete_awaitable_value(return_type, field_details_list, info,

@@ -114,8 +114,42 @@ class Query:
         return info.context["nodes"]
 
 
-FAST = strawberry.Schema(query=Query, execution_context_class=FastExecutor)
-GENERIC = strawberry.Schema(query=Query,
+@strawberry.input
+class LeafInput:
+    name: str
+    size: int | None = None
+    color: Color = Color.RED
+    tags: list[str] = strawberry.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.name == "invalid":
+            raise ValueError("an input that refuses itself")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    @staticmethod
+    def add_leaf(info: strawberry.Info, leaf: LeafInput, note: str | None = None) -> Leaf:
+        return SimpleNamespace(name=leaf.name + (note or ""), size=leaf.size, color=leaf.color,
+                               tags=leaf.tags, maybe_tags=None, when=WHEN, data=None)
+
+    @strawberry.mutation
+    @staticmethod
+    async def add_leaves(leaves: list[LeafInput]) -> list[Leaf]:
+        await asyncio.sleep(0)
+        return [SimpleNamespace(name=leaf.name, size=leaf.size, color=leaf.color,
+                                tags=leaf.tags, maybe_tags=None, when=None, data={"n": 1})
+                for leaf in leaves]
+
+    @strawberry.mutation
+    @staticmethod
+    async def refuse(leaf: LeafInput) -> Leaf:
+        raise ValueError(f"refused {leaf.name}")
+
+
+FAST = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=FastExecutor)
+GENERIC = strawberry.Schema(query=Query, mutation=Mutation,
                             execution_context_class=StrawberryGraphQLCoreExecutionContext)
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
@@ -213,6 +247,34 @@ DOCUMENTS = {
         { requiredNodes { id label leaves { name size color } requiredLeaf { when } } }""",
 }
 VARIABLES: dict[str, Any] = {"yes": True, "no": False, "last": 1, "suffix": "?", "fail": False}
+
+MUTATIONS = {
+    "one field, literal input": """
+        mutation { addLeaf(leaf: {name: "a", size: 2, color: BLUE, tags: ["x"]}, note: "!") {
+          name size color tags when __typename } }""",
+    "one field, input in a variable": """
+        mutation M($leaf: LeafInput!) { added: addLeaf(leaf: $leaf) { name size color } }""",
+    "list of inputs, async": """
+        mutation M($leaf: LeafInput!) { addLeaves(leaves: [$leaf, {name: "b"}]) {
+          name tags data } }""",
+    "an input that refuses itself": """
+        mutation { addLeaf(leaf: {name: "invalid"}) { name } }""",
+    "a resolver error in a non-null root": """
+        mutation { refuse(leaf: {name: "c"}) { name } }""",
+    "several fields, in order": """
+        mutation M($leaf: LeafInput!) { first: addLeaf(leaf: $leaf) { name }
+          second: refuse(leaf: $leaf) { name } third: addLeaves(leaves: []) { name } }""",
+}
+
+
+@pytest.mark.parametrize("leaf", [{"name": "v", "size": 5, "color": "BLUE"},
+                                  {"name": "invalid"}, {"name": "v", "size": 2**40}],
+                         ids=["valid", "refused", "overflow"])
+@pytest.mark.parametrize("document", sorted(MUTATIONS))
+def test_mutations_with_input_objects_answer_alike(document: str, leaf: dict[str, Any]) -> None:
+    fast = run(FAST, MUTATIONS[document], forest(), {"leaf": leaf})
+    generic = run(GENERIC, MUTATIONS[document], forest(), {"leaf": leaf})
+    assert fast == generic
 
 
 def run(schema: strawberry.Schema, document: str, nodes: list[Any],
