@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -91,16 +92,24 @@ class Metrics:
         self.jobs = JobsByStatus()
         registry.register(self.jobs)
         self._names: set[str] = set()
+        self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
 
     # -- hooks for the request path and the realtime hub --------------------
 
     def operation_finished(self, name: str | None, operation_type: str,
                            seconds: float | None, codes: Iterable[str]) -> None:
         """One operation done; ``seconds`` None leaves latency alone (subscriptions)."""
-        label = self.operation_label(name)
-        self.requests.labels(label, operation_type).inc()
+        key = (name, operation_type)
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks on every call: once per name
+            label = self.operation_label(name)
+            children = (self.requests.labels(label, operation_type),
+                        self.latency.labels(label, operation_type))
+            if len(self._children) < 4 * MAX_OPERATION_NAMES:
+                self._children[key] = children
+        children[0].inc()
         if seconds is not None:
-            self.latency.labels(label, operation_type).observe(seconds)
+            children[1].observe(seconds)
         for code in codes:
             self.errors.labels(code).inc()
 
