@@ -40,14 +40,19 @@ JSON = "application/json"
 REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
 
 
-def _holds_float(value: Any) -> bool:
+HUGE = 2**63
+
+
+def _holds_huge_integer(value: Any) -> bool:
+    """Whether orjson read an integer beyond 64 bits (as a float, integral and that big)."""
     stack = [value]  # not recursive: JSON may nest 1024 levels deep
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is float:
-            return True
-        if kind is dict:
+            if item.is_integer() and abs(item) >= HUGE:
+                return True
+        elif kind is dict:
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
@@ -158,12 +163,20 @@ class GraphQLView(GraphQL):
         and nesting deeper than 1024 levels (a RecursionError in ``json``).
 
         orjson reads integers beyond 64 bits as floats, which would store a different
-        number; when the value holds a float (rare in requests), the (already
-        validated) text is read again with ``json``, which keeps integers exact, so
-        that storing one that big is refused instead.
+        number; when the value holds such a float, the (already validated) text is read
+        again with ``json``, which keeps integers exact, so that storing one that big is
+        refused instead. ``json`` stops short of orjson's depth (a RecursionError): such
+        a body is refused as JSON too.
         """
         value = orjson.loads(data)
-        return json.loads(data) if _holds_float(value) else value
+        if not _holds_huge_integer(value):
+            return value
+        try:
+            return json.loads(data)
+        except RecursionError:
+            text = data.decode(errors="replace") if isinstance(data, bytes) else data
+            raise json.JSONDecodeError("nested too deeply to read its numbers exactly",
+                                       text, 0) from None
 
     async def parse_http_body(self, request: Any) -> Any:
         try:
