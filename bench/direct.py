@@ -9,13 +9,12 @@ import sys
 import time
 from typing import Any
 
-import orjson
-
 from repository.access import Principal
 from repository.database import Store, make_client
 from repository.jobs import JobRepository
 from repository.models import JobProgress
 
+from .load import run_spec
 from .measure import percentiles
 
 
@@ -73,16 +72,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    with open(argv[1], "rb") as handle:
-        spec = orjson.loads(handle.read())
-    try:
-        import uvloop
-
-        result = uvloop.run(run(spec))
-    except ImportError:
-        result = asyncio.run(run(spec))
-    sys.stdout.buffer.write(orjson.dumps(result))
-    return 0
+    return run_spec(argv, run)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -345,18 +346,23 @@ async def _close(socket: Any) -> None:
 RUNNERS = {"http": run_http, "workers": run_workers, "subscribers": run_subscribers}
 
 
-def main(argv: list[str]) -> int:
+def run_spec(argv: list[str], run: Callable[[dict[str, Any]], Awaitable[Any]]) -> int:
+    """A bench subprocess: read the JSON spec named on the command line, run it, print the
+    result as JSON."""
     with open(argv[1], "rb") as handle:
         spec = orjson.loads(handle.read())
-    runner = RUNNERS[spec["kind"]]
     try:
         import uvloop
 
-        result = uvloop.run(runner(spec))
+        result = uvloop.run(run(spec))
     except ImportError:
-        result = asyncio.run(runner(spec))
+        result = asyncio.run(run(spec))
     sys.stdout.buffer.write(orjson.dumps(result))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_spec(argv, lambda spec: RUNNERS[spec["kind"]](spec))
 
 
 if __name__ == "__main__":
