@@ -18,10 +18,11 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
@@ -100,7 +101,20 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
+    which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
+
+    async def send_json(self, message: Any) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLView(GraphQL):
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]
+
     def __init__(self, schema: Any, *, settings: Settings, store_getter: Any,
                  hub_getter: Any = None, **options: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None,

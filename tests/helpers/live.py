@@ -71,6 +71,8 @@ class WsClient:
     async def _read(self) -> None:
         try:
             async for raw in self.socket:
+                if not isinstance(raw, str):  # browsers and graphql-ws read only text frames
+                    raise AssertionError(f"binary WebSocket frame from the server: {raw!r}")
                 message = json.loads(raw)
                 if message.get("type") in ("ping", "ka"):
                     if message["type"] == "ping":
