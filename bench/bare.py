@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from graph.auth import Authenticator
+from graph.auth.tokens import Authenticator
 from repository.access import read_filter
 from repository.pagination import encode_cursor
 

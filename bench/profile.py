@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from graph.auth import mint_token
-from graph.settings import load_settings
+from graph.auth.tokens import mint_token
+from graph.config.settings import load_settings
 from repository.database import EmbeddedServer, Store, make_client
 
 from . import queries

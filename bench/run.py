@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from graph.auth import mint_token
-from graph.settings import Settings, load_settings
+from graph.auth.tokens import mint_token
+from graph.config.settings import Settings, load_settings
 from repository.database import EmbeddedServer, Store, free_port, make_client
 
 from . import queries
@@ -307,7 +307,7 @@ class Bench:
 
     async def growth_plan(self, store: Store) -> dict[str, Any]:
         """How MongoDB answers the growth page (explain): a blocking SORT stage or not."""
-        from graph.jobs.types import JobFilterInput
+        from graph.schema.jobs.types import JobFilterInput
         from repository.access import Principal
         from repository.models import JobStatus
         from repository.pagination import PageRequest, keyset_query
@@ -333,7 +333,7 @@ class Bench:
         import httpx
         from pymongo import monitoring
 
-        from graph.app import create_app
+        from graph.server.app import create_app
 
         class Counter(monitoring.CommandListener):
             """Commands on the bench database, less the API's own change stream."""

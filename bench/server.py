@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from graph.app import create_app as create_api
-from graph.auth import Authenticator
-from graph.settings import load_settings
+from graph.auth.tokens import Authenticator
+from graph.config.settings import load_settings
+from graph.server.app import create_app as create_api
 
 from .bare import bare_routes
 

@@ -36,8 +36,8 @@ from typing import Any
 import httpx
 import websockets
 
-from graph.auth import mint_token
-from graph.settings import load_settings
+from graph.auth.tokens import mint_token
+from graph.config.settings import load_settings
 from repository.database import EmbeddedServer, free_port
 
 SECRET = "soak-secret-that-is-long-enough-for-hs256-0123456789"
@@ -230,7 +230,7 @@ async def run(options: Options, log: Any = print) -> Report:
                "JOBGRAPH_MONGODB_TIMEOUT_MS": "2000", "JOBGRAPH_LEASE_SECONDS": "120",
                "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_PROCESS": str(options.subscribers + 10)}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "graph.app:create_app", "--factory",
+            sys.executable, "-m", "uvicorn", "graph.server.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", env=env)
         settings = load_settings(jwt_secret=SECRET)
         api = Api(f"http://127.0.0.1:{port}", settings)

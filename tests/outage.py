@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from graph.app import create_app
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.server.app import create_app
 from repository.database import EmbeddedServer
 
 DEADLINE = 30.0

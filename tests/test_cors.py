@@ -8,8 +8,8 @@ import httpx
 import pytest
 import websockets
 
-from graph.app import create_app
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.server.app import create_app
 from tests.helpers.graphql import ALICE, Api, make_settings
 from tests.helpers.live import DEADLINE, live_server
 

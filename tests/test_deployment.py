@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.settings import Settings
+from graph.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

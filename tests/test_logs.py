@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from graph.logs import JsonFormatter, configure_logging
-from graph.settings import Settings, load_settings
+from graph.config.logs import JsonFormatter, configure_logging
+from graph.config.settings import Settings, load_settings
 from tests.helpers.graphql import ALICE, TEST_SECRET, WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, live_server, ws_client
 

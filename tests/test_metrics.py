@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from graph.app import create_app
+from graph.server.app import create_app
 from tests.helpers.graphql import WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, live_server, ws_client
 from tests.outage import app_on_own_database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.app import create_app
+from graph.server.app import create_app
 from repository.access import Principal
 from repository.batches import JobSpec
 from repository.database import Store

@@ -7,8 +7,8 @@ import os
 import pytest
 import uvicorn
 
-from graph import cli
-from graph.settings import SettingsError, load_settings
+from graph.commands import cli
+from graph.config.settings import SettingsError, load_settings
 from repository.database import EmbeddedServer
 
 BAD_VALUES = [
@@ -99,7 +99,7 @@ def test_load_settings_defaults_leave_optional_features_off() -> None:
 def test_readme_configuration_table_lists_every_variable() -> None:
     from pathlib import Path
 
-    from graph.settings import Settings
+    from graph.config.settings import Settings
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     table = readme[readme.index("## Configuration"):readme.index("## GraphQL operations")]

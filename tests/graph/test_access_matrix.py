@@ -19,7 +19,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
-from graph.app import create_app
+from graph.server.app import create_app
 from repository.batches import batch_to_document
 from repository.database import Store
 from repository.documentation_jobs import documentation_job_to_document

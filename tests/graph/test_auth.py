@@ -20,9 +20,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from graph.app import create_app
-from graph.auth import Authenticator, UnauthenticatedError, load_keys, mint_token
-from graph.settings import Settings, SettingsError, load_settings
+from graph.auth.tokens import Authenticator, UnauthenticatedError, load_keys, mint_token
+from graph.config.settings import Settings, SettingsError, load_settings
+from graph.server.app import create_app
 from tests.helpers.graphql import TEST_SECRET, Api, Caller, make_settings
 
 VIEWER = "{ viewer { userId roles anonymous } }"
@@ -437,7 +437,7 @@ def test_verified_tokens_are_remembered_until_they_expire() -> None:
 
     import jwt as pyjwt
 
-    from graph.auth import Authenticator, Identity, UnauthenticatedError, mint_token
+    from graph.auth.tokens import Authenticator, Identity, UnauthenticatedError, mint_token
     from repository.access import Principal
     from tests.helpers.graphql import make_settings
 

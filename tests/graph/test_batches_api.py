@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graph.settings import Settings
+from graph.config.settings import Settings
 from repository.database import Store
 from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
 

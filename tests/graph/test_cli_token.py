@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from graph.auth import Authenticator
-from graph.cli import DEMO_USER, ensure_session_secret, main
-from graph.settings import load_settings
+from graph.auth.tokens import Authenticator
+from graph.commands.cli import DEMO_USER, ensure_session_secret, main
+from graph.config.settings import load_settings
 from tests.helpers.graphql import TEST_SECRET, make_settings
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.auth import mint_token
-from graph.cli import client_settings, main, session_secret_path, share_session_secret
-from graph.demo import demo_worker, seed_demo
-from graph.settings import load_settings
+from graph.auth.tokens import mint_token
+from graph.commands.cli import client_settings, main, session_secret_path, share_session_secret
+from graph.commands.demo import demo_worker, seed_demo
+from graph.config.settings import load_settings
 from tests.helpers.graphql import TEST_SECRET, Api, Caller
 from tests.helpers.live import live_server, ws_client
 

@@ -18,9 +18,9 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from graph.app import create_app
-from graph.errors import INTERNAL_MESSAGE
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.schema.core.errors import INTERNAL_MESSAGE
+from graph.server.app import create_app
 from repository.batches import BatchRepository
 from repository.database import Store
 from repository.documentation_jobs import DocumentationJobRepository

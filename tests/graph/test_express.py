@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.http import GraphQLView
+from graph.server.http import GraphQLView
 from tests.helpers.graphql import ALICE, ANON, BOB, WORKER, Api, Caller
 
 JOB_FIELDS = """jobId jobType status parameters createdAt updatedAt results batchId owner

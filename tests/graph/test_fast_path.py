@@ -20,7 +20,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from graph.execution import FastExecutor
+from graph.engine.executor import FastExecutor
 
 
 @strawberry.enum
@@ -325,7 +325,7 @@ def test_the_same_document_twice_with_other_variables_is_not_answered_from_a_cac
 
 
 def test_the_api_schema_uses_the_fast_executor() -> None:
-    from graph.schema import build_schema
+    from graph.schema.root import build_schema
 
     assert build_schema().execution_context_class is FastExecutor
 
@@ -423,9 +423,9 @@ def api_models(where: str) -> tuple[list[Any], list[Any]]:
 @pytest.mark.parametrize("with_logs", [True, False])
 def test_the_api_schema_answers_alike_with_either_executor(where: str, with_logs: bool
                                                            ) -> None:
-    from graph.context import Context
-    from graph.schema import build_schema
-    from graph.settings import Settings
+    from graph.config.settings import Settings
+    from graph.schema.core.context import Context
+    from graph.schema.root import build_schema
     from repository.access import Principal
 
     fast = build_schema()

@@ -21,7 +21,7 @@ from bson.raw_bson import RawBSONDocument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.errors import ERROR_CODES
+from graph.schema.core.errors import ERROR_CODES
 from repository.database import Store
 from tests.graph.strategies import (
     Drawn,

@@ -13,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from graph.app import create_app
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.server.app import create_app
 from repository.database import Store
 from tests.helpers.graphql import ADMIN, ALICE, ANON, WORKER, Api, Caller, make_settings
 

@@ -8,7 +8,7 @@ from typing import Any
 import bson
 import pytest
 
-from graph.settings import Settings
+from graph.config.settings import Settings
 from repository.database import Store
 from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
 

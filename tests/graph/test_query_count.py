@@ -12,8 +12,8 @@ import httpx
 import pytest
 from pymongo import monitoring
 
-from graph.app import create_app
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.server.app import create_app
 from repository.database import Store
 from tests.helpers.graphql import ALICE, make_settings
 

@@ -20,8 +20,8 @@ from graphql import (
     validate,
 )
 
-from graph.errors import ERROR_CODES
-from graph.schema import build_schema
+from graph.schema.core.errors import ERROR_CODES
+from graph.schema.root import build_schema
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HTTP_CODES = ("PAYLOAD_TOO_LARGE", "NOT_ACCEPTABLE", "BAD_REQUEST")

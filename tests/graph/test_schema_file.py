@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from graph.cli import main
-from graph.schema import export_sdl
+from graph.commands.cli import main
+from graph.schema.root import export_sdl
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
@@ -24,7 +24,7 @@ def test_export_schema_command_writes_the_sdl(tmp_path: Path) -> None:
 def test_every_type_and_field_has_a_description() -> None:
     from graphql import GraphQLInputObjectType, GraphQLObjectType
 
-    from graph.schema import build_schema
+    from graph.schema.root import build_schema
 
     schema = build_schema()._schema
     missing = []

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from graph.auth import mint_token
+from graph.auth.tokens import mint_token
 from repository.database import free_port, make_client
 from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, TEST_SECRET, WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, SubscriptionClosed, live_server, ws_client
@@ -508,7 +508,7 @@ async def test_mutation_on_one_process_reaches_subscribers_on_another(
     env = {**os.environ, "JOBGRAPH_MONGODB_URI": mongo_uri, "JOBGRAPH_DATABASE": database_name,
            "JOBGRAPH_JWT_SECRET": TEST_SECRET, "JOBGRAPH_LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "graph.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "graph.server.app:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.app import create_app
-from graph.auth import mint_token
-from graph.settings import Settings, load_settings
+from graph.auth.tokens import mint_token
+from graph.config.settings import Settings, load_settings
+from graph.server.app import create_app
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 

@@ -13,8 +13,8 @@ from typing import Any
 import uvicorn
 import websockets
 
-from graph.app import create_app
-from graph.settings import Settings
+from graph.config.settings import Settings
+from graph.server.app import create_app
 from repository.database import free_port
 
 DEADLINE = 20.0

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import strawberry
 
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
-from ..context import Info
+from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
+from graph.schema.core.context import Info
+
 from .types import BatchFilterInput, BatchJob
 
 

@@ -12,9 +12,8 @@ from graphql.error import GraphQLError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from strawberry.extensions import MaskErrors
 
+from graph.auth.tokens import UnauthenticatedError
 from repository.errors import DomainError, ValidationError
-
-from .auth import UnauthenticatedError
 
 logger = logging.getLogger("jobgraph.errors")
 

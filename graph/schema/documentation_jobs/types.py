@@ -6,13 +6,12 @@ from datetime import datetime
 
 import strawberry
 
+from graph.schema.core.access import AccessControl, AccessControlInput
 from repository.documentation_jobs import DocumentationJobFilter
 from repository.models import DocumentationJobStatus
 from repository.models import GenerationOptions as GenerationOptionsModel
 from repository.models import JobStatistics as JobStatisticsModel
 from repository.models import LLMConfig as LLMConfigModel
-
-from ..access import AccessControl, AccessControlInput
 
 strawberry.enum(DocumentationJobStatus,
                 description="Lifecycle of a documentation job (seed 001's JobStatus).")

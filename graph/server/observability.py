@@ -24,7 +24,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import StreamExecutionResult
 
-from .errors import ErrorCodes, client_error, code_of
+from graph.schema.core.errors import ErrorCodes, client_error, code_of
+
 from .expiry import forget as forget_expiry
 from .metrics import Metrics
 

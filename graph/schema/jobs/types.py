@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from graph.schema.core.access import AccessControl, AccessControlInput
+from graph.schema.core.context import Info
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
 from repository.models import SecretaryJob as SecretaryJobModel
 
-from ..access import AccessControl, AccessControlInput
-from ..context import Info
-
 if TYPE_CHECKING:
-    from ..batches.types import BatchJob
+    from graph.schema.batches.types import BatchJob
 
 strawberry.enum(JobStatus, description="Where a job is in its lifecycle.")
 

@@ -10,13 +10,19 @@ import sys
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
+from graph.auth.tokens import (
+    KNOWN_ROLES,
+    UnauthenticatedError,
+    generate_secret,
+    load_keys,
+    mint_token,
+)
+from graph.config.logs import configure_logging
+from graph.config.settings import Settings, SettingsError, load_settings
 from repository.database import EmbeddedServer, default_data_dir
 from repository.errors import DomainError
 
-from .auth import KNOWN_ROLES, UnauthenticatedError, generate_secret, load_keys, mint_token
 from .demo import DemoError
-from .logs import configure_logging
-from .settings import Settings, SettingsError, load_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 DEMO_USER = "demo"
@@ -86,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
     # into SystemExit so the embedded database below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run("graph.app:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run("graph.server.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=settings.log_level.lower(),
                     proxy_headers=True,
                     # our handler (JSON) formats uvicorn's lines too; each request is
@@ -149,7 +155,7 @@ def ensure_session_secret(
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from .schema import export_sdl
+    from graph.schema.root import export_sdl
 
     sdl = export_sdl()
     if args.output:

@@ -7,16 +7,15 @@ from typing import Annotated
 
 import strawberry
 
+from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
+from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
+from graph.schema.core.context import Info
+from graph.schema.jobs.types import CreateJobInput, SecretaryJob
 from repository.batches import BatchFilter, JobSpec
 from repository.jobs import JobFilter
 from repository.models import BatchCounts as BatchCountsModel
 from repository.models import BatchJob as BatchJobModel
 from repository.models import JobStatus
-
-from ..access import AccessControl, AccessControlInput, access_or_none
-from ..connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
-from ..context import Info
-from ..jobs.types import CreateJobInput, SecretaryJob
 
 
 @strawberry.type(description="How many of a batch's jobs are in each status.")

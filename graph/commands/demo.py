@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from .auth import mint_token
-from .settings import Settings
+from graph.auth.tokens import mint_token
+from graph.config.settings import Settings
 
 DEMO_USERS = ("alice", "bob", "carol")
 JOB_TYPES = ("pdf", "session", "transformer")

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from graph.config.settings import Settings
 from repository.access import Principal
 from repository.database import Store
 from repository.models import BatchCounts, BatchJob
 
-from .settings import Settings
-
 if TYPE_CHECKING:
-    from .realtime.hub import Hub
+    from graph.realtime.hub import Hub
 
 
 @dataclass

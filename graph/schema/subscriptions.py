@@ -11,6 +11,11 @@ from typing import Annotated, Any
 
 import strawberry
 
+from graph.realtime.hub import Subscriber, SubscriptionError, unavailable
+from graph.schema.batches.types import BatchJob
+from graph.schema.core.context import Info
+from graph.schema.documentation_jobs.types import DocumentationJob
+from graph.schema.jobs.types import LogEntry, SecretaryJob
 from repository.access import Principal, readable_document
 from repository.batches import batch_from_document
 from repository.changes import Change
@@ -21,12 +26,6 @@ from repository.models import BatchJob as BatchJobModel
 from repository.models import JobStatus
 from repository.models import SecretaryJob as SecretaryJobModel
 from repository.pagination import PageRequest
-
-from ..batches.types import BatchJob
-from ..context import Info
-from ..documentation_jobs.types import DocumentationJob
-from ..jobs.types import LogEntry, SecretaryJob
-from .hub import Subscriber, SubscriptionError, unavailable
 
 
 def matches(job_filter: JobFilter, document: dict[str, Any] | None) -> bool:

@@ -14,17 +14,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from graph.config.logs import configure_logging
+from graph.config.settings import Settings, load_settings
+from graph.loops.reaper import Reaper
+from graph.realtime.hub import Hub
+from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 
 from .health import healthz, readyz
 from .http import GraphQLView, error_body
-from .logs import configure_logging
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, RequestObservability
-from .realtime.hub import Hub
-from .reaper import Reaper
-from .schema import build_schema
-from .settings import Settings, load_settings
 
 logger = logging.getLogger("jobgraph.app")
 

@@ -27,14 +27,14 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from graph.auth.tokens import Authenticator, UnauthenticatedError
+from graph.config.settings import Settings
+from graph.engine.express import ExpressLane
+from graph.schema.core.context import Context
+from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
 
-from .auth import Authenticator, UnauthenticatedError
-from .context import Context
-from .errors import client_error, code_of
 from .expiry import close_on_expiry
-from .express import ExpressLane
-from .settings import Settings
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

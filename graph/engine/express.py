@@ -27,11 +27,11 @@ from starlette.responses import Response
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 
-from .errors import client_error, code_of
-from .observability import record_operation
+from graph.schema.core.errors import client_error, code_of
+from graph.server.observability import record_operation
 
 if TYPE_CHECKING:
-    from .http import GraphQLView
+    from graph.server.http import GraphQLView
 
 BODY_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 STREAMING = ("multipart", "event-stream")

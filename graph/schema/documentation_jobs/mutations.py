@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from ..access import AccessControlInput, access_or_none
-from ..context import Info
+from graph.schema.core.access import AccessControlInput, access_or_none
+from graph.schema.core.context import Info
+
 from .types import CreateDocumentationJobInput, DocumentationJob, JobStatisticsInput
 
 

@@ -25,10 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from graph.config.settings import Settings, SettingsError
 from repository.access import ADMIN_ROLE, ANONYMOUS, WORKER_ROLE, Principal
 from repository.models import MAX_USER_ID_LENGTH, PUBLIC_READER
-
-from .settings import Settings, SettingsError
 
 logger = logging.getLogger("jobgraph.auth")
 

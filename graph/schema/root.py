@@ -8,19 +8,20 @@ import strawberry
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
-from .access import Viewer
-from .batches.mutations import BatchMutations
-from .batches.queries import BatchQueries
-from .context import Info
-from .documentation_jobs.mutations import DocumentationJobMutations
-from .documentation_jobs.queries import DocumentationJobQueries
-from .execution import FastExecutor
-from .jobs.mutations import JobMutations
-from .jobs.queries import JobQueries
-from .observability import Observability
-from .prepared import DocumentCache
-from .realtime.subscriptions import Subscription
-from .settings import Settings
+from graph.config.settings import Settings
+from graph.engine.documents import DocumentCache
+from graph.engine.executor import FastExecutor
+from graph.schema.batches.mutations import BatchMutations
+from graph.schema.batches.queries import BatchQueries
+from graph.schema.core.access import Viewer
+from graph.schema.core.context import Info
+from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
+from graph.schema.documentation_jobs.queries import DocumentationJobQueries
+from graph.schema.jobs.mutations import JobMutations
+from graph.schema.jobs.queries import JobQueries
+from graph.server.observability import Observability
+
+from .subscriptions import Subscription
 
 
 @strawberry.type(description="Everything that can be read.")

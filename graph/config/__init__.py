@@ -1,0 +1,1 @@
+"""Configuration and logging set-up: the lowest room, importing no other room."""

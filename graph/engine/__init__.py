@@ -1,0 +1,1 @@
+"""Generic graphql-core machinery (fast executor, document cache, express lane); knows no job."""

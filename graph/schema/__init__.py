@@ -1,0 +1,1 @@
+"""The GraphQL schema: one package per domain, and what all domains share in `core`."""

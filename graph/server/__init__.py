@@ -1,0 +1,1 @@
+"""The web server: Starlette app, GraphQL over HTTP and WebSocket, health, metrics, logs."""
