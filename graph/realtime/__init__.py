@@ -1,0 +1,1 @@
+"""The real-time hub: one change stream per process, fanned out to subscribers."""

@@ -19,8 +19,8 @@ from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
 from graph.schema.documentation_jobs.queries import DocumentationJobQueries
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
-from graph.server.observability import Observability
 
+from .core.errors import ErrorCodes
 from .subscriptions import Subscription
 
 
@@ -47,13 +47,16 @@ class Schema(strawberry.Schema):
         logs the unexpected ones (and warns of database outages), expected ones not at all."""
 
 
-def build_schema(settings: Settings | None = None) -> Schema:
+def build_schema(settings: Settings | None = None,
+                 errors: type[ErrorCodes] = ErrorCodes) -> Schema:
+    """The schema; ``errors`` is the extension that codes errors (the server passes one
+    that also measures and logs each operation)."""
     settings = settings or Settings()
     documents = DocumentCache(max_tokens=settings.max_tokens, max_depth=settings.max_query_depth,
                               max_aliases=settings.max_aliases)
     # Factories, not instances: a fresh extension per request (the caches are shared).
     extensions: list = [
-        Observability,  # error codes, then metrics and logs
+        errors,  # error codes (and, from the server, metrics and logs)
         documents.extension,  # parse, limit and validate each distinct document once
     ]
     if not settings.introspection:

@@ -24,7 +24,7 @@ from repository.database import Store, make_client, ping
 from .health import healthz, readyz
 from .http import GraphQLView, error_body
 from .metrics import Metrics, metrics_endpoint
-from .observability import REQUEST_ID_HEADER, RequestObservability
+from .observability import REQUEST_ID_HEADER, Observability, RequestObservability
 
 logger = logging.getLogger("jobgraph.app")
 
@@ -118,7 +118,7 @@ def create_app(
             await hub.stop()
             await client.close()
 
-    view = GraphQLView(build_schema(settings), settings=settings,
+    view = GraphQLView(build_schema(settings, Observability), settings=settings,
                        store_getter=lambda: app.state.store,
                        hub_getter=lambda: getattr(app.state, "hub", None))
 

@@ -29,12 +29,12 @@ from strawberry.types.unset import UNSET
 
 from graph.auth.tokens import Authenticator, UnauthenticatedError
 from graph.config.settings import Settings
-from graph.engine.express import ExpressLane
 from graph.schema.core.context import Context
 from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
 
 from .expiry import close_on_expiry
+from .express import ExpressRequests
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -126,7 +126,7 @@ class GraphQLView(GraphQL):
         self.authenticator = Authenticator(settings)
         self.store_getter = store_getter
         self.hub_getter = hub_getter or (lambda: None)
-        self.express = ExpressLane(self)
+        self.express = ExpressRequests(self)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":

@@ -1,0 +1,1 @@
+"""Batches of jobs: types, queries, mutations and subscription fields."""

@@ -1,0 +1,1 @@
+"""Documentation-generation jobs (seed 001): types, queries, mutations, subscriptions."""

@@ -1,0 +1,1 @@
+"""Jobs (seed 000): types, queries, lifecycle mutations and subscription fields."""
