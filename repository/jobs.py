@@ -86,6 +86,14 @@ class JobFilter:
             {"status": self.status, "job_type": self.job_type, "batch_id": self.batch_id},
             self.created_after, self.created_before)
 
+    def matches(self, document: dict[str, Any] | None) -> bool:
+        """Whether a stored job document passes the status, type and batch conditions."""
+        if document is None:
+            return False
+        return ((self.status is None or document.get("status") == self.status.value)
+                and (self.job_type is None or document.get("job_type") == self.job_type)
+                and (self.batch_id is None or document.get("batch_id") == self.batch_id))
+
 
 class JobRepository:
     def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:

@@ -177,6 +177,22 @@ class SecretaryJob:
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
 
+    def logs_after(self, seq: int) -> LogSlice:
+        """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
+        the range the capped log dropped before them, and where to resume."""
+        entries = [entry for entry in self.logs if entry.seq > seq]
+        first = entries[0].seq if entries else self.log_seq + 1
+        gap = (seq + 1, first - 1) if first > seq + 1 else None
+        return LogSlice(entries, gap, max(seq, self.log_seq))
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    entries: list[LogEntry]
+    gap: tuple[int, int] | None
+    """First and last sequence number of entries dropped before the reader saw them."""
+    last_seq: int
+
 
 @dataclass
 class BatchCounts:

@@ -13,15 +13,17 @@ from graph.engine.documents import DocumentCache
 from graph.engine.executor import FastExecutor
 from graph.schema.batches.mutations import BatchMutations
 from graph.schema.batches.queries import BatchQueries
+from graph.schema.batches.subscriptions import BatchSubscriptions
 from graph.schema.core.access import Viewer
 from graph.schema.core.context import Info
 from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
 from graph.schema.documentation_jobs.queries import DocumentationJobQueries
+from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscriptions
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
+from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
 
 from .core.errors import ErrorCodes
-from .subscriptions import Subscription
 
 
 @strawberry.type(description="Everything that can be read.")
@@ -35,6 +37,12 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries):
 
 @strawberry.type(description="Everything that changes state.")
 class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscriptions,
+                   JobLogSubscriptions):
     pass
 
 

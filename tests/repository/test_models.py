@@ -25,6 +25,7 @@ from repository.models import (
     JobStatus,
     LLMConfig,
     LogEntry,
+    SecretaryJob,
     utcnow,
 )
 
@@ -565,3 +566,31 @@ def test_documentation_job_from_seed_shaped_dict_fills_defaults_and_ignores_unkn
     assert job.access_control == AccessControl()
     assert job.llm_config is None
     assert "from_a_newer_version" in data
+
+
+def _job_with_log(seqs: list[int], log_seq: int) -> SecretaryJob:
+    logs = [LogEntry(timestamp=utcnow(), level="info", message=str(seq), seq=seq)
+            for seq in seqs]
+    return SecretaryJob(job_id="j", job_type="t", logs=logs, log_seq=log_seq)
+
+
+def test_logs_after_gives_newer_entries_and_where_to_resume() -> None:
+    logs = _job_with_log([3, 4, 5], 5).logs_after(3)
+    assert [entry.seq for entry in logs.entries] == [4, 5]
+    assert logs.gap is None and logs.last_seq == 5
+
+
+def test_logs_after_reports_what_the_capped_log_dropped() -> None:
+    logs = _job_with_log([8, 9], 9).logs_after(2)
+    assert [entry.seq for entry in logs.entries] == [8, 9]
+    assert logs.gap == (3, 7) and logs.last_seq == 9
+
+
+def test_logs_after_the_newest_entry_is_empty_without_a_gap() -> None:
+    logs = _job_with_log([8, 9], 9).logs_after(9)
+    assert logs.entries == [] and logs.gap is None and logs.last_seq == 9
+
+
+def test_logs_after_with_everything_dropped_reports_the_whole_gap() -> None:
+    logs = _job_with_log([], 4).logs_after(1)
+    assert logs.entries == [] and logs.gap == (2, 4) and logs.last_seq == 4

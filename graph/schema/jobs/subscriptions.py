@@ -1,0 +1,152 @@
+"""Job subscription fields: one job, jobs matching a filter, and a job's log stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from graph.realtime.follow import job_event, newer_states
+from graph.schema.core.context import Info
+from graph.schema.core.subscribing import subscribe
+from repository.changes import Change
+from repository.errors import ValidationError
+from repository.jobs import JobFilter, job_from_document
+from repository.models import JobStatus, LogSlice
+from repository.pagination import PageRequest
+
+from .types import LogEntry, SecretaryJob
+
+
+@strawberry.enum(description="What happened to a job in a filtered job subscription.")
+class JobEventKind(Enum):
+    CURRENT = "CURRENT"
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@strawberry.type(description="A job as it is now, and what just happened to it.")
+class JobEvent:
+    kind: JobEventKind = strawberry.field(
+        description="CURRENT for the initial state, then CREATED, UPDATED or DELETED.")
+    job_id: strawberry.ID = strawberry.field(description="The job's id.")
+    job: SecretaryJob | None = strawberry.field(description="The job; null once DELETED.")
+
+
+@strawberry.type(description="Log entries were dropped by the capped log before you read them.")
+class LogGap:
+    from_seq: int = strawberry.field(description="First missing sequence number.")
+    to_seq: int = strawberry.field(description="Last missing sequence number.")
+
+
+@strawberry.type(description="New log entries of a job, in sequence order.")
+class JobLogBatch:
+    job_id: strawberry.ID = strawberry.field(description="The job's id.")
+    entries: list[LogEntry] = strawberry.field(description="Entries after the last one sent.")
+    gap: LogGap | None = strawberry.field(
+        description="Set when entries between the last one sent and these were lost.")
+    last_seq: int = strawberry.field(description="Resume after this number when reconnecting.")
+
+    @classmethod
+    def of(cls, job_id: str, logs: LogSlice) -> JobLogBatch:
+        gap = None if logs.gap is None else LogGap(from_seq=logs.gap[0], to_seq=logs.gap[1])
+        return cls(job_id=job_id, entries=logs.entries,  # type: ignore[arg-type]
+                   gap=gap, last_seq=logs.last_seq)
+
+
+@strawberry.input(description="Which jobs a subscription follows; all given conditions hold.")
+class JobSubscriptionFilter:
+    status: JobStatus | None = None
+    job_type: str | None = None
+    batch_id: strawberry.ID | None = None
+
+    def to_filter(self) -> JobFilter:
+        return JobFilter(status=self.status, job_type=self.job_type, batch_id=self.batch_id)
+
+
+@strawberry.type
+class JobSubscriptions:
+    @strawberry.subscription(
+        description="A job's current state, then its state after every change.")
+    async def job_changed(
+        self, info: Info, job_id: strawberry.ID
+    ) -> AsyncGenerator[SecretaryJob, None]:
+        store, principal = info.context.store, info.context.principal
+        async with subscribe(info, keys=[("jobs", job_id)]) as changes:
+            job = await store.jobs.get(principal, job_id)
+            version = job.version
+            yield job  # type: ignore[misc]
+            del job  # held for hours otherwise, logs and all, by each subscription
+            async for current in newer_states(changes, version, principal, job_from_document,
+                                              kind="job", object_id=job_id, claimable=True):
+                yield current  # type: ignore[misc]
+
+    @strawberry.subscription(
+        description="Jobs matching the filter: first the newest `initial` of them (CURRENT), "
+        "then every job that is created, changes, or leaves or enters the filter.")
+    async def jobs_changed(
+        self,
+        info: Info,
+        filter: JobSubscriptionFilter | None = None,
+        initial: Annotated[int, strawberry.argument(
+            description="How many current jobs to send first (0 to skip).")] = 20,
+    ) -> AsyncGenerator[JobEvent, None]:
+        store, principal = info.context.store, info.context.principal
+        job_filter = (filter or JobSubscriptionFilter()).to_filter()
+        if not 0 <= initial <= store.limits.max_page_size:
+            raise ValidationError("initial", f"must be between 0 and {store.limits.max_page_size}")
+
+        def relevant(change: Change) -> bool:
+            return job_filter.matches(change.document) or job_filter.matches(change.previous)
+
+        async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
+            versions: dict[str, int] = {}
+            if initial:
+                page = await store.jobs.list(principal, job_filter, PageRequest(first=initial))
+                for job in reversed(page.items):
+                    versions[job.job_id] = job.version
+                    yield JobEvent(kind=JobEventKind.CURRENT, job_id=job.job_id, job=job)
+            async for change in changes:
+                event = job_event(principal, change, versions)
+                if event is not None:
+                    kind, job_id, current = event
+                    yield JobEvent(kind=JobEventKind(kind), job_id=job_id,  # type: ignore[arg-type]
+                                   job=current)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class JobLogSubscriptions:
+    @strawberry.subscription(
+        description="A job's log entries after sequence number `after`, then new ones as they "
+        "are appended. Reconnect with the last `lastSeq` you saw: no gap, no duplicate; "
+        "entries the capped log dropped are reported as a `gap`.")
+    async def job_logs(
+        self,
+        info: Info,
+        job_id: strawberry.ID,
+        after: Annotated[int, strawberry.argument(
+            description="Sequence number of the last entry already seen (0 for all).")] = 0,
+    ) -> AsyncGenerator[JobLogBatch, None]:
+        store, principal = info.context.store, info.context.principal
+        if after < 0:
+            raise ValidationError("after", "must not be negative")
+        async with subscribe(info, keys=[("jobs", job_id)]) as changes:
+            job = await store.jobs.get(principal, job_id)
+            if after > job.log_seq:
+                raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")
+            logs = job.logs_after(after)
+            version = job.version
+            del job
+            yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
+            after = logs.last_seq
+            del logs
+            async for current in newer_states(changes, version, principal, job_from_document,
+                                              kind="job", object_id=job_id, claimable=True):
+                if current.log_seq > after:
+                    logs = current.logs_after(after)
+                    yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
+                    after = logs.last_seq
+                    del logs
