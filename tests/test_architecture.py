@@ -222,3 +222,31 @@ def test_a_type_only_import_makes_no_circle(planted: Path) -> None:
     (planted / "graph/schema/jobs/types.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import queries\n")
     assert circles(all_imports(planted, "graph")) == []
+
+
+INTERNALS = "graph.engine.internals"
+INTERNAL_MODULES = ("strawberry.schema.schema", "strawberry.schema.schema_converter",
+                    "strawberry.schema.types", "strawberry.types.arguments",
+                    "graphql.pyutils.gather_with_cancel")
+
+
+def private_uses(root: Path) -> list[str]:
+    """Imports of a dependency's private or internal API outside ``graph.engine.internals``."""
+    found = []
+    for path in sorted((root / "graph").rglob("*.py")):
+        if module_name(path, root) == INTERNALS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if node.module.split(".")[0] not in ("strawberry", "graphql"):
+                continue
+            private = any(part.startswith("_") for part in node.module.split(".")) or any(
+                alias.name.startswith("_") for alias in node.names)
+            if private or node.module.startswith(INTERNAL_MODULES):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.module}")
+    return found
+
+
+def test_internals_of_dependencies_are_used_in_one_place() -> None:
+    assert private_uses(ROOT) == []

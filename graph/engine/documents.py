@@ -18,7 +18,8 @@ from typing import Any
 from graphql import GraphQLError, parse
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.schema.schema import validate_document
+
+from .internals import validate_document
 
 
 class DocumentCache:

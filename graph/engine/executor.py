@@ -21,212 +21,32 @@ and compares the results.
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime, time
-from enum import EnumMeta
 from typing import Any
 
-from graphql import (
-    GraphQLBoolean,
-    GraphQLEnumType,
-    GraphQLFloat,
-    GraphQLID,
-    GraphQLInt,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLSchema,
-    GraphQLString,
-)
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.values import get_argument_values
-from graphql.language import VariableNode
 from graphql.pyutils import Path, Undefined
-from graphql.pyutils.gather_with_cancel import gather_with_cancel
-from strawberry.relay.types import GlobalID
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.schema.types.base_scalars import isoformat
-from strawberry.types.arguments import _is_leaf_type, convert_arguments
-from strawberry.types.base import StrawberryMaybe, StrawberryOptional
-from strawberry.types.field import StrawberryField
 
-MAX_INT, MIN_INT = 2**31 - 1, -(2**31)
-LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, DIRECT, GENERIC = range(7)
-
-
-class _Bail(Exception):
-    """A leaf the fast path cannot complete: graphql-core completes the object instead."""
-
-
-_BAIL = _Bail()
-
-
-def _leaf_completer(named: Any) -> Any:
-    """A function that returns the completed leaf value or raises ``_Bail``."""
-    coerce = named.coerce_output_value
-
-    def generic(value: Any) -> Any:
-        try:
-            coerced = coerce(value)
-        except Exception:
-            raise _BAIL from None
-        if coerced is None or coerced is Undefined:
-            raise _BAIL
-        return coerced
-
-    if coerce is isoformat:  # Strawberry's DateTime, Date and Time
-        kinds = {datetime, date, time}
-        return lambda value: value.isoformat() if type(value) in kinds else generic(value)
-    members = getattr(named, "wrapped_cls", None)  # Strawberry's enums
-    if isinstance(named, GraphQLEnumType) and isinstance(members, EnumMeta):
-        return _enum_completer(coerce, members, generic)
-    if named is GraphQLString or named is GraphQLID:
-        return lambda value: value if type(value) is str else generic(value)
-    if named is GraphQLBoolean:
-        return lambda value: value if type(value) is bool else generic(value)
-    if named is GraphQLInt:
-        return lambda value: value if type(value) is int and MIN_INT <= value <= MAX_INT \
-            else generic(value)
-    if named is GraphQLFloat:
-        return lambda value: value if type(value) is float and math.isfinite(value) \
-            else generic(value)
-    return generic
+from .internals import ExecutionContext, convert_arguments, gather_with_cancel
+from .plans import (
+    BAIL,
+    DIRECT,
+    GENERIC,
+    LEAF,
+    LEAF_LIST,
+    MAX_SHARED_OPERATIONS,
+    OBJECT,
+    OBJECT_LIST,
+    TYPENAME,
+    Bail,
+    field_kind,
+    is_static,
+    schema_cache,
+    unwrap,
+)
 
 
-def _enum_completer(coerce: Any, members: EnumMeta, generic: Any) -> Any:
-    """Names of an enum's members and of their values (models may hold either), looked
-    up by type and value, so that ``1`` and ``True`` stay apart."""
-    names = {}
-    for member in members:
-        for value in (member, member.value):
-            try:
-                names[type(value), value] = coerce(value)
-            except Exception:  # unhashable, or left out of the schema: graphql-core decides
-                continue
-
-    def complete(value: Any) -> Any:
-        try:
-            return names[type(value), value]
-        except (KeyError, TypeError):
-            return generic(value)
-
-    return complete
-
-
-def _is_plain(field_def: Any) -> str | None:
-    """The Python attribute a field reads, when it is a plain Strawberry field."""
-    resolve = field_def.resolve
-    if resolve is None or not getattr(resolve, "_is_default", False):
-        return None
-    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if type(definition) is not StrawberryField or not definition.is_basic_field:
-        return None
-    if definition.default_resolver is not getattr:
-        return None
-    return definition.python_name
-
-
-def _unwrap(type_: Any) -> tuple[Any, bool]:
-    if isinstance(type_, GraphQLNonNull):
-        return type_.of_type, True
-    return type_, False
-
-
-def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | None:
-    """How to call a resolver without Strawberry's per-call wrapper, when that is exact:
-    no field extension (permissions are one) and no exception handler. Leaf arguments,
-    which Strawberry passes through unconverted, are passed as they are; any other
-    (input objects, lists of them) makes every argument go through Strawberry's own
-    ``convert_arguments``, as its wrapper would."""
-    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if (type(definition) is not StrawberryField or definition.base_resolver is None
-            or definition.extensions or strawberry_schema is None):
-        return None
-    converter = strawberry_schema.schema_converter
-    if getattr(converter, "exception_handlers", ()):
-        return None
-    config = strawberry_schema.config
-    arguments = []
-    convert = None
-    for argument in definition.arguments:
-        type_ = argument.type
-        if isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
-            type_ = type_.of_type
-        if (isinstance(type_, StrawberryMaybe) or type_ is GlobalID
-                or not _is_leaf_type(type_, converter.scalar_registry)):
-            convert = (definition.arguments, converter.scalar_registry, config)
-        arguments.append((config.name_converter.from_argument(argument), argument.python_name))
-    resolver = definition.base_resolver
-    if not callable(resolver.wrapped_func):
-        return None
-
-    def name_of(parameter: Any) -> str | None:
-        return None if parameter is None else parameter.name
-
-    return (DIRECT, field_def, definition, resolver.wrapped_func, tuple(arguments),
-            resolver.self_parameter is not None, name_of(resolver.root_parameter),
-            name_of(resolver.parent_parameter), name_of(resolver.info_parameter),
-            config.info_class, convert)
-
-
-def _field_kind(parent_type: GraphQLObjectType, field_def: Any, schema: GraphQLSchema
-                ) -> tuple[Any, ...]:
-    """What the executor does with one field of a type, decided once per schema."""
-    name = _is_plain(field_def)
-    if name is None:
-        if parent_type is schema.subscription_type:  # its resolvers map events
-            return (GENERIC,)
-        return _direct_call(field_def, getattr(schema, "_strawberry_schema", None)) \
-            or (GENERIC,)
-    inner, non_null = _unwrap(field_def.type)
-    if isinstance(inner, GraphQLList):
-        item, item_non_null = _unwrap(inner.of_type)
-        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
-            return (OBJECT_LIST, name, non_null, item, item_non_null)
-        if hasattr(item, "coerce_output_value"):
-            return (LEAF_LIST, name, non_null, _leaf_completer(item), item_non_null)
-        return (GENERIC,)
-    if isinstance(inner, GraphQLObjectType):
-        return (OBJECT, name, non_null, inner) if inner.is_type_of is None else (GENERIC,)
-    if hasattr(inner, "coerce_output_value"):
-        return (LEAF, name, non_null, _leaf_completer(inner))
-    return (GENERIC,)
-
-
-def _cache(schema: GraphQLSchema, name: str) -> dict[Any, Any]:
-    """A per-schema cache (it lives and dies with the schema)."""
-    cache = schema.__dict__.get(name)
-    if cache is None:
-        cache = schema.__dict__[name] = {}
-    return cache
-
-
-MAX_SHARED_OPERATIONS = 1024
-"""Operations whose selections are kept across requests (as many as the document cache
-holds); past that the cache starts over, so it never keeps more alive."""
-
-
-def _is_static(document: Any) -> bool:
-    """Whether a document selects the same fields whatever its variables: no directive
-    takes a variable (``@include(if: $x)``) and no fragment declares variables."""
-    for definition in document.definitions:
-        if getattr(definition, "variable_definitions", None) and definition.kind == \
-                "fragment_definition":
-            return False
-    stack = list(document.definitions)
-    while stack:
-        node = stack.pop()
-        for directive in getattr(node, "directives", None) or ():
-            for argument in directive.arguments or ():
-                if isinstance(argument.value, VariableNode):
-                    return False
-        selection_set = getattr(node, "selection_set", None)
-        if selection_set is not None:
-            stack.extend(selection_set.selections)
-    return True
-
-
-class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+class FastExecutor(ExecutionContext):
     """Strawberry's executor with a fast path for plain fields (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -234,10 +54,10 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager
         self._fast = manager is None or not getattr(manager, "middlewares", None)
         self._plans: dict[int, tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
-        self._field_kinds = _cache(self.schema, "_jobgraph_field_kinds")
+        self._field_kinds = schema_cache(self.schema, "_jobgraph_field_kinds")
         self._shared: dict[Any, Any] | None = None
         if self._fast:
-            statics = _cache(self.schema, "_jobgraph_static_operations")
+            statics = schema_cache(self.schema, "_jobgraph_static_operations")
             operation = self.operation
             known = statics.get(id(operation))
             if known is None or known[0] is not operation:
@@ -246,7 +66,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 document = type("Document", (), {"definitions": [
                     operation, *(details.definition for details in self.fragments.values())]})
                 known = statics[id(operation)] = (
-                    operation, {} if _is_static(document) else None)
+                    operation, {} if is_static(document) else None)
             # The same selections every time: they (and their plans) are shared across
             # requests, keyed by the operation's nodes, which this entry keeps alive.
             self._shared = known[1]
@@ -283,7 +103,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             if kind is None:
                 field_def = parent_type.fields.get(field_name)
                 kind = ((GENERIC,) if field_def is None
-                        else _field_kind(parent_type, field_def, self.schema))
+                        else field_kind(parent_type, field_def, self.schema))
                 kinds[(parent_type.name, field_name)] = kind
             if kind[0] in (LEAF, LEAF_LIST):
                 leaves.append((kind[0], response_name, *kind[1:]))
@@ -345,15 +165,15 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 value = getattr(source_value, step[2], Undefined)
                 if value is None:
                     if step[3]:
-                        raise _BAIL
+                        raise BAIL
                 elif value is Undefined:
-                    raise _BAIL
+                    raise BAIL
                 elif kind is LEAF:
                     value = step[4](value)
                 else:
                     value = self._leaf_list(value, step[4], step[5])
                 results[response_name] = value
-        except _Bail:
+        except Bail:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                           position_context)
         if not others:
@@ -363,12 +183,12 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     @staticmethod
     def _leaf_list(value: Any, complete: Any, item_non_null: bool) -> list[Any]:
         if not isinstance(value, list | tuple):
-            raise _BAIL
+            raise BAIL
         completed = []
         for item in value:
             if item is None:
                 if item_non_null:
-                    raise _BAIL
+                    raise BAIL
                 completed.append(None)
             else:
                 completed.append(complete(item))
@@ -572,7 +392,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if not self._fast or position_context is not None or isinstance(result, Exception):
             return super().complete_value(return_type, field_details_list, info, path, result,
                                           position_context)
-        inner, non_null = _unwrap(return_type)
+        inner, non_null = unwrap(return_type)
         if result is None or result is Undefined:
             if non_null:
                 return super().complete_value(return_type, field_details_list, info, path,
@@ -583,7 +403,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             if grouped_field_set is not None:
                 return self.execute_fields(inner, result, path, grouped_field_set, None)
         elif isinstance(inner, GraphQLList) and isinstance(result, list | tuple):
-            item_type, item_non_null = _unwrap(inner.of_type)
+            item_type, item_non_null = unwrap(inner.of_type)
             if (isinstance(item_type, GraphQLObjectType) and item_type.is_type_of is None
                     and not (item_non_null and None in result)
                     and self.get_stream_usage(field_details_list, path) is None):

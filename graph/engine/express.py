@@ -23,7 +23,8 @@ from graphql import (
     execute,
 )
 from strawberry.execution import optimized_is_awaitable
-from strawberry.schema._graphql_core import execution_context_class_kwargs
+
+from .internals import EXECUTOR_OPTION
 
 
 def pick_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -47,7 +48,8 @@ class ExpressLane:
     def __init__(self, schema: Any) -> None:
         self.documents = getattr(schema, "documents", None)
         self.graphql_schema = schema._schema
-        self.executor = execution_context_class_kwargs(schema.execution_context_class)
+        executor = schema.execution_context_class
+        self.executor = {EXECUTOR_OPTION: executor} if executor is not None else {}
 
     def prepared(self, query: str, name: str | None
                  ) -> tuple[DocumentNode, OperationDefinitionNode] | None:

@@ -1,0 +1,211 @@
+"""What the fast executor does with each field of each type, decided once per schema.
+
+A field is a plain leaf, a list of leaves, a plain object or list of objects (read
+directly), a resolver that can be called without Strawberry's per-call wrapper, or
+generic (graphql-core's own path). See ``graph/engine/executor.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time
+from enum import EnumMeta
+from typing import Any
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLString,
+)
+from graphql.language import VariableNode
+from graphql.pyutils import Undefined
+from strawberry.relay.types import GlobalID
+from strawberry.resolvers import is_default_resolver
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.field import StrawberryField
+
+from .internals import DEFINITION_BACKREF, is_leaf_type, isoformat
+
+MAX_INT, MIN_INT = 2**31 - 1, -(2**31)
+LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, DIRECT, GENERIC = range(7)
+
+
+class Bail(Exception):
+    """A leaf the fast path cannot complete: graphql-core completes the object instead."""
+
+
+BAIL = Bail()
+
+
+def leaf_completer(named: Any) -> Any:
+    """A function that returns the completed leaf value or raises ``_Bail``."""
+    coerce = named.coerce_output_value
+
+    def generic(value: Any) -> Any:
+        try:
+            coerced = coerce(value)
+        except Exception:
+            raise BAIL from None
+        if coerced is None or coerced is Undefined:
+            raise BAIL
+        return coerced
+
+    if coerce is isoformat:  # Strawberry's DateTime, Date and Time
+        kinds = {datetime, date, time}
+        return lambda value: value.isoformat() if type(value) in kinds else generic(value)
+    members = getattr(named, "wrapped_cls", None)  # Strawberry's enums
+    if isinstance(named, GraphQLEnumType) and isinstance(members, EnumMeta):
+        return _enum_completer(coerce, members, generic)
+    if named is GraphQLString or named is GraphQLID:
+        return lambda value: value if type(value) is str else generic(value)
+    if named is GraphQLBoolean:
+        return lambda value: value if type(value) is bool else generic(value)
+    if named is GraphQLInt:
+        return lambda value: value if type(value) is int and MIN_INT <= value <= MAX_INT \
+            else generic(value)
+    if named is GraphQLFloat:
+        return lambda value: value if type(value) is float and math.isfinite(value) \
+            else generic(value)
+    return generic
+
+
+def _enum_completer(coerce: Any, members: EnumMeta, generic: Any) -> Any:
+    """Names of an enum's members and of their values (models may hold either), looked
+    up by type and value, so that ``1`` and ``True`` stay apart."""
+    names = {}
+    for member in members:
+        for value in (member, member.value):
+            try:
+                names[type(value), value] = coerce(value)
+            except Exception:  # unhashable, or left out of the schema: graphql-core decides
+                continue
+
+    def complete(value: Any) -> Any:
+        try:
+            return names[type(value), value]
+        except (KeyError, TypeError):
+            return generic(value)
+
+    return complete
+
+
+def _is_plain(field_def: Any) -> str | None:
+    """The Python attribute a field reads, when it is a plain Strawberry field."""
+    resolve = field_def.resolve
+    if resolve is None or not is_default_resolver(resolve):
+        return None
+    definition = (field_def.extensions or {}).get(DEFINITION_BACKREF)
+    if type(definition) is not StrawberryField or not definition.is_basic_field:
+        return None
+    if definition.default_resolver is not getattr:
+        return None
+    return definition.python_name
+
+
+def unwrap(type_: Any) -> tuple[Any, bool]:
+    if isinstance(type_, GraphQLNonNull):
+        return type_.of_type, True
+    return type_, False
+
+
+def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | None:
+    """How to call a resolver without Strawberry's per-call wrapper, when that is exact:
+    no field extension (permissions are one) and no exception handler. Leaf arguments,
+    which Strawberry passes through unconverted, are passed as they are; any other
+    (input objects, lists of them) makes every argument go through Strawberry's own
+    ``convert_arguments``, as its wrapper would."""
+    definition = (field_def.extensions or {}).get(DEFINITION_BACKREF)
+    if (type(definition) is not StrawberryField or definition.base_resolver is None
+            or definition.extensions or strawberry_schema is None):
+        return None
+    converter = strawberry_schema.schema_converter
+    if getattr(converter, "exception_handlers", ()):
+        return None
+    config = strawberry_schema.config
+    arguments = []
+    convert = None
+    for argument in definition.arguments:
+        type_ = argument.type
+        if isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
+            type_ = type_.of_type
+        if (isinstance(type_, StrawberryMaybe) or type_ is GlobalID
+                or not is_leaf_type(type_, converter.scalar_registry)):
+            convert = (definition.arguments, converter.scalar_registry, config)
+        arguments.append((config.name_converter.from_argument(argument), argument.python_name))
+    resolver = definition.base_resolver
+    if not callable(resolver.wrapped_func):
+        return None
+
+    def name_of(parameter: Any) -> str | None:
+        return None if parameter is None else parameter.name
+
+    return (DIRECT, field_def, definition, resolver.wrapped_func, tuple(arguments),
+            resolver.self_parameter is not None, name_of(resolver.root_parameter),
+            name_of(resolver.parent_parameter), name_of(resolver.info_parameter),
+            config.info_class, convert)
+
+
+def field_kind(parent_type: GraphQLObjectType, field_def: Any, schema: GraphQLSchema
+                ) -> tuple[Any, ...]:
+    """What the executor does with one field of a type, decided once per schema."""
+    name = _is_plain(field_def)
+    if name is None:
+        if parent_type is schema.subscription_type:  # its resolvers map events
+            return (GENERIC,)
+        return _direct_call(field_def, getattr(schema, "_strawberry_schema", None)) \
+            or (GENERIC,)
+    inner, non_null = unwrap(field_def.type)
+    if isinstance(inner, GraphQLList):
+        item, item_non_null = unwrap(inner.of_type)
+        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
+            return (OBJECT_LIST, name, non_null, item, item_non_null)
+        if hasattr(item, "coerce_output_value"):
+            return (LEAF_LIST, name, non_null, leaf_completer(item), item_non_null)
+        return (GENERIC,)
+    if isinstance(inner, GraphQLObjectType):
+        return (OBJECT, name, non_null, inner) if inner.is_type_of is None else (GENERIC,)
+    if hasattr(inner, "coerce_output_value"):
+        return (LEAF, name, non_null, leaf_completer(inner))
+    return (GENERIC,)
+
+
+def schema_cache(schema: GraphQLSchema, name: str) -> dict[Any, Any]:
+    """A per-schema cache (it lives and dies with the schema)."""
+    cache = schema.__dict__.get(name)
+    if cache is None:
+        cache = schema.__dict__[name] = {}
+    return cache
+
+
+MAX_SHARED_OPERATIONS = 1024
+"""Operations whose selections are kept across requests (as many as the document cache
+holds); past that the cache starts over, so it never keeps more alive."""
+
+
+def is_static(document: Any) -> bool:
+    """Whether a document selects the same fields whatever its variables: no directive
+    takes a variable (``@include(if: $x)``) and no fragment declares variables."""
+    for definition in document.definitions:
+        if getattr(definition, "variable_definitions", None) and definition.kind == \
+                "fragment_definition":
+            return False
+    stack = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        for directive in getattr(node, "directives", None) or ():
+            for argument in directive.arguments or ():
+                if isinstance(argument.value, VariableNode):
+                    return False
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return True
+
+
