@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from graph.config.settings import Settings, SettingsError
 from repository.access import ADMIN_ROLE, ANONYMOUS, WORKER_ROLE, Principal
+from repository.errors import CodedError, ErrorCode
 from repository.models import MAX_USER_ID_LENGTH, PUBLIC_READER
 
 logger = logging.getLogger("jobgraph.auth")
@@ -51,12 +52,8 @@ DEV_MODE_WARNING = (
 VERIFIED_CACHE_SIZE = 10_000
 
 
-class UnauthenticatedError(Exception):
-    code = "UNAUTHENTICATED"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class UnauthenticatedError(CodedError):
+    code = ErrorCode.UNAUTHENTICATED
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # query limits
     max_query_depth: int = Field(12, ge=2)
     max_aliases: int = Field(30, ge=1)
+    max_query_fields: int = Field(2000, ge=10)
     max_tokens: int = Field(2000, ge=50)
     max_page_size: int = Field(100, ge=1, le=1000)
 

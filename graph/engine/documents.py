@@ -3,10 +3,12 @@
 One extension instead of four (ParserCache, MaxTokensLimiter, the depth and alias
 limiters, ValidationCache): the same checks, but per request only two dictionary
 lookups, and no hashing of the whole parsed document (ValidationCache keys its LRU
-cache on it, and graphql-core hashes AST nodes field by field).
+cache on it, and graphql-core hashes AST nodes field by field). The size limits
+(``graph/engine/limits.py``) run first, in time linear in the document; a document
+over them meets no other rule.
 
 Syntax errors (and too many tokens) are raised from the parse hook exactly as
-ParserCache raises them; they are not cached, like ParserCache's.
+ParserCache raises them, already coded; they are not cached, like ParserCache's.
 """
 
 from __future__ import annotations
@@ -15,32 +17,42 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, GraphQLSyntaxError, parse
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import SchemaExtension
+
+from repository.errors import ErrorCode
 
 from .internals import validate_document
+from .limits import DocumentLimits
+
+TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
+"""How graphql-core's parser starts the error for ``max_tokens`` (the same class as a
+syntax error): the one place its message is read."""
 
 
 class DocumentCache:
     """Parsed documents by text, with their validation errors per rule set (LRU)."""
 
     def __init__(self, *, max_tokens: int, max_depth: int, max_aliases: int,
-                 maxsize: int = 1024) -> None:
+                 max_fields: int, maxsize: int = 1024) -> None:
         self.max_tokens = max_tokens
         self.maxsize = maxsize
-        # The limiters build a new rule class per instance: build them once.
-        self.limit_rules: tuple[type[ASTValidationRule], ...] = (
-            *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-        )
+        self.limits = DocumentLimits(max_depth, max_aliases, max_fields)
         self.entries: OrderedDict[str, tuple[Any, dict[tuple[Any, ...], list[GraphQLError]]]] \
             = OrderedDict()
 
     def parsed(self, query: str) -> tuple[Any, dict[tuple[Any, ...], list[GraphQLError]]]:
         entry = self.entries.get(query)
         if entry is None:
-            entry = (parse(query, max_tokens=self.max_tokens), {})
+            try:
+                document = parse(query, max_tokens=self.max_tokens)
+            except GraphQLSyntaxError as error:
+                code = (ErrorCode.QUERY_TOO_COMPLEX if error.message.startswith(TOO_MANY_TOKENS)
+                        else ErrorCode.GRAPHQL_PARSE_FAILED)
+                error.extensions = {"code": code.value}
+                raise
+            entry = (document, {})
             self.entries[query] = entry
             if len(self.entries) > self.maxsize:
                 self.entries.popitem(last=False)
@@ -54,7 +66,8 @@ class DocumentCache:
         key = (id(schema), *rules)
         errors = results.get(key) if _document is document else None
         if errors is None:
-            errors = validate_document(schema, document, (*rules, *self.limit_rules))
+            errors = (self.limits.check(document)
+                      or validate_document(schema, document, tuple(rules)))
             if _document is document:
                 results[key] = errors
         return list(errors)

@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
-from repository.errors import DomainError
+from repository.errors import CodedError, ErrorCode
 
 logger = logging.getLogger("jobgraph.hub")
 
@@ -29,28 +29,29 @@ Key = tuple[str, Any]
 Predicate = Callable[[Change], bool]
 
 
-class SubscriptionError(DomainError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class SubscriptionError(CodedError):
+    """A subscription refused or ended by the hub; it carries its own code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message, code)
 
 
 def lagging() -> SubscriptionError:
     return SubscriptionError(
-        "SUBSCRIPTION_LAGGING",
+        ErrorCode.SUBSCRIPTION_LAGGING,
         "you fell too far behind the stream of changes and were dropped; "
         "re-query the current state and subscribe again")
 
 
 def reset() -> SubscriptionError:
     return SubscriptionError(
-        "SUBSCRIPTION_RESET",
+        ErrorCode.SUBSCRIPTION_RESET,
         "changes may have been lost (the change stream could not resume); "
         "re-query the current state and subscribe again")
 
 
 def unavailable(reason: str) -> SubscriptionError:
-    return SubscriptionError("SUBSCRIPTIONS_UNAVAILABLE", reason)
+    return SubscriptionError(ErrorCode.SUBSCRIPTIONS_UNAVAILABLE, reason)
 
 
 def change_keys(change: Change) -> list[Key]:
@@ -252,7 +253,7 @@ class Hub:
         if not self.supported:
             raise unavailable("subscriptions need MongoDB change streams (a replica set)")
         if self.count >= self.max_subscribers:
-            raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
+            raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                                     f"this server holds its maximum of {self.max_subscribers} "
                                     "subscriptions; try again later or another instance")
         for key in subscriber.keys:

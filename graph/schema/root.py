@@ -61,7 +61,8 @@ def build_schema(settings: Settings | None = None,
     that also measures and logs each operation)."""
     settings = settings or Settings()
     documents = DocumentCache(max_tokens=settings.max_tokens, max_depth=settings.max_query_depth,
-                              max_aliases=settings.max_aliases)
+                              max_aliases=settings.max_aliases,
+                              max_fields=settings.max_query_fields)
     # Factories, not instances: a fresh extension per request (the caches are shared).
     extensions: list = [
         errors,  # error codes (and, from the server, metrics and logs)

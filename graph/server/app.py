@@ -20,6 +20,7 @@ from graph.loops.reaper import Reaper
 from graph.realtime.hub import Hub
 from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
+from repository.errors import ErrorCode
 
 from .health import healthz, readyz
 from .http import GraphQLView, error_body
@@ -65,7 +66,8 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
-            error_body("PAYLOAD_TOO_LARGE", f"the request body exceeds {self.max_bytes} bytes"),
+            error_body(ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"the request body exceeds {self.max_bytes} bytes"),
             status_code=413)
         await response(scope, receive, send)
 

@@ -32,13 +32,16 @@ from graph.config.settings import Settings
 from graph.schema.core.context import Context
 from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
+from repository.errors import ErrorCode
 
 from .expiry import close_on_expiry
 from .express import ExpressRequests
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
+REQUEST_ERROR_CODES = {ErrorCode.GRAPHQL_PARSE_FAILED, ErrorCode.GRAPHQL_VALIDATION_FAILED,
+                       ErrorCode.QUERY_TOO_COMPLEX}
+"""Errors that mean the operation never ran (the spec's request errors)."""
 
 
 HUGE = 2**63
@@ -97,8 +100,8 @@ def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
     return False
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
 
 
 class TextFrames(ASGIWebSocketAdapter):
@@ -140,7 +143,7 @@ class GraphQLView(GraphQL):
         if media is None and not self.should_render_graphql_ide(
                 self.request_adapter_class(request)):
             response: Response = JSONResponse(
-                error_body("NOT_ACCEPTABLE", f"responses are {GRAPHQL_RESPONSE} or {JSON}"),
+                error_body(ErrorCode.NOT_ACCEPTABLE, f"responses are {GRAPHQL_RESPONSE} or {JSON}"),
                 status_code=406)
             await response(scope, receive, send)
             return
@@ -154,7 +157,7 @@ class GraphQLView(GraphQL):
                                    media or JSON, 401)
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         except HTTPException as exc:
-            response = self._json(error_body("BAD_REQUEST", exc.reason), media or JSON,
+            response = self._json(error_body(ErrorCode.BAD_REQUEST, exc.reason), media or JSON,
                                   exc.status_code)
         await response(scope, receive, send)
 

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import StreamExecutionResult
 
 from graph.schema.core.errors import ErrorCodes, client_error, code_of
+from repository.errors import ErrorCode
 
 from .expiry import forget as forget_expiry
 from .metrics import Metrics
@@ -37,13 +38,13 @@ GRAPHQL_PATH = "/graphql"
 MAX_REFUSAL_BYTES = 16 * 1024
 # Refusals that happen before any operation runs, by HTTP status.
 STATUS_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    500: "INTERNAL_SERVER_ERROR",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    405: ErrorCode.BAD_REQUEST,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    500: ErrorCode.INTERNAL_SERVER_ERROR,
 }
 
 
@@ -119,7 +120,8 @@ class RequestObservability:
             errors = orjson.loads(body)["errors"]
             codes = [error["extensions"]["code"] for error in errors]
         except Exception:
-            codes = [STATUS_CODES.get(status, f"HTTP_{status}")]
+            code = STATUS_CODES.get(status)
+            codes = [code.value if code else f"HTTP_{status}"]
         observation.error_codes.extend(codes)
         if (metrics := _metrics_of(scope)) is not None:
             for code in codes:
@@ -255,4 +257,4 @@ def _codes_of_exception(exc: Exception) -> list[str]:
         return [code_of(client_error(exc))]  # e.g. a syntax error raised while parsing
     if type(exc).__module__.startswith("strawberry"):
         return []  # e.g. a mutation over GET: the view answers with an HTTP status
-    return ["INTERNAL_SERVER_ERROR"]
+    return [ErrorCode.INTERNAL_SERVER_ERROR.value]

@@ -21,8 +21,8 @@ from bson.raw_bson import RawBSONDocument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.schema.core.errors import ERROR_CODES
 from repository.database import Store
+from repository.errors import ErrorCode
 from tests.graph.strategies import (
     Drawn,
     Ids,
@@ -200,7 +200,7 @@ def check_answer(api: Api, mutation: str, drawn: Drawn, status: int, body: bytes
         return True
     assert status == 200, payload
     assert "INTERNAL_SERVER_ERROR" not in codes, (drawn, payload)
-    unknown = [code for code in codes if code not in ERROR_CODES]
+    unknown = [code for code in codes if code not in ErrorCode.__members__]
     assert not unknown, (drawn, payload)
     for error in payload.get("errors") or ():
         assert error["message"] != "Internal server error"

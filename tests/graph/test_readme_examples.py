@@ -20,11 +20,10 @@ from graphql import (
     validate,
 )
 
-from graph.schema.core.errors import ERROR_CODES
 from graph.schema.root import build_schema
+from repository.errors import ErrorCode
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-HTTP_CODES = ("PAYLOAD_TOO_LARGE", "NOT_ACCEPTABLE", "BAD_REQUEST")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
 
 
@@ -120,7 +119,7 @@ def test_readme_error_table_lists_every_code() -> None:
     text = readme()
     errors = text[text.index("## Errors"):text.index("## Pagination")]
 
-    missing = [code for code in (*ERROR_CODES, *HTTP_CODES) if f"| `{code}` |" not in errors]
+    missing = [code for code in ErrorCode if f"| `{code}` |" not in errors]
 
     assert missing == []
 

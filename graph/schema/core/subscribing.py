@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from graph.realtime.hub import Subscriber, SubscriptionError, unavailable
+from repository.errors import ErrorCode
 
 from .context import Info
 
@@ -36,7 +37,7 @@ class ConnectionSubscription:
             raise unavailable("subscriptions are not available on this server")
         limit = context.settings.max_subscriptions_per_connection
         if context.open_subscriptions >= limit:
-            raise SubscriptionError("TOO_MANY_SUBSCRIPTIONS",
+            raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                                     f"a connection may hold at most {limit} subscriptions")
         subscriber = await context.hub.subscribe(**self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
