@@ -24,6 +24,7 @@ from .observability import REQUEST_ID_HEADER, RequestObservability
 from .realtime.hub import Hub
 from .reaper import Reaper
 from .schema import build_schema
+from .server.graphiql import graphiql_routes
 from .settings import Settings, load_settings
 
 logger = logging.getLogger("jobgraph.app")
@@ -129,6 +130,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *graphiql_routes(settings),
         ],
         lifespan=lifespan,
     )

@@ -34,6 +34,7 @@ from .context import Context
 from .errors import client_error, code_of
 from .expiry import close_on_expiry
 from .express import ExpressLane
+from .server.graphiql import graphiql_page
 from .settings import Settings
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -127,6 +128,9 @@ class GraphQLView(GraphQL):
         self.store_getter = store_getter
         self.hub_getter = hub_getter or (lambda: None)
         self.express = ExpressLane(self)
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return graphiql_page(request)  # ours: assets from the package, not a CDN
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":

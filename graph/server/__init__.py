@@ -1,0 +1,1 @@
+"""The web server's parts: what the API serves besides GraphQL itself."""
