@@ -22,6 +22,7 @@ from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
+from .graphiql import graphiql_routes
 from .health import healthz, readyz
 from .http import GraphQLView, error_body
 from .metrics import Metrics, metrics_endpoint
@@ -131,6 +132,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *graphiql_routes(settings),
         ],
         lifespan=lifespan,
     )

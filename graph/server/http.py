@@ -36,6 +36,7 @@ from repository.errors import ErrorCode
 
 from .expiry import close_on_expiry
 from .express import ExpressRequests
+from .graphiql import graphiql_page
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -130,6 +131,9 @@ class GraphQLView(GraphQL):
         self.store_getter = store_getter
         self.hub_getter = hub_getter or (lambda: None)
         self.express = ExpressRequests(self)
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return graphiql_page(request)  # ours: assets from the package, not a CDN
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
