@@ -182,7 +182,7 @@ class BatchRepository:
         self, principal: Principal, batch_filter: BatchFilter, page: PageRequest
     ) -> Page[BatchJob]:
         """A page of batches; their counts are loaded in one more round trip."""
-        page.validate(self.limits.max_page_size)
+        page = page.validated(self.limits.max_page_size)
         result = await fetch_page(self.collection, self._list_query(principal, batch_filter),
                                   page, batch_from_document)
         if result.items:

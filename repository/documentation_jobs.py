@@ -148,7 +148,7 @@ class DocumentationJobRepository:
     async def list(
         self, principal: Principal, job_filter: DocumentationJobFilter, page: PageRequest
     ) -> Page[DocumentationJob]:
-        page.validate(self.limits.max_page_size)
+        page = page.validated(self.limits.max_page_size)
         return await fetch_page(self.collection, self._list_query(principal, job_filter), page,
                                 documentation_job_from_document)
 

@@ -186,7 +186,7 @@ class JobRepository:
     async def list(
         self, principal: Principal, job_filter: JobFilter, page: PageRequest
     ) -> Page[SecretaryJob]:
-        page.validate(self.limits.max_page_size)
+        page = page.validated(self.limits.max_page_size)
         return await fetch_page(
             self.collection, self._list_query(principal, job_filter), page, job_from_document
         )

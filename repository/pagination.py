@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any, Generic, TypeVar
@@ -48,7 +48,10 @@ class PageRequest:
     last: int | None = None
     before: str | None = None
 
-    def validate(self, max_page_size: int = MAX_PAGE_SIZE) -> None:
+    def validated(self, max_page_size: int = MAX_PAGE_SIZE) -> PageRequest:
+        """This request checked against the configured maximum, with its size decided: a
+        list asked for without ``first`` or ``last`` gets the default size, never more
+        than the maximum."""
         if self.first is not None and self.last is not None:
             raise ValidationError("first", "cannot be combined with last")
         for name in ("first", "last"):
@@ -59,6 +62,11 @@ class PageRequest:
             decode_cursor("after", self.after)
         if self.before is not None:
             decode_cursor("before", self.before)
+        if self.first is None and self.last is None:
+            default = min(DEFAULT_PAGE_SIZE, max_page_size)
+            return replace(self, last=default) if self.before is not None else replace(
+                self, first=default)
+        return self
 
     @property
     def backwards(self) -> bool:
@@ -115,7 +123,7 @@ def _beyond(created_at: datetime, object_id: str, *, older: bool) -> dict[str, A
 async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any) -> Page:
     """One round trip: read one more than asked to learn whether another page exists.
 
-    Callers validate ``page`` first, against their configured maximum page size.
+    ``page`` comes from ``PageRequest.validated``, against the configured maximum.
     """
     query, sort = keyset_query(base, page)
     size = page.size

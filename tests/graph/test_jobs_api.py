@@ -10,7 +10,7 @@ import pytest
 
 from graph.config.settings import Settings
 from repository.database import Store
-from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
+from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller, make_settings, open_api
 
 from .documents import (
     APPEND_JOB_LOGS,
@@ -714,3 +714,20 @@ async def test_create_job_refuses_an_empty_job_type(
 
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": "jobType"}
     assert await store.jobs.collection.count_documents({}) == 0
+
+
+async def test_a_list_without_first_respects_the_configured_maximum_page_size(
+        mongo_uri: str, database_name: str) -> None:
+    # given: a server whose pages hold at most 5, and 12 jobs
+    settings = make_settings(database=database_name, max_page_size=5)
+    async with open_api(settings, mongo_uri) as small_pages:
+        for _ in range(12):
+            await small_pages.data(CREATE_JOB, {"input": {"jobType": "pdf"}})
+
+        # when: the list is asked for without `first`
+        page = (await small_pages.data(
+            "{ jobs { edges { node { jobId } } pageInfo { hasNextPage } } }"))["jobs"]
+
+    # then
+    assert len(page["edges"]) == 5
+    assert page["pageInfo"]["hasNextPage"] is True

@@ -103,7 +103,7 @@ def test_validate_bad_page_request_raises_validation_error(
 ) -> None:
     # when / then
     with pytest.raises(ValidationError) as caught:
-        request_.validate()
+        request_.validated()
     assert caught.value.field == field
 
 
@@ -115,10 +115,20 @@ def test_validate_page_request_at_the_bounds_passes() -> None:
     for request_ in (PageRequest(), PageRequest(first=0), PageRequest(first=MAX_PAGE_SIZE),
                      PageRequest(last=MAX_PAGE_SIZE, before=cursor),
                      PageRequest(first=3, after=cursor)):
-        request_.validate()
-    assert PageRequest().size == DEFAULT_PAGE_SIZE
+        request_.validated()
+    assert PageRequest().validated().size == DEFAULT_PAGE_SIZE
     assert PageRequest(last=7).backwards and PageRequest(before=cursor).backwards
     assert not PageRequest(first=3, before=cursor).backwards
+
+
+def test_the_default_page_size_never_exceeds_the_configured_maximum() -> None:
+    cursor = encode_cursor(at(0), "x")
+
+    assert PageRequest().validated(max_page_size=5).size == 5
+    assert PageRequest(after=cursor).validated(max_page_size=5).size == 5
+    backwards = PageRequest(before=cursor).validated(max_page_size=5)
+    assert backwards.size == 5 and backwards.backwards
+    assert PageRequest().validated(max_page_size=500).size == DEFAULT_PAGE_SIZE
 
 
 # -- paging through 1,000 jobs -------------------------------------------------------------------
