@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,12 @@ def test_metrics_registry_is_separate_per_app(mongo_uri: str) -> None:
     first = create_app(make_settings(), mongodb_uri=mongo_uri)
     second = create_app(make_settings(), mongodb_uri=mongo_uri)
     assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+async def test_change_stream_lag_is_unknown_until_the_first_event() -> None:
+    from graph.server.metrics import Metrics
+
+    metrics = Metrics()
+    lag = metrics.change_stream_lag._value.get()
+
+    assert math.isnan(lag)

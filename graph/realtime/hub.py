@@ -219,6 +219,8 @@ class Hub:
 
     def dispatch(self, change: Change) -> None:
         self.events += 1
+        if self.metrics is not None:
+            self.metrics.change_event()
         if change.wall_time is not None:
             wall = change.wall_time
             if wall.tzinfo is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -87,7 +88,12 @@ class Metrics:
             registry=registry)
         self.change_stream_lag = Gauge(
             "jobgraph_change_stream_lag_seconds",
-            "Age of the last change stream event when this process received it.",
+            "Age of the last change stream event when this process received it "
+            "(NaN until the first event).",
+            registry=registry)
+        self.change_stream_lag.set(math.nan)
+        self.change_events = Counter(
+            "jobgraph_change_stream_events", "Change stream events this process received.",
             registry=registry)
         self.jobs = JobsByStatus()
         registry.register(self.jobs)
@@ -131,6 +137,9 @@ class Metrics:
 
     def set_change_stream_lag(self, seconds: float) -> None:
         self.change_stream_lag.set(max(seconds, 0.0))
+
+    def change_event(self) -> None:
+        self.change_events.inc()
 
     def operation_label(self, name: str | None) -> str:
         if not name:

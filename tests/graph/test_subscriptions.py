@@ -526,16 +526,13 @@ async def test_mutation_on_one_process_reaches_subscribers_on_another(
             op = await client.subscribe(JOB_CHANGED, {"id": job_id})
             await client.next(op)
             # when a mutation goes to this process
-            started = time.monotonic()
             await http.data(LOG, {"id": job_id, "m": "cross-process"})
-            event = await client.next(op)
-            elapsed = time.monotonic() - started
+            event = await client.next(op)  # within the generous DEADLINE, not a timed claim
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), DEADLINE)
-    # then the subscriber on the other process hears of it within 2 s
+    # then the subscriber on the other process hears of it
     assert event["jobChanged"]["logSeq"] == 1
-    assert elapsed < 2.0
 
 
 def gauge(text: str, name: str) -> float:
@@ -547,6 +544,7 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
     live: Any, http: Api, settings: Any
 ) -> None:
     job_id = await create_job(http)
+    before = (await http.client.get("/metrics")).text
     async with ws_client(live, payload=bearer(settings, ALICE)) as client:
         op = await client.subscribe(JOB_CHANGED, {"id": job_id})
         await client.next(op)
@@ -554,6 +552,9 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
         await client.next(op)
         during = (await http.client.get("/metrics")).text
     assert gauge(during, "jobgraph_subscriptions_active") == 1
+    # the events were counted, and the lag gauge was set from one (NaN until then)
+    assert (gauge(during, "jobgraph_change_stream_events_total")
+            > gauge(before, "jobgraph_change_stream_events_total"))
     assert 0 <= gauge(during, "jobgraph_change_stream_lag_seconds") < 60
     # and the gauge drops when the socket is gone
     async def released() -> bool:
