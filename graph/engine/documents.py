@@ -24,13 +24,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError, parse
+from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, parse
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 
 from repository.errors import ErrorCode
 
-from .internals import validate_document
+from .internals import provided_operation_name, validate_document
 from .limits import DocumentLimits
 
 TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
@@ -111,7 +111,22 @@ class PreparedDocuments(SchemaExtension):
     async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.query and context.graphql_document is not None:
-            context.pre_execution_errors = await self.cache.validated(
+            errors = await self.cache.validated(
                 context.schema._schema, context.query, context.graphql_document,
                 tuple(context.validation_rules))
+            if not errors and provided_operation_name(context) is None:
+                errors = unnamed_choice(context.graphql_document)
+            context.pre_execution_errors = errors
         yield
+
+
+def unnamed_choice(document: Any) -> list[GraphQLError]:
+    """The GraphQL spec's refusal of a document with several operations and no name
+    (Strawberry would run the first)."""
+    operations = sum(isinstance(definition, OperationDefinitionNode)
+                     for definition in document.definitions)
+    if operations <= 1:
+        return []
+    return [GraphQLError(
+        "Must provide operation name if query contains multiple operations.",
+        extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value})]

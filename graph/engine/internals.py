@@ -19,6 +19,9 @@ compares the fast executor with graphql-core's own on 100+ documents).
   3.3 awaits them, the rest cancelled on an error (``asyncio.gather`` does not cancel).
 - ``validate_document`` (``strawberry.schema.schema``): Strawberry's validation with its
   rule set, once per document. Public: ``graphql.validate`` with the rules by hand.
+- ``provided_operation_name``: the ``operationName`` a request gave, which Strawberry's
+  ``ExecutionContext`` keeps private (its public ``operation_name`` falls back to the first
+  operation's, and Strawberry then runs that one, where the GraphQL spec refuses).
 - ``EXECUTOR_OPTION``: graphql-core 3.3's ``execute(executor_class=...)``, which
   Strawberry's private ``_graphql_core.execution_context_class_kwargs`` only names.
 
@@ -44,6 +47,10 @@ DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 EXECUTOR_OPTION = "executor_class"
 
 
+def provided_operation_name(execution_context: Any) -> str | None:
+    return execution_context._provided_operation_name  # type: ignore[no-any-return]
+
+
 def is_leaf_type(type_: Any, scalar_registry: Any) -> bool:
     """Whether Strawberry passes an argument of this type to resolvers unconverted."""
     return is_scalar(type_, scalar_registry) or isinstance(type_, StrawberryEnumDefinition)
@@ -57,5 +64,6 @@ __all__ = [
     "gather_with_cancel",
     "is_leaf_type",
     "isoformat",
+    "provided_operation_name",
     "validate_document",
 ]

@@ -74,6 +74,23 @@ async def test_get_runs_a_query_from_query_parameters(api: Api) -> None:
     assert response.json() == {"data": {"jobs": {"totalCount": 1, "edges": []}}}
 
 
+@pytest.mark.parametrize("accept, status", [(GRAPHQL_RESPONSE, 400), (JSON, 200)])
+async def test_several_operations_without_a_name_are_a_request_error(
+        api: Api, accept: str, status: int) -> None:
+    # given: a document with two operations and no operationName (the spec refuses to guess)
+    document = "query Who { viewer { userId } } query Roles { viewer { roles } }"
+
+    # when
+    response = await post(api, {"query": document}, accept=accept)
+
+    # then: nothing ran
+    assert response.status_code == status
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "operation name" in body["errors"][0]["message"]
+
+
 async def test_post_json_runs_a_mutation(api: Api, store: Store) -> None:
     response = await post(api, {"query": CREATE_JOB, "variables": {"input": {"jobType": "pdf"}},
                                 "operationName": "CreateJob"})

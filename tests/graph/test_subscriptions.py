@@ -86,6 +86,22 @@ async def collect(client: Any, op: str, until: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_several_subscriptions_in_one_document_need_a_name(
+    live: Any, http: Api, settings: Any, protocol: str
+) -> None:
+    job_id = await create_job(http)
+    document = ("subscription A($id: ID!) { jobChanged(jobId: $id) { status } } "
+                "subscription B($id: ID!) { jobLogs(jobId: $id) { lastSeq } }")
+    async with ws_client(live, protocol=protocol, payload=bearer(settings, ALICE)) as client:
+        op = await client.subscribe(document, {"id": job_id})
+        with pytest.raises(SubscriptionClosed) as refused:
+            await client.next(op)
+    errors = refused.value.errors
+    errors = errors if isinstance(errors, list) else errors.get("errors", [errors])
+    assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_job_changed_sends_every_lifecycle_step_in_order(
     live: Any, http: Api, settings: Any, protocol: str
 ) -> None:
