@@ -40,7 +40,8 @@ class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="Everything that can be followed as it changes: each "
+                 "subscription sends the current state first, then every change.")
 class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscriptions,
                    JobLogSubscriptions):
     pass

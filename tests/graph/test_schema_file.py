@@ -2,6 +2,17 @@
 
 from pathlib import Path
 
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_ast_schema,
+    parse,
+    specified_scalar_types,
+)
+
 from graph.commands.cli import main
 from graph.schema.root import export_sdl
 
@@ -21,22 +32,38 @@ def test_export_schema_command_writes_the_sdl(tmp_path: Path) -> None:
     assert "type SecretaryJob" in target.read_text()
 
 
-def test_every_type_and_field_has_a_description() -> None:
-    from graphql import GraphQLInputObjectType, GraphQLObjectType
-
-    from graph.schema.root import build_schema
-
-    schema = build_schema()._schema
+def undocumented(schema: GraphQLSchema) -> list[str]:
+    """Every type, field, argument, input field and enum value without a description."""
     missing = []
     for name, gql_type in schema.type_map.items():
-        if name.startswith("__") or not isinstance(gql_type, GraphQLObjectType
-                                                   | GraphQLInputObjectType):
+        if name.startswith("__") or name in specified_scalar_types:
             continue
-        if name in ("Query", "Mutation", "Subscription"):
-            pass
-        elif not gql_type.description:
+        if not gql_type.description:
             missing.append(name)
-        if isinstance(gql_type, GraphQLObjectType):
+        if isinstance(gql_type, GraphQLObjectType | GraphQLInterfaceType):
+            for field_name, field in gql_type.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                missing += [f"{name}.{field_name}({arg})" for arg, value in field.args.items()
+                            if not value.description]
+        elif isinstance(gql_type, GraphQLInputObjectType):
             missing += [f"{name}.{field}" for field, value in gql_type.fields.items()
                         if not value.description]
-    assert missing == []
+        elif isinstance(gql_type, GraphQLEnumType):
+            missing += [f"{name}.{value}" for value, definition in gql_type.values.items()
+                        if not definition.description]
+    return missing
+
+
+def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
+    from graph.schema.root import build_schema
+
+    assert undocumented(build_schema()._schema) == []
+
+
+def test_the_description_check_finds_what_is_undocumented() -> None:
+    schema = build_ast_schema(parse(
+        '"a type" type Query { "a field" f(x: Int): E g: Int } '
+        '"an input" input I { y: Int } "an enum" enum E { A "b" B } scalar S'))
+
+    assert sorted(undocumented(schema)) == ["E.A", "I.y", "Query.f(x)", "Query.g", "S"]

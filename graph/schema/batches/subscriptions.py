@@ -10,7 +10,7 @@ from graph.realtime.follow import batch_states
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
 
-from .types import BatchJob
+from .types import BatchIdArg, BatchJob
 
 
 @strawberry.type
@@ -19,7 +19,7 @@ class BatchSubscriptions:
         description="A batch's current state, then again whenever it or any of its jobs "
         "changes (status and counts are re-derived each time).")
     async def batch_changed(
-        self, info: Info, batch_id: strawberry.ID
+        self, info: Info, batch_id: BatchIdArg
     ) -> AsyncGenerator[BatchJob, None]:
         store, principal = info.context.store, info.context.principal
         keys = [("batches", batch_id), ("jobs@batch", batch_id)]

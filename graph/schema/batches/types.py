@@ -17,6 +17,8 @@ from repository.models import BatchCounts as BatchCountsModel
 from repository.models import BatchJob as BatchJobModel
 from repository.models import JobStatus
 
+BatchIdArg = Annotated[strawberry.ID, strawberry.argument(description="The batch's `batchId`.")]
+
 
 @strawberry.type(description="How many of a batch's jobs are in each status.")
 class BatchCounts:
@@ -31,6 +33,9 @@ async def _counts(root: BatchJobModel, info: Info) -> BatchCountsModel:
     if root.counts is None:
         root.counts = await info.context.loaders.batch_counts.load(root.batch_id)
     return root.counts
+
+
+BatchIdArg = Annotated[strawberry.ID, strawberry.argument(description="The batch's `batchId`.")]
 
 
 @strawberry.type(description="A named group of jobs processed together.")

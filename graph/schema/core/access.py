@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
@@ -9,7 +11,12 @@ from repository.errors import ValidationError
 from repository.models import AccessControl as AccessControlModel
 from repository.models import AccessVisibility
 
-strawberry.enum(AccessVisibility, description="Who may see an object besides the listed users.")
+from .enums import described_enum
+
+described_enum(AccessVisibility, "Who may see an object besides the listed users.", {
+    "PRIVATE": "Only the users listed in the access control (and admins by role).",
+    "PUBLIC": "Everyone may read it, anonymous callers included; writing still needs a list.",
+})
 
 
 @strawberry.type(description="Who may read, write and administer an object.")
@@ -40,6 +47,10 @@ class AccessControlInput:
             field = to_camel_case(exc.field)
             raise ValidationError(f"accessControl.{field}",
                                   exc.message.removeprefix(f"{exc.field}: ")) from None
+
+
+AccessArg = Annotated[AccessControlInput, strawberry.argument(
+    description="The new access control; it replaces the old one entirely.")]
 
 
 def access_or_none(value: AccessControlInput | None) -> AccessControlModel | None:

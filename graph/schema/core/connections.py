@@ -67,3 +67,4 @@ FIRST = strawberry.argument(description="Page size from the start (or after `aft
 AFTER = strawberry.argument(description="Cursor to continue after.")
 LAST = strawberry.argument(description="Page size from the end (or before `before`).")
 BEFORE = strawberry.argument(description="Cursor to continue before.")
+FILTER = strawberry.argument(description="Conditions the items must all meet (none: all).")

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from graph.schema.core.access import AccessControlInput, access_or_none
+from graph.schema.core.access import AccessArg, access_or_none
 from graph.schema.core.context import Info
 
-from .types import CreateDocumentationJobInput, DocumentationJob, JobStatisticsInput
+from .types import (
+    CreateDocumentationJobInput,
+    DocumentationJob,
+    DocumentationJobIdArg,
+    JobStatisticsInput,
+)
 
 
 @strawberry.type
 class DocumentationJobMutations:
     @strawberry.mutation(description="Create a PENDING documentation job; you become its admin.")
     async def create_documentation_job(
-        self, info: Info, input: CreateDocumentationJobInput
+        self,
+        info: Info,
+        input: Annotated[CreateDocumentationJobInput, strawberry.argument(
+            description="The new documentation job.")],
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.create(
             info.context.principal,
@@ -27,25 +37,34 @@ class DocumentationJobMutations:
             idempotency_key=input.idempotency_key)
 
     @strawberry.mutation(description="PENDING to RUNNING; sets timestampStart.")
-    async def start_documentation_job(self, info: Info, job_id: strawberry.ID) -> DocumentationJob:
+    async def start_documentation_job(
+        self, info: Info, job_id: DocumentationJobIdArg
+    ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.start(info.context.principal, job_id)
 
     @strawberry.mutation(description="RUNNING to COMPLETED; sets timestampEnd.")
     async def complete_documentation_job(
-        self, info: Info, job_id: strawberry.ID
+        self, info: Info, job_id: DocumentationJobIdArg
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.complete(info.context.principal, job_id)
 
     @strawberry.mutation(description="PENDING or RUNNING to FAILED with an error message.")
     async def fail_documentation_job(
-        self, info: Info, job_id: strawberry.ID, error_message: str
+        self,
+        info: Info,
+        job_id: DocumentationJobIdArg,
+        error_message: Annotated[str, strawberry.argument(description="Why it failed.")],
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.fail(
             info.context.principal, job_id, error_message)
 
     @strawberry.mutation(description="Record the job's statistics (replaces earlier ones).")
     async def set_documentation_job_statistics(
-        self, info: Info, job_id: strawberry.ID, statistics: JobStatisticsInput
+        self,
+        info: Info,
+        job_id: DocumentationJobIdArg,
+        statistics: Annotated[JobStatisticsInput, strawberry.argument(
+            description="The statistics to record.")],
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.set_statistics(
             info.context.principal, job_id, statistics.to_model())
@@ -53,20 +72,26 @@ class DocumentationJobMutations:
     @strawberry.mutation(description="Add generated files (duplicates ignored), and the module "
                          "count if given.")
     async def add_generated_files(
-        self, info: Info, job_id: strawberry.ID, files: list[str], module_count: int | None = None
+        self,
+        info: Info,
+        job_id: DocumentationJobIdArg,
+        files: Annotated[list[str], strawberry.argument(
+            description="Paths of generated files to add (duplicates are kept once).")],
+        module_count: Annotated[int | None, strawberry.argument(
+            description="The number of modules documented so far, if it changed.")] = None,
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.add_generated_files(
             info.context.principal, job_id, files, module_count)
 
     @strawberry.mutation(description="Delete a documentation job (its admins).")
     async def delete_documentation_job(
-        self, info: Info, job_id: strawberry.ID
+        self, info: Info, job_id: DocumentationJobIdArg
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.delete(info.context.principal, job_id)
 
     @strawberry.mutation(description="Replace a documentation job's access control (its admins).")
     async def set_documentation_job_access(
-        self, info: Info, job_id: strawberry.ID, access_control: AccessControlInput
+        self, info: Info, job_id: DocumentationJobIdArg, access_control: AccessArg
     ) -> DocumentationJob:
         return await info.context.store.documentation_jobs.set_access(
             info.context.principal, job_id, access_control.to_model())

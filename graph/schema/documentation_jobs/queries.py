@@ -6,23 +6,25 @@ from typing import Annotated
 
 import strawberry
 
-from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
+from graph.schema.core.connections import AFTER, BEFORE, FILTER, FIRST, LAST, Connection, paginate
 from graph.schema.core.context import Info
 
-from .types import DocumentationJob, DocumentationJobFilterInput
+from .types import DocumentationJob, DocumentationJobFilterInput, DocumentationJobIdArg
 
 
 @strawberry.type
 class DocumentationJobQueries:
     @strawberry.field(description="One documentation job by id. NOT_FOUND if missing or hidden.")
-    async def documentation_job(self, info: Info, job_id: strawberry.ID) -> DocumentationJob | None:
+    async def documentation_job(
+        self, info: Info, job_id: DocumentationJobIdArg
+    ) -> DocumentationJob | None:
         return await info.context.store.documentation_jobs.get(info.context.principal, job_id)
 
     @strawberry.field(description="Documentation jobs you may read, newest first.")
     async def documentation_jobs(
         self,
         info: Info,
-        filter: DocumentationJobFilterInput | None = None,
+        filter: Annotated[DocumentationJobFilterInput | None, FILTER] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,

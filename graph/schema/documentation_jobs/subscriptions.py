@@ -11,7 +11,7 @@ from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
 from repository.documentation_jobs import documentation_job_from_document
 
-from .types import DocumentationJob
+from .types import DocumentationJob, DocumentationJobIdArg
 
 
 @strawberry.type
@@ -19,7 +19,7 @@ class DocumentationJobSubscriptions:
     @strawberry.subscription(
         description="A documentation job's current state, then its state after every change.")
     async def documentation_job_changed(
-        self, info: Info, job_id: strawberry.ID
+        self, info: Info, job_id: DocumentationJobIdArg
     ) -> AsyncGenerator[DocumentationJob, None]:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("documentation_jobs", job_id)]) as changes:

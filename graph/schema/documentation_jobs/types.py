@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from graph.schema.core.access import AccessControl, AccessControlInput
+from graph.schema.core.enums import described_enum
 from repository.documentation_jobs import DocumentationJobFilter
 from repository.models import DocumentationJobStatus
 from repository.models import GenerationOptions as GenerationOptionsModel
 from repository.models import JobStatistics as JobStatisticsModel
 from repository.models import LLMConfig as LLMConfigModel
 
-strawberry.enum(DocumentationJobStatus,
-                description="Lifecycle of a documentation job (seed 001's JobStatus).")
+DocumentationJobIdArg = Annotated[
+    strawberry.ID, strawberry.argument(description="The documentation job's `jobId`.")]
+
+described_enum(DocumentationJobStatus, "Lifecycle of a documentation job (seed 001's JobStatus).", {
+    "PENDING": "Created, not started yet.",
+    "RUNNING": "Started (`timestampStart` is set).",
+    "COMPLETED": "Finished successfully (`timestampEnd` is set).",
+    "FAILED": "Finished without success; `errorMessage` says why.",
+})
 
 
 @strawberry.type(description="How the documentation is generated.")
@@ -67,10 +76,13 @@ class DocumentationJob:
 
 @strawberry.input(description="Generation options of a new documentation job.")
 class GenerationOptionsInput:
-    create_branch: bool = False
-    github_pages: bool = False
-    no_cache: bool = False
-    custom_output: str | None = None
+    create_branch: bool = strawberry.field(
+        default=False, description="Create a new git branch for the changes.")
+    github_pages: bool = strawberry.field(
+        default=False, description="Produce GitHub Pages compatible output.")
+    no_cache: bool = strawberry.field(default=False, description="Bypass caches.")
+    custom_output: str | None = strawberry.field(
+        default=None, description="Custom output directory.")
 
     def to_model(self) -> GenerationOptionsModel:
         return GenerationOptionsModel(self.create_branch, self.github_pages, self.no_cache,
@@ -79,9 +91,10 @@ class GenerationOptionsInput:
 
 @strawberry.input(description="LLM configuration of a new documentation job.")
 class LLMConfigInput:
-    main_model: str
-    cluster_model: str
-    base_url: str
+    main_model: str = strawberry.field(description="Primary model that writes documentation.")
+    cluster_model: str = strawberry.field(
+        description="Model used for clustering and analysis.")
+    base_url: str = strawberry.field(description="Base URL of the LLM API.")
 
     def to_model(self) -> LLMConfigModel:
         return LLMConfigModel(self.main_model, self.cluster_model, self.base_url)
@@ -89,10 +102,12 @@ class LLMConfigInput:
 
 @strawberry.input(description="Statistics to record (replaces the previous ones).")
 class JobStatisticsInput:
-    total_files_analyzed: int = 0
-    leaf_nodes: int = 0
-    max_depth: int = 0
-    total_tokens_used: int = 0
+    total_files_analyzed: int = strawberry.field(default=0, description="Files processed.")
+    leaf_nodes: int = strawberry.field(
+        default=0, description="Leaf nodes of the dependency graph.")
+    max_depth: int = strawberry.field(
+        default=0, description="Maximum depth of the dependency graph.")
+    total_tokens_used: int = strawberry.field(default=0, description="LLM tokens consumed.")
 
     def to_model(self) -> JobStatisticsModel:
         return JobStatisticsModel(self.total_files_analyzed, self.leaf_nodes, self.max_depth,
@@ -101,13 +116,16 @@ class JobStatisticsInput:
 
 @strawberry.input(description="A new documentation job (PENDING).")
 class CreateDocumentationJobInput:
-    repository_path: str
-    repository_name: str
-    output_directory: str
-    commit_hash: str | None = None
-    branch_name: str | None = None
-    generation_options: GenerationOptionsInput | None = None
-    llm_config: LLMConfigInput | None = None
+    repository_path: str = strawberry.field(description="Absolute path of the repository.")
+    repository_name: str = strawberry.field(description="Name of the repository.")
+    output_directory: str = strawberry.field(description="Where documentation is written.")
+    commit_hash: str | None = strawberry.field(
+        default=None, description="Commit SHA the job documents.")
+    branch_name: str | None = strawberry.field(default=None, description="Git branch, if any.")
+    generation_options: GenerationOptionsInput | None = strawberry.field(
+        default=None, description="How to generate (all off when omitted).")
+    llm_config: LLMConfigInput | None = strawberry.field(
+        default=None, description="Language models to use, if any.")
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change it; you are added as an admin.")
     idempotency_key: str | None = strawberry.field(
@@ -118,10 +136,14 @@ class CreateDocumentationJobInput:
 
 @strawberry.input(description="Which documentation jobs to list.")
 class DocumentationJobFilterInput:
-    status: DocumentationJobStatus | None = None
-    repository_name: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    status: DocumentationJobStatus | None = strawberry.field(
+        default=None, description="Only jobs in this status.")
+    repository_name: str | None = strawberry.field(
+        default=None, description="Only jobs of this repository (exact name).")
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Only jobs created after this instant.")
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Only jobs created before this instant.")
 
     def to_filter(self) -> DocumentationJobFilter:
         return DocumentationJobFilter(self.status, self.repository_name, self.created_after,

@@ -6,23 +6,23 @@ from typing import Annotated
 
 import strawberry
 
-from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
+from graph.schema.core.connections import AFTER, BEFORE, FILTER, FIRST, LAST, Connection, paginate
 from graph.schema.core.context import Info
 
-from .types import JobFilterInput, SecretaryJob
+from .types import JobFilterInput, JobIdArg, SecretaryJob
 
 
 @strawberry.type
 class JobQueries:
     @strawberry.field(description="One job by id. NOT_FOUND if it is missing or hidden from you.")
-    async def job(self, info: Info, job_id: strawberry.ID) -> SecretaryJob | None:
+    async def job(self, info: Info, job_id: JobIdArg) -> SecretaryJob | None:
         return await info.context.store.jobs.get(info.context.principal, job_id)
 
     @strawberry.field(description="Jobs you may read, newest first.")
     async def jobs(
         self,
         info: Info,
-        filter: JobFilterInput | None = None,
+        filter: Annotated[JobFilterInput | None, FILTER] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,

@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from graph.realtime.follow import job_event, newer_states
+from graph.schema.core.connections import FILTER
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
 from repository.changes import Change
@@ -17,22 +18,25 @@ from repository.jobs import JobFilter, job_from_document
 from repository.models import JobStatus, LogSlice
 from repository.pagination import PageRequest
 
-from .types import LogEntry, SecretaryJob
+from .types import JobIdArg, LogEntry, SecretaryJob
 
 
 @strawberry.enum(description="What happened to a job in a filtered job subscription.")
 class JobEventKind(Enum):
-    CURRENT = "CURRENT"
-    CREATED = "CREATED"
-    UPDATED = "UPDATED"
-    DELETED = "DELETED"
+    CURRENT = strawberry.enum_value("CURRENT", description="The job as it was when you "
+                                    "subscribed (sent first, `initial` of them).")
+    CREATED = strawberry.enum_value("CREATED", description="The job was just created.")
+    UPDATED = strawberry.enum_value(
+        "UPDATED", description="The job changed, or entered or left the filter.")
+    DELETED = strawberry.enum_value(
+        "DELETED", description="The job was deleted (`job` is null).")
 
 
 @strawberry.type(description="A job as it is now, and what just happened to it.")
 class JobEvent:
     kind: JobEventKind = strawberry.field(
         description="CURRENT for the initial state, then CREATED, UPDATED or DELETED.")
-    job_id: strawberry.ID = strawberry.field(description="The job's id.")
+    job_id: JobIdArg = strawberry.field(description="The job's id.")
     job: SecretaryJob | None = strawberry.field(description="The job; null once DELETED.")
 
 
@@ -44,7 +48,7 @@ class LogGap:
 
 @strawberry.type(description="New log entries of a job, in sequence order.")
 class JobLogBatch:
-    job_id: strawberry.ID = strawberry.field(description="The job's id.")
+    job_id: JobIdArg = strawberry.field(description="The job's id.")
     entries: list[LogEntry] = strawberry.field(description="Entries after the last one sent.")
     gap: LogGap | None = strawberry.field(
         description="Set when entries between the last one sent and these were lost.")
@@ -59,9 +63,11 @@ class JobLogBatch:
 
 @strawberry.input(description="Which jobs a subscription follows; all given conditions hold.")
 class JobSubscriptionFilter:
-    status: JobStatus | None = None
-    job_type: str | None = None
-    batch_id: strawberry.ID | None = None
+    status: JobStatus | None = strawberry.field(
+        default=None, description="Jobs in this status (and jobs leaving it).")
+    job_type: str | None = strawberry.field(default=None, description="Jobs of this type.")
+    batch_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Jobs of this batch.")
 
     def to_filter(self) -> JobFilter:
         return JobFilter(status=self.status, job_type=self.job_type, batch_id=self.batch_id)
@@ -72,7 +78,7 @@ class JobSubscriptions:
     @strawberry.subscription(
         description="A job's current state, then its state after every change.")
     async def job_changed(
-        self, info: Info, job_id: strawberry.ID
+        self, info: Info, job_id: JobIdArg
     ) -> AsyncGenerator[SecretaryJob, None]:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
@@ -90,7 +96,7 @@ class JobSubscriptions:
     async def jobs_changed(
         self,
         info: Info,
-        filter: JobSubscriptionFilter | None = None,
+        filter: Annotated[JobSubscriptionFilter | None, FILTER] = None,
         initial: Annotated[int, strawberry.argument(
             description="How many current jobs to send first (0 to skip).")] = 20,
     ) -> AsyncGenerator[JobEvent, None]:
@@ -126,7 +132,7 @@ class JobLogSubscriptions:
     async def job_logs(
         self,
         info: Info,
-        job_id: strawberry.ID,
+        job_id: JobIdArg,
         after: Annotated[int, strawberry.argument(
             description="Sequence number of the last entry already seen (0 for all).")] = 0,
     ) -> AsyncGenerator[JobLogBatch, None]:

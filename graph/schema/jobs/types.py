@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.context import Info
+from graph.schema.core.enums import described_enum
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
@@ -20,16 +21,31 @@ from repository.models import SecretaryJob as SecretaryJobModel
 if TYPE_CHECKING:
     from graph.schema.batches.types import BatchJob
 
-strawberry.enum(JobStatus, description="Where a job is in its lifecycle.")
+described_enum(JobStatus, "Where a job is in its lifecycle.", {
+    "PENDING": "Waiting for a worker to claim it.",
+    "PROCESSING": "Claimed by a worker, which holds a lease on it.",
+    "COMPLETED": "Finished successfully; `results` holds what it produced.",
+    "FAILED": "Finished without success; `error` says why (`retryJob` may run it again).",
+})
+
+JobIdArg = Annotated[strawberry.ID, strawberry.argument(description="The job's `jobId`.")]
 
 
-@strawberry.enum(description="Severity of a log entry (the seed's five levels).")
 class LogLevel(StrEnum):
     DEBUG = "debug"
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
     CRITICAL = "critical"
+
+
+described_enum(LogLevel, "Severity of a log entry (the seed's five levels).", {
+    "DEBUG": "Detail for whoever debugs the worker.",
+    "INFO": "A step of normal progress.",
+    "WARNING": "Something unexpected that the job survived.",
+    "ERROR": "Something failed; the job may still go on.",
+    "CRITICAL": "The job cannot go on.",
+})
 
 
 @strawberry.type(description="How far a job has got.")
