@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_body_depth: int = Field(64, ge=8, le=1000)
 
     # query limits
     max_query_depth: int = Field(12, ge=2)

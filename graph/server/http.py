@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable
 from typing import Any
 
@@ -34,6 +33,7 @@ from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
 from repository.errors import ErrorCode
 
+from . import bodies
 from .expiry import close_on_expiry
 from .express import ExpressRequests
 from .graphiql import graphiql_page
@@ -43,25 +43,6 @@ JSON = "application/json"
 REQUEST_ERROR_CODES = {ErrorCode.GRAPHQL_PARSE_FAILED, ErrorCode.GRAPHQL_VALIDATION_FAILED,
                        ErrorCode.QUERY_TOO_COMPLEX}
 """Errors that mean the operation never ran (the spec's request errors)."""
-
-
-HUGE = 2**63
-
-
-def _holds_huge_integer(value: Any) -> bool:
-    """Whether orjson read an integer beyond 64 bits (as a float, integral and that big)."""
-    stack = [value]  # not recursive: JSON may nest 1024 levels deep
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is float:
-            if item.is_integer() and abs(item) >= HUGE:
-                return True
-        elif kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-    return False
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -176,28 +157,17 @@ class GraphQLView(GraphQL):
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        """Strict JSON for bodies, GET parameters and WebSocket messages.
+        """Strict JSON, nested no deeper than the configured limit (``bodies.decode``)."""
+        return bodies.decode(data, self.settings.max_body_depth)
 
-        orjson refuses (as a JSON error, so 400 BAD_REQUEST) what ``json.loads`` lets
-        through to fail later as a 500 or a masked error: invalid UTF-8, lone
-        surrogates (``"\\ud800"``, which no string in MongoDB can hold), NaN/Infinity
-        and nesting deeper than 1024 levels (a RecursionError in ``json``).
-
-        orjson reads integers beyond 64 bits as floats, which would store a different
-        number; when the value holds such a float, the (already validated) text is read
-        again with ``json``, which keeps integers exact, so that storing one that big is
-        refused instead. ``json`` stops short of orjson's depth (a RecursionError): such
-        a body is refused as JSON too.
-        """
-        value = orjson.loads(data)
-        if not _holds_huge_integer(value):
-            return value
+    def parse_json(self, data: str | bytes) -> Any:
         try:
-            return json.loads(data)
-        except RecursionError:
-            text = data.decode(errors="replace") if isinstance(data, bytes) else data
-            raise json.JSONDecodeError("nested too deeply to read its numbers exactly",
-                                       text, 0) from None
+            return super().parse_json(data)
+        except HTTPException as exc:  # the depth limit is named; other bad JSON is not
+            if isinstance(exc.__cause__, bodies.TooDeep):
+                raise HTTPException(400, f"The request body is refused: {exc.__cause__.msg} "
+                                    "(JOBGRAPH_MAX_BODY_DEPTH)") from None
+            raise
 
     async def parse_http_body(self, request: Any) -> Any:
         try:

@@ -388,19 +388,20 @@ def selection(field_: GraphQLField, depth: int) -> str:
 # -- what a server can accept as JSON ------------------------------------------------------
 
 
-def strict_json(value: Any, depth: int = 0) -> bool:
-    """JSON any conforming parser reads the same: finite numbers, Unicode scalar strings."""
-    if depth > 1000:
-        return False
+def strict_json(value: Any, depth: int = 0, max_depth: int = 1000) -> bool:
+    """JSON any conforming parser reads the same: finite numbers, Unicode scalar strings,
+    containers nested no deeper than ``max_depth`` (``value`` itself at ``depth``)."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, str):
         return _encodable(value)
+    if isinstance(value, Mapping | list | tuple) and depth > max_depth:
+        return False
     if isinstance(value, Mapping):
-        return all(_encodable(key) and strict_json(item, depth + 1)
+        return all(_encodable(key) and strict_json(item, depth + 1, max_depth)
                    for key, item in value.items())
     if isinstance(value, list | tuple):
-        return all(strict_json(item, depth + 1) for item in value)
+        return all(strict_json(item, depth + 1, max_depth) for item in value)
     return True
 
 

@@ -31,7 +31,17 @@ from tests.graph.strategies import (
     operation,
     strict_json,
 )
-from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, WORKER, Api, Caller
+from tests.helpers.graphql import (
+    ADMIN,
+    ALICE,
+    ANON,
+    BOB,
+    WORKER,
+    Api,
+    Caller,
+    make_settings,
+    open_api,
+)
 
 HTTP_CODES = {400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE"}
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -195,7 +205,8 @@ def check_answer(api: Api, mutation: str, drawn: Drawn, status: int, body: bytes
     if len(body) > api.settings.max_body_bytes:
         assert (status, codes) == (413, [HTTP_CODES[413]]), payload
         return True
-    if not strict_json(drawn.variables):
+    # the body is {"variables": {...}}: the variables object sits two levels down
+    if not strict_json(drawn.variables, max_depth=api.settings.max_body_depth - 2):
         assert (status, codes) == (400, [HTTP_CODES[400]]), payload
         return True
     assert status == 200, payload
@@ -510,22 +521,45 @@ async def test_lone_surrogates_elsewhere_are_refused_before_execution(
     assert (await snapshot(store)).digests == world.baseline.digests
 
 
-@pytest.mark.parametrize("number, status, code", [
-    ("1.5", 200, "VALIDATION_ERROR"),
-    (str(2**62), 200, "VALIDATION_ERROR"),
-    # integral and beyond 64 bits, like a huge integer: read again exactly, too deep for that
-    ("1e300", 400, "BAD_REQUEST"),
+@pytest.mark.parametrize("depth, number, status, code", [
+    # beyond JOBGRAPH_MAX_BODY_DEPTH (64): refused as JSON, the same on every Python
+    (1000, "1.5", 400, "BAD_REQUEST"),
+    (1000, str(2**62), 400, "BAD_REQUEST"),
+    (1000, "1e300", 400, "BAD_REQUEST"),
+    (63, "1.5", 400, "BAD_REQUEST"),  # 63 lists inside the body's two objects: 65 levels
+    # within it: parameters nested beyond their own limit (20) are a VALIDATION_ERROR
+    (62, "1.5", 200, "VALIDATION_ERROR"),
+    (60, str(2**62), 200, "VALIDATION_ERROR"),
+    # integral and beyond 64 bits (read again exactly): refused, never rounded
+    (60, "1e300", 200, "VALIDATION_ERROR"),
+    (60, str(2**64), 200, "VALIDATION_ERROR"),
 ])
 async def test_numbers_deep_in_a_body_get_a_coded_answer(
-        api: Api, store: Store, number: str, status: int, code: str) -> None:
-    # 1000 levels: orjson reads them, Python's json would hit its recursion limit
+        api: Api, store: Store, depth: int, number: str, status: int, code: str) -> None:
     for _ in range(2):  # a document's first request, then the express lane
         response = await api.client.post(
-            "/graphql", content=mutation_body("[" * 1000 + number + "]" * 1000),
+            "/graphql", content=mutation_body("[" * depth + number + "]" * depth),
             headers={"content-type": "application/json", **ALICE.headers(api.settings)})
         assert response.status_code == status, response.text
         assert codes_of(response.json()) == [code]
     assert await store.jobs.collection.count_documents({}) == 0
+
+
+async def test_the_body_depth_limit_is_configurable_and_named_in_the_refusal(
+        mongo_uri: str, database_name: str) -> None:
+    settings = make_settings(database=database_name, max_body_depth=8)
+    async with open_api(settings, mongo_uri) as shallow:
+        deep = await shallow.client.post(
+            "/graphql", content=mutation_body("[" * 7 + "1" + "]" * 7),
+            headers={"content-type": "application/json", **ALICE.headers(settings)})
+        within = await shallow.client.post(
+            "/graphql", content=mutation_body('{"a": ' * 6 + "1" + "}" * 6),
+            headers={"content-type": "application/json", **ALICE.headers(settings)})
+
+    assert deep.status_code == 400
+    assert codes_of(deep.json()) == ["BAD_REQUEST"]
+    assert "deeper than 8 levels" in deep.json()["errors"][0]["message"]
+    assert within.status_code == 200 and within.json()["data"]["createJob"]["jobId"]
 
 
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])

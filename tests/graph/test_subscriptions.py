@@ -578,3 +578,21 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
         return gauge(text, "jobgraph_subscriptions_active") == 0
 
     assert await eventually(released)
+
+
+async def test_a_message_nested_beyond_the_body_depth_limit_closes_with_4400(
+    live: Any, settings: Any
+) -> None:
+    # graphql-transport-ws closes on a message that is not JSON (the older graphql-ws
+    # protocol ignores such messages, as it ignores any unreadable one)
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],
+                                  open_timeout=DEADLINE) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), DEADLINE))["type"] == \
+            "connection_ack"
+        deep = "[" * (settings.max_body_depth + 1) + "]" * (settings.max_body_depth + 1)
+        await socket.send('{"id": "1", "type": "subscribe", "payload": {"query": "{ a }", '
+                          f'"variables": {{"x": {deep}}}}}}}')
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), DEADLINE)
+    assert socket.close_code == 4400
