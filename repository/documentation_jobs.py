@@ -142,6 +142,13 @@ class DocumentationJobRepository:
             raise NotFoundError(f"documentation job {job_id!r} not found")
         return documentation_job_from_document(doc)
 
+    async def get_many(self, principal: Principal, job_ids: list[str]
+                       ) -> dict[str, DocumentationJob]:
+        """Readable documentation jobs among ``job_ids``, in one round trip."""
+        query = {"_id": {"$in": list(job_ids)}, **read_filter(principal)}
+        return {doc["_id"]: documentation_job_from_document(doc)
+                async for doc in self.collection.find(query)}
+
     def _list_query(self, principal: Principal, job_filter: DocumentationJobFilter) -> dict:
         return {**job_filter.query(), **read_filter(principal)}
 

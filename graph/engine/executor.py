@@ -39,6 +39,7 @@ from .plans import (
     OBJECT_LIST,
     TYPENAME,
     Bail,
+    accepts,
     field_kind,
     is_static,
     schema_cache,
@@ -290,6 +291,8 @@ class FastExecutor(ExecutionContext):
             return Undefined
         if value is None:
             return Undefined if non_null else None
+        if not accepts(object_type, value):
+            return Undefined
         grouped_field_set = self._subfields(object_type, field_details_list)
         if grouped_field_set is None:
             return Undefined
@@ -321,6 +324,9 @@ class FastExecutor(ExecutionContext):
         if items is None:
             return Undefined if non_null else None
         if not isinstance(items, list | tuple) or (item_non_null and None in items):
+            return Undefined
+        if item_type.is_type_of is not None and not all(
+                item is None or accepts(item_type, item) for item in items):
             return Undefined
         grouped_field_set = self._subfields(item_type, field_details_list)
         if grouped_field_set is None:
@@ -398,13 +404,14 @@ class FastExecutor(ExecutionContext):
                 return super().complete_value(return_type, field_details_list, info, path,
                                               result, position_context)
             return None
-        if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+        if isinstance(inner, GraphQLObjectType) and accepts(inner, result):
             grouped_field_set = self._subfields(inner, field_details_list)
             if grouped_field_set is not None:
                 return self.execute_fields(inner, result, path, grouped_field_set, None)
         elif isinstance(inner, GraphQLList) and isinstance(result, list | tuple):
             item_type, item_non_null = unwrap(inner.of_type)
-            if (isinstance(item_type, GraphQLObjectType) and item_type.is_type_of is None
+            if (isinstance(item_type, GraphQLObjectType)
+                    and all(item is None or accepts(item_type, item) for item in result)
                     and not (item_non_null and None in result)
                     and self.get_stream_usage(field_details_list, path) is None):
                 grouped_field_set = self._subfields(item_type, field_details_list)

@@ -164,16 +164,24 @@ def field_kind(parent_type: GraphQLObjectType, field_def: Any, schema: GraphQLSc
     inner, non_null = unwrap(field_def.type)
     if isinstance(inner, GraphQLList):
         item, item_non_null = unwrap(inner.of_type)
-        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
+        if isinstance(item, GraphQLObjectType):
             return (OBJECT_LIST, name, non_null, item, item_non_null)
         if hasattr(item, "coerce_output_value"):
             return (LEAF_LIST, name, non_null, leaf_completer(item), item_non_null)
         return (GENERIC,)
     if isinstance(inner, GraphQLObjectType):
-        return (OBJECT, name, non_null, inner) if inner.is_type_of is None else (GENERIC,)
+        return (OBJECT, name, non_null, inner)
     if hasattr(inner, "coerce_output_value"):
         return (LEAF, name, non_null, leaf_completer(inner))
     return (GENERIC,)
+
+
+def accepts(object_type: GraphQLObjectType, value: Any) -> bool:
+    """Whether ``value`` passes the type's ``is_type_of`` (types that implement an
+    interface check their values; graphql-core gives the error when one does not). The
+    schema's checks are plain ``isinstance`` tests that read no resolve info."""
+    is_type_of = object_type.is_type_of
+    return is_type_of is None or is_type_of(value, None) is True
 
 
 def schema_cache(schema: GraphQLSchema, name: str) -> dict[Any, Any]:

@@ -23,11 +23,21 @@ from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
 
+from .batches.types import fetch_batches
 from .core.errors import ErrorCodes
+from .core.node import node_queries
+from .documentation_jobs.types import fetch_documentation_jobs
+from .jobs.types import fetch_jobs
+
+NodeQueries = node_queries({
+    "SecretaryJob": fetch_jobs,
+    "BatchJob": fetch_batches,
+    "DocumentationJob": fetch_documentation_jobs,
+})
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(JobQueries, BatchQueries, DocumentationJobQueries):
+class Query(JobQueries, BatchQueries, DocumentationJobQueries, NodeQueries):
     @strawberry.field(description="Who the server thinks you are.")
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import pytest
 import strawberry
+from strawberry.relay import GlobalID
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -333,16 +334,21 @@ def test_the_api_schema_uses_the_fast_executor() -> None:
 # -- the API's own schema, over in-memory repositories ------------------------------
 
 API_PAGE = """
-query Page($first: Int!, $withLogs: Boolean!) {
+query Page($first: Int!, $withLogs: Boolean!, $ids: [ID!]!) {
   jobs(first: $first) {
     edges { cursor node { ...Job batch { batchName status counts { total pending } } } }
     pageInfo { hasNextPage endCursor }
     totalCount
   }
   one: job(jobId: "job-1") { ...Job error { code details } previousErrors { message } }
+  nodes(ids: $ids) {
+    __typename id
+    ... on SecretaryJob { jobId status }
+    ... on BatchJob { batchName counts { total } }
+  }
 }
 fragment Job on SecretaryJob {
-  __typename jobId jobType status parameters createdAt updatedAt results batchId owner
+  __typename id jobId jobType status parameters createdAt updatedAt results batchId owner
   processingStartedAt completedAt claimedBy leaseExpiresAt attempts maxAttempts retryable
   logSeq version progress { step percent message }
   logs(last: 2) @include(if: $withLogs) { timestamp level message seq attempt }
@@ -372,6 +378,9 @@ class FakeJobs:
 
     async def count(self, principal: Any, job_filter: Any) -> int:
         return len(self.jobs)
+
+    async def get_many(self, principal: Any, ids: list[str]) -> dict[str, Any]:
+        return {job.job_id: job for job in self.jobs if job.job_id in ids}
 
 
 class FakeBatches:
@@ -427,18 +436,22 @@ def test_the_api_schema_answers_alike_with_either_executor(where: str, with_logs
     from graph.schema.core.context import Context
     from graph.schema.root import build_schema
     from repository.access import Principal
+    from repository.limits import Limits
 
     fast = build_schema()
     generic = build_schema()
     generic.execution_context_class = StrawberryGraphQLCoreExecutionContext
     jobs, batches = api_models(where)
+    ids = [str(GlobalID("SecretaryJob", "job-2")), str(GlobalID("BatchJob", "batch-1")),
+           str(GlobalID("SecretaryJob", "missing"))]
 
     def answer(schema: strawberry.Schema) -> dict[str, Any]:
-        store = SimpleNamespace(jobs=FakeJobs(jobs), batches=FakeBatches(batches))
+        store = SimpleNamespace(jobs=FakeJobs(jobs), batches=FakeBatches(batches),
+                                limits=Limits())
         context = Context(store=store, settings=Settings(),  # type: ignore[arg-type]
                           principal=Principal("u"))
         result = asyncio.run(schema.execute(API_PAGE, variable_values={
-            "first": 4, "withLogs": with_logs}, context_value=context))
+            "first": 4, "withLogs": with_logs, "ids": ids}, context_value=context))
         return {"data": result.data, "errors": [e.formatted for e in result.errors or ()]}
 
     assert answer(fast) == answer(generic)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
 from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
-from graph.schema.core.context import Info
+from graph.schema.core.context import Context, Info
+from graph.schema.core.node import Node, global_id
 from graph.schema.jobs.types import CreateJobInput, SecretaryJob
 from repository.batches import BatchFilter, JobSpec
 from repository.jobs import JobFilter
@@ -39,8 +40,18 @@ BatchIdArg = Annotated[strawberry.ID, strawberry.argument(description="The batch
 
 
 @strawberry.type(description="A named group of jobs processed together.")
-class BatchJob:
+class BatchJob(Node):
     batch_id: strawberry.ID = strawberry.field(description="Unique batch identifier.")
+
+    @strawberry.field(description="Global id (Relay's Node); `batchId` stays its own id.")
+    @staticmethod
+    def id(root: BatchJobModel) -> strawberry.ID:
+        return global_id("BatchJob", root.batch_id)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, BatchJobModel | cls)
+
     batch_name: str = strawberry.field(description="Name of the batch.")
     created_at: datetime = strawberry.field(description="When the batch was created.")
     updated_at: datetime = strawberry.field(description="When the batch itself last changed.")
@@ -106,3 +117,8 @@ class CreateBatchInput:
     def job_specs(self) -> list[JobSpec]:
         return [JobSpec(job.job_type, job.parameters, access_or_none(job.access_control),
                         job.max_attempts) for job in self.jobs]
+
+
+async def fetch_batches(context: Context, batch_ids: list[str]) -> dict[str, BatchJobModel]:
+    """``node(id:)`` for batches: the readable ones among ``batch_ids``, with counts."""
+    return await context.store.batches.get_many(context.principal, batch_ids)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from graph.schema.core.access import AccessControl, AccessControlInput
+from graph.schema.core.context import Context
 from graph.schema.core.enums import described_enum
+from graph.schema.core.node import Node, global_id
 from repository.documentation_jobs import DocumentationJobFilter
+from repository.models import DocumentationJob as DocumentationJobModel
 from repository.models import DocumentationJobStatus
 from repository.models import GenerationOptions as GenerationOptionsModel
 from repository.models import JobStatistics as JobStatisticsModel
@@ -50,8 +53,18 @@ class JobStatistics:
 
 
 @strawberry.type(description="A documentation-generation job for one repository.")
-class DocumentationJob:
+class DocumentationJob(Node):
     job_id: strawberry.ID = strawberry.field(description="Unique identifier (a UUID).")
+
+    @strawberry.field(description="Global id (Relay's Node); `jobId` stays its own id.")
+    @staticmethod
+    def id(root: DocumentationJobModel) -> strawberry.ID:
+        return global_id("DocumentationJob", root.job_id)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, DocumentationJobModel | cls)
+
     repository_path: str = strawberry.field(description="Absolute path of the repository.")
     repository_name: str = strawberry.field(description="Name of the repository.")
     output_directory: str = strawberry.field(description="Where documentation is written.")
@@ -148,3 +161,9 @@ class DocumentationJobFilterInput:
     def to_filter(self) -> DocumentationJobFilter:
         return DocumentationJobFilter(self.status, self.repository_name, self.created_after,
                                       self.created_before)
+
+
+async def fetch_documentation_jobs(context: Context, job_ids: list[str]
+                                   ) -> dict[str, DocumentationJobModel]:
+    """``node(id:)`` for documentation jobs: the readable ones among ``job_ids``."""
+    return await context.store.documentation_jobs.get_many(context.principal, job_ids)

@@ -11,8 +11,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.schema.core.access import AccessControl, AccessControlInput
-from graph.schema.core.context import Info
+from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
+from graph.schema.core.node import Node, global_id
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
@@ -80,8 +81,18 @@ class JobError:
 
 
 @strawberry.type(description="An asynchronous job (pdf, session, transformer, ...).")
-class SecretaryJob:
+class SecretaryJob(Node):
     job_id: strawberry.ID = strawberry.field(description="Unique job identifier.")
+
+    @strawberry.field(description="Global id (Relay's Node); `jobId` stays the job's own id.")
+    @staticmethod
+    def id(root: SecretaryJobModel) -> strawberry.ID:
+        return global_id("SecretaryJob", root.job_id)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, SecretaryJobModel | cls)
+
     job_type: str = strawberry.field(description='Kind of job, e.g. "pdf" or "transformer".')
     status: JobStatus = strawberry.field(description="Current lifecycle status.")
     parameters: JSON = strawberry.field(description="Input the worker needs.")
@@ -188,3 +199,8 @@ class CreateJobInput:
         default=None, description="Repeating a call with the same key returns the first "
         "result instead of creating a duplicate (per user; reusing it with other input is a "
         "CONFLICT).")
+
+
+async def fetch_jobs(context: Context, job_ids: list[str]) -> dict[str, SecretaryJobModel]:
+    """``node(id:)`` for jobs: the readable ones among ``job_ids``."""
+    return await context.store.jobs.get_many(context.principal, job_ids)
