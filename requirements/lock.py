@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 LOWEST_PYTHON = "3.11"
 COMMON = ["--universal", "--generate-hashes", "--python-version", LOWEST_PYTHON,
-          "--no-header"]
+          "--no-header", "--quiet"]
 DIGEST_PREFIX = "# pyproject-digest: "
 
 # name -> (what it is for, arguments after `uv pip compile`); dev first: the others
