@@ -2,18 +2,24 @@
 # jobgraph API image. Production talks to a real MongoDB replica set
 # (JOBGRAPH_MONGODB_URI); the embedded development database is not installed.
 
-# --- builder: build the wheel and install it with its runtime dependencies into a venv
+# --- builder: the locked runtime dependencies and the wheel, into a venv
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+# Every download is pinned and hash-checked (requirements/*.lock, made by `make lock`).
+# runtime.lock holds no extras: neither [dev] (test tools) nor [embedded] (SecantusDB)
+# reach the image. This layer changes only when the locks do.
+COPY requirements/runtime.lock requirements/build.lock ./requirements/
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/runtime.lock \
+    && python -m pip install --require-hashes -r requirements/build.lock
 COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY repository ./repository
-# No extras: neither [dev] (test tools) nor [embedded] (SecantusDB) reach the image.
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install /wheels/*.whl
+# The wheel is built with the locked setuptools and installed without resolving again.
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-deps /wheels/*.whl
 
 # --- runtime: the venv only, run as an unprivileged user
 FROM python:3.11-slim AS runtime

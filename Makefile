@@ -1,18 +1,32 @@
 # The two commands: `make run` and `make test`. Both build .venv on first use.
-PYTHON ?= python3.11
-VENV := .venv
+# The newest supported Python on the machine that runs (a pyenv shim of a version that is
+# not selected does not); `make PYTHON=python3.12 VENV=.venv-3.12 test` picks another.
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+PYTHON ?= $(firstword $(foreach python,$(SUPPORTED_PYTHONS),$(shell \
+	$(python) -c 'import sys' >/dev/null 2>&1 && echo $(python))))
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/dev.lock
 
-.PHONY: run test lint schema bench seed-demo demo-worker clean
+.PHONY: run test lint schema bench seed-demo demo-worker lock clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@test -n "$(PYTHON)" || { echo "make: no supported Python found (one of \
+	$(SUPPORTED_PYTHONS)); install one or pass PYTHON=/path/to/python" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
+# Everything comes from the lock, hashes checked; the project itself is then installed
+# without resolving again (its build backend, setuptools, is in the lock too).
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# After editing dependencies in pyproject.toml: relock, then commit both.
+# UPGRADE=--upgrade (or "--upgrade-package NAME") moves pins forward.
+lock: $(STAMP)
+	$(BIN)/python requirements/lock.py $(UPGRADE)
 
 run: $(STAMP)
 	$(BIN)/jobgraph serve --host 127.0.0.1 --port 8000

@@ -61,6 +61,36 @@ def test_dockerfile_installs_no_dev_or_embedded_dependencies(stages: list[list[s
     assert "pytest" not in lowered
 
 
+def pip_installs(stage: list[str]) -> list[list[str]]:
+    """The words of each `pip install` in the stage's RUN lines."""
+    found = []
+    for run in instructions(stage, "RUN"):
+        for command in re.split(r"&&|;", run):
+            words = shlex.split(command)
+            if "pip" in " ".join(words[:3]) and "install" in words:
+                found.append(words)
+    return found
+
+
+def test_dockerfile_installs_only_from_the_locks(stages: list[list[str]]) -> None:
+    installs = pip_installs(stages[0])
+    # every install is either hash-checked from a lock, or the wheel with no resolving
+    for words in installs:
+        assert "--require-hashes" in words or "--no-deps" in words, " ".join(words)
+        if "--require-hashes" in words:
+            assert words[words.index("-r") + 1].startswith("requirements/")
+    runtime = [words for words in installs if "requirements/runtime.lock" in words]
+    assert runtime and runtime[0][0].startswith("/opt/venv/")
+    (wheel,) = [words for words in installs if any(w.endswith(".whl") for w in words)]
+    assert "--no-deps" in wheel and wheel[0].startswith("/opt/venv/")
+    # the wheel is built with the locked backend, not one fetched at build time
+    (build,) = [run for run in instructions(stages[0], "RUN") if "pip wheel" in run]
+    assert "--no-build-isolation" in build and "--no-deps" in build
+    assert any("requirements/build.lock" in words for words in installs)
+    copied = " ".join(instructions(stages[0], "COPY"))
+    assert "requirements/runtime.lock" in copied and "requirements/build.lock" in copied
+
+
 def test_dockerfile_runs_as_a_non_root_user(stages: list[list[str]]) -> None:
     users = instructions(stages[-1], "USER")
     assert users, "the runtime stage sets no USER"
@@ -86,7 +116,8 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", ".data", "tests"} <= ignored
-    assert not ignored & {"graph", "repository", "pyproject.toml", "README.md"}
+    assert not ignored & {"graph", "repository", "pyproject.toml", "README.md", "requirements",
+                          "requirements/runtime.lock", "requirements/build.lock"}
 
 
 def test_compose_runs_mongodb_as_a_single_node_replica_set(compose: dict[str, Any]) -> None:

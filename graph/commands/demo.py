@@ -2,18 +2,21 @@
 
 They speak GraphQL over HTTP like any frontend or worker would, with tokens
 minted from the server's secret (``JOBGRAPH_JWT_SECRET``, or the development
-secret ``jobgraph serve`` keeps in the data directory).
+secret ``jobgraph serve`` keeps in the data directory). Standard library HTTP only:
+the CLI imports this module, and the image installs runtime dependencies only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import random
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from graph.auth.tokens import mint_token
 from graph.config.settings import Settings
@@ -42,71 +45,88 @@ class DemoError(Exception):
     pass
 
 
+TIMEOUT_SECONDS = 30
+
+
 @dataclass
 class Client:
-    http: httpx.AsyncClient
     url: str
     token: str
 
     async def call(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            response = await self.http.post(
-                self.url, json={"query": query, "variables": variables or {}},
-                headers={"Authorization": f"Bearer {self.token}"})
-        except httpx.HTTPError as exc:
-            raise DemoError(f"cannot reach {self.url}: {exc}; is `jobgraph serve` running?"
-                            ) from None
-        body = response.json()
+        # a blocking urllib request in a thread: the demo's pace needs no connection pool
+        body = await asyncio.to_thread(self._post, {"query": query,
+                                                    "variables": variables or {}})
         if body.get("errors"):
             error = body["errors"][0]
             code = error.get("extensions", {}).get("code")
             raise DemoError(f"{code}: {error['message']}")
         return body["data"]
 
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url, data=json.dumps(payload).encode(), method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json",
+                     "Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:  # a 4xx/5xx still carries GraphQL errors
+            with exc:
+                raw = exc.read()
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+            reason = getattr(exc, "reason", exc)
+            raise DemoError(f"cannot reach {self.url}: {reason}; is `jobgraph serve` "
+                            "running?") from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise DemoError(f"{self.url} answered something other than JSON: "
+                            f"{raw[:200]!r}") from None
 
-def clients(http: httpx.AsyncClient, url: str, settings: Settings,
+
+def clients(url: str, settings: Settings,
             users: tuple[str, ...] = DEMO_USERS) -> dict[str, Client]:
-    return {user: Client(http, url, mint_token(settings, user, ttl=3600)) for user in users}
+    return {user: Client(url, mint_token(settings, user, ttl=3600)) for user in users}
 
 
 async def seed_demo(url: str, settings: Settings, out: Callable[[str], None] = print
                     ) -> dict[str, int]:
     """Sample jobs, batches and documentation jobs owned by several users with
     different access rules, so each user's view differs."""
-    async with httpx.AsyncClient(timeout=30) as http:
-        users = clients(http, url, settings)
-        alice, bob, carol = users["alice"], users["bob"], users["carol"]
-        created = {"jobs": 0, "batches": 0, "documentation_jobs": 0}
-        rules = [
-            (alice, {"visibility": "PUBLIC"}),
-            (alice, {"readAccess": ["bob"]}),
-            (bob, {"writeAccess": ["carol"]}),
-            (carol, {}),
-        ]
-        for n, (owner, access) in enumerate(rules * 2):
-            await owner.call(CREATE_JOB, {"input": {
-                "jobType": JOB_TYPES[n % len(JOB_TYPES)], "accessControl": access,
-                "parameters": {"filename": f"/data/report-{n}.pdf", "pages": 10 + n}}})
-            created["jobs"] += 1
-        for owner, name, access in ((alice, "nightly-import", {"visibility": "PUBLIC"}),
-                                    (bob, "q3-transcripts", {"readAccess": ["alice"]})):
-            batch = await owner.call(CREATE_BATCH, {"input": {
-                "batchName": name, "accessControl": access,
-                "jobs": [{"jobType": job_type, "parameters": {"part": index}}
-                         for index, job_type in enumerate(JOB_TYPES)]}})
-            created["batches"] += 1
-            created["jobs"] += batch["createBatch"]["counts"]["total"]
-        for owner, repo, access in ((alice, "jobgraph", {"visibility": "PUBLIC"}),
-                                    (carol, "secret-service", {})):
-            doc = await owner.call(CREATE_DOC, {"input": {
-                "repositoryPath": f"/src/{repo}", "repositoryName": repo,
-                "outputDirectory": f"/docs/{repo}", "accessControl": access,
-                "generationOptions": {"githubPages": True},
-                "llmConfig": {"mainModel": "gpt-4", "clusterModel": "gpt-3.5-turbo",
-                              "baseUrl": "https://api.openai.com/v1"}}})
-            created["documentation_jobs"] += 1
-            if owner is alice:
-                await owner.call(START_DOC, {"id": doc["createDocumentationJob"]["jobId"]})
+    users = clients(url, settings)
+    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+    created = {"jobs": 0, "batches": 0, "documentation_jobs": 0}
+    rules = [
+        (alice, {"visibility": "PUBLIC"}),
+        (alice, {"readAccess": ["bob"]}),
+        (bob, {"writeAccess": ["carol"]}),
+        (carol, {}),
+    ]
+    for n, (owner, access) in enumerate(rules * 2):
+        await owner.call(CREATE_JOB, {"input": {
+            "jobType": JOB_TYPES[n % len(JOB_TYPES)], "accessControl": access,
+            "parameters": {"filename": f"/data/report-{n}.pdf", "pages": 10 + n}}})
+        created["jobs"] += 1
+    for owner, name, access in ((alice, "nightly-import", {"visibility": "PUBLIC"}),
+                                (bob, "q3-transcripts", {"readAccess": ["alice"]})):
+        batch = await owner.call(CREATE_BATCH, {"input": {
+            "batchName": name, "accessControl": access,
+            "jobs": [{"jobType": job_type, "parameters": {"part": index}}
+                     for index, job_type in enumerate(JOB_TYPES)]}})
+        created["batches"] += 1
+        created["jobs"] += batch["createBatch"]["counts"]["total"]
+    for owner, repo, access in ((alice, "jobgraph", {"visibility": "PUBLIC"}),
+                                (carol, "secret-service", {})):
+        doc = await owner.call(CREATE_DOC, {"input": {
+            "repositoryPath": f"/src/{repo}", "repositoryName": repo,
+            "outputDirectory": f"/docs/{repo}", "accessControl": access,
+            "generationOptions": {"githubPages": True},
+            "llmConfig": {"mainModel": "gpt-4", "clusterModel": "gpt-3.5-turbo",
+                          "baseUrl": "https://api.openai.com/v1"}}})
+        created["documentation_jobs"] += 1
+        if owner is alice:
+            await owner.call(START_DOC, {"id": doc["createDocumentationJob"]["jobId"]})
     out(f"seeded {created['jobs']} jobs, {created['batches']} batches and "
         f"{created['documentation_jobs']} documentation jobs for users "
         f"{', '.join(DEMO_USERS)} at {url}")
@@ -122,37 +142,36 @@ async def demo_worker(url: str, settings: Settings, *, worker_id: str = "demo-wo
     slowly enough to watch in a GraphiQL subscription. Returns the jobs finished."""
     rng = rng or random.Random()
     finished = 0
-    async with httpx.AsyncClient(timeout=30) as http:
-        worker = Client(http, url, mint_token(settings, worker_id, ["worker"], ttl=24 * 3600))
-        producer = Client(http, url, mint_token(settings, "alice", ttl=24 * 3600))
-        while jobs is None or finished < jobs:
-            claimed = (await worker.call(CLAIM, {"types": job_types}))["claimJob"]
-            if claimed is None:
-                if create_when_idle:
-                    await producer.call(CREATE_JOB, {"input": {
-                        "jobType": rng.choice(job_types or list(JOB_TYPES)),
-                        "accessControl": {"visibility": "PUBLIC"},
-                        "parameters": {"generatedBy": worker_id}}})
-                    out("queue empty: created a PUBLIC job as alice")
-                else:
-                    await asyncio.sleep(idle_delay)
-                continue
-            job_id = claimed["jobId"]
-            out(f"claimed {claimed['jobType']} job {job_id}")
-            for percent, step in ((10, "downloading"), (40, "extracting"), (75, "writing")):
-                await asyncio.sleep(step_delay)
-                await worker.call(PROGRESS, {"id": job_id, "step": step, "p": percent})
-                await worker.call(LOG, {"id": job_id, "level": "INFO",
-                                        "m": f"{step}: {percent}%"})
-                out(f"  {job_id}: {step} {percent}%")
-            await asyncio.sleep(step_delay)
-            if rng.random() < fail_rate:
-                await worker.call(FAIL, {"id": job_id, "code": "DEMO_FAILURE",
-                                         "m": "the demo worker failed this one on purpose"})
-                out(f"  {job_id}: FAILED")
+    worker = Client(url, mint_token(settings, worker_id, ["worker"], ttl=24 * 3600))
+    producer = Client(url, mint_token(settings, "alice", ttl=24 * 3600))
+    while jobs is None or finished < jobs:
+        claimed = (await worker.call(CLAIM, {"types": job_types}))["claimJob"]
+        if claimed is None:
+            if create_when_idle:
+                await producer.call(CREATE_JOB, {"input": {
+                    "jobType": rng.choice(job_types or list(JOB_TYPES)),
+                    "accessControl": {"visibility": "PUBLIC"},
+                    "parameters": {"generatedBy": worker_id}}})
+                out("queue empty: created a PUBLIC job as alice")
             else:
-                await worker.call(COMPLETE, {"id": job_id, "results": {"pages": rng.randint(
-                    1, 99)}})
-                out(f"  {job_id}: COMPLETED")
-            finished += 1
+                await asyncio.sleep(idle_delay)
+            continue
+        job_id = claimed["jobId"]
+        out(f"claimed {claimed['jobType']} job {job_id}")
+        for percent, step in ((10, "downloading"), (40, "extracting"), (75, "writing")):
+            await asyncio.sleep(step_delay)
+            await worker.call(PROGRESS, {"id": job_id, "step": step, "p": percent})
+            await worker.call(LOG, {"id": job_id, "level": "INFO",
+                                    "m": f"{step}: {percent}%"})
+            out(f"  {job_id}: {step} {percent}%")
+        await asyncio.sleep(step_delay)
+        if rng.random() < fail_rate:
+            await worker.call(FAIL, {"id": job_id, "code": "DEMO_FAILURE",
+                                     "m": "the demo worker failed this one on purpose"})
+            out(f"  {job_id}: FAILED")
+        else:
+            await worker.call(COMPLETE, {"id": job_id, "results": {"pages": rng.randint(
+                1, 99)}})
+            out(f"  {job_id}: COMPLETED")
+        finished += 1
     return finished
