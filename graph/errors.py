@@ -11,6 +11,7 @@ import logging
 from graphql.error import GraphQLError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from repository.errors import DomainError, ValidationError
 
@@ -41,6 +42,8 @@ ERROR_CODES = {
     "SUBSCRIPTION_RESET": "Change history was lost (token too old); re-query and resubscribe.",
     "TOO_MANY_SUBSCRIPTIONS": "The connection or the server holds its maximum of subscriptions.",
     "SUBSCRIPTIONS_UNAVAILABLE": "The database offers no change streams (not a replica set).",
+    "UNSUPPORTED_TRANSPORT": "The operation cannot go over this transport (a subscription asked "
+                             "for as plain JSON; a query in a multipart subscription stream).",
     "INTERNAL_SERVER_ERROR": "An unexpected error; details are in the server log only.",
 }
 """Every code a client can receive, with what it means (the README lists the same)."""
@@ -70,6 +73,10 @@ def client_error(error: GraphQLError) -> GraphQLError:
         if isinstance(original, ValidationError):
             extensions["field"] = camel_case(original.field)
         return _rebuild(error, original.message, extensions)
+    if isinstance(original, InvalidOperationTypeError):  # inside an SSE or multipart stream
+        return _rebuild(error, f"{error.message} over this transport: a multipart subscription "
+                        "stream carries only subscriptions, and a mutation needs POST",
+                        {"code": "UNSUPPORTED_TRANSPORT"})
     if isinstance(original, UnauthenticatedError):
         return _rebuild(error, original.message, {"code": original.code})
     if isinstance(original, DATABASE_ERRORS):

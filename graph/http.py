@@ -4,6 +4,10 @@
   requests that fail before execution (syntax, validation) get 400 without a
   ``data`` entry; ``application/json`` (and no Accept) keeps 200 for them.
 - A mutation over GET is 405; an unacceptable Accept is 406.
+- A subscription streams as Server-Sent Events (``Accept: text/event-stream``, the
+  graphql-sse protocol's distinct connections mode) or as Apollo's multipart
+  subscriptions (``multipart/mixed;subscriptionSpec=1.0``); asked for as plain JSON it
+  is 406 UNSUPPORTED_TRANSPORT.
 - A body above the configured size is refused with 413 before it is parsed.
 """
 
@@ -24,7 +28,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from repository.access import ANONYMOUS
@@ -40,6 +51,11 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
 
+
+SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
+                          MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL)
+"""Both WebSocket protocols, and over HTTP Apollo's multipart subscriptions and
+Server-Sent Events (graphql-sse's distinct connections mode)."""
 
 HUGE = 2**63
 
@@ -101,6 +117,21 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+class CodedHTTPException(HTTPException):
+    """An HTTP refusal whose body carries ``code`` instead of BAD_REQUEST."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+def stream_needed() -> CodedHTTPException:
+    return CodedHTTPException(
+        406, "a subscription over HTTP needs `Accept: text/event-stream` (Server-Sent Events) "
+        "or `Accept: multipart/mixed;subscriptionSpec=1.0`, or a WebSocket",
+        "UNSUPPORTED_TRANSPORT")
+
+
 class TextFrames(ASGIWebSocketAdapter):
     """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
     which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
@@ -119,6 +150,7 @@ class GraphQLView(GraphQL):
                  hub_getter: Any = None, **options: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None,
                          allowed_origins=settings.cors_origins,
+                         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
                          # enforced with a coded error in graph/realtime/subscriptions.py
                          max_subscriptions_per_connection=None,
                          **options)
@@ -137,6 +169,8 @@ class GraphQLView(GraphQL):
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         media = negotiate(request.headers.get("accept"))
+        if media is None and self._get_stream_transport_from_headers(request.headers):
+            media = JSON  # a stream's events are framed by its transport; refusals are JSON
         if media is None and not self.should_render_graphql_ide(
                 self.request_adapter_class(request)):
             response: Response = JSONResponse(
@@ -154,8 +188,8 @@ class GraphQLView(GraphQL):
                                    media or JSON, 401)
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         except HTTPException as exc:
-            response = self._json(error_body("BAD_REQUEST", exc.reason), media or JSON,
-                                  exc.status_code)
+            response = self._json(error_body(getattr(exc, "code", "BAD_REQUEST"), exc.reason),
+                                  media or JSON, exc.status_code)
         await response(scope, receive, send)
 
     def response_status(self, payload: dict[str, Any], errors: Any, media: str) -> int:
@@ -248,9 +282,13 @@ class GraphQLView(GraphQL):
         try:
             return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:
-            if request_adapter.method == "GET" and isinstance(exc.__cause__,
-                                                             InvalidOperationTypeError):
-                raise HTTPException(405, "mutations and subscriptions need POST") from None
+            cause = exc.__cause__
+            if not isinstance(cause, InvalidOperationTypeError):
+                raise
+            if cause.operation_type is OperationType.SUBSCRIPTION:  # see Schema.execute
+                raise stream_needed() from None
+            if request_adapter.method == "GET":
+                raise HTTPException(405, "mutations need POST") from None
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from .access import Viewer
 from .batches.mutations import BatchMutations
@@ -40,6 +44,19 @@ class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
 class Schema(strawberry.Schema):
     documents: DocumentCache | None = None
     """Parsed and validated documents, shared with the view's express lane."""
+
+    async def execute(self, query: str | None, variable_values: Any = None,
+                      context_value: Any = None, root_value: Any = None,
+                      operation_name: str | None = None,
+                      allowed_operation_types: Iterable[OperationType] | None = None,
+                      operation_extensions: Any = None) -> ExecutionResult:
+        """Never a subscription: Strawberry would call its generator like a query resolver
+        (INTERNAL_SERVER_ERROR). Subscriptions run through ``subscribe``/``stream`` (a
+        WebSocket, SSE or multipart); refused here, the view answers UNSUPPORTED_TRANSPORT."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(query, variable_values, context_value, root_value,
+                                     operation_name, allowed, operation_extensions)
 
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already
