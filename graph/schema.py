@@ -58,6 +58,17 @@ class Schema(strawberry.Schema):
         return await super().execute(query, variable_values, context_value, root_value,
                                      operation_name, allowed, operation_extensions)
 
+    async def subscribe(self, query: str | None, variable_values: Any = None,
+                        context_value: Any = None, root_value: Any = None,
+                        operation_name: str | None = None,
+                        operation_extensions: Any = None) -> Any:
+        """Any operation, not only subscriptions: only the legacy ``graphql-ws`` protocol's
+        handler calls this, and its clients (gql, subscriptions-transport-ws) send queries
+        and mutations over the socket too; those answer once, then complete."""
+        return await self.stream(query, variable_values, context_value, root_value,
+                                 operation_name, operation_extensions,
+                                 DEFAULT_ALLOWED_OPERATION_TYPES)
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already
         logs the unexpected ones (and warns of database outages), expected ones not at all."""
