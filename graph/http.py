@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, get_operation_ast
+from graphql import OperationType as DocumentOperation
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -235,7 +237,25 @@ class GraphQLView(GraphQL):
             if not isinstance(item.operation_name, str | None):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a "
                                     "string or null, if provided.")
+        if (not isinstance(data, list) and data.protocol != "http"
+                and negotiate(request.headers.get("accept")) is not None
+                and not self._is_subscription(data)):
+            data.protocol = "http"
         return data
+
+    def _is_subscription(self, data: Any) -> bool:
+        """Whether the operation is a subscription. Strawberry streams whatever the Accept
+        header allows a stream for, but clients such as urql list text/event-stream and
+        multipart/mixed for every request: what JSON can answer, JSON answers."""
+        documents = self.express.documents
+        if documents is None or not isinstance(data.query, str):
+            return False
+        try:
+            document, _ = documents.parsed(data.query)
+        except GraphQLError:
+            return False  # answered (as JSON) by Strawberry's parse error
+        operation = get_operation_ast(document, data.operation_name)
+        return operation is not None and operation.operation is DocumentOperation.SUBSCRIPTION
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):

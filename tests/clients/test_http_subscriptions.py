@@ -122,8 +122,9 @@ async def test_a_subscription_without_a_stream_is_refused_with_a_code(
 
 
 @pytest.mark.parametrize(("method", "accept", "document"), [
-    ("POST", MULTIPART, "query { viewer { userId } }"),
-    ("POST", MULTIPART, 'mutation { createJob(input: {jobType: "x"}) { jobId } }'),
+    ("POST", "multipart/mixed;subscriptionSpec=1.0", "query { viewer { userId } }"),
+    ("POST", "multipart/mixed;subscriptionSpec=1.0",
+     'mutation { createJob(input: {jobType: "x"}) { jobId } }'),
     ("GET", "text/event-stream", 'mutation { createJob(input: {jobType: "x"}) { jobId } }'),
 ])
 async def test_an_operation_a_stream_does_not_carry_gets_a_code(
@@ -138,6 +139,23 @@ async def test_an_operation_a_stream_does_not_carry_gets_a_code(
     assert "UNSUPPORTED_TRANSPORT" in response.text
     assert "INTERNAL_SERVER_ERROR" not in response.text
     assert (await http.data("{ jobs { totalCount } }"))["jobs"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize("accept", [
+    MULTIPART,  # Apollo's, for subscriptions
+    "application/graphql-response+json, application/graphql+json, application/json, "
+    "text/event-stream, multipart/mixed",  # urql's, for every operation
+])
+async def test_a_query_is_answered_as_json_when_the_client_takes_json(
+    live: LiveServer, http: Api, settings: Any, no_tracebacks: Any, accept: str
+) -> None:
+    response = await http.client.post("/graphql", json={"query": "{ viewer { userId } }"},
+                                      headers=ALICE.headers(settings) | {"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(
+        "application/graphql-response+json" if accept.startswith("application/graphql")
+        else "application/json")
+    assert response.json() == {"data": {"viewer": {"userId": "alice"}}}
 
 
 @NODE

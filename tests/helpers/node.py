@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,15 +62,24 @@ class Script:
                 if done(seen[-1]):
                     return seen
 
-    async def finish(self) -> int:
-        """Close its stdin (the script then disposes of its client) and wait for the end."""
+    async def finish(self, *, interrupt: bool) -> int:
+        """End it: close its stdin (a script of ours then disposes of its client), or for a
+        program that runs until stopped (a README snippet), interrupt its process group."""
         if self.process.stdin is not None and not self.process.stdin.is_closing():
             self.process.stdin.close()
+        if interrupt:
+            self._signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(self.process.wait(), DEADLINE)
         except TimeoutError:
-            self.process.kill()
+            self._signal(signal.SIGKILL)
             return await self.process.wait()
+
+    def _signal(self, number: int) -> None:
+        if self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, number)  # its children too (curl under bash)
 
     async def _stderr(self) -> str:
         assert self.process.stderr is not None
@@ -77,18 +88,19 @@ class Script:
 
 @asynccontextmanager
 async def run_script(name: str, *argv: str, cwd: Path | None = None,
-                     env: dict[str, str] | None = None) -> AsyncIterator[Script]:
-    """Run ``argv`` until the block ends (stdin closed, then killed if it lingers)."""
+                     env: dict[str, str] | None = None, interrupt: bool = True
+                     ) -> AsyncIterator[Script]:
+    """Run ``argv`` until the block ends; then interrupt it, or with ``interrupt=False``
+    close its stdin and let it end by itself (killed if it lingers)."""
     process = await asyncio.create_subprocess_exec(
         *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**24)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**24,
+        start_new_session=True)
     script = Script(process, name)
     try:
         yield script
     finally:
-        await script.finish()
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        await script.finish(interrupt=interrupt)
 
 
 def node_script(name: str, spec: dict[str, Any] | None = None, *, code: str | None = None,
@@ -100,4 +112,4 @@ def node_script(name: str, spec: dict[str, Any] | None = None, *, code: str | No
         argv = [node, "--input-type=module", "-e", code]
     else:
         argv = [node, str(NODE_CLIENTS / name), json.dumps(spec or {})]
-    return run_script(name, *argv, cwd=NODE_CLIENTS, env=env)
+    return run_script(name, *argv, cwd=NODE_CLIENTS, env=env, interrupt=code is not None)
