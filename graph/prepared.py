@@ -77,7 +77,14 @@ class PreparedDocuments(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            context.graphql_document = self.cache.parsed(context.query)[0]
+            try:
+                context.graphql_document = self.cache.parsed(context.query)[0]
+            except GraphQLError:
+                # Not raised from this hook, which runs outside Strawberry's error handling
+                # when it streams (SSE, multipart, WebSocket): Strawberry parses again, with
+                # the same token limit, and reports the error as a result.
+                context.parse_options = {**context.parse_options,
+                                         "max_tokens": self.cache.max_tokens}
         yield
 
     def on_validate(self) -> Iterator[None]:

@@ -122,3 +122,16 @@ async def test_a_log_stream_resumed_with_after_has_no_gap_and_no_duplicate(
     assert resumed["gap"] is None and resumed["lastSeq"] == 4
     assert [entry["message"] for entry in resumed["entries"]] == ["three", "four"]
     assert seen == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("document", "code"), [
+    ("subscription {", "GRAPHQL_PARSE_FAILED"),
+    ("subscription { jobsChanged { " + "kind " * 2100 + "} }", "QUERY_TOO_COMPLEX"),
+])
+async def test_a_document_that_does_not_parse_is_answered_with_its_code(
+    live: LiveServer, settings: Any, document: str, code: str
+) -> None:
+    async with subscription(live, settings, document) as subscriber:
+        await subscriber.next()  # connected
+        refused = await subscriber.next()
+    assert [error["extensions"]["code"] for error in refused["error"]["errors"]] == [code]

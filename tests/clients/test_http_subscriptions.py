@@ -250,3 +250,48 @@ async def test_one_request_holds_one_subscription_within_the_connection_cap(
                 "Accept": accept, **ALICE.headers(http.settings)})
             assert response.status_code == 400
             assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+SHAPES = {
+    "query": "query Me { viewer { userId } }",
+    "mutation": 'mutation Make { createJob(input: {jobType: "shape"}) { jobId } }',
+    "subscription": "subscription Any { jobsChanged(initial: 1) { kind } }",
+    "syntax error": "subscription {",
+    "invalid": "subscription { jobsChanged { nope } }",
+    "two operations, no name":
+        "query A { viewer { userId } } subscription B { jobsChanged { kind } }",
+}
+ACCEPTS = [None, "application/json", "application/graphql-response+json", "*/*", "text/html",
+           "text/event-stream", MULTIPART, "multipart/mixed;subscriptionSpec=1.0",
+           "application/graphql-response+json, application/json, text/event-stream, "
+           "multipart/mixed", "image/png"]
+
+
+async def test_no_request_shape_yields_an_internal_error(
+    live: LiveServer, http: Api, settings: Any, no_tracebacks: Any
+) -> None:
+    """Every operation kind, by GET and POST, under every Accept: a coded answer."""
+    answers = {}
+    for name, document in SHAPES.items():
+        for method in ("GET", "POST"):
+            for accept in ACCEPTS:
+                headers = ALICE.headers(settings) | ({"Accept": accept} if accept else {})
+                arguments = ({"params": {"query": document}} if method == "GET"
+                             else {"json": {"query": document}})
+                try:
+                    async with http.client.stream(method, "/graphql", headers=headers,
+                                                  **arguments) as response:
+                        text = ""
+                        async for chunk in response.aiter_text():
+                            text += chunk
+                            if '"data"' in text or '"errors"' in text:
+                                break
+                    answers[name, method, accept] = response.status_code, text
+                except httpx.HTTPError as exc:
+                    answers[name, method, accept] = 599, repr(exc)
+    internal = {shape: answer for shape, answer in answers.items()
+                if answer[0] >= 500 or "INTERNAL_SERVER_ERROR" in answer[1]}
+    assert internal == {}
+    uncoded = {shape: answer for shape, answer in answers.items()
+               if answer[0] >= 400 and '"code"' not in answer[1]}
+    assert uncoded == {}
