@@ -40,6 +40,12 @@ def codes(line: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in errors]
 
 
+def followed(line: dict[str, Any]) -> Any:
+    """The job of a jobChanged event: graphql-sse prints the result, Apollo its data."""
+    result = line.get("next") or {}
+    return (result.get("data") or result).get("jobChanged")
+
+
 @pytest.fixture
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Any:
     """After the test: nothing was logged at ERROR (an unexpected error is logged there,
@@ -198,7 +204,7 @@ async def test_a_stream_ends_when_its_token_expires(
     live: LiveServer, http: Api, settings: Any, no_tracebacks: Any, client: str
 ) -> None:
     job_id = await create_job(http)
-    short = token(settings, ALICE, ttl=4)
+    short = token(settings, ALICE, ttl=8)  # long enough to start under load
     if client == "graphql-sse":
         script = sse(live, FOLLOW, short, id=job_id)
     else:
@@ -207,6 +213,8 @@ async def test_a_stream_ends_when_its_token_expires(
             "jobId": job_id, "jobType": "apollo", "subscriptions": "http"})
     async with script as subscriber:
         lines = await subscriber.until(lambda line: "error" in line or codes(line))
+    # the current state first, then the end: UNAUTHENTICATED, the token expired
+    assert any(followed(line) for line in lines[:-1]), lines
     assert codes(lines[-1]) == ["UNAUTHENTICATED"]
     assert "expired" in json.dumps(lines[-1])
     assert await eventually(lambda: _none_active(http))
