@@ -53,7 +53,8 @@ class Schema(strawberry.Schema):
         """Never a subscription: Strawberry would call its generator like a query resolver
         (INTERNAL_SERVER_ERROR). Subscriptions run through ``subscribe``/``stream`` (a
         WebSocket, SSE or multipart); refused here, the view answers UNSUPPORTED_TRANSPORT."""
-        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed = set(DEFAULT_ALLOWED_OPERATION_TYPES if allowed_operation_types is None
+                      else allowed_operation_types)
         allowed.discard(OperationType.SUBSCRIPTION)
         return await super().execute(query, variable_values, context_value, root_value,
                                      operation_name, allowed, operation_extensions)
