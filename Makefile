@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
 
-.PHONY: run test lint schema bench seed-demo demo-worker lock clean
+.PHONY: run test lint schema bench seed-demo demo-worker lock clean node-clients
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: no supported Python found (one of \
@@ -28,10 +28,23 @@ $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 lock: $(STAMP)
 	$(BIN)/python requirements/lock.py $(UPGRADE)
 
+# The npm packages the client tests drive (pinned by tests/clients/package-lock.json);
+# without npm those tests skip (and fail under CI=true).
+NODE_CLIENTS := tests/clients
+NODE_STAMP := $(NODE_CLIENTS)/node_modules/.package-lock.json
+
+node-clients:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(NODE_STAMP); \
+	else echo "npm not found: the Node client tests will skip (and fail under CI=true)"; fi
+
+$(NODE_STAMP): $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/jobgraph serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+test: $(STAMP) node-clients
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -52,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(NODE_CLIENTS)/node_modules

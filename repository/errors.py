@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
     BAD_REQUEST = "BAD_REQUEST"
+    UNSUPPORTED_TRANSPORT = "UNSUPPORTED_TRANSPORT"
 
     @property
     def meaning(self) -> str:
@@ -54,6 +55,8 @@ MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.PAYLOAD_TOO_LARGE: "The request body exceeds the configured maximum.",
     ErrorCode.NOT_ACCEPTABLE: "The Accept header allows no media type the server answers in.",
     ErrorCode.BAD_REQUEST: "The HTTP request itself is malformed.",
+    ErrorCode.UNSUPPORTED_TRANSPORT: "The operation cannot go over this transport (a "
+    "subscription asked for as plain JSON; a query in a multipart subscription stream).",
 }
 
 

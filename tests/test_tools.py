@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.tools import require_executable, require_module
+from tests.helpers.tools import require_module, require_tool
 
 ABSENT = "jobgraph-no-such-program"
 
 
-@pytest.mark.parametrize("require", [lambda: require_executable(ABSENT),
+@pytest.mark.parametrize("require", [lambda: require_tool(ABSENT, "a hint"),
                                      lambda: require_module(ABSENT.replace("-", "_"))])
 def test_missing_tool_skips_locally(require: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
@@ -17,7 +17,7 @@ def test_missing_tool_skips_locally(require: object, monkeypatch: pytest.MonkeyP
         require()  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("require", [lambda: require_executable(ABSENT),
+@pytest.mark.parametrize("require", [lambda: require_tool(ABSENT, "a hint"),
                                      lambda: require_module(ABSENT.replace("-", "_"))])
 def test_missing_tool_fails_under_ci(require: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
@@ -26,5 +26,5 @@ def test_missing_tool_fails_under_ci(require: object, monkeypatch: pytest.Monkey
 
 
 def test_present_tool_is_found() -> None:
-    assert require_executable("sh").endswith("/sh")
+    assert require_tool("sh", "a hint").endswith("/sh")
     assert require_module("json").dumps([]) == "[]"

@@ -38,6 +38,13 @@ TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
 syntax error): the one place its message is read."""
 
 
+def syntax_error_code(error: GraphQLSyntaxError) -> ErrorCode:
+    """A document over the token limit is too complex; anything else is a syntax error."""
+    if error.message.startswith(TOO_MANY_TOKENS):
+        return ErrorCode.QUERY_TOO_COMPLEX
+    return ErrorCode.GRAPHQL_PARSE_FAILED
+
+
 class DocumentCache:
     """Parsed documents by text, with their validation errors per rule set (LRU)."""
 
@@ -56,9 +63,7 @@ class DocumentCache:
             try:
                 document = parse(query, max_tokens=self.max_tokens)
             except GraphQLSyntaxError as error:
-                code = (ErrorCode.QUERY_TOO_COMPLEX if error.message.startswith(TOO_MANY_TOKENS)
-                        else ErrorCode.GRAPHQL_PARSE_FAILED)
-                error.extensions = {"code": code.value}
+                error.extensions = {"code": syntax_error_code(error).value}
                 raise
             entry = (document, {})
             self.entries[query] = entry
@@ -105,7 +110,14 @@ class PreparedDocuments(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            context.graphql_document = self.cache.parsed(context.query)[0]
+            try:
+                context.graphql_document = self.cache.parsed(context.query)[0]
+            except GraphQLError:
+                # Not raised from this hook, which runs outside Strawberry's error handling
+                # when it streams (SSE, multipart, WebSocket): Strawberry parses again, with
+                # the same token limit, and answers the error (``syntax_error_code``).
+                context.parse_options = {**context.parse_options,
+                                         "max_tokens": self.cache.max_tokens}
         yield
 
     async def on_validate(self) -> AsyncIterator[None]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from graph.config.settings import Settings
 from graph.engine.documents import DocumentCache
@@ -28,6 +31,8 @@ from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
 from .jobs.types import fetch_jobs
+
+EVERY_OPERATION_TYPE = frozenset(OperationType)
 
 NodeQueries = node_queries({
     "SecretaryJob": fetch_jobs,
@@ -60,6 +65,31 @@ class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscri
 class Schema(strawberry.Schema):
     documents: DocumentCache | None = None
     """Parsed and validated documents, shared with the view's express lane."""
+
+    async def execute(self, query: str | None, variable_values: Any = None,
+                      context_value: Any = None, root_value: Any = None,
+                      operation_name: str | None = None,
+                      allowed_operation_types: Iterable[OperationType] | None = None,
+                      operation_extensions: Any = None) -> ExecutionResult:
+        """Never a subscription: Strawberry would call its generator like a query resolver
+        (INTERNAL_SERVER_ERROR). Subscriptions run through ``subscribe``/``stream`` (a
+        WebSocket, SSE or multipart); refused here, the view answers UNSUPPORTED_TRANSPORT."""
+        allowed = set(EVERY_OPERATION_TYPE if allowed_operation_types is None
+                      else allowed_operation_types)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(query, variable_values, context_value, root_value,
+                                     operation_name, allowed, operation_extensions)
+
+    async def subscribe(self, query: str | None, variable_values: Any = None,
+                        context_value: Any = None, root_value: Any = None,
+                        operation_name: str | None = None,
+                        operation_extensions: Any = None) -> Any:
+        """Any operation, not only subscriptions: only the legacy ``graphql-ws`` protocol's
+        handler calls this, and its clients (gql, subscriptions-transport-ws) send queries
+        and mutations over the socket too; those answer once, then complete."""
+        return await self.stream(query, variable_values, context_value, root_value,
+                                 operation_name, operation_extensions,
+                                 EVERY_OPERATION_TYPE)
 
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already

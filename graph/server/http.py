@@ -4,6 +4,10 @@
   requests that fail before execution (syntax, validation) get 400 without a
   ``data`` entry; ``application/json`` (and no Accept) keeps 200 for them.
 - A mutation over GET is 405; an unacceptable Accept is 406.
+- A subscription streams as Server-Sent Events (``Accept: text/event-stream``, the
+  graphql-sse protocol's distinct connections mode) or as Apollo's multipart
+  subscriptions (``multipart/mixed;subscriptionSpec=1.0``); asked for as plain JSON it
+  is 406 UNSUPPORTED_TRANSPORT.
 - A body above the configured size is refused with 413 before it is parsed.
 """
 
@@ -14,6 +18,8 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, get_operation_ast
+from graphql import OperationType as DocumentOperation
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -23,7 +29,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from graph.auth.tokens import Authenticator, UnauthenticatedError
@@ -43,6 +56,12 @@ JSON = "application/json"
 REQUEST_ERROR_CODES = {ErrorCode.GRAPHQL_PARSE_FAILED, ErrorCode.GRAPHQL_VALIDATION_FAILED,
                        ErrorCode.QUERY_TOO_COMPLEX}
 """Errors that mean the operation never ran (the spec's request errors)."""
+
+
+SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
+                          MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL)
+"""Both WebSocket protocols, and over HTTP Apollo's multipart subscriptions and
+Server-Sent Events (graphql-sse's distinct connections mode)."""
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -86,6 +105,21 @@ def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
 
 
+class CodedHTTPException(HTTPException):
+    """An HTTP refusal whose body carries ``code`` instead of BAD_REQUEST."""
+
+    def __init__(self, status_code: int, reason: str, code: ErrorCode) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+def stream_needed() -> CodedHTTPException:
+    return CodedHTTPException(
+        406, "a subscription over HTTP needs `Accept: text/event-stream` (Server-Sent Events) "
+        "or `Accept: multipart/mixed;subscriptionSpec=1.0`, or a WebSocket",
+        ErrorCode.UNSUPPORTED_TRANSPORT)
+
+
 class TextFrames(ASGIWebSocketAdapter):
     """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
     which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
@@ -104,6 +138,7 @@ class GraphQLView(GraphQL):
                  hub_getter: Any = None, **options: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None,
                          allowed_origins=settings.cors_origins,
+                         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
                          # enforced with a coded error in graph/realtime/subscriptions.py
                          max_subscriptions_per_connection=None,
                          **options)
@@ -125,6 +160,8 @@ class GraphQLView(GraphQL):
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         media = negotiate(request.headers.get("accept"))
+        if media is None and self._get_stream_transport_from_headers(request.headers):
+            media = JSON  # a stream's events are framed by its transport; refusals are JSON
         if media is None and not self.should_render_graphql_ide(
                 self.request_adapter_class(request)):
             response: Response = JSONResponse(
@@ -142,8 +179,8 @@ class GraphQLView(GraphQL):
                                    media or JSON, 401)
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         except HTTPException as exc:
-            response = self._json(error_body(ErrorCode.BAD_REQUEST, exc.reason), media or JSON,
-                                  exc.status_code)
+            response = self._json(error_body(getattr(exc, "code", ErrorCode.BAD_REQUEST),
+                                             exc.reason), media or JSON, exc.status_code)
         await response(scope, receive, send)
 
     def response_status(self, payload: dict[str, Any], errors: Any, media: str) -> int:
@@ -178,7 +215,25 @@ class GraphQLView(GraphQL):
             if not isinstance(item.operation_name, str | None):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a "
                                     "string or null, if provided.")
+        if (not isinstance(data, list) and data.protocol != "http"
+                and negotiate(request.headers.get("accept")) is not None
+                and not self._is_subscription(data)):
+            data.protocol = "http"
         return data
+
+    def _is_subscription(self, data: Any) -> bool:
+        """Whether the operation is a subscription. Strawberry streams whatever the Accept
+        header allows a stream for, but clients such as urql list text/event-stream and
+        multipart/mixed for every request: what JSON can answer, JSON answers."""
+        documents = self.express.lane.documents
+        if documents is None or not isinstance(data.query, str):
+            return False
+        try:
+            document, _ = documents.parsed(data.query)
+        except GraphQLError:
+            return False  # answered (as JSON) by Strawberry's parse error
+        operation = get_operation_ast(document, data.operation_name)
+        return operation is not None and operation.operation is DocumentOperation.SUBSCRIPTION
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):
@@ -225,9 +280,13 @@ class GraphQLView(GraphQL):
         try:
             return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:
-            if request_adapter.method == "GET" and isinstance(exc.__cause__,
-                                                             InvalidOperationTypeError):
-                raise HTTPException(405, "mutations and subscriptions need POST") from None
+            cause = exc.__cause__
+            if not isinstance(cause, InvalidOperationTypeError):
+                raise
+            if cause.operation_type is OperationType.SUBSCRIPTION:  # see Schema.execute
+                raise stream_needed() from None
+            if request_adapter.method == "GET":
+                raise HTTPException(405, "mutations need POST") from None
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult

@@ -18,7 +18,7 @@ import pytest
 from graph.auth.tokens import mint_token
 from tests.helpers.graphql import ALICE, WORKER, Api
 from tests.helpers.live import DEADLINE, live_server
-from tests.helpers.tools import require_executable, require_module
+from tests.helpers.tools import require_module, require_tool
 from tests.helpers.waiting import eventually
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -74,7 +74,7 @@ class Browser:
 @asynccontextmanager
 async def graphiql(live: Any) -> AsyncIterator[Browser]:
     """GraphiQL open in Chromium, which may reach the server's origin only."""
-    chromium = require_executable("chromium")
+    chromium = require_tool("chromium", "Debian: apt-get install chromium")
     playwright = require_module("playwright.async_api")
     own = origin(live.url)
     async with playwright.async_playwright() as driver:

@@ -110,7 +110,7 @@ def test_readme_curl_example_is_a_valid_request(schema: GraphQLSchema) -> None:
         document = parse(request["query"])
         assert validate(schema, document) == []
         operation = operation_of(request["query"])
-        coerced = get_variable_values(schema, operation.variable_definitions,
+        coerced = get_variable_values(schema, operation.variable_definitions or [],
                                       request.get("variables") or {})
         assert not isinstance(coerced, list), [error.message for error in coerced]
 

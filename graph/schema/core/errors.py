@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
+from graph.engine.documents import syntax_error_code
 from repository.errors import CodedError, ErrorCode, ValidationError
 
 logger = logging.getLogger("jobgraph.errors")
@@ -46,12 +48,19 @@ def client_error(error: GraphQLError) -> GraphQLError:
         if isinstance(original, ValidationError):
             extensions["field"] = camel_case(original.field)
         return _rebuild(error, original.message, extensions)
+    if isinstance(original, InvalidOperationTypeError):  # inside an SSE or multipart stream
+        return _rebuild(error, f"{error.message} over this transport: a multipart subscription "
+                        "stream carries only subscriptions, and a mutation needs POST",
+                        {"code": ErrorCode.UNSUPPORTED_TRANSPORT.value})
     if isinstance(original, DATABASE_ERRORS):
         logger.warning("database unavailable: %s", original)
         return _rebuild(error, "The database is unavailable; try again later.",
                         {"code": ErrorCode.DATABASE_UNAVAILABLE.value})
     if "code" in extensions:  # coded where it was raised (limits, syntax)
         return error
+    if isinstance(error, GraphQLSyntaxError):  # parsed again by Strawberry while streaming
+        extensions["code"] = syntax_error_code(error).value
+        return _rebuild(error, error.message, extensions)
     if original is None or (error.path is None and not _is_unexpected(original)):
         # graphql-core's validation rules, and variables its input coercion refused
         extensions["code"] = ErrorCode.GRAPHQL_VALIDATION_FAILED.value

@@ -5,12 +5,21 @@ that state, then every later change, so nothing falls in between."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
+
+from starlette.requests import Request
 
 from graph.realtime.hub import Subscriber, SubscriptionError, unavailable
 from repository.errors import ErrorCode
 
 from .context import Info
+
+
+def token_expired() -> SubscriptionError:
+    return SubscriptionError(ErrorCode.UNAUTHENTICATED,
+                             "the bearer token expired; subscribe again with a fresh one")
 
 
 def subscribe(info: Info, **interest: Any) -> ConnectionSubscription:
@@ -21,15 +30,19 @@ def subscribe(info: Info, **interest: Any) -> ConnectionSubscription:
 class ConnectionSubscription:
     """Register with the hub, within this connection's subscription limit.
 
+    Over HTTP (SSE, multipart) the subscription ends with UNAUTHENTICATED when the bearer
+    token expires, as a WebSocket is closed with 4401 then (``graph/server/expiry.py``).
+
     A class, not an ``asynccontextmanager``: one lives as long as its subscription, and a
     generator-based one would keep a generator and its frame for each of thousands."""
 
-    __slots__ = ("context", "interest", "subscriber")
+    __slots__ = ("context", "interest", "subscriber", "timer")
 
     def __init__(self, context: Any, interest: dict[str, Any]) -> None:
         self.context = context
         self.interest = interest
         self.subscriber: Subscriber | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> Subscriber:
         context = self.context
@@ -42,9 +55,14 @@ class ConnectionSubscription:
         subscriber = await context.hub.subscribe(**self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
         context.open_subscriptions += 1
+        if context.expires_at is not None and isinstance(context.request, Request):
+            self.timer = asyncio.get_running_loop().call_later(
+                max(0.0, context.expires_at - time.time()), subscriber.fail, token_expired())
         return subscriber
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         if self.subscriber is not None:
             self.context.open_subscriptions -= 1
             await self.subscriber.__aexit__(*exc_info)
