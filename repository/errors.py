@@ -29,6 +29,11 @@ class ConflictError(DomainError):
     code = "CONFLICT"
 
 
+class LeaseLostError(ConflictError):
+    """A worker wrote to a job it no longer holds: it must stop, not try again. Its code
+    stays CONFLICT, which the README documents and workers already stop on."""
+
+
 class ValidationError(DomainError):
     code = "VALIDATION_ERROR"
 

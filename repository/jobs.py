@@ -17,14 +17,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
+from .claims import refuse_job_write
 from .documents import access_update, bump_version
-from .errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidTransitionError,
-    NotFoundError,
-    ValidationError,
-)
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
@@ -317,29 +312,22 @@ class JobRepository:
         it is remembered, so a late write from it is a CONFLICT.
         """
         now = utcnow()
-        try:
-            return await self._transition(principal, job_id, "retry", [
-                {"$set": {
-                    "previous_errors": {"$concatArrays": [
-                        {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
-                    "former_workers": {"$setUnion": [
-                        {"$ifNull": ["$former_workers", []]},
-                        {"$cond": [{"$ifNull": ["$claimed_by", False]}, ["$claimed_by"], []]},
-                    ]},
-                }},
-                {"$set": {
-                    "status": JobStatus.PENDING.value, "error": None, "progress": None,
-                    "results": None, "claimed_by": None, "lease_expires_at": None,
-                    "processing_started_at": None, "completed_at": None, "updated_at": now,
-                    "retryable": True,
-                }},
-            ], extra={"retryable": {"$ne": False}})
-        except ConflictError:
-            doc = await self.collection.find_one({"_id": job_id}, projection={"retryable": 1})
-            if doc is not None and doc.get("retryable") is False:
-                raise InvalidTransitionError(
-                    f"job {job_id!r} was failed as not retryable") from None
-            raise
+        return await self._transition(principal, job_id, "retry", [
+            {"$set": {
+                "previous_errors": {"$concatArrays": [
+                    {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
+                "former_workers": {"$setUnion": [
+                    {"$ifNull": ["$former_workers", []]},
+                    {"$cond": [{"$ifNull": ["$claimed_by", False]}, ["$claimed_by"], []]},
+                ]},
+            }},
+            {"$set": {
+                "status": JobStatus.PENDING.value, "error": None, "progress": None,
+                "results": None, "claimed_by": None, "lease_expires_at": None,
+                "processing_started_at": None, "completed_at": None, "updated_at": now,
+                "retryable": True,
+            }},
+        ], extra={"retryable": {"$ne": False}})
 
     async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
         doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
@@ -383,15 +371,17 @@ class JobRepository:
     ) -> SecretaryJob:
         allowed = [status.value for status in JOB_TRANSITIONS[action]]
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
+        now = utcnow()
         # The holder's lease guards work in progress; retrying a FAILED job needs none.
-        lease_now = None if action == "retry" else utcnow()
+        lease_now = None if action == "retry" else now
         query.update(write_filter(principal, claimable=True, lease_now=lease_now))
         doc = await self.collection.find_one_and_update(
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )
         if doc is None:
-            await refuse(self.collection, principal, job_id, kind="job", action=action,
-                         allowed_statuses=allowed)
+            current = await self.collection.find_one({"_id": job_id})
+            refuse_job_write(principal, current, job_id, action=action,
+                             allowed_statuses=allowed, now=now)
         return job_from_document(doc)
 
 

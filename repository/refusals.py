@@ -13,7 +13,7 @@ from typing import Any, Literal, NoReturn
 
 from .access import Principal, can_admin, can_read, can_write
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError
-from .models import AccessControl, utcnow
+from .models import AccessControl
 
 
 def not_found(kind: str, object_id: str) -> NotFoundError:
@@ -36,7 +36,6 @@ async def refuse(
         raise not_found(kind, object_id)
     access = AccessControl(**doc["access_control"])
     claimed_by = doc.get("claimed_by")
-    _refuse_lost_lease(principal, doc, kind, object_id, access)
     if not can_read(principal, access, claimed_by):
         raise not_found(kind, object_id)
     if need == "admin":
@@ -49,20 +48,3 @@ async def refuse(
     if allowed_statuses is not None and status not in allowed_statuses:
         raise InvalidTransitionError(f"cannot {action} {kind} {object_id!r}: it is {status}")
     raise ConflictError(f"{kind} {object_id!r} changed while it was being updated; try again")
-
-
-def _refuse_lost_lease(principal: Principal, doc: dict[str, Any], kind: str, object_id: str,
-                       access: AccessControl) -> None:
-    """A worker writing to a job it no longer holds gets CONFLICT, not a permission error:
-    it was allowed a moment ago, and must stop working on the job."""
-    uid = principal.user_id
-    if not principal.is_worker or uid is None or access.can_write(uid):
-        return
-    if doc.get("claimed_by") == uid:
-        expires = doc.get("lease_expires_at")
-        if expires is not None and expires <= utcnow():
-            raise ConflictError(f"your lease on {kind} {object_id!r} expired at "
-                                f"{expires.isoformat()}; stop working on it")
-    elif uid in (doc.get("former_workers") or ()):
-        raise ConflictError(f"your lease on {kind} {object_id!r} was lost (it expired or the "
-                            "job was retried); stop working on it")

@@ -1,0 +1,60 @@
+"""Why a lifecycle write to a job was refused.
+
+A worker that lost its lease hears so (CONFLICT) before anything else, even about a job
+it can no longer read: it was allowed a moment ago, and must stop working on the job.
+That holds for the writes a worker makes while it works (``LEASE_ACTIONS``); retrying a
+job is its writers' decision, so there a job the caller cannot read is NOT_FOUND, as
+everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, NoReturn
+
+from .access import Principal, can_read, can_write
+from .errors import ConflictError, ForbiddenError, InvalidTransitionError, LeaseLostError
+from .models import AccessControl, JobStatus
+from .refusals import not_found
+
+LEASE_ACTIONS = frozenset({"progress", "heartbeat", "log", "complete", "fail"})
+"""The writes a worker makes while it works on a job."""
+
+
+def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: str, *,
+                     action: str, allowed_statuses: Collection[str], now: datetime) -> NoReturn:
+    """The error for a lifecycle write that matched nothing, from the job as it is now."""
+    if doc is None:
+        raise not_found("job", job_id)
+    if action in LEASE_ACTIONS:
+        _refuse_lost_lease(principal, doc, job_id, now)
+    access = AccessControl(**doc["access_control"])
+    claimed_by = doc.get("claimed_by")
+    if not can_read(principal, access, claimed_by):
+        raise not_found("job", job_id)
+    if not can_write(principal, access, claimed_by):
+        raise ForbiddenError(f"you may not {action} job {job_id!r}")
+    status = doc.get("status")
+    if status not in allowed_statuses:
+        raise InvalidTransitionError(f"cannot {action} job {job_id!r}: it is {status}")
+    if action == "retry" and status == JobStatus.FAILED.value and doc.get("retryable") is False:
+        raise InvalidTransitionError(f"job {job_id!r} was failed as not retryable")
+    raise ConflictError(f"job {job_id!r} changed while it was being updated; try again")
+
+
+def _refuse_lost_lease(principal: Principal, doc: dict[str, Any], job_id: str,
+                       now: datetime) -> None:
+    uid = principal.user_id
+    if not principal.is_worker or uid is None:
+        return
+    if AccessControl(**doc["access_control"]).can_write(uid):
+        return
+    if doc.get("claimed_by") == uid:
+        expires = doc.get("lease_expires_at")
+        if expires is not None and expires <= now:
+            raise LeaseLostError(f"your lease on job {job_id!r} expired at "
+                                 f"{expires.isoformat()}; stop working on it")
+    elif uid in (doc.get("former_workers") or ()):
+        raise LeaseLostError(f"your lease on job {job_id!r} was lost (it expired or the "
+                             "job was retried); stop working on it")

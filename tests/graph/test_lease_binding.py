@@ -1,0 +1,111 @@
+"""A worker's writes are bound to its claim, through the public API: once its lease is
+lost, no right it has otherwise (writer, admin, the admin role) lets a late write in, and
+a job that failed for good through lease expiry stays failed for that worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from repository.database import Store
+from repository.models import new_id, utcnow
+from tests.helpers.commands import CommandCounter
+from tests.helpers.graphql import ADMIN, ALICE, WORKER, Api, Caller, make_settings, open_api
+
+OTHER_WORKER = Caller("worker-2", ("worker",))
+OPS = Caller("ops", ("admin", "worker"))
+"""Holds both roles: may claim, and may write every job by its role."""
+
+CREATE = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CLAIM = """mutation { claimJob { jobId attempts claimedBy } }"""
+JOB = """query($id: ID!) { job(jobId: $id) {
+  status attempts claimedBy version logSeq progress { percent } results
+  error { code message } previousErrors { code } } }"""
+SET_ACCESS = """mutation($id: ID!, $access: AccessControlInput!) {
+  setJobAccess(jobId: $id, accessControl: $access) { jobId } }"""
+
+LATE_WRITES = {
+    "updateJobProgress": """mutation($id: ID!) {
+      updateJobProgress(jobId: $id, progress: {step: "late", percent: 99}) { jobId } }""",
+    "heartbeatJob": """mutation($id: ID!) { heartbeatJob(jobId: $id) { jobId } }""",
+    "appendJobLogs": """mutation($id: ID!) {
+      appendJobLogs(jobId: $id, entries: [{level: INFO, message: "late"}]) { jobId } }""",
+    "completeJob": """mutation($id: ID!) {
+      completeJob(jobId: $id, results: {stale: true}) { jobId } }""",
+    "failJob": """mutation($id: ID!) {
+      failJob(jobId: $id, error: {code: "LATE", message: "late"}) { jobId } }""",
+}
+COMPLETE = LATE_WRITES["completeJob"]
+RETRY = """mutation($id: ID!) { retryJob(jobId: $id) { status } }"""
+FAIL = """mutation($id: ID!, $retryable: Boolean!) {
+  failJob(jobId: $id, error: {code: "E", message: "m"}, retryable: $retryable) { status } }"""
+
+
+@pytest.fixture
+async def patient(mongo_uri: str, database_name: str, store: Store) -> AsyncIterator[Api]:
+    """Long leases and a reaper that only sweeps when the test says so (``reap``); a lease
+    is made to lapse by moving its end into the past (``lapse``)."""
+    settings = make_settings(database=database_name, lease_seconds=120,
+                             reaper_interval_seconds=3600)
+    counter = CommandCounter(database_name)
+    async with open_api(settings, mongo_uri,
+                        client_options={"event_listeners": [counter]}) as api:
+        api.counter = counter  # type: ignore[attr-defined]
+        yield api
+
+
+async def lapse(store: Store, job_id: str) -> None:
+    """Setup: the holder went silent and its lease ran out."""
+    await store.jobs.collection.update_one(
+        {"_id": job_id}, {"$set": {"lease_expires_at": utcnow() - timedelta(seconds=1)}})
+
+
+async def reap(api: Api) -> None:
+    """The server's own reaper, one sweep."""
+    await api.app.state.reaper.sweep()  # type: ignore[attr-defined]
+
+
+async def create(api: Api, *, as_: Caller = ALICE, **fields: Any) -> str:
+    data = await api.data(CREATE, {"input": {"jobType": "pdf", **fields}}, as_=as_)
+    return data["createJob"]["jobId"]
+
+
+async def job_state(api: Api, job_id: str) -> dict[str, Any]:
+    return (await api.data(JOB, {"id": job_id}, as_=ADMIN))["job"]
+
+
+async def claim(api: Api, worker: Caller, job_id: str) -> None:
+    claimed = (await api.data(CLAIM, as_=worker))["claimJob"]
+    assert claimed is not None and claimed["jobId"] == job_id
+
+
+# -- item 11: a former worker's retry of a job it cannot read ---------------------------
+
+
+@pytest.mark.parametrize("retryable", [True, False])
+async def test_former_worker_retrying_a_job_it_cannot_read_gets_not_found(
+    patient: Api, store: Store, retryable: bool
+) -> None:
+    # given a job worker-1 lost to the reaper, which worker-2 then failed
+    job_id = await create(patient)
+    await claim(patient, WORKER, job_id)
+    await lapse(store, job_id)
+    await reap(patient)
+    await claim(patient, OTHER_WORKER, job_id)
+    await patient.data(FAIL, {"id": job_id, "retryable": retryable}, as_=OTHER_WORKER)
+    assert (await patient.execute(JOB, {"id": job_id}, as_=WORKER))["data"]["job"] is None
+    before = await job_state(patient, job_id)
+
+    # when worker-1 tries to retry it, and a missing id
+    hidden = await patient.execute(RETRY, {"id": job_id}, as_=WORKER)
+    missing_id = new_id()
+    missing = await patient.execute(RETRY, {"id": missing_id}, as_=WORKER)
+
+    # then both answers are the same NOT_FOUND, and nothing changed
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND", hidden
+    assert (hidden["errors"][0]["message"].replace(job_id, "<id>")
+            == missing["errors"][0]["message"].replace(missing_id, "<id>"))
+    assert await job_state(patient, job_id) == before
