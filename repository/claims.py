@@ -33,7 +33,8 @@ def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: s
     claimed_by = doc.get("claimed_by")
     if not can_read(principal, access, claimed_by):
         raise not_found("job", job_id)
-    if not can_write(principal, access, claimed_by):
+    holder = claimed_by if action in LEASE_ACTIONS else None  # retrying: writers only
+    if not can_write(principal, access, holder):
         raise ForbiddenError(f"you may not {action} job {job_id!r}")
     status = doc.get("status")
     if status not in allowed_statuses:

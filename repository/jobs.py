@@ -308,8 +308,10 @@ class JobRepository:
     async def retry(self, principal: Principal, job_id: str) -> SecretaryJob:
         """FAILED back to PENDING; the error moves to ``previous_errors``, nothing is lost.
 
-        A job a worker failed as not retryable stays FAILED. The worker that held
-        it is remembered, so a late write from it is a CONFLICT.
+        A job a worker failed as not retryable stays FAILED. Retrying is the job's
+        writers' decision: a worker's claim gives no right to it (else a worker whose
+        last lease lapsed could put the job back and claim it past ``max_attempts``).
+        The worker that held it is remembered, so a late write from it is a CONFLICT.
         """
         now = utcnow()
         return await self._transition(principal, job_id, "retry", [
@@ -372,9 +374,11 @@ class JobRepository:
         allowed = [status.value for status in JOB_TRANSITIONS[action]]
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
         now = utcnow()
-        # The holder's lease guards work in progress; retrying a FAILED job needs none.
-        lease_now = None if action == "retry" else now
-        query.update(write_filter(principal, claimable=True, lease_now=lease_now))
+        # The holder may drive the job while its lease runs; retrying is for writers.
+        if action == "retry":
+            query.update(write_filter(principal))
+        else:
+            query.update(write_filter(principal, claimable=True, lease_now=now))
         doc = await self.collection.find_one_and_update(
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )

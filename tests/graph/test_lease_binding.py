@@ -82,6 +82,44 @@ async def claim(api: Api, worker: Caller, job_id: str) -> None:
     assert claimed is not None and claimed["jobId"] == job_id
 
 
+# -- item 3: failed for good through lease expiry --------------------------------------
+
+
+async def test_worker_whose_last_lease_lapsed_can_neither_retry_nor_finish_the_job(
+    patient: Api, store: Store
+) -> None:
+    # given a job of one attempt whose worker's lease lapsed: it failed for good
+    job_id = await create(patient, maxAttempts=1)
+    await claim(patient, WORKER, job_id)
+    await lapse(store, job_id)
+    await reap(patient)
+    failed = await job_state(patient, job_id)
+    assert (failed["status"], failed["error"]["code"]) == ("FAILED", "LEASE_EXPIRED")
+
+    # when that worker completes it late, then tries to retry it
+    late = await patient.error(COMPLETE, {"id": job_id}, as_=WORKER)
+    retry = await patient.error(RETRY, {"id": job_id}, as_=WORKER)
+
+    # then the late result is a lost lease, the retry is not the worker's to make
+    assert late["extensions"]["code"] == "CONFLICT", late
+    assert "expired" in late["message"]
+    assert retry["extensions"]["code"] == "FORBIDDEN", retry
+    assert await job_state(patient, job_id) == failed
+    # and nobody can claim it past its maxAttempts
+    assert (await patient.data(CLAIM, as_=WORKER))["claimJob"] is None
+    assert (await job_state(patient, job_id))["attempts"] == 1
+
+
+async def test_worker_cannot_retry_a_job_it_failed_itself(patient: Api) -> None:
+    """Retrying is the job's writers' decision; a worker's claim gives no right to it."""
+    job_id = await create(patient)
+    await claim(patient, WORKER, job_id)
+    await patient.data(FAIL, {"id": job_id, "retryable": True}, as_=WORKER)
+    error = await patient.error(RETRY, {"id": job_id}, as_=WORKER)
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert (await patient.data(RETRY, {"id": job_id}))["retryJob"]["status"] == "PENDING"
+
+
 # -- item 11: a former worker's retry of a job it cannot read ---------------------------
 
 
