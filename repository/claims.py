@@ -1,10 +1,17 @@
-"""Why a lifecycle write to a job was refused.
+"""Who may drive a job, and why a lifecycle write to one was refused.
+
+A worker's writes are bound to its claim. The writes a worker makes while it works
+(``LEASE_ACTIONS``) are allowed to the job's holder while its lease runs, and to the
+job's writers (``writeAccess``, ``adminAccess``, the admin role) that never claimed it.
+A caller that claimed the job (it is ``claimed_by``, or among ``former_workers``) writes
+to it only as its worker: once its lease lapsed or the job went to someone else, no other
+right it has lets a late write in, or a stale worker that is also a writer would finish
+a job another worker holds.
 
 A worker that lost its lease hears so (CONFLICT) before anything else, even about a job
 it can no longer read: it was allowed a moment ago, and must stop working on the job.
-That holds for the writes a worker makes while it works (``LEASE_ACTIONS``); retrying a
-job is its writers' decision, so there a job the caller cannot read is NOT_FOUND, as
-everywhere else.
+Retrying a job is its writers' decision, so there a job the caller cannot read is
+NOT_FOUND, as everywhere else.
 """
 
 from __future__ import annotations
@@ -13,13 +20,27 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, NoReturn
 
-from .access import Principal, can_read, can_write
+from .access import NOTHING, Principal, can_read, can_write
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, LeaseLostError
 from .models import AccessControl, JobStatus
 from .refusals import not_found
 
 LEASE_ACTIONS = frozenset({"progress", "heartbeat", "log", "complete", "fail"})
 """The writes a worker makes while it works on a job."""
+
+
+def lease_write_filter(principal: Principal, now: datetime) -> dict[str, Any]:
+    """Who may make a ``LEASE_ACTIONS`` write at ``now``, as a filter for the update itself."""
+    uid = principal.user_id
+    if uid is None:
+        return NOTHING
+    never_claimed: dict[str, Any] = {"claimed_by": {"$ne": uid}, "former_workers": {"$ne": uid}}
+    if not principal.is_admin:
+        never_claimed["$or"] = [{"access_control.write_access": uid},
+                                {"access_control.admin_access": uid}]
+    if not (principal.is_worker or principal.is_admin):  # the roles that may claim
+        return never_claimed
+    return {"$or": [{"claimed_by": uid, "lease_expires_at": {"$gt": now}}, never_claimed]}
 
 
 def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: str, *,
@@ -47,9 +68,7 @@ def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: s
 def _refuse_lost_lease(principal: Principal, doc: dict[str, Any], job_id: str,
                        now: datetime) -> None:
     uid = principal.user_id
-    if not principal.is_worker or uid is None:
-        return
-    if AccessControl(**doc["access_control"]).can_write(uid):
+    if uid is None:
         return
     if doc.get("claimed_by") == uid:
         expires = doc.get("lease_expires_at")

@@ -17,9 +17,15 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .claims import refuse_job_write
+from .claims import LEASE_ACTIONS, lease_write_filter, refuse_job_write
 from .documents import access_update, bump_version
-from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from .errors import (
+    ConflictError,
+    ForbiddenError,
+    LeaseLostError,
+    NotFoundError,
+    ValidationError,
+)
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
@@ -266,6 +272,8 @@ class JobRepository:
             try:
                 return await self._transition(principal, job_id, "log", update,
                                               extra={"log_seq": seq})
+            except LeaseLostError:
+                raise
             except ConflictError:
                 continue
         raise ConflictError("the log is changing too fast to append to; try again")
@@ -375,10 +383,10 @@ class JobRepository:
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
         now = utcnow()
         # The holder may drive the job while its lease runs; retrying is for writers.
-        if action == "retry":
-            query.update(write_filter(principal))
+        if action in LEASE_ACTIONS:
+            query.update(lease_write_filter(principal, now))
         else:
-            query.update(write_filter(principal, claimable=True, lease_now=now))
+            query.update(write_filter(principal))
         doc = await self.collection.find_one_and_update(
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )

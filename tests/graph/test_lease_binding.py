@@ -82,6 +82,67 @@ async def claim(api: Api, worker: Caller, job_id: str) -> None:
     assert claimed is not None and claimed["jobId"] == job_id
 
 
+# -- item 2: the claim binds the late writer, whatever else it may do ------------------
+
+
+@pytest.mark.parametrize("grant", ["writeAccess", "adminAccess", "admin role"])
+@pytest.mark.parametrize("write", sorted(LATE_WRITES))
+async def test_lapsed_worker_cannot_write_by_its_other_rights_while_another_holds_the_job(
+    patient: Api, store: Store, grant: str, write: str
+) -> None:
+    # given a worker that may also write the job otherwise, whose lease lapsed, and the
+    # job requeued and claimed by another worker
+    stale = OPS if grant == "admin role" else WORKER
+    access = {} if grant == "admin role" else {"accessControl": {grant: [WORKER.user_id]}}
+    job_id = await create(patient, **access)
+    await claim(patient, stale, job_id)
+    await lapse(store, job_id)
+    await reap(patient)
+    await claim(patient, OTHER_WORKER, job_id)
+    before = await job_state(patient, job_id)
+
+    # when the first worker writes after all
+    error = await patient.error(LATE_WRITES[write], {"id": job_id}, as_=stale)
+
+    # then it is told it lost the job, and nothing changed
+    assert error["extensions"]["code"] == "CONFLICT", error
+    assert "lost" in error["message"]
+    assert await job_state(patient, job_id) == before
+    # and the holder finishes the job with its own results
+    await patient.data(COMPLETE, {"id": job_id}, as_=OTHER_WORKER)
+    done = await job_state(patient, job_id)
+    assert (done["status"], done["claimedBy"], done["results"]) == (
+        "COMPLETED", OTHER_WORKER.user_id, {"stale": True})
+
+
+@pytest.mark.parametrize("write", sorted(LATE_WRITES))
+async def test_writer_whose_lease_lapsed_cannot_write_before_any_reaping(
+    patient: Api, store: Store, write: str
+) -> None:
+    job_id = await create(patient, accessControl={"writeAccess": [WORKER.user_id]})
+    await claim(patient, WORKER, job_id)
+    await lapse(store, job_id)
+    before = await job_state(patient, job_id)
+
+    error = await patient.error(LATE_WRITES[write], {"id": job_id}, as_=WORKER)
+
+    assert error["extensions"]["code"] == "CONFLICT", error
+    assert "expired" in error["message"]
+    assert await job_state(patient, job_id) == before
+
+
+async def test_writer_that_never_claimed_the_job_may_still_fail_a_processing_job(
+    patient: Api
+) -> None:
+    """What the README keeps for writers: cancelling a job a worker holds."""
+    job_id = await create(patient)
+    await claim(patient, WORKER, job_id)
+    failed = await patient.data(FAIL, {"id": job_id, "retryable": True})
+    assert failed["failJob"]["status"] == "FAILED"
+    error = await patient.error(COMPLETE, {"id": job_id}, as_=WORKER)
+    assert error["extensions"]["code"] == "INVALID_TRANSITION"
+
+
 # -- item 3: failed for good through lease expiry --------------------------------------
 
 
