@@ -43,6 +43,30 @@ def lease_write_filter(principal: Principal, now: datetime) -> dict[str, Any]:
     return {"$or": [{"claimed_by": uid, "lease_expires_at": {"$gt": now}}, never_claimed]}
 
 
+DRIVE_FIELDS = {"status": 1, "access_control": 1, "claimed_by": 1, "lease_expires_at": 1,
+                "former_workers": 1, "retryable": 1, "log_seq": 1, "attempts": 1}
+"""What ``may_write_job`` and ``refuse_job_write`` read of a job (never its logs)."""
+
+
+def may_write_job(principal: Principal, doc: dict[str, Any] | None, *, action: str,
+                  allowed_statuses: Collection[str], now: datetime) -> bool:
+    """``lease_write_filter`` (or ``write_filter`` for a retry) and the status rule, applied
+    to a job already read: whether the conditional update would match it."""
+    uid = principal.user_id
+    if doc is None or uid is None or doc.get("status") not in allowed_statuses:
+        return False
+    writer = principal.is_admin or AccessControl(**doc["access_control"]).can_write(uid)
+    if action not in LEASE_ACTIONS:
+        return writer
+    claimed_by, expires = doc.get("claimed_by"), doc.get("lease_expires_at")
+    if (claimed_by == uid and (principal.is_worker or principal.is_admin)
+            and expires is not None and expires > now):
+        return True
+    if claimed_by == uid or uid in (doc.get("former_workers") or ()):
+        return False
+    return writer
+
+
 def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: str, *,
                      action: str, allowed_statuses: Collection[str], now: datetime) -> NoReturn:
     """The error for a lifecycle write that matched nothing, from the job as it is now."""

@@ -17,15 +17,15 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
-from .claims import LEASE_ACTIONS, lease_write_filter, refuse_job_write
-from .documents import access_update, bump_version
-from .errors import (
-    ConflictError,
-    ForbiddenError,
-    LeaseLostError,
-    NotFoundError,
-    ValidationError,
+from .claims import (
+    DRIVE_FIELDS,
+    LEASE_ACTIONS,
+    lease_write_filter,
+    may_write_job,
+    refuse_job_write,
 )
+from .documents import access_update, bump_version
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
@@ -244,6 +244,8 @@ class JobRepository:
         The numbering needs the current ``log_seq``, which a plain update cannot
         read, so this is optimistic: read the counter, update on the condition
         that it is unchanged, and try again when another writer got there first.
+        Each read also decides whether the caller may append at all, so a refusal
+        (a lost lease, a job it may not write) costs that one read, not a retry loop.
         """
         if not entries:
             raise ValidationError("entries", "must hold at least one entry")
@@ -252,14 +254,16 @@ class JobRepository:
         for level, message in entries:
             check_log_level(level)
             check_text("message", message, max_length=self.limits.max_log_message_length)
+        allowed = [status.value for status in JOB_TRANSITIONS["log"]]
         for _ in range(50):
-            current = await self.collection.find_one(
-                {"_id": job_id}, projection={"log_seq": 1, "attempts": 1}
-            )
-            if current is None:
-                raise NotFoundError(f"job {job_id!r} not found")
-            seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
             now = utcnow()
+            current = await self.collection.find_one({"_id": job_id}, projection=DRIVE_FIELDS)
+            if not may_write_job(principal, current, action="log", allowed_statuses=allowed,
+                                 now=now):
+                refuse_job_write(principal, current, job_id, action="log",
+                                 allowed_statuses=allowed, now=now)
+            assert current is not None  # may_write_job said so
+            seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
             docs = [
                 log_document(LogEntry(now, level, message, seq + offset, attempt))  # type: ignore[arg-type]
                 for offset, (level, message) in enumerate(entries, start=1)
@@ -269,13 +273,13 @@ class JobRepository:
                 "$set": {"log_seq": seq + len(docs), "updated_at": now,
                          **self._lease_extension(now)},
             }
-            try:
-                return await self._transition(principal, job_id, "log", update,
-                                              extra={"log_seq": seq})
-            except LeaseLostError:
-                raise
-            except ConflictError:
-                continue
+            doc = await self.collection.find_one_and_update(
+                {"_id": job_id, "status": {"$in": allowed}, "log_seq": seq,
+                 **lease_write_filter(principal, now)},
+                bump_version(update), return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                return job_from_document(doc)
+            # another append got there first, or the job changed: read again and decide
         raise ConflictError("the log is changing too fast to append to; try again")
 
     async def complete(

@@ -208,3 +208,40 @@ async def test_former_worker_retrying_a_job_it_cannot_read_gets_not_found(
     assert (hidden["errors"][0]["message"].replace(job_id, "<id>")
             == missing["errors"][0]["message"].replace(missing_id, "<id>"))
     assert await job_state(patient, job_id) == before
+
+
+# -- item 12: a lapsed worker's log append ---------------------------------------------
+
+
+async def test_lapsed_worker_appending_logs_is_told_of_its_lease_at_once(
+    patient: Api, store: Store
+) -> None:
+    job_id = await create(patient)
+    await claim(patient, WORKER, job_id)
+    await lapse(store, job_id)
+    commands = await count_commands(patient, LATE_WRITES["appendJobLogs"], {"id": job_id},
+                                    WORKER)
+    error = commands.pop("error")
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert "expired" in error["message"]
+    assert sum(commands.values()) <= 2, commands
+
+
+async def test_appending_logs_to_a_job_revoked_from_its_writer_is_refused_at_once(
+    patient: Api
+) -> None:
+    job_id = await create(patient, accessControl={"writeAccess": ["bob"]})
+    await patient.data(SET_ACCESS, {"id": job_id, "access": {"adminAccess": ["alice"]}})
+    commands = await count_commands(patient, LATE_WRITES["appendJobLogs"], {"id": job_id},
+                                    Caller("bob"))
+    assert commands.pop("error")["extensions"]["code"] == "NOT_FOUND"
+    assert sum(commands.values()) <= 2, commands
+
+
+async def count_commands(api: Api, query: str, variables: dict[str, Any], caller: Caller
+                         ) -> dict[str, Any]:
+    """The database commands one refused request sent (by name), and its error."""
+    counter: CommandCounter = api.counter  # type: ignore[attr-defined]
+    counter.clear()
+    error = await api.error(query, variables, as_=caller)
+    return {**counter.counts, "error": error}
