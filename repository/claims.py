@@ -20,7 +20,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, NoReturn
 
-from .access import NOTHING, Principal, can_read, can_write
+from .access import NOTHING, Principal, can_read, can_write, read_filter
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, LeaseLostError
 from .models import AccessControl, JobStatus
 from .refusals import not_found
@@ -46,6 +46,17 @@ def lease_write_filter(principal: Principal, now: datetime) -> dict[str, Any]:
 DRIVE_FIELDS = {"status": 1, "access_control": 1, "claimed_by": 1, "lease_expires_at": 1,
                 "former_workers": 1, "retryable": 1, "log_seq": 1, "attempts": 1}
 """What ``may_write_job`` and ``refuse_job_write`` read of a job (never its logs)."""
+
+
+def refusal_filter(principal: Principal, action: str) -> dict[str, Any]:
+    """The jobs a refusal may read for this caller: those it may read, and for a worker's
+    write also those it claimed (to tell it its lease was lost). Any other job reads as
+    missing, in the same query, so a hidden job costs exactly what a missing one does."""
+    readable = read_filter(principal, claimable=True)
+    uid = principal.user_id
+    if action not in LEASE_ACTIONS or uid is None or not readable:
+        return readable
+    return {"$or": [readable, {"claimed_by": uid}, {"former_workers": uid}]}
 
 
 def may_write_job(principal: Principal, doc: dict[str, Any] | None, *, action: str,

@@ -22,6 +22,7 @@ from .claims import (
     LEASE_ACTIONS,
     lease_write_filter,
     may_write_job,
+    refusal_filter,
     refuse_job_write,
 )
 from .documents import access_update, bump_version
@@ -257,7 +258,8 @@ class JobRepository:
         allowed = [status.value for status in JOB_TRANSITIONS["log"]]
         for _ in range(50):
             now = utcnow()
-            current = await self.collection.find_one({"_id": job_id}, projection=DRIVE_FIELDS)
+            current = await self.collection.find_one(
+                {"_id": job_id, **refusal_filter(principal, "log")}, projection=DRIVE_FIELDS)
             if not may_write_job(principal, current, action="log", allowed_statuses=allowed,
                                  now=now):
                 refuse_job_write(principal, current, job_id, action="log",
@@ -347,7 +349,7 @@ class JobRepository:
         doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job", action="delete",
-                         need="admin")
+                         need="admin", claimable=True)
         return job_from_document(doc)
 
     async def set_access(
@@ -360,7 +362,7 @@ class JobRepository:
         )
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job",
-                         action="change the access control of", need="admin")
+                         action="change the access control of", need="admin", claimable=True)
         return job_from_document(doc)
 
     # -- leases -------------------------------------------------------------
@@ -395,7 +397,8 @@ class JobRepository:
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )
         if doc is None:
-            current = await self.collection.find_one({"_id": job_id})
+            current = await self.collection.find_one(
+                {"_id": job_id, **refusal_filter(principal, action)}, projection=DRIVE_FIELDS)
             refuse_job_write(principal, current, job_id, action=action,
                              allowed_statuses=allowed, now=now)
         return job_from_document(doc)
