@@ -152,13 +152,14 @@ class JobRepository:
         """A new PENDING job; with ``idempotency_key``, repeats return the first one."""
         job = self.new_job(principal, **fields)
         request = {"kind": "job", **fields}
-        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
-                                       request)
+        existing = await find_existing(self.collection, principal, idempotency_key, request,
+                                       kind="job", claimable=True)
         if existing is not None:
             return job_from_document(existing)
         doc = job_to_document(job)
         stamp(doc, idempotency_key, request)
-        return job_from_document(await insert_once(self.collection, doc))
+        return job_from_document(await insert_once(self.collection, doc, principal,
+                                                   kind="job", claimable=True))
 
     # -- reads ------------------------------------------------------------
 
