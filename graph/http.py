@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import orjson
+import pymongo
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -146,8 +147,10 @@ class GraphQLView(GraphQL):
             return
         scope.setdefault("state", {})["media_type"] = media or JSON
         try:
-            express = await self.express.answer(request, media) if media else None
-            response = express or await self.run(request)
+            # one deadline for all the request's database work (DATABASE_UNAVAILABLE after)
+            with pymongo.timeout(self.settings.mongodb_timeout_ms / 1000):
+                express = await self.express.answer(request, media) if media else None
+                response = express or await self.run(request)
         except UnauthenticatedError as exc:
             response = self._json({"errors": [{"message": exc.message,
                                                "extensions": {"code": exc.code}}]},

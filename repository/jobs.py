@@ -8,6 +8,7 @@ the job once to say why (not found, forbidden, wrong state).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 
+from .abandoned_claims import AbandonedClaims
 from .access import Principal, admin_filter, read_filter, write_filter
 from .claims import (
     DRIVE_FIELDS,
@@ -93,6 +96,7 @@ class JobRepository:
     def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
         self.collection = collection
         self.limits = limits or Limits()
+        self.abandoned = AbandonedClaims(collection, self.limits)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -194,7 +198,11 @@ class JobRepository:
     async def claim(
         self, principal: Principal, job_types: list[str] | None = None
     ) -> SecretaryJob | None:
-        """Atomically take the oldest PENDING job (of ``job_types``, when given)."""
+        """Atomically take the oldest PENDING job (of ``job_types``, when given).
+
+        A claim whose answer cannot reach its caller is undone (``abandoned_claims``):
+        when the caller is cancelled while the claim is in flight, or no answer comes.
+        """
         if not (principal.is_worker or principal.is_admin):
             raise ForbiddenError("claiming jobs needs the worker role")
         query: dict[str, Any] = {"status": JobStatus.PENDING.value}
@@ -203,12 +211,14 @@ class JobRepository:
                 check_text("jobTypes", job_type, max_length=self.limits.max_text_length)
             query["job_type"] = {"$in": list(job_types)}
         now = utcnow()
-        doc = await self.collection.find_one_and_update(
+        token = new_id()
+        attempt = asyncio.ensure_future(self.collection.find_one_and_update(
             query,
             {
                 "$set": {
                     "status": JobStatus.PROCESSING.value,
                     "claimed_by": principal.user_id,
+                    "claim_token": token,
                     "processing_started_at": now,
                     "lease_expires_at": now + timedelta(seconds=self.limits.lease_seconds),
                     "updated_at": now,
@@ -217,8 +227,21 @@ class JobRepository:
             },
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.AFTER,
-        )
+        ))
+        try:
+            doc = await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            self.abandoned.after_cancel(attempt, token, now)
+            raise
+        except PyMongoError:
+            self.abandoned.after_error(token, now)
+            raise
         return None if doc is None else job_from_document(doc)
+
+    async def release_claim(self, job: SecretaryJob) -> bool:
+        """Undo ``job``'s claim, whose answer could not reach its caller, if it still
+        stands: the job is PENDING again with its attempt given back."""
+        return job.claim_token is not None and await self.abandoned.release(job.claim_token)
 
     async def update_progress(
         self, principal: Principal, job_id: str, progress: JobProgress
@@ -340,7 +363,7 @@ class JobRepository:
             }},
             {"$set": {
                 "status": JobStatus.PENDING.value, "error": None, "progress": None,
-                "results": None, "claimed_by": None, "lease_expires_at": None,
+                "results": None, "claimed_by": None, "claim_token": None, "lease_expires_at": None,
                 "processing_started_at": None, "completed_at": None, "updated_at": now,
                 "retryable": True,
             }},
@@ -369,7 +392,9 @@ class JobRepository:
     # -- leases -------------------------------------------------------------
 
     async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
-        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end."""
+        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end.
+        First, claims whose answer never reached their caller are undone."""
+        await self.abandoned.sweep()
         return await reap_expired_leases(self.collection, self.limits, limit=limit)
 
     # -- internals ----------------------------------------------------------

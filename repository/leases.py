@@ -64,7 +64,7 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
         changes.update(status=JobStatus.FAILED.value, error=error, completed_at=now)
     else:
         changes.update(status=JobStatus.PENDING.value, claimed_by=None, progress=None,
-                       processing_started_at=None, lease_expires_at=None)
+                       processing_started_at=None, lease_expires_at=None, claim_token=None)
         push["previous_errors"] = error
     update: dict[str, Any] = {"$set": changes, "$push": push, "$inc": {"version": 1}}
     if worker is not None and not final:

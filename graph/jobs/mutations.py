@@ -7,6 +7,7 @@ from strawberry.scalars import JSON
 
 from ..access import AccessControlInput, access_or_none
 from ..context import Info
+from .claims import claim_for_caller
 from .types import CreateJobInput, JobErrorInput, JobProgressInput, LogEntryInput, SecretaryJob
 
 
@@ -25,7 +26,8 @@ class JobMutations:
     async def claim_job(
         self, info: Info, job_types: list[str] | None = None
     ) -> SecretaryJob | None:
-        return await info.context.store.jobs.claim(info.context.principal, job_types)
+        return await claim_for_caller(info.context.store.jobs, info.context.principal,
+                                      job_types, info.context.request)
 
     @strawberry.mutation(description="Report progress of a PROCESSING job; renews the lease.")
     async def update_job_progress(
