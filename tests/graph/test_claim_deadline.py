@@ -123,9 +123,11 @@ class Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@pytest.mark.parametrize("seen", [False, True], ids=["new document", "known document"])
 async def test_a_claim_whose_client_disconnected_is_undone(
-    proxy: WireProxy, database_name: str, store: Store
+    proxy: WireProxy, database_name: str, store: Store, seen: bool
 ) -> None:
+    """A known document takes the express lane (graph/express.py), a new one Strawberry's."""
     settings = make_settings(database=database_name, mongodb_timeout_ms=60_000,
                              reaper_interval_seconds=3600)
     records = Records()
@@ -134,6 +136,8 @@ async def test_a_claim_whose_client_disconnected_is_undone(
         async with live_server(settings, proxy.uri) as server, httpx.AsyncClient(
                 base_url=server.url, timeout=60) as client:
             api = Api(client, settings)
+            if seen:
+                assert (await api.data(CLAIM, as_=WORKER))["claimJob"] is None
             job_id = await create(api)
             held = proxy.hold("findAndModify")
 
