@@ -62,6 +62,10 @@ class EmbeddedServer:
     startup_timeout: float = 30.0
     extra_args: tuple[str, ...] = ()
     """More secantusd-py flags, e.g. ``("--standalone",)`` for a server without change streams."""
+    durable: bool = True
+    """Journal every commit to disk before acknowledging it (``--sync-on-commit``). Without
+    it, SecantusDB acknowledges a write while its journal record may still sit in the
+    process's log buffer, and a kill -9 loses the newest acknowledged writes."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -77,7 +81,8 @@ class EmbeddedServer:
         self.process = subprocess.Popen(
             [executable, "--host", self.host, "--port", str(self.port),
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
-             "--noop-heartbeat-seconds", "5", *self.extra_args],
+             "--noop-heartbeat-seconds", "5",
+             *(["--sync-on-commit"] if self.durable else []), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )

@@ -128,13 +128,14 @@ class DocumentationJobRepository:
         )
         request = {"kind": "documentation_job", **asdict(job), "job_id": None,
                    "created_at": None, "updated_at": None}
-        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
-                                       request)
+        existing = await find_existing(self.collection, principal, idempotency_key, request,
+                                       kind="documentation job")
         if existing is not None:
             return documentation_job_from_document(existing)
         doc = documentation_job_to_document(job)
         stamp(doc, idempotency_key, request)
-        return documentation_job_from_document(await insert_once(self.collection, doc))
+        return documentation_job_from_document(
+            await insert_once(self.collection, doc, principal, kind="documentation job"))
 
     async def get(self, principal: Principal, job_id: str) -> DocumentationJob:
         doc = await self.collection.find_one({"_id": job_id, **read_filter(principal)})

@@ -32,6 +32,7 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "log_seq": job.log_seq,
         "previous_errors": job.previous_errors,
         "former_workers": job.former_workers,
+        "claim_token": job.claim_token,
         "version": job.version,
     }
     return with_access(doc, job.access_control)

@@ -55,14 +55,16 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
     seq = doc.get("log_seq", 0) + 1
     entry = log_document(LogEntry(now, "error" if final else "warning", message, seq,
                                    attempt))
-    changes: dict[str, Any] = {"lease_expires_at": None, "updated_at": now, "log_seq": seq}
+    changes: dict[str, Any] = {"updated_at": now, "log_seq": seq}
     push: dict[str, Any] = {"logs": {"$each": [entry],
                                      "$slice": -limits.max_logs_per_job}}
     if final:
+        # claimed_by and the lapsed lease stay: a late write from that worker is told its
+        # lease expired (CONFLICT), not that the job is FAILED
         changes.update(status=JobStatus.FAILED.value, error=error, completed_at=now)
     else:
         changes.update(status=JobStatus.PENDING.value, claimed_by=None, progress=None,
-                       processing_started_at=None)
+                       processing_started_at=None, lease_expires_at=None, claim_token=None)
         push["previous_errors"] = error
     update: dict[str, Any] = {"$set": changes, "$push": push, "$inc": {"version": 1}}
     if worker is not None and not final:

@@ -174,6 +174,9 @@ class SecretaryJob:
     previous_errors: list[dict[str, Any]] = field(default_factory=list)
     former_workers: list[str] = field(default_factory=list)
     """Workers that lost their lease on this job; their late writes are CONFLICTs."""
+    claim_token: str | None = None
+    """Random per claim: undoing a claim whose answer never reached its caller matches
+    this claim and no other (``repository.abandoned_claims``)."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
 

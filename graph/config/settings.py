@@ -111,6 +111,7 @@ class Settings(BaseSettings):
             max_page_size=self.max_page_size,
             lease_seconds=self.lease_seconds,
             default_max_attempts=self.default_max_attempts,
+            database_timeout_seconds=self.mongodb_timeout_ms / 1000,
         )
 
 

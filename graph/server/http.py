@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import orjson
+import pymongo
 from cross_web import HTTPException
 from graphql import GraphQLError, get_operation_ast
 from graphql import OperationType as DocumentOperation
@@ -120,6 +122,13 @@ def stream_needed() -> CodedHTTPException:
         ErrorCode.UNSUPPORTED_TRANSPORT)
 
 
+async def disconnected(request: Request) -> None:
+    """Returns once the HTTP client has disconnected (its body has been read by then, so
+    the next ASGI message is ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 class TextFrames(ASGIWebSocketAdapter):
     """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
     which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
@@ -171,8 +180,10 @@ class GraphQLView(GraphQL):
             return
         scope.setdefault("state", {})["media_type"] = media or JSON
         try:
-            express = await self.express.answer(request, media) if media else None
-            response = express or await self.run(request)
+            # one deadline for all the request's database work (DATABASE_UNAVAILABLE after)
+            with pymongo.timeout(self.settings.mongodb_timeout_ms / 1000):
+                express = await self.express.answer(request, media) if media else None
+                response = express or await self.run(request)
         except UnauthenticatedError as exc:
             response = self._json({"errors": [{"message": exc.message,
                                                "extensions": {"code": exc.code}}]},
@@ -248,6 +259,8 @@ class GraphQLView(GraphQL):
             request=request,
             hub=self.hub_getter(),
             expires_at=identity.expires_at if identity else None,
+            caller_gone=None if isinstance(request, WebSocket) else partial(
+                disconnected, request),
         )
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:

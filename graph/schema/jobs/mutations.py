@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from graph.schema.core.access import AccessArg, access_or_none
 from graph.schema.core.context import Info
 
+from .claims import claim_for_caller
 from .types import (
     CreateJobInput,
     JobErrorInput,
@@ -41,7 +42,8 @@ class JobMutations:
         job_types: Annotated[list[str] | None, strawberry.argument(
             description="Job types this worker handles (none: any type).")] = None,
     ) -> SecretaryJob | None:
-        return await info.context.store.jobs.claim(info.context.principal, job_types)
+        return await claim_for_caller(info.context.store.jobs, info.context.principal,
+                                      job_types, info.context.caller_gone)
 
     @strawberry.mutation(description="Report progress of a PROCESSING job; renews the lease.")
     async def update_job_progress(
