@@ -20,14 +20,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    InvalidURI,
+    NetworkTimeout,
+    PyMongoError,
+)
 
 from .batches import BatchRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+
+# What graph/ needs of PyMongo, named here so that graph/ never imports it.
+Database = AsyncDatabase
+DatabaseError = PyMongoError
+"""Any failure talking to MongoDB."""
+UNREACHABLE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+"""MongoDB did not answer (in time): the API says DATABASE_UNAVAILABLE."""
+
+
+def deadline(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """Every database operation inside runs within ``seconds`` in all (pymongo's timeout)."""
+    return pymongo.timeout(seconds)
 
 EMBEDDED_EXECUTABLE = "secantusd-py"
 

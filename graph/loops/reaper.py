@@ -7,8 +7,7 @@ import asyncio
 import contextlib
 import logging
 
-from pymongo.errors import PyMongoError
-
+from repository.database import DatabaseError
 from repository.jobs import JobRepository
 
 logger = logging.getLogger("jobgraph.reaper")
@@ -48,7 +47,7 @@ class Reaper:
         while True:
             try:
                 await self.sweep()
-            except PyMongoError as exc:
+            except DatabaseError as exc:
                 logger.warning("lease reaper could not reach the database: %s",
                                str(exc).splitlines()[0])
             except Exception:

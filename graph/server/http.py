@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-import pymongo
 from cross_web import HTTPException
 from graphql import GraphQLError, get_operation_ast
 from graphql import OperationType as DocumentOperation
@@ -46,6 +45,7 @@ from graph.config.settings import Settings
 from graph.schema.core.context import Context
 from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
+from repository.database import deadline
 from repository.errors import ErrorCode
 
 from . import bodies
@@ -181,7 +181,7 @@ class GraphQLView(GraphQL):
         scope.setdefault("state", {})["media_type"] = media or JSON
         try:
             # one deadline for all the request's database work (DATABASE_UNAVAILABLE after)
-            with pymongo.timeout(self.settings.mongodb_timeout_ms / 1000):
+            with deadline(self.settings.mongodb_timeout_ms / 1000):
                 express = await self.express.answer(request, media) if media else None
                 response = express or await self.run(request)
         except UnauthenticatedError as exc:
