@@ -44,7 +44,8 @@ def release_filter(tokens: list[str]) -> dict[str, Any]:
 def release_update(now: datetime) -> dict[str, Any]:
     return {
         "$set": {"status": JobStatus.PENDING.value, "claimed_by": None, "claim_token": None,
-                 "lease_expires_at": None, "processing_started_at": None, "updated_at": now},
+                 "lease_expires_at": None, "processing_started_at": None, "timeout_at": None,
+                 "updated_at": now},
         "$inc": {"attempts": -1, "version": 1},
     }
 

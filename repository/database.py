@@ -218,6 +218,8 @@ class Store:
         db = self.client[self.database_name]
         self.db = db
         self.jobs = JobRepository(db["jobs"], self.limits)
+        self.queues = self.jobs.queues
+        self.workers = self.jobs.workers
         self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
         self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
 

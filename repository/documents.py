@@ -28,7 +28,10 @@ def bump_version(update: dict[str, Any] | list[dict[str, Any]]) -> Any:
     return {**update, "$inc": inc}
 
 
-STORAGE_ONLY = frozenset({"_id", "readers", "idempotency_key", "idempotency_fingerprint"})
+STORAGE_ONLY = frozenset({"_id", "readers", "idempotency_key", "idempotency_fingerprint",
+                          "batch_active"})
+"""Kept for queries only. ``batch_active``: False on the jobs of a deactivated batch,
+which claims skip (``repository.batches``)."""
 
 
 def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
     BAD_REQUEST = "BAD_REQUEST"
     UNSUPPORTED_TRANSPORT = "UNSUPPORTED_TRANSPORT"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
 
     @property
     def meaning(self) -> str:
@@ -57,6 +58,30 @@ MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.BAD_REQUEST: "The HTTP request itself is malformed.",
     ErrorCode.UNSUPPORTED_TRANSPORT: "The operation cannot go over this transport (a "
     "subscription asked for as plain JSON; a query in a multipart subscription stream).",
+    ErrorCode.CANCEL_REQUESTED: "The job was asked to cancel: it cannot complete; stop, "
+    "and acknowledge with failJob.",
+}
+
+
+class JobErrorCode(StrEnum):
+    """The codes jobgraph itself puts in a FAILED job's ``error`` (and ``previousErrors``);
+    a worker's own codes are free-form. README's "Job error codes" lists the same."""
+
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    LEASE_EXPIRED = "LEASE_EXPIRED"
+
+    @property
+    def meaning(self) -> str:
+        return JOB_ERROR_MEANINGS[self]
+
+
+JOB_ERROR_MEANINGS: dict[JobErrorCode, str] = {
+    JobErrorCode.CANCELLED: "Someone cancelled the job (cancelJob, cancelBatch); `details` "
+    "say who, when and why. Never retried automatically.",
+    JobErrorCode.TIMED_OUT: "The job ran longer than its `timeoutSeconds` since its claim.",
+    JobErrorCode.LEASE_EXPIRED: "Its worker stopped renewing the lease (no heartbeat, "
+    "progress or log in time).",
 }
 
 
@@ -97,6 +122,12 @@ class ConflictError(DomainError):
 class LeaseLostError(ConflictError):
     """A worker wrote to a job it no longer holds: it must stop, not try again. Its code
     stays CONFLICT, which the README documents and workers already stop on."""
+
+
+class CancelRequestedError(DomainError):
+    """completeJob on a job that was asked to cancel: the worker must stop and fail it."""
+
+    code = ErrorCode.CANCEL_REQUESTED
 
 
 class ValidationError(DomainError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .documents import rename_id, with_access
-from .models import AccessControl, JobProgress, JobStatus, LogEntry, SecretaryJob
+from .models import AccessControl, CancelRequest, JobProgress, JobStatus, LogEntry, SecretaryJob
+from .retry import RetryPolicy
 
 
 def job_to_document(job: SecretaryJob) -> dict[str, Any]:
@@ -34,6 +35,12 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "former_workers": job.former_workers,
         "claim_token": job.claim_token,
         "version": job.version,
+        "priority": job.priority,
+        "run_at": job.run_at,
+        "timeout_seconds": job.timeout_seconds,
+        "timeout_at": job.timeout_at,
+        "retry_policy": policy_document(job.retry_policy),
+        "cancel_requested": cancel_document(job.cancel_requested),
     }
     return with_access(doc, job.access_control)
 
@@ -45,7 +52,26 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
         data["progress"] = JobProgress(**data["progress"])
     data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
     data["access_control"] = AccessControl(**data["access_control"])
+    if data.get("retry_policy") is not None:
+        data["retry_policy"] = RetryPolicy.from_document(
+            data["retry_policy"], RetryPolicy(max_attempts=data.get("max_attempts", 3)))
+    if data.get("cancel_requested") is not None:
+        data["cancel_requested"] = CancelRequest(**data["cancel_requested"])
     return SecretaryJob(**data)
+
+
+def policy_document(policy: RetryPolicy | None) -> dict[str, Any] | None:
+    """A job's backoff as stored; its attempts stay in the job's own ``max_attempts``."""
+    if policy is None:
+        return None
+    return {key: value for key, value in policy.to_document().items()
+            if key != "max_attempts"}
+
+
+def cancel_document(request: CancelRequest | None) -> dict[str, Any] | None:
+    if request is None:
+        return None
+    return {"by": request.by, "at": request.at, "reason": request.reason}
 
 
 def progress_document(progress: JobProgress | None) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""Lease expiry: jobs whose worker went silent return to the queue, or fail.
+"""Lease expiry: jobs whose worker went silent, or whose deadline passed, return to the
+queue, or fail.
 
 Each job is taken by a compare-and-set on its lease, holder and log counter, so
 several processes reaping at once never handle a job twice, and a lease renewed
@@ -13,28 +14,43 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from .errors import JobErrorCode
 from .job_documents import job_from_document, log_document
 from .limits import Limits
 from .models import JobStatus, LogEntry, SecretaryJob, utcnow
+from .requeue import END_FIELDS, Ending, end_claim
 
 
 async def reap_expired_leases(collection: AsyncCollection, limits: Limits, *,
                               limit: int = 100) -> list[SecretaryJob]:
-    """Jobs whose worker's lease lapsed go back to PENDING, or FAIL with
-    LEASE_EXPIRED once they used ``max_attempts`` claims."""
+    """Jobs whose worker's lease lapsed, or whose deadline passed (``timeoutSeconds``
+    since the claim, or a cancel's grace), go back to PENDING after their retry delay,
+    or FAIL with LEASE_EXPIRED or TIMED_OUT once they used ``max_attempts`` claims, or
+    with CANCELLED when they were asked to cancel."""
     now = utcnow()
+    lapsed = await _reap(collection, {"status": JobStatus.PROCESSING.value,
+                                      "lease_expires_at": {"$lt": now}},
+                         ("lease_expires_at", "claimed_by", "log_seq"), now, limits, limit)
+    overdue = await _reap(collection, {"status": JobStatus.PROCESSING.value,
+                                       "timeout_at": {"$lt": now}},
+                          ("timeout_at", "claim_token", "log_seq"), now, limits, limit)
+    return lapsed + overdue
+
+
+async def _reap(collection: AsyncCollection, query: dict[str, Any], guard: tuple[str, ...],
+                now: datetime, limits: Limits, limit: int) -> list[SecretaryJob]:
+    """Each candidate is changed on condition that its ``guard`` fields still hold what
+    was read (a lease renewed meanwhile, or another reaper first, leaves it alone)."""
     candidates = await collection.find(
-        {"status": JobStatus.PROCESSING.value, "lease_expires_at": {"$lt": now}},
-        projection={"claimed_by": 1, "lease_expires_at": 1, "attempts": 1,
-                    "max_attempts": 1, "log_seq": 1},
+        query, projection={**END_FIELDS, "lease_expires_at": 1, "log_seq": 1,
+                           "timeout_at": 1, "timeout_seconds": 1},
         limit=limit,
     ).to_list()
     reaped = []
     for doc in candidates:
         doc = await collection.find_one_and_update(
             {"_id": doc["_id"], "status": JobStatus.PROCESSING.value,
-             "lease_expires_at": doc["lease_expires_at"],
-             "claimed_by": doc.get("claimed_by"), "log_seq": doc.get("log_seq", 0)},
+             **{name: doc.get(name) for name in guard}},
             expiry_update(doc, now, limits),
             return_document=ReturnDocument.AFTER,
         )
@@ -44,29 +60,46 @@ async def reap_expired_leases(collection: AsyncCollection, limits: Limits, *,
 
 
 def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[str, Any]:
-    """The update for one lapsed lease: requeue with the lapse kept as an error, or fail."""
+    """The update for one lapsed lease or passed deadline: requeue after the retry delay
+    with the lapse kept as an error, or fail (CANCELLED when a cancel was asked for)."""
     worker, attempt = doc.get("claimed_by"), max(doc.get("attempts", 0), 1)
-    final = attempt >= doc.get("max_attempts", limits.default_max_attempts)
-    message = (f"the lease of worker {worker!r} expired during attempt {attempt}; "
-               + ("no attempts are left" if final else "the job is back in the queue"))
-    error = {"code": "LEASE_EXPIRED", "message": message,
-             "details": {"worker": worker, "attempt": attempt,
-                         "leaseExpiredAt": doc["lease_expires_at"].isoformat()}}
-    seq = doc.get("log_seq", 0) + 1
-    entry = log_document(LogEntry(now, "error" if final else "warning", message, seq,
-                                   attempt))
-    changes: dict[str, Any] = {"updated_at": now, "log_seq": seq}
-    push: dict[str, Any] = {"logs": {"$each": [entry],
-                                     "$slice": -limits.max_logs_per_job}}
-    if final:
-        # claimed_by and the lapsed lease stay: a late write from that worker is told its
-        # lease expired (CONFLICT), not that the job is FAILED
-        changes.update(status=JobStatus.FAILED.value, error=error, completed_at=now)
+    deadline = doc.get("timeout_at")
+    if deadline is not None and deadline < now and doc.get("cancel_requested") is None:
+        error = {"code": JobErrorCode.TIMED_OUT.value,
+                 "message": f"attempt {attempt} of worker {worker!r} ran longer than its "
+                 f"timeout of {doc.get('timeout_seconds')} s",
+                 "details": {"worker": worker, "attempt": attempt,
+                             "timeoutSeconds": doc.get("timeout_seconds"),
+                             "timedOutAt": deadline.isoformat()}}
     else:
-        changes.update(status=JobStatus.PENDING.value, claimed_by=None, progress=None,
-                       processing_started_at=None, lease_expires_at=None, claim_token=None)
-        push["previous_errors"] = error
-    update: dict[str, Any] = {"$set": changes, "$push": push, "$inc": {"version": 1}}
-    if worker is not None and not final:
-        update["$addToSet"] = {"former_workers": worker}
+        lapse = doc.get("lease_expires_at")
+        error = {"code": JobErrorCode.LEASE_EXPIRED.value,
+                 "message": f"the lease of worker {worker!r} expired during attempt "
+                 f"{attempt}",
+                 "details": {"worker": worker, "attempt": attempt,
+                             "leaseExpiredAt": lapse.isoformat() if lapse else None}}
+    end = end_claim(doc, error, now, limits, retry=True,
+                    cause={"worker": worker, "attempt": attempt, "cause": error["code"]})
+    if end.ending is Ending.REQUEUED:
+        assert end.run_at is not None
+        error["message"] += ("; the job is back in the queue" if end.run_at <= now else
+                             f"; the job is back in the queue from {end.run_at.isoformat()}")
+    elif end.ending is Ending.FAILED:
+        error["message"] += "; no attempts are left"
+    message = end.error["message"]
+    if end.ending is Ending.CANCELLED:
+        message += f" (the claim of worker {worker!r} ended by {error['code']})"
+    seq = doc.get("log_seq", 0) + 1
+    final = end.ending is not Ending.REQUEUED
+    entry = log_document(LogEntry(now, "error" if final else "warning", message, seq,
+                                  attempt))
+    # A claim that ends FAILED keeps claimed_by and its lease: a late write from that
+    # worker is told its lease expired (CONFLICT), not that the job is FAILED.
+    extra = {"log_seq": seq}
+    if final and doc.get("lease_expires_at") is not None:
+        extra["lease_expires_at"] = min(doc["lease_expires_at"], now)
+    update = end.update(extra)
+    update.setdefault("$push", {})["logs"] = {"$each": [entry],
+                                             "$slice": -limits.max_logs_per_job}
+    update["$inc"] = {"version": 1}
     return update

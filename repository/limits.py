@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .retry import Backoff, RetryPolicy
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -22,3 +24,12 @@ class Limits:
     default_max_attempts: int = 3
     database_timeout_seconds: float = 5.0
     """Deadline of the database work done outside a request (undoing an abandoned claim)."""
+    retry_backoff: Backoff = Backoff.EXPONENTIAL
+    retry_base_seconds: float = 5.0
+    retry_cap_seconds: float = 3600.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy of a job created without one of its own."""
+        return RetryPolicy(self.default_max_attempts, self.retry_backoff,
+                           self.retry_base_seconds, self.retry_cap_seconds)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from .errors import InvalidTransitionError, ValidationError
+from .retry import RetryPolicy
 
 
 def utcnow() -> datetime:
@@ -146,6 +147,15 @@ class AccessControl:
 
 
 @dataclass
+class CancelRequest:
+    """Who asked for a job to be cancelled, when and why (``cancelJob``)."""
+
+    by: str
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass
 class SecretaryJob:
     job_id: str
     job_type: str
@@ -179,6 +189,19 @@ class SecretaryJob:
     this claim and no other (``repository.abandoned_claims``)."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
+    # Queue semantics (README "Queues"): claim order, delay, deadline, retries, cancel.
+    priority: int = 0
+    """Higher is claimed first; oldest first within a priority."""
+    run_at: datetime | None = None
+    """Not claimable before this (a delayed job, or a retry's backoff); None: at once."""
+    timeout_seconds: float | None = None
+    """Run time allowed per claim; past it the job is handled like a lapsed lease."""
+    timeout_at: datetime | None = None
+    """While PROCESSING: when the reaper ends the claim (its timeout, or a cancel's grace)."""
+    retry_policy: RetryPolicy | None = None
+    """Backoff of automatic retries (``max_attempts`` is the policy's attempts); None: the
+    configured default (jobs stored before policies existed)."""
+    cancel_requested: CancelRequest | None = None
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
@@ -205,22 +228,28 @@ class BatchCounts:
     processing: int = 0
     completed: int = 0
     failed: int = 0
+    """FAILED jobs, not counting the cancelled ones."""
+    cancelled: int = 0
+    """FAILED jobs whose error code is CANCELLED."""
 
     @property
     def total(self) -> int:
-        return self.pending + self.processing + self.completed + self.failed
+        return self.pending + self.processing + self.completed + self.failed + self.cancelled
 
-    def add(self, status: JobStatus, count: int) -> None:
-        name = status.value.lower()
+    def add(self, status: JobStatus, count: int, *, cancelled: bool = False) -> None:
+        name = "cancelled" if cancelled and status is JobStatus.FAILED else status.value.lower()
         setattr(self, name, getattr(self, name) + count)
 
     def status(self) -> JobStatus:
-        """PENDING until a job starts, PROCESSING while any is unfinished, then the verdict."""
-        if self.processing == 0 and self.completed == 0 and self.failed == 0:
+        """PENDING until a job starts (an empty batch too), PROCESSING while any is
+        unfinished, then the verdict: FAILED if a job failed, or if every job was
+        cancelled; else COMPLETED (cancelled jobs are no failure)."""
+        if self.processing == 0 and self.completed == 0 and self.failed == 0 and (
+                self.cancelled == 0):
             return JobStatus.PENDING
         if self.pending or self.processing:
             return JobStatus.PROCESSING
-        return JobStatus.FAILED if self.failed else JobStatus.COMPLETED
+        return JobStatus.FAILED if self.failed or not self.completed else JobStatus.COMPLETED
 
 
 @dataclass
@@ -363,5 +392,7 @@ JOB_TRANSITIONS: dict[str, set[JobStatus]] = {
     "complete": {JobStatus.PROCESSING},
     "fail": {JobStatus.PENDING, JobStatus.PROCESSING},
     "retry": {JobStatus.FAILED},
+    "cancel": {JobStatus.PENDING, JobStatus.PROCESSING},
+    "reprioritize": {JobStatus.PENDING},
 }
 """For each SecretaryJob action, the statuses it may start from."""

@@ -358,7 +358,8 @@ async def test_batch_counts_stay_right_through_concurrent_transitions(
     async def settle(job: SecretaryJob) -> SecretaryJob:
         worker = Principal(job.claimed_by, WORKER.roles)
         if job.parameters["n"] % 4 == 0:
-            return await store.jobs.fail(worker, job.job_id, code="E", message="odd input")
+            return await store.jobs.fail(worker, job.job_id, code="E", message="odd input",
+                                         retryable=False)
         return await store.jobs.complete(worker, job.job_id, {"n": job.parameters["n"]})
 
     async def check(expected: BatchCounts) -> None:

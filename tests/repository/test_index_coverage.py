@@ -6,7 +6,9 @@ caller and in both paging directions, goes through the repositories (the code th
 resolvers call), and the commands they send are captured from the driver. A query is
 served when some declared index starts with its equality fields (in any order; ``$in``
 counts, as MongoDB merges the sorted runs) followed by its sort keys in order (or all
-reversed). A contained ``$or`` (the worker's read filter) needs this for each branch.
+reversed), and holds every other field it filters on (``$ne``, ``$nin``, ``$not``, a
+range), so those are decided from the index too. A contained ``$or`` (the worker's read
+filter) needs this for each branch.
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pymongo import IndexModel, monitoring
 
-from repository import batches, documentation_jobs, jobs
+from repository import batches, documentation_jobs, jobs, queues, workers
 from repository.access import ANONYMOUS, Principal
-from repository.batches import BatchFilter
+from repository.batches import BatchFilter, JobSpec
 from repository.database import Store, make_client
 from repository.documentation_jobs import DocumentationJobFilter
 from repository.jobs import JobFilter
-from repository.models import DocumentationJobStatus, JobStatus
+from repository.models import DocumentationJobStatus, JobStatus, utcnow
 from repository.pagination import PageRequest, encode_cursor
 
 CALLERS = {
@@ -65,6 +67,9 @@ class Captured(monitoring.CommandListener):
         elif name == "findAndModify":
             self.queries.append((command["findAndModify"], command.get("query", {}),
                                  list(command.get("sort", {}).items())))
+        elif name in ("update", "delete"):
+            for statement in command.get("updates" if name == "update" else "deletes", []):
+                self.queries.append((command[name], statement.get("q", {}), []))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -83,32 +88,40 @@ async def captured(mongo_uri: str, database_name: str) -> AsyncIterator[tuple[St
     await client.close()
 
 
-def equality_sets(query: dict[str, Any]) -> list[frozenset[str]]:
-    """The equality fields of each way ``query`` can match (one per ``$or`` branch)."""
-    sets = [frozenset()]
+Branch = tuple[frozenset[str], frozenset[str]]
+"""The equality fields of one way a query can match, and the fields it filters otherwise."""
+
+
+def equality_sets(query: dict[str, Any], sort_keys: set[str] = SORT_KEYS) -> list[Branch]:
+    """For each way ``query`` can match (one per ``$or`` branch): its equality fields and
+    its other filtered fields. A range over a sort key is neither (the keyset order)."""
+    sets: list[Branch] = [(frozenset(), frozenset())]
     for key, value in query.items():
-        if key == "$and":
-            parts = [equality_sets(clause) for clause in value]
-        elif key == "$or":
-            parts = [[branch for clause in value for branch in equality_sets(clause)]]
+        if key in ("$and", "$or"):
+            parts = [equality_sets(clause, sort_keys) for clause in value]
+            if key == "$or":
+                parts = [[branch for part in parts for branch in part]]
         elif key.startswith("$"):
             raise AssertionError(f"unexpected operator {key} in {query}")
         elif isinstance(value, dict) and any(op.startswith("$") for op in value):
             if set(value) <= {"$eq", "$in"}:
-                parts = [[frozenset({key})]]
-            elif key in SORT_KEYS and set(value) <= {"$gt", "$gte", "$lt", "$lte"}:
-                parts = [[frozenset()]]  # a range over the keyset order itself
+                parts = [[(frozenset({key}), frozenset())]]
+            elif key in sort_keys and set(value) <= {"$gt", "$gte", "$lt", "$lte"}:
+                parts = [[(frozenset(), frozenset())]]  # a range over the keyset order itself
+            elif set(value) <= {"$ne", "$nin", "$not", "$gt", "$gte", "$lt", "$lte"}:
+                parts = [[(frozenset(), frozenset({key}))]]
             else:
-                raise AssertionError(f"{key} is neither an equality nor the sort: {query}")
+                raise AssertionError(f"{key} is neither an equality nor a filter: {query}")
         else:
-            parts = [[frozenset({key})]]
+            parts = [[(frozenset({key}), frozenset())]]
         for options in parts:
-            sets = [known | option for known in sets for option in options]
+            sets = [(known[0] | option[0], known[1] | option[1])
+                    for known in sets for option in options]
     return sets
 
 
 def served(equal: frozenset[str], sort: list[tuple[str, int]],
-           indexes: Iterable[IndexModel]) -> bool:
+           indexes: Iterable[IndexModel], others: frozenset[str] = frozenset()) -> bool:
     for index in indexes:
         keys = list(index.document["key"].items())
         if len(keys) < len(equal) + len(sort):
@@ -117,6 +130,8 @@ def served(equal: frozenset[str], sort: list[tuple[str, int]],
             continue
         following = keys[len(equal):len(equal) + len(sort)]
         if [name for name, _ in following] != [name for name, _ in sort]:
+            continue
+        if not others <= {name for name, _ in keys}:
             continue
         same = all(direction == wanted for (_, direction), (_, wanted) in zip(
             following, sort, strict=True))
@@ -131,9 +146,13 @@ def unserved(queries: list[tuple[str, dict[str, Any], list[tuple[str, int]]]],
              indexes: dict[str, list[IndexModel]]) -> list[str]:
     missing = []
     for collection, query, sort in queries:
-        for equal in equality_sets(query):
-            if not served(equal, sort, indexes[collection]):
-                missing.append(f"{collection}: equal {sorted(equal)} sort {sort} ({query})")
+        declared = [*indexes[collection], ID_INDEX]
+        for equal, others in equality_sets(query, SORT_KEYS | {name for name, _ in sort}):
+            if "_id" in equal:  # one document at most, by the unique _id index
+                continue
+            if not served(equal, sort, declared, others - equal):
+                missing.append(f"{collection}: equal {sorted(equal)} sort {sort} "
+                               f"others {sorted(others)} ({query})")
     return missing
 
 
@@ -146,7 +165,10 @@ def subsets(options: dict[str, Any]) -> Iterable[dict[str, Any]]:
 RANGES = [{}, {"created_after": WHEN}, {"created_before": WHEN},
           {"created_after": WHEN, "created_before": datetime(2027, 1, 1, tzinfo=UTC)}]
 INDEXES = {"jobs": jobs.INDEXES, "batches": batches.INDEXES,
-           "documentation_jobs": documentation_jobs.INDEXES}
+           "documentation_jobs": documentation_jobs.INDEXES, "queues": queues.INDEXES,
+           "workers": workers.INDEXES}
+ID_INDEX = IndexModel([("_id", 1)], name="_id_")
+"""Every collection's own."""
 
 
 async def test_every_job_list_and_count_is_served_by_an_index(
@@ -209,3 +231,45 @@ def test_a_missing_index_is_noticed() -> None:
 
     # then
     assert len(missing) == 1 and "claimed_by" in missing[0]
+
+
+async def test_every_queue_claim_reaper_and_batch_operation_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given paused and limited queues, due, delayed and held jobs, and a batch
+    store, listener = captured
+    await store.ensure_indexes()
+    admin, worker, alice = CALLERS["admin"], CALLERS["worker"], CALLERS["user"]
+    await store.queues.pause(admin, "paused")
+    await store.queues.set_concurrency(admin, "limited", 1)
+    for job_type in ("pdf", "limited", "limited", "paused"):
+        await store.jobs.create(alice, job_type=job_type, priority=3, timeout_seconds=60)
+    delayed = await store.jobs.create(alice, job_type="pdf",
+                                      run_at=utcnow() + timedelta(days=30))
+    batch = await store.batches.create(alice, batch_name="b", jobs=[JobSpec("pdf")] * 2)
+    listener.queries.clear()
+
+    # when: every claim shape, the reaper, and each new write and read
+    await store.batches.set_active(alice, batch.batch_id, False)
+    for job_types in (["limited"], ["pdf", "limited"], ["pdf", "paused"], None, None,
+                      ["paused"]):
+        await store.jobs.claim(worker, job_types)
+    await store.jobs.collection.update_many({"status": "PROCESSING"},
+                                            {"$set": {"timeout_at": utcnow()}})
+    await store.jobs.reap_expired_leases()
+    await store.jobs.set_priority(alice, delayed.job_id, 7)
+    await store.jobs.cancel(alice, delayed.job_id, "not needed")
+    await store.jobs.retry(alice, delayed.job_id, utcnow())
+    await store.batches.set_active(alice, batch.batch_id, True)
+    await store.batches.add_jobs(alice, batch.batch_id, [JobSpec("pdf")])
+    await store.batches.cancel(alice, batch.batch_id, "stop")
+    await store.batches.retry_failed(alice, batch.batch_id)
+    await store.batches.delete(alice, batch.batch_id)
+    await store.queues.list(admin)
+    await store.queues.list(worker, ["pdf", "limited"])
+    await store.workers.list(admin, seen_within=600)
+    await store.workers.list(worker, seen_within=600, job_type="pdf")
+
+    # then
+    collections = {collection for collection, _, _ in listener.queries}
+    assert {"jobs", "batches", "queues", "workers"} <= collections
+    assert unserved(listener.queries, INDEXES) == []

@@ -559,8 +559,8 @@ async def test_append_logs_numbers_entries_from_one(store: Store) -> None:
 
 
 async def test_append_logs_records_the_current_attempt(store: Store) -> None:
-    # given
-    job = await claimed_job(store)
+    # given (one attempt, so the worker's failure is final and a writer retries it)
+    job = await claimed_job(store, max_attempts=1)
     await store.jobs.fail(WORKER, job.job_id, code="E", message="first try")
     await store.jobs.retry(ALICE, job.job_id)
     again = await store.jobs.claim(WORKER)
@@ -728,8 +728,8 @@ async def test_fail_with_invalid_error_is_refused_and_changes_nothing(
 
 
 async def test_retry_failed_job_makes_it_pending_and_keeps_every_error(store: Store) -> None:
-    # given
-    job = await claimed_job(store)
+    # given (one attempt, so the worker's failure is final and a writer retries it)
+    job = await claimed_job(store, max_attempts=1)
     await store.jobs.update_progress(WORKER, job.job_id, JobProgress(step="s", percent=30))
     await store.jobs.fail(WORKER, job.job_id, code="E1", message="first")
 
@@ -847,8 +847,8 @@ async def test_complete_job_twice_is_refused_the_second_time(store: Store) -> No
 async def test_complete_and_fail_racing_on_one_job_let_exactly_one_win(
     store: Store, concurrent: Store
 ) -> None:
-    # given
-    jobs = [await claimed_job(store) for _ in range(10)]
+    # given (one attempt each, so a failure is final)
+    jobs = [await claimed_job(store, max_attempts=1) for _ in range(10)]
 
     # when
     outcomes = await asyncio.gather(*(
