@@ -534,9 +534,12 @@ class JobRepository:
             doc = await self.collection.find_one(
                 {"_id": job_id, "status": JobStatus.PROCESSING.value,
                  "cancel_requested": {"$ne": None}, **write_filter(principal)})
-            if doc is None:  # not asked before: say why
-                await refuse(self.collection, principal, job_id, kind="job", action="cancel",
-                             allowed_statuses=allowed, claimable=True)
+            if doc is None:  # not asked before: say why (writers only, as for a retry)
+                current = await self.collection.find_one(
+                    {"_id": job_id, **refusal_filter(principal, "cancel")},
+                    projection=DRIVE_FIELDS)
+                refuse_job_write(principal, current, job_id, action="cancel",
+                                 allowed_statuses=allowed, now=utcnow())
         return job_from_document(doc)
 
     async def set_priority(self, principal: Principal, job_id: str,

@@ -63,8 +63,9 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
     """The update for one lapsed lease or passed deadline: requeue after the retry delay
     with the lapse kept as an error, or fail (CANCELLED when a cancel was asked for)."""
     worker, attempt = doc.get("claimed_by"), max(doc.get("attempts", 0), 1)
-    deadline = doc.get("timeout_at")
-    if deadline is not None and deadline < now and doc.get("cancel_requested") is None:
+    deadline, lapse = doc.get("timeout_at"), doc.get("lease_expires_at")
+    overdue = deadline is not None and deadline < now
+    if overdue and doc.get("cancel_requested") is None:
         error = {"code": JobErrorCode.TIMED_OUT.value,
                  "message": f"attempt {attempt} of worker {worker!r} ran longer than its "
                  f"timeout of {doc.get('timeout_seconds')} s",
@@ -72,14 +73,14 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
                              "timeoutSeconds": doc.get("timeout_seconds"),
                              "timedOutAt": deadline.isoformat()}}
     else:
-        lapse = doc.get("lease_expires_at")
         error = {"code": JobErrorCode.LEASE_EXPIRED.value,
                  "message": f"the lease of worker {worker!r} expired during attempt "
                  f"{attempt}",
                  "details": {"worker": worker, "attempt": attempt,
                              "leaseExpiredAt": lapse.isoformat() if lapse else None}}
+    cause = "DEADLINE" if overdue else JobErrorCode.LEASE_EXPIRED.value
     end = end_claim(doc, error, now, limits, retry=True,
-                    cause={"worker": worker, "attempt": attempt, "cause": error["code"]})
+                    cause={"worker": worker, "attempt": attempt, "cause": cause})
     if end.ending is Ending.REQUEUED:
         assert end.run_at is not None
         error["message"] += ("; the job is back in the queue" if end.run_at <= now else
@@ -88,7 +89,8 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
         error["message"] += "; no attempts are left"
     message = end.error["message"]
     if end.ending is Ending.CANCELLED:
-        message += f" (the claim of worker {worker!r} ended by {error['code']})"
+        message += (f"; the claim of worker {worker!r} ended: "
+                    + ("its deadline passed" if overdue else "its lease expired"))
     seq = doc.get("log_seq", 0) + 1
     final = end.ending is not Ending.REQUEUED
     entry = log_document(LogEntry(now, "error" if final else "warning", message, seq,

@@ -123,7 +123,15 @@ class QueueRepository:
                                  ) -> dict[str, Any] | None:
         """Claim the first job of ``job_type`` matching ``query`` if fewer than the queue's
         limit are PROCESSING, in one transaction with the queue's document; None when the
-        queue is full or paused, or has no such job."""
+        queue is full or paused, or has no such job. A queue already full or paused by a
+        plain read is left at that, without a transaction: most claims of a busy limited
+        queue find it full, and each transaction would conflict with the others."""
+        settings = await self.collection.find_one({"_id": job_type},
+                                                  projection={"paused": 1, "max_concurrency": 1})
+        if settings is not None and (settings.get("paused") or (
+                settings.get("max_concurrency") is not None
+                and await self._running(job_type) >= settings["max_concurrency"])):
+            return None
 
         async def body(session: Any) -> dict[str, Any] | None:
             queue = await self.collection.find_one_and_update(
@@ -133,17 +141,17 @@ class QueueRepository:
             if queue is not None and queue.get("paused"):
                 raise Abort(None)
             limit = None if queue is None else queue.get("max_concurrency")
-            if limit is not None:
-                running = await self.jobs.count_documents(
-                    {"status": JobStatus.PROCESSING.value, "job_type": job_type},
-                    session=session)
-                if running >= limit:
-                    raise Abort(None)
+            if limit is not None and await self._running(job_type, session) >= limit:
+                raise Abort(None)
             return await self.jobs.find_one_and_update(
                 {**query, "job_type": job_type}, update, sort=sort, session=session,
                 return_document=ReturnDocument.AFTER)
 
         return await in_transaction(self.collection, body)
+
+    async def _running(self, job_type: str, session: Any = None) -> int:
+        return await self.jobs.count_documents(
+            {"status": JobStatus.PROCESSING.value, "job_type": job_type}, session=session)
 
     # -- admin ----------------------------------------------------------------------
 

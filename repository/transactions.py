@@ -8,6 +8,8 @@ function of what it reads in the session. A body that decides to write nothing r
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,14 +27,27 @@ class Abort(Exception):
         self.value = value
 
 
+MAX_RETRY_PAUSE = 0.1
+
+
 async def in_transaction(collection: AsyncCollection,
                          body: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """``body(session)`` in one transaction on ``collection``'s client; retried on
     transient errors until the operation's deadline (pymongo's ``timeout``) or the
-    driver's own limit."""
+    driver's own limit, after a random pause that grows with each retry, so that
+    transactions that conflicted do not meet again at once."""
     client = collection.database.client
+    runs = 0
+
+    async def paced(session: AsyncClientSession) -> T:
+        nonlocal runs
+        runs += 1
+        if runs > 1:
+            await asyncio.sleep(random.uniform(0, min(MAX_RETRY_PAUSE, 0.002 * 2 ** runs)))
+        return await body(session)
+
     async with client.start_session() as session:
         try:
-            return await session.with_transaction(body)
+            return await session.with_transaction(paced)
         except Abort as abort:
             return abort.value
