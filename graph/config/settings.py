@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from repository.limits import Limits
+from repository.retry import MAX_DELAY_SECONDS, Backoff
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     # workers
     lease_seconds: float = Field(300.0, gt=0)
     default_max_attempts: int = Field(3, ge=1, le=100)
+    retry_backoff: Backoff = Backoff.EXPONENTIAL
+    retry_base_seconds: float = Field(5.0, ge=0, le=MAX_DELAY_SECONDS)
+    retry_cap_seconds: float = Field(3600.0, ge=0, le=MAX_DELAY_SECONDS)
     reaper_interval_seconds: float = Field(5.0, gt=0)
     finished_job_ttl_seconds: int | None = Field(None, ge=60)
 
@@ -90,15 +94,23 @@ class Settings(BaseSettings):
                                  "(scheme and host, optional port, no path) or *")
         return value
 
+    @field_validator("retry_backoff", mode="before")
+    @classmethod
+    def _backoff(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _one_key(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ValueError("JOBGRAPH_JWT_SECRET must be at least 32 characters")
+        if self.retry_cap_seconds < self.retry_base_seconds:
+            raise ValueError("JOBGRAPH_RETRY_CAP_SECONDS must not be below "
+                             "JOBGRAPH_RETRY_BASE_SECONDS")
         return self
 
     @cached_property
@@ -112,6 +124,9 @@ class Settings(BaseSettings):
             lease_seconds=self.lease_seconds,
             default_max_attempts=self.default_max_attempts,
             database_timeout_seconds=self.mongodb_timeout_ms / 1000,
+            retry_backoff=self.retry_backoff,
+            retry_base_seconds=self.retry_base_seconds,
+            retry_cap_seconds=self.retry_cap_seconds,
         )
 
 

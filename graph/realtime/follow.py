@@ -82,4 +82,5 @@ async def batch_states(changes: Subscriber, store: Store, principal: Principal,
 def _signature(batch: BatchJob) -> tuple[Any, ...]:
     counts = batch.counts
     assert counts is not None, "a followed batch always has its counts"
-    return (batch.version, counts.pending, counts.processing, counts.completed, counts.failed)
+    return (batch.version, counts.pending, counts.processing, counts.completed, counts.failed,
+            counts.cancelled)

@@ -25,12 +25,15 @@ from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscr
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
+from graph.schema.queues.mutations import QueueMutations
+from graph.schema.queues.queries import QueueQueries
 
 from .batches.types import fetch_batches
 from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
 from .jobs.types import fetch_jobs
+from .queues.types import fetch_queues, fetch_workers
 
 EVERY_OPERATION_TYPE = frozenset(OperationType)
 
@@ -38,11 +41,13 @@ NodeQueries = node_queries({
     "SecretaryJob": fetch_jobs,
     "BatchJob": fetch_batches,
     "DocumentationJob": fetch_documentation_jobs,
+    "Queue": fetch_queues,
+    "Worker": fetch_workers,
 })
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(JobQueries, BatchQueries, DocumentationJobQueries, NodeQueries):
+class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, NodeQueries):
     @strawberry.field(description="Who the server thinks you are.")
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
@@ -51,7 +56,7 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries, NodeQueries):
 
 
 @strawberry.type(description="Everything that changes state.")
-class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
+class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMutations):
     pass
 
 

@@ -217,7 +217,7 @@ OPERATIONS = [
               _job(JobStatus.PROCESSING), _status("COMPLETED")),
     Operation("failJob", "job", "write",
               'mutation($id: ID!) { failJob(jobId: $id, error: {code: "OCR", message: "unreadable"'
-              "}) { jobId } }",
+              "}, retryable: false) { jobId } }",
               _job(JobStatus.PROCESSING), _status("FAILED")),
     Operation("retryJob", "job", "write", "mutation($id: ID!) { retryJob(jobId: $id) { jobId } }",
               _job(JobStatus.FAILED), _status("PENDING"), holder_writes=False),
@@ -662,8 +662,9 @@ async def test_claim_job_by_worker_or_admin_role_takes_the_job(
 async def test_claimed_job_is_readable_by_the_worker_named_in_claimed_by(
     api: Api, store: Store
 ) -> None:
-    # given: a job its worker may not read by the lists
+    # given: a job its worker may not read by the lists (one attempt: its failure is final)
     job = make_job(PRIVATE, JobStatus.PENDING, access=AccessControl(admin_access=["owner"]))
+    job.max_attempts = 1
     await insert(store, [job])
     holder, other = CALLERS["worker-role"], CALLERS["idle-worker"]
     read = "query($id: ID!) { job(jobId: $id) { jobId } jobs { totalCount } }"

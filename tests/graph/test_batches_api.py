@@ -164,7 +164,9 @@ async def claim(api: Api) -> str:
 
 
 async def test_batch_status_and_counts_follow_its_jobs(api: Api) -> None:
-    batch_id = (await create_batch(api, jobs=3))["batchId"]
+    # one attempt per job, so the worker's failure is final and a writer retries it
+    batch_id = (await create_batch(api, jobs=[{"jobType": "pdf", "maxAttempts": 1}] * 3)
+                )["batchId"]
     assert await counts_and_status(api, batch_id) == ({"pending": 3, "total": 3}, "PENDING")
 
     first = await claim(api)

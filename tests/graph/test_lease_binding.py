@@ -49,7 +49,8 @@ async def patient(mongo_uri: str, database_name: str, store: Store) -> AsyncIter
     """Long leases and a reaper that only sweeps when the test says so (``reap``); a lease
     is made to lapse by moving its end into the past (``lapse``)."""
     settings = make_settings(database=database_name, lease_seconds=120,
-                             reaper_interval_seconds=3600)
+                             reaper_interval_seconds=3600,
+                             retry_base_seconds=0)  # a requeued job is due at once
     counter = CommandCounter(database_name)
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [counter]}) as api:
@@ -173,7 +174,7 @@ async def test_worker_whose_last_lease_lapsed_can_neither_retry_nor_finish_the_j
 
 async def test_worker_cannot_retry_a_job_it_failed_itself(patient: Api) -> None:
     """Retrying is the job's writers' decision; a worker's claim gives no right to it."""
-    job_id = await create(patient)
+    job_id = await create(patient, maxAttempts=1)  # so the worker's failure is final
     await claim(patient, WORKER, job_id)
     await patient.data(FAIL, {"id": job_id, "retryable": True}, as_=WORKER)
     error = await patient.error(RETRY, {"id": job_id}, as_=WORKER)
@@ -188,8 +189,9 @@ async def test_worker_cannot_retry_a_job_it_failed_itself(patient: Api) -> None:
 async def test_former_worker_retrying_a_job_it_cannot_read_gets_not_found(
     patient: Api, store: Store, retryable: bool
 ) -> None:
-    # given a job worker-1 lost to the reaper, which worker-2 then failed
-    job_id = await create(patient)
+    # given a job worker-1 lost to the reaper, which worker-2 then failed (on its last
+    # attempt, so for good)
+    job_id = await create(patient, maxAttempts=2)
     await claim(patient, WORKER, job_id)
     await lapse(store, job_id)
     await reap(patient)

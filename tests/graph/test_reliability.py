@@ -59,7 +59,8 @@ async def ready(api: Api) -> bool:
 async def leased(mongo_uri: str, database_name: str, store: Store) -> AsyncIterator[Api]:
     """Short leases and a busy reaper, so expiry happens within the test."""
     settings = make_settings(database=database_name, lease_seconds=0.4,
-                             reaper_interval_seconds=0.05)
+                             reaper_interval_seconds=0.05,
+                             retry_base_seconds=0)  # a requeued job is due at once
     async with open_api(settings, mongo_uri) as api:
         yield api
 
@@ -167,7 +168,7 @@ async def test_concurrent_reapers_handle_each_expired_job_once(store: Store) -> 
 
 
 async def test_retry_keeps_the_history_of_earlier_attempts(api: Api) -> None:
-    job_id = await create(api)
+    job_id = await create(api, maxAttempts=1)  # so the worker's failure is final
     await api.data(CLAIM, as_=WORKER)
     await api.data(LOG, {"id": job_id}, as_=WORKER)
     await api.data(FAIL, {"id": job_id, "retryable": True}, as_=WORKER)
@@ -192,7 +193,7 @@ async def test_job_failed_as_not_retryable_cannot_be_retried(api: Api) -> None:
 
 
 async def test_old_worker_writing_after_a_retry_is_a_conflict(api: Api) -> None:
-    job_id = await create(api)
+    job_id = await create(api, maxAttempts=1)  # so the worker's failure is final
     await api.data(CLAIM, as_=WORKER)
     await api.data(FAIL, {"id": job_id, "retryable": True}, as_=WORKER)
     await api.data(RETRY, {"id": job_id})

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
+from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection, paginate
 from graph.schema.core.context import Context, Info
 from graph.schema.core.node import Node, global_id
@@ -26,7 +26,9 @@ class BatchCounts:
     pending: int = strawberry.field(description="Jobs waiting for a worker.")
     processing: int = strawberry.field(description="Jobs being worked on.")
     completed: int = strawberry.field(description="Jobs finished successfully.")
-    failed: int = strawberry.field(description="Jobs that failed.")
+    failed: int = strawberry.field(description="Jobs that failed, not counting the cancelled.")
+    cancelled: int = strawberry.field(
+        description="Jobs that were cancelled (FAILED with error code CANCELLED).")
     total: int = strawberry.field(description="All jobs of the batch.")
 
 
@@ -55,15 +57,18 @@ class BatchJob(Node):
     batch_name: str = strawberry.field(description="Name of the batch.")
     created_at: datetime = strawberry.field(description="When the batch was created.")
     updated_at: datetime = strawberry.field(description="When the batch itself last changed.")
-    active: bool = strawberry.field(description="Whether the batch is active.")
+    active: bool = strawberry.field(
+        description="Whether the batch is active: an inactive batch's PENDING jobs are not "
+        "claimed until it is activated again.")
     access_control: AccessControl = strawberry.field(description="Who may see and change it.")
     owner: str | None = strawberry.field(description="User who created the batch.")
     version: int = strawberry.field(
         description="Incremented by every change of the batch itself (not of its jobs).")
 
     @strawberry.field(
-        description="PENDING until a job starts, PROCESSING while any job is unfinished, "
-        "then COMPLETED if none failed, else FAILED.")
+        description="PENDING until a job starts (also while the batch has no jobs), "
+        "PROCESSING while any job is unfinished, then FAILED if a job failed or every job "
+        "was cancelled, else COMPLETED (cancelled jobs are no failure).")
     @staticmethod
     async def status(root: BatchJobModel, info: Info) -> JobStatus:
         return (await _counts(root, info)).status()
@@ -115,8 +120,11 @@ class CreateBatchInput:
         "CONFLICT).")
 
     def job_specs(self) -> list[JobSpec]:
-        return [JobSpec(job.job_type, job.parameters, access_or_none(job.access_control),
-                        job.max_attempts) for job in self.jobs]
+        return job_specs(self.jobs)
+
+
+def job_specs(jobs: list[CreateJobInput]) -> list[JobSpec]:
+    return [JobSpec(**job.fields()) for job in jobs]
 
 
 async def fetch_batches(context: Context, batch_ids: list[str]) -> dict[str, BatchJobModel]:

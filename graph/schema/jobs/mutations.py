@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
-from graph.schema.core.access import AccessArg, access_or_none
+from graph.schema.core.access import AccessArg
 from graph.schema.core.context import Info
 
 from .claims import claim_for_caller
@@ -29,13 +30,13 @@ class JobMutations:
         input: Annotated[CreateJobInput, strawberry.argument(description="The new job.")],
     ) -> SecretaryJob:
         return await info.context.store.jobs.create(
-            info.context.principal, job_type=input.job_type, parameters=input.parameters,
-            access_control=access_or_none(input.access_control), max_attempts=input.max_attempts,
-            idempotency_key=input.idempotency_key)
+            info.context.principal, idempotency_key=input.idempotency_key, **input.fields())
 
     @strawberry.mutation(
-        description="Take the oldest PENDING job (of these types, if given) and start it. "
-        "Null when there is none. Needs the worker role.")
+        description="Take the PENDING job of highest priority, oldest first within a priority "
+        "(of these types, if given), that is due (`runAt` passed), whose queue is neither "
+        "paused nor at its concurrency limit and whose batch is active, and start it. Null "
+        "when there is none. Needs the worker role.")
     async def claim_job(
         self,
         info: Info,
@@ -71,7 +72,8 @@ class JobMutations:
         return await info.context.store.jobs.append_logs(
             info.context.principal, job_id, [(e.level.value, e.message) for e in entries])
 
-    @strawberry.mutation(description="Finish a PROCESSING job successfully with its results.")
+    @strawberry.mutation(description="Finish a PROCESSING job successfully with its results. "
+                         "Refused with CANCEL_REQUESTED once the job was asked to cancel.")
     async def complete_job(
         self,
         info: Info,
@@ -82,22 +84,59 @@ class JobMutations:
         return await info.context.store.jobs.complete(info.context.principal, job_id, results)
 
     @strawberry.mutation(
-        description="Fail a PENDING or PROCESSING job. retryable: false marks it as final.")
+        description="Fail a PENDING or PROCESSING job. By the worker holding it, a retryable "
+        "failure with attempts left puts the job back to PENDING after its retry policy's "
+        "delay (the error joins `previousErrors`); a job asked to cancel ends FAILED with "
+        "CANCELLED. `retryable: false` makes the failure final.")
     async def fail_job(
         self,
         info: Info,
         job_id: JobIdArg,
         error: Annotated[JobErrorInput, strawberry.argument(description="What went wrong.")],
         retryable: Annotated[bool, strawberry.argument(
-            description="False marks the failure as final: retryJob is refused.")] = True,
+            description="False marks the failure as final: no automatic retry, and retryJob "
+            "is refused.")] = True,
     ) -> SecretaryJob:
         return await info.context.store.jobs.fail(
             info.context.principal, job_id, code=error.code, message=error.message,
             details=error.details, retryable=retryable)
 
-    @strawberry.mutation(description="Put a FAILED job back to PENDING; its error is kept.")
-    async def retry_job(self, info: Info, job_id: JobIdArg) -> SecretaryJob:
-        return await info.context.store.jobs.retry(info.context.principal, job_id)
+    @strawberry.mutation(description="Put a FAILED job back to PENDING; its error is kept. "
+                         "Writers of the job only (not its worker by its claim).")
+    async def retry_job(
+        self,
+        info: Info,
+        job_id: JobIdArg,
+        run_at: Annotated[datetime | None, strawberry.argument(
+            description="Not claimed before this instant (null: at once).")] = None,
+    ) -> SecretaryJob:
+        return await info.context.store.jobs.retry(info.context.principal, job_id, run_at)
+
+    @strawberry.mutation(
+        description="Cancel a job (writers of the job): a PENDING job is FAILED with error "
+        "code CANCELLED at once; a PROCESSING job gets `cancelRequested`, which its worker "
+        "sees in the answer of each of its mutations, and ends FAILED with CANCELLED when "
+        "the worker fails it or its claim ends (never requeued). Asking again changes "
+        "nothing.")
+    async def cancel_job(
+        self,
+        info: Info,
+        job_id: JobIdArg,
+        reason: Annotated[str | None, strawberry.argument(
+            description="Why, for the worker and the record.")] = None,
+    ) -> SecretaryJob:
+        return await info.context.store.jobs.cancel(info.context.principal, job_id, reason)
+
+    @strawberry.mutation(description="Change the priority of a PENDING job (writers of the job).")
+    async def set_job_priority(
+        self,
+        info: Info,
+        job_id: JobIdArg,
+        priority: Annotated[int, strawberry.argument(
+            description="-1000 to 1000; higher is claimed first.")],
+    ) -> SecretaryJob:
+        return await info.context.store.jobs.set_priority(info.context.principal, job_id,
+                                                          priority)
 
     @strawberry.mutation(description="Delete a job (admins of the job). Returns what was deleted.")
     async def delete_job(self, info: Info, job_id: JobIdArg) -> SecretaryJob:

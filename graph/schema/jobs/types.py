@@ -18,6 +18,8 @@ from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
 from repository.models import SecretaryJob as SecretaryJobModel
+from repository.retry import Backoff
+from repository.retry import RetryPolicy as RetryPolicyModel
 
 if TYPE_CHECKING:
     from graph.schema.batches.types import BatchJob
@@ -30,6 +32,49 @@ described_enum(JobStatus, "Where a job is in its lifecycle.", {
 })
 
 JobIdArg = Annotated[strawberry.ID, strawberry.argument(description="The job's `jobId`.")]
+
+described_enum(Backoff, "How the delay before an automatic retry grows.", {
+    "FIXED": "Always `baseSeconds`.",
+    "EXPONENTIAL": "Random between 0 and `baseSeconds` * 2^(attempt - 1), at most "
+    "`capSeconds` (\"full jitter\"), so failures that came together do not retry together.",
+})
+
+
+@strawberry.type(description="When a failed attempt runs again: a retryable `failJob` by the "
+                 "job's worker, an expired lease or a timeout put the job back to PENDING, "
+                 "due after this delay, while attempts remain.")
+class RetryPolicy:
+    max_attempts: int = strawberry.field(description="Claims allowed in all (the first run "
+                                         "counts); the same as the job's `maxAttempts`.")
+    backoff: Backoff = strawberry.field(description="FIXED or EXPONENTIAL delays.")
+    base_seconds: float = strawberry.field(description="The fixed delay, or the exponential "
+                                           "one's start.")
+    cap_seconds: float = strawberry.field(description="The longest exponential delay.")
+
+
+@strawberry.input(description="A job's retry policy; what is left out comes from the server's "
+                  "configuration (`JOBGRAPH_DEFAULT_MAX_ATTEMPTS`, `JOBGRAPH_RETRY_*`).")
+class RetryPolicyInput:
+    max_attempts: int | None = strawberry.field(
+        default=None, description="Claims allowed in all, 1 to 100.")
+    backoff: Backoff | None = strawberry.field(default=None, description="FIXED or EXPONENTIAL.")
+    base_seconds: float | None = strawberry.field(
+        default=None, description="The fixed delay, or the exponential one's start (0 to "
+        "604800).")
+    cap_seconds: float | None = strawberry.field(
+        default=None, description="The longest exponential delay (baseSeconds to 604800).")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_attempts": self.max_attempts, "backoff": self.backoff,
+                "base_seconds": self.base_seconds, "cap_seconds": self.cap_seconds}
+
+
+@strawberry.type(description="Someone asked for the job to be cancelled while it was running: "
+                 "its worker should stop and acknowledge with `failJob`.")
+class CancelRequest:
+    by: str = strawberry.field(description="Who asked.")
+    at: datetime = strawberry.field(description="When.")
+    reason: str | None = strawberry.field(description="Why, if they said.")
 
 
 class LogLevel(StrEnum):
@@ -111,11 +156,36 @@ class SecretaryJob(Node):
         description="When the worker's claim lapses unless renewed by progress, logs or heartbeat.")
     attempts: int = strawberry.field(description="How many times the job has been claimed.")
     max_attempts: int = strawberry.field(
-        description="Claims allowed before an expired lease fails the job.")
+        description="Claims allowed before a failure (a retryable failJob, an expired lease, "
+        "a timeout) is final.")
     retryable: bool = strawberry.field(description="False when a worker failed it for good.")
     log_seq: int = strawberry.field(description="Sequence number of the newest log entry.")
     version: int = strawberry.field(
         description="Incremented by every change; a newer state has a higher version.")
+    priority: int = strawberry.field(
+        description="Claimed before jobs of lower priority; the oldest first within one.")
+    run_at: datetime | None = strawberry.field(
+        description="Not claimed before this instant (a delayed job, or a retry's backoff); "
+        "null: as soon as a worker asks.")
+    timeout_seconds: float | None = strawberry.field(
+        description="Run time allowed per claim; past it the attempt ends TIMED_OUT "
+        "(retried while attempts remain), however its worker renews the lease.")
+    timeout_at: datetime | None = strawberry.field(
+        description="While PROCESSING: when this claim ends unless finished (its timeout, or "
+        "one lease after a cancel request).")
+    cancel_requested: CancelRequest | None = strawberry.field(
+        description="Set once someone cancelled the job: a PROCESSING job with it must stop "
+        "(completeJob is refused with CANCEL_REQUESTED); acknowledge with failJob.")
+
+    @strawberry.field(description="How failed attempts are retried.")
+    @staticmethod
+    def retry_policy(root: SecretaryJobModel, info: Info) -> RetryPolicy:
+        policy = root.retry_policy
+        if policy is None:  # stored before policies existed: the configured default
+            default = info.context.store.limits.retry_policy
+            policy = RetryPolicyModel(root.max_attempts, default.backoff, default.base_seconds,
+                                      default.cap_seconds)
+        return policy  # type: ignore[return-value]
 
     @strawberry.field(description="Error of the last failure: code, message, details.")
     @staticmethod
@@ -194,11 +264,32 @@ class CreateJobInput:
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change it; you are added as an admin.")
     max_attempts: int | None = strawberry.field(
-        default=None, description="Claims allowed before an expired lease fails the job.")
+        default=None, description="Claims allowed before a failure is final (the same as "
+        "`retryPolicy.maxAttempts`).")
+    priority: int | None = strawberry.field(
+        default=None, description="-1000 to 1000, default 0: claimed before lower priorities.")
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Not claimed before this instant (at most a year ahead).")
+    timeout_seconds: float | None = strawberry.field(
+        default=None, description="Run time allowed per claim (up to 604800 s); none by "
+        "default.")
+    retry_policy: RetryPolicyInput | None = strawberry.field(
+        default=None, description="How failed attempts are retried (defaults from the "
+        "server's configuration).")
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeating a call with the same key returns the first "
         "result instead of creating a duplicate (per user; reusing it with other input is a "
         "CONFLICT).")
+
+    def fields(self) -> dict[str, Any]:
+        """The repository's arguments for this job (all but the idempotency key)."""
+        return {"job_type": self.job_type, "parameters": self.parameters,
+                "access_control": None if self.access_control is None
+                else self.access_control.to_model(),
+                "max_attempts": self.max_attempts, "priority": self.priority,
+                "run_at": self.run_at, "timeout_seconds": self.timeout_seconds,
+                "retry_policy": None if self.retry_policy is None
+                else self.retry_policy.to_dict()}
 
 
 async def fetch_jobs(context: Context, job_ids: list[str]) -> dict[str, SecretaryJobModel]:
