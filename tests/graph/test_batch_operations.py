@@ -220,3 +220,50 @@ async def test_batch_changed_reports_cancelled_jobs_apart(
                 seen.append((await ws.next(op))["batchChanged"])
     assert first["counts"] == counts(pending=2)
     assert seen[-1] == {"status": "FAILED", "counts": counts(cancelled=2)}
+
+
+async def test_cancel_batch_racing_claims_leaves_no_job_uncancelled(
+        api: Api, store: Store) -> None:
+    # given a batch of 12 jobs that three workers drain while a writer cancels it
+    batch_id, ids = await create_batch(api, 12)
+
+    async def drain(worker: Caller) -> None:
+        while await claim(api, worker) is not None:
+            pass
+
+    await asyncio.gather(*(drain(Caller(f"w{n}", ("worker",))) for n in range(3)),
+                         api.data(CANCEL_BATCH, {"id": batch_id}, as_=BOB))
+
+    # then each job was either cancelled while waiting, or claimed and then asked to stop
+    for job_id in ids:
+        state = (await api.data(JOB, {"id": job_id}))["job"]
+        if state["status"] == "FAILED":
+            assert state["error"]["code"] == "CANCELLED"
+        else:
+            assert (state["status"], state["cancelRequested"]["by"]) == ("PROCESSING", "bob")
+
+
+async def test_jobs_added_while_a_batch_is_switched_off_wait_with_the_others(
+        api: Api) -> None:
+    batch_id, _ = await create_batch(api, 1)
+    await asyncio.gather(
+        *(api.data(ADD_JOBS, {"id": batch_id, "jobs": [{"jobType": "scan"}] * 2}, as_=BOB)
+          for _ in range(4)),
+        api.data(DEACTIVATE, {"id": batch_id}, as_=BOB))
+    state = (await api.data(BATCH, {"id": batch_id}))["batch"]
+    assert (state["active"], state["counts"]["pending"]) == (False, 9)
+    assert await claim(api) is None
+
+
+async def test_retry_failed_jobs_racing_retry_job_retries_each_job_once(api: Api) -> None:
+    batch_id, ids = await create_batch(api, 6)
+    for _ in ids:
+        job = await claim(api)
+        await api.data(FAIL, {"id": job["jobId"], "retryable": True}, as_=WORKER)  # type: ignore[index]
+    retry = "mutation($id: ID!) { retryJob(jobId: $id) { status } }"
+    await asyncio.gather(api.data(RETRY_FAILED, {"id": batch_id}),
+                         *(api.execute(retry, {"id": job_id}) for job_id in ids))
+    previous = "query($id: ID!) { job(jobId: $id) { status previousErrors { code } } }"
+    for job_id in ids:
+        state = (await api.data(previous, {"id": job_id}))["job"]
+        assert (state["status"], len(state["previousErrors"])) == ("PENDING", 1)

@@ -210,7 +210,7 @@ async def test_a_cancel_racing_a_completion_ends_in_exactly_one_of_them(api: Api
             assert (final["status"], final["cancelRequested"]) == ("COMPLETED", None)
 
 
-async def test_the_worker_sees_the_cancel_on_job_changed(
+async def test_the_worker_sees_the_cancel_on_job_changed_and_lists_see_it_end(
         settings: Any, mongo_uri: str, store: Store) -> None:
     async with live_server(settings, mongo_uri) as server, httpx.AsyncClient(
             base_url=server.url) as http:
@@ -221,9 +221,18 @@ async def test_the_worker_sees_the_cancel_on_job_changed(
             op = await ws.subscribe(
                 "subscription($id: ID!) { jobChanged(jobId: $id) { status "
                 "cancelRequested { by reason } } }", {"id": job_id})
+            listed = await ws.subscribe(
+                "subscription { jobsChanged(initial: 0) { kind job { status "
+                "cancelRequested { by } error { code } } } }")
             first = (await ws.next(op))["jobChanged"]
             await api.data(CANCEL, {"id": job_id, "reason": "enough"}, as_=BOB)
             second = (await ws.next(op))["jobChanged"]
+            await api.data(FAIL, {"id": job_id}, as_=WORKER)
+            third = (await ws.next(op))["jobChanged"]
+            events = [(await ws.next(listed))["jobsChanged"] for _ in range(2)]
     assert first == {"status": "PROCESSING", "cancelRequested": None}
     assert second == {"status": "PROCESSING",
                       "cancelRequested": {"by": "bob", "reason": "enough"}}
+    assert third["status"] == "FAILED"
+    assert [event["job"]["error"] for event in events] == [None, {"code": "CANCELLED"}]
+    assert all(event["job"]["cancelRequested"] == {"by": "bob"} for event in events)

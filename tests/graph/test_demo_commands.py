@@ -20,10 +20,17 @@ from graph.commands.demo import demo_worker, seed_demo
 from graph.config.settings import load_settings
 from tests.helpers.graphql import TEST_SECRET, Api, Caller
 from tests.helpers.live import live_server, ws_client
+from tests.helpers.waiting import eventually
 
 WATCH = """subscription { jobsChanged(initial: 0) {
   kind jobId job { status progress { percent } } } }"""
+CREATE = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CANCEL = """mutation($id: ID!) { cancelJob(jobId: $id, reason: "demo") { status } }"""
+STATUS = """query($id: ID!) { job(jobId: $id) { status error { code } } }"""
 COUNT = """query { jobs { totalCount } batches { totalCount } documentationJobs { totalCount } }"""
+QUEUES = """query { queues { jobType paused counts { pending delayed } } }"""
+PRIORITIES = """query { jobs(first: 100) { edges { node { priority } } } }"""
+OPERATOR = Caller("ops", ("admin",))
 
 
 @pytest.fixture
@@ -40,14 +47,22 @@ async def totals(server: Any, settings: Any, user: str) -> dict[str, int]:
 
 async def test_seed_demo_gives_each_user_a_different_view(server: Any, settings: Any) -> None:
     created = await seed_demo(f"{server.url}/graphql", settings, out=lambda _: None)
-    assert created == {"jobs": 14, "batches": 2, "documentation_jobs": 2}
+    assert created == {"jobs": 17, "batches": 2, "documentation_jobs": 2, "paused_queues": 1}
     views = {user: await totals(server, settings, user) for user in ("alice", "bob", "carol")}
     # public, shared and private objects of three owners: everyone sees something else
     assert views == {
-        "alice": {"jobs": 10, "batches": 2, "documentationJobs": 1},
-        "bob": {"jobs": 12, "batches": 2, "documentationJobs": 1},
-        "carol": {"jobs": 9, "batches": 1, "documentationJobs": 2},
+        "alice": {"jobs": 12, "batches": 2, "documentationJobs": 1},
+        "bob": {"jobs": 15, "batches": 2, "documentationJobs": 1},
+        "carol": {"jobs": 11, "batches": 1, "documentationJobs": 2},
     }
+    # with priorities, a delayed job and a paused queue
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        queues = (await Api(client, settings).data(QUEUES, as_=OPERATOR))["queues"]
+        jobs = (await Api(client, settings).data(PRIORITIES, as_=OPERATOR))["jobs"]["edges"]
+    by_type = {queue["jobType"]: queue for queue in queues}
+    assert by_type["archive"]["paused"] is True and by_type["archive"]["counts"]["pending"] == 2
+    assert by_type["pdf"]["counts"]["delayed"] == 1
+    assert {edge["node"]["priority"] for edge in jobs} == {0, 5, 10}
 
 
 async def test_demo_worker_moves_jobs_a_subscriber_can_watch(server: Any, settings: Any) -> None:
@@ -69,6 +84,34 @@ async def test_demo_worker_moves_jobs_a_subscriber_can_watch(server: Any, settin
     assert finished == 2
     assert all(statuses[:2] == ["PENDING", "PROCESSING"] and statuses[-1] in (
         "COMPLETED", "FAILED") for statuses in seen.values())
+
+
+async def test_demo_worker_stops_a_job_whose_cancel_was_requested(
+        server: Any, settings: Any) -> None:
+    # given a job, and the demo worker working on it slowly
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        api = Api(client, settings)
+        job_id = (await api.data(CREATE, {"input": {"jobType": "pdf"}}, as_=Caller("alice"))
+                  )["createJob"]["jobId"]
+        said: list[str] = []
+        worker = asyncio.create_task(demo_worker(
+            f"{server.url}/graphql", settings, jobs=1, step_delay=0.2, fail_rate=0,
+            create_when_idle=False, idle_delay=0.05, out=said.append))
+
+        async def running() -> bool:
+            state = (await api.data(STATUS, {"id": job_id}, as_=Caller("alice")))["job"]
+            return state["status"] == "PROCESSING"
+
+        await eventually(running)
+        # when its owner cancels it
+        await api.data(CANCEL, {"id": job_id}, as_=Caller("alice"))
+        finished = await asyncio.wait_for(worker, 60)
+        state = (await api.data(STATUS, {"id": job_id}, as_=Caller("alice")))["job"]
+
+    # then the worker stopped at its next answer and acknowledged: FAILED, CANCELLED
+    assert finished == 1
+    assert (state["status"], state["error"]["code"]) == ("FAILED", "CANCELLED")
+    assert any("CANCELLED" in line for line in said)
 
 
 async def test_demo_worker_command_runs_against_a_server(

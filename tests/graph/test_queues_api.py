@@ -285,3 +285,35 @@ async def test_a_limit_of_3_holds_for_50_claimers_on_two_api_processes(
     assert most <= limit, most
     assert most >= 2  # the claimers did overlap
     assert unlimited is not None
+
+
+async def test_no_claim_that_starts_after_pause_queue_answered_takes_its_jobs(
+        api: Api) -> None:
+    # given plenty of pdf jobs, and three workers draining them
+    for _ in range(30):
+        await create(api)
+    paused_at: list[float] = []
+    late_claims: list[dict[str, Any] | None] = []
+
+    async def drain(worker: Caller) -> None:
+        while True:
+            started = time.monotonic()
+            job = await claim(api, ["pdf"], worker)
+            if paused_at and started > paused_at[0]:
+                late_claims.append(job)
+            if job is None:
+                return
+
+    async def pause_soon() -> None:
+        await claim(api, ["pdf"], Caller("early", ("worker",)))
+        await api.data(PAUSE, {"t": "pdf"}, as_=ADMIN)
+        paused_at.append(time.monotonic())
+
+    # when an admin pauses the queue while they work
+    await asyncio.gather(pause_soon(), *(drain(Caller(f"w{n}", ("worker",)))
+                                         for n in range(3)))
+
+    # then every claim that started after the pause answered got nothing
+    assert late_claims and all(job is None for job in late_claims)
+    left = (await api.data(QUEUES, {"types": ["pdf"]}, as_=ADMIN))["queues"][0]["counts"]
+    assert left["pending"] > 0
