@@ -21,7 +21,7 @@ from graphql import (
 )
 
 from graph.schema.root import build_schema
-from repository.errors import ErrorCode
+from repository.errors import ErrorCode, JobErrorCode
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
@@ -131,3 +131,12 @@ def test_readme_keeps_its_sections_in_order() -> None:
         "## Quick start", "## GraphQL operations", "## Errors", "## Pagination")]
 
     assert positions == sorted(positions)
+
+
+def test_readme_lists_every_job_error_code_jobgraph_sets() -> None:
+    text = readme()
+    section = text[text.index("### Job error codes"):text.index("## Pagination")]
+
+    missing = [code for code in JobErrorCode if f"| `{code}` |" not in section]
+
+    assert missing == []
