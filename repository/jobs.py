@@ -572,7 +572,8 @@ class JobRepository:
     # -- leases -------------------------------------------------------------
 
     async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
-        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end.
+        """See ``repository.leases``: lapsed leases and passed deadlines back to PENDING
+        after the retry delay, or FAILED at the end (CANCELLED when asked to cancel).
         First, claims whose answer never reached their caller are undone."""
         await self.abandoned.sweep()
         return await reap_expired_leases(self.collection, self.limits, limit=limit)

@@ -1,9 +1,11 @@
 """Lease expiry: jobs whose worker went silent, or whose deadline passed, return to the
 queue, or fail.
 
-Each job is taken by a compare-and-set on its lease, holder and log counter, so
-several processes reaping at once never handle a job twice, and a lease renewed
-meanwhile is left alone.
+Each job is taken by a compare-and-set on its lease, holder and log counter (a passed
+deadline: on the deadline, claim and log counter), so several processes reaping at once
+never handle a job twice, and a lease renewed meanwhile is left alone; renewals do not
+move a deadline. How the claim ends (requeued after the retry delay, FAILED, or
+CANCELLED) is ``repository.requeue``'s.
 """
 
 from __future__ import annotations

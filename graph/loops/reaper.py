@@ -37,8 +37,9 @@ class Reaper:
             batch = await self.jobs.reap_expired_leases()
             handled += len(batch)
             for job in batch:
-                logger.warning("lease expired: job %s is now %s (attempt %d of %d)",
-                               job.job_id, job.status.value, job.attempts, job.max_attempts)
+                logger.warning("claim ended (lease expired or deadline passed): job %s is now "
+                               "%s (attempt %d of %d)", job.job_id, job.status.value,
+                               job.attempts, job.max_attempts)
             if len(batch) < 100:
                 self.reaped += handled
                 return handled
