@@ -217,13 +217,15 @@ async def test_a_limit_holds_through_every_way_a_job_leaves_processing(
 
 
 async def test_a_limit_of_3_holds_for_50_claimers_on_two_api_processes(
-        settings: Any, mongo_uri: str, store: Store) -> None:
+        settings: Any, mongo_uri: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The limit holds across processes: 50 workers claim through two API processes
     (uvicorn subprocesses) at once, each holding its job a moment before completing it,
     while a sampler counts the PROCESSING jobs in the database. Each process talks to the
     database over two connections (``maxPoolSize``), which keeps the embedded server out
     of its stalls under many concurrent writers (see ``tests/repository/support.pooled``)
-    while claims still run concurrently within and across the processes."""
+    while claims still run concurrently within and across the processes; their requests
+    queue for those connections, so the processes get a generous database deadline."""
+    monkeypatch.setenv("JOBGRAPH_MONGODB_TIMEOUT_MS", "60000")
     jobs, workers, limit = 30, 50, 3
     pooled_uri = f"{mongo_uri}&maxPoolSize=2" if "?" in mongo_uri else (
         f"{mongo_uri}?maxPoolSize=2")
