@@ -469,7 +469,7 @@ class JobRepository:
             doc = await self.collection.find_one_and_update(
                 {"_id": job_id, "status": current["status"],
                  "claim_token": current.get("claim_token"),
-                 "attempts": current.get("attempts", 0),
+                 "attempts": current.get("attempts"),
                  "cancel_requested": current.get("cancel_requested"),
                  **lease_write_filter(principal, now)},
                 bump_version(update), return_document=ReturnDocument.AFTER)

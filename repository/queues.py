@@ -189,20 +189,18 @@ class QueueRepository:
                   seen_within: float = 300.0) -> Queue:
         """One queue, even one with no jobs and no settings (all counts zero)."""
         check_text("jobType", job_type, max_length=self.limits.max_text_length)
-        found = await self.list(principal, [job_type], seen_within)
-        return found[0] if found else Queue(job_type)
+        return (await self.list(principal, [job_type], seen_within))[0]
 
     async def get_many(self, principal: Principal, job_types: list[str]) -> dict[str, Queue]:
         """Queues by job type; none for a caller without the worker or admin role (to whom
         queues do not exist)."""
         if not (principal.is_worker or principal.is_admin):
             return {}
-        found = {queue.job_type: queue for queue in await self.list(principal, job_types)}
-        return {job_type: found.get(job_type) or Queue(job_type) for job_type in job_types}
+        return {queue.job_type: queue for queue in await self.list(principal, job_types)}
 
     async def list(self, principal: Principal, job_types: list[str] | None = None,
                    seen_within: float = 300.0) -> list[Queue]:
-        """Every job type that has jobs or settings (or those of ``job_types``), by name,
+        """Every job type that has jobs or settings (or each of ``job_types``), by name,
         with its counts, its longest-waiting claimable job and the workers seen taking it
         in the last ``seen_within`` seconds. One aggregation over the jobs (of those types),
         so it costs in proportion to them: an operator's view, not a polling loop's."""
@@ -218,6 +216,8 @@ class QueueRepository:
                                        doc.get("max_concurrency"), updated_at=doc.get(
                                            "updated_at"), updated_by=doc.get("updated_by"),
                                        measured_at=now)
+        for job_type in job_types or ():
+            queues.setdefault(job_type, Queue(job_type, measured_at=now))
         async for row in await self.jobs.aggregate(_counts_pipeline(job_types, now)):
             key = row["_id"]
             queue = queues.get(key["type"])

@@ -90,6 +90,11 @@ async def test_queues_show_counts_the_longest_wait_and_the_workers_seen(api: Api
     assert queues[0]["counts"]["pending"] == 1 and queues[0]["workers"] == []
     assert (await api.data(QUEUES, {"types": ["pdf"]}, as_=ADMIN))["queues"][0]["counts"] == (
         pdf["counts"])
+    # a job type without jobs is a queue too, empty
+    empty = (await api.data("""query { queue(jobType: "video") { jobType paused
+      oldestClaimableSince counts { total } } }""", as_=ADMIN))["queue"]
+    assert empty == {"jobType": "video", "paused": False, "oldestClaimableSince": None,
+                     "counts": {"total": 0}}
     del pending
 
 
