@@ -150,6 +150,13 @@ class EmbeddedServer:
         self.stop()
         self.start()
 
+    def crash(self, timeout: float = 15.0) -> None:
+        """Kill -9, as a power cut would (fault tests); ``start`` brings it back."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout)
+
 
 def _die_with_parent() -> None:
     """Linux: the server gets SIGTERM if we die without stopping it (e.g. SIGKILL)."""
