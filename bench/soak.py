@@ -337,6 +337,7 @@ async def _check(api: Api, created: dict[str, dict[str, Any]], subscribers: Subs
     for job_id, (status, _attempts) in states.items():
         if status not in TERMINAL:
             problems.append(f"job {job_id} ended {status}, not in a terminal state")
+    histories: dict[str, list[str]] = {}
     for member, seen in enumerate(subscribers.seen):
         user = subscribers.users[member]
         for job_id, meta in created.items():
@@ -347,11 +348,18 @@ async def _check(api: Api, created: dict[str, dict[str, Any]], subscribers: Subs
                     problems.append(f"subscriber {member} ({user}) saw unreadable {job_id}")
                 continue
             final, attempts = states[job_id]
-            # Every change, in order: one PENDING -> PROCESSING per claim, then the end.
-            expected = ["PENDING", "PROCESSING"] * attempts + [final]
-            if history != expected:
+            # Every change, in order: PENDING -> PROCESSING per claim (a claim whose answer
+            # was lost in an outage is undone: PROCESSING -> PENDING, its attempt given
+            # back, so there may be more claims than attempts), then the end; and every
+            # subscriber of the job saw the same history.
+            claims = (len(history) - 1) // 2
+            if (history != ["PENDING", "PROCESSING"] * claims + [final]
+                    or claims < attempts):
                 problems.append(f"subscriber {member} ({user}) saw {history} for {job_id}, "
-                                f"expected {expected}")
+                                f"which ended {final} after {attempts} attempts")
+            elif histories.setdefault(job_id, history) != history:
+                problems.append(f"subscriber {member} ({user}) saw {history} for {job_id}, "
+                                f"another saw {histories[job_id]}")
     return problems[:50]
 
 
