@@ -20,6 +20,8 @@ from tests.helpers.live import live_server
 from tests.helpers.proxy import WireProxy, wire_proxy
 from tests.helpers.waiting import eventually
 
+from .test_claim_deadline import Records
+
 DEADLINE_MS = 500
 CREATE = """mutation { createDocumentationJob(input: {repositoryPath: "/src/app",
   repositoryName: "app", outputDirectory: "/docs"}) { jobId } }"""
@@ -63,15 +65,6 @@ async def test_a_claim_answered_after_its_deadline_is_undone(
         assert (job["attempts"], job["claimedBy"]) == (0, None)
         claimed = (await api.data(CLAIM, as_=WORKER))["claimDocumentationJob"]
         assert (claimed["jobId"], claimed["attempts"]) == (job_id, 1)
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 async def test_a_claim_whose_client_disconnected_is_undone(
