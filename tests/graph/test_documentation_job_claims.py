@@ -265,6 +265,32 @@ async def test_a_late_write_racing_the_reaper_either_lands_before_it_or_is_refus
         assert stored["statistics"]["leafNodes"] == 0
 
 
+async def test_a_completion_racing_a_writers_failure_ends_in_exactly_one_of_them(
+    api: Api
+) -> None:
+    # given ten jobs held by the worker
+    jobs = [await create(api) for _ in range(10)]
+    for _ in jobs:
+        await claim(api)
+
+    # when the worker completes each while alice fails it for good
+    answers = await asyncio.gather(*(
+        answer for job in jobs for answer in (
+            write(api, "completeDocumentationJob", job["jobId"]),
+            api.execute(FAIL, {"id": job["jobId"], "retryable": False}))))
+
+    # then each job ended once: one of the two won, the other was refused
+    for job, (completed, failed) in zip(jobs, zip(answers[::2], answers[1::2], strict=True),
+                                        strict=True):
+        stored = await state(api, job["jobId"])
+        winner, loser = (completed, failed) if stored["status"] == "COMPLETED" else (
+            failed, completed)
+        assert stored["status"] in ("COMPLETED", "FAILED")
+        assert not winner.get("errors"), winner
+        assert loser["errors"][0]["extensions"]["code"] == "INVALID_TRANSITION", loser
+        assert stored["version"] == job["version"] + 2  # the claim, one ending
+
+
 # -- the reaper and the retry policy ---------------------------------------------------------
 
 
