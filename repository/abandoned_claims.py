@@ -1,5 +1,5 @@
 """Claims whose answer never reached their caller, undone so that no job stays claimed
-for a worker that is gone.
+for a worker that is gone (jobs and documentation jobs alike: ``claimable``).
 
 A claim is one conditional update, but its answer can still miss its caller: the
 request's deadline passes after the database applied it, the connection breaks, or the
