@@ -106,7 +106,7 @@ def create_app(
                   metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub
-        reaper = Reaper(store.jobs, settings.reaper_interval_seconds)
+        reaper = Reaper(store.jobs, settings.reaper_interval_seconds, store.documentation_jobs)
         reaper.start()
         app.state.reaper = reaper
         # What exists now (modules, the schema, the client) lives as long as the app: out
