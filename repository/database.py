@@ -24,10 +24,14 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
 from .batches import BatchRepository
+from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+from .schedules import ScheduleRepository
+from .webhook_feed import FeedState
+from .webhooks import WebhookRepository
 
 EMBEDDED_EXECUTABLE = "secantusd-py"
 
@@ -181,7 +185,7 @@ def redact(uri: str) -> str:
 
 @dataclass
 class Store:
-    """The three repositories over one database."""
+    """The repositories over one database."""
 
     client: AsyncMongoClient
     database_name: str
@@ -193,6 +197,11 @@ class Store:
         self.jobs = JobRepository(db["jobs"], self.limits)
         self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
         self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
+        self.schedules = ScheduleRepository(db["schedules"], self.jobs, self.limits)
+        self.webhooks = WebhookRepository(db["webhooks"], db["webhook_deliveries"], self.limits)
+        self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
+                                             self.limits)
+        self.webhook_feed = FeedState(db["webhook_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -200,4 +209,8 @@ class Store:
             self.jobs.ensure_indexes(),
             self.batches.ensure_indexes(),
             self.documentation_jobs.ensure_indexes(),
+            self.schedules.ensure_indexes(),
+            self.webhooks.ensure_indexes(),
+            self.deliveries.ensure_indexes(),
+            self.webhook_feed.ensure_indexes(),
         )

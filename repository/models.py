@@ -176,6 +176,10 @@ class SecretaryJob:
     """Workers that lost their lease on this job; their late writes are CONFLICTs."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
+    schedule_id: str | None = None
+    """The schedule that created the job, if one did."""
+    scheduled_for: datetime | None = None
+    """The schedule's fire time the job was created for."""
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
