@@ -31,7 +31,7 @@ from typing import Any
 from pymongo.errors import OperationFailure, PyMongoError
 
 from repository.access import Principal, readable_document
-from repository.changes import HISTORY_LOST_CODES
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
 from repository.database import Store
 from repository.deliveries import delivery_document
 from repository.models import utcnow
@@ -49,6 +49,8 @@ logger = logging.getLogger("jobgraph.outbox")
 
 BATCH = 100
 """Changes read before their deliveries are written and the position is saved."""
+UNSUPPORTED_RETRY_SECONDS = 60.0
+"""A standalone MongoDB has no change streams: look again this rarely (and quietly)."""
 
 
 class OutboxWriter:
@@ -65,6 +67,7 @@ class OutboxWriter:
         self.leading = False
         self._stream: Any = None
         self._from_now = False
+        self._unsupported = False
         self._saved_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -91,12 +94,14 @@ class OutboxWriter:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                level = logging.WARNING if isinstance(exc, PyMongoError) else logging.ERROR
-                logger.log(level, "outbox writer interrupted, resuming: %s",
-                           str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                           exc_info=level == logging.ERROR)
+                if not self._unsupported:
+                    level = logging.WARNING if isinstance(exc, PyMongoError) else logging.ERROR
+                    logger.log(level, "outbox writer interrupted, resuming: %s",
+                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                               exc_info=level == logging.ERROR)
                 await self._close()
-                await asyncio.sleep(self.poll_seconds)
+                await asyncio.sleep(UNSUPPORTED_RETRY_SECONDS if self._unsupported
+                                    else self.poll_seconds)
 
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its deliveries, save the
@@ -130,7 +135,7 @@ class OutboxWriter:
                 await self._close()
                 return False
             self._saved_at = time.monotonic()
-        return True
+        return bool(changes)
 
     async def _open(self, token: Any) -> None:
         options: dict[str, Any] = {"full_document": "updateLookup",
@@ -146,6 +151,12 @@ class OutboxWriter:
         try:
             self._stream = await self.store.db.watch(PIPELINE, **options)
         except OperationFailure as exc:
+            if exc.code in NO_CHANGE_STREAMS_CODES:
+                if not self._unsupported:
+                    logger.error("webhooks are not delivered: this MongoDB is a standalone "
+                                 "server without change streams; run it as a replica set")
+                self._unsupported = True
+                raise
             if exc.code in HISTORY_LOST_CODES or "resume" in str(exc).lower():
                 logger.error("the outbox writer's saved position is no longer in the oplog; "
                              "changes since then get no webhook deliveries: %s", exc)

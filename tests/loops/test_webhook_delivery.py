@@ -4,18 +4,20 @@ Standard Webhooks specification's own Python library."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from pymongo.errors import OperationFailure
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from graph.loops.dispatcher import Dispatcher
 from graph.loops.outbox import OutboxWriter
 from repository.access import Principal
 from repository.batches import JobSpec
-from repository.database import Store
+from repository.database import EmbeddedServer, Store, make_client
 from repository.deliveries import DeliveryStatus
 from repository.models import AccessControl, AccessVisibility, JobProgress
 from repository.pagination import PageRequest
@@ -258,3 +260,29 @@ async def test_changes_before_a_webhook_existed_are_not_sent(store: Store,
         after = await store.jobs.create(ALICE, job_type="pdf")
         await statuses_received(hook, after.job_id, 1)
     assert before.job_id not in {r.json["data"]["jobId"] for r in hook.requests}
+
+
+async def test_a_standalone_database_is_reported_once(tmp_path: Any,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    # given: a MongoDB without change streams, and a webhook on it
+    server = EmbeddedServer(data_dir=tmp_path / "standalone", extra_args=("--standalone",))
+    await asyncio.to_thread(server.start)
+    client = make_client(server.uri)
+    try:
+        store = Store(client, "standalone")
+        await store.webhooks.create(ALICE, url="https://hooks.example.com/x",
+                                    events=[WebhookEvent.JOB_STATUS_CHANGED])
+        writer = OutboxWriter(store, lease_seconds=10, poll_seconds=0.1)
+
+        # when: the writer tries twice
+        with caplog.at_level("ERROR", logger="jobgraph.outbox"):
+            for _ in range(2):
+                with pytest.raises(OperationFailure):
+                    await writer.step()
+    finally:
+        await client.close()
+        await asyncio.to_thread(server.stop)
+
+    # then: one clear line
+    lines = [r.getMessage() for r in caplog.records if r.name == "jobgraph.outbox"]
+    assert len(lines) == 1 and "replica set" in lines[0]
