@@ -216,11 +216,13 @@ class WebhookRepository:
         webhook = Webhook(webhook_id=new_id(), url=url, events=list(dict.fromkeys(events)),
                           secret=secret, filter=webhook_filter, description=description,
                           owner=principal.user_id, created_at=now, updated_at=now)
-        # A cluster time read before the insert: the outbox writer watches from here, so
-        # no change after the webhook exists can be missed, however late it notices it.
+        # Just after the last change before the insert (the read's operation time is that
+        # change's): the outbox writer watches from here, so no change after the webhook
+        # exists is missed, however late the writer notices it, and none before is sent.
         async with self.collection.database.client.start_session() as session:
             await self.collection.find_one({"_id": webhook.webhook_id}, session=session)
-            webhook.watch_from = session.operation_time
+            last = session.operation_time
+            webhook.watch_from = None if last is None else Timestamp(last.time, last.inc + 1)
             await self.collection.insert_one(webhook_to_document(webhook), session=session)
         return webhook
 

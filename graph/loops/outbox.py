@@ -67,6 +67,7 @@ class OutboxWriter:
         self.leading = False
         self._stream: Any = None
         self._from_now = False
+        self._skip_token = False
         self._unsupported = False
         self._saved_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -106,6 +107,12 @@ class OutboxWriter:
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its deliveries, save the
         position. False when there was nothing to do (not the writer, or no webhooks)."""
+        if not await self.store.webhooks.exists():  # nothing to write for: write nothing
+            await self._close()
+            if self.leading:
+                await self.store.webhook_feed.release(self.holder)
+                self.leading = False
+            return False
         state = await self.store.webhook_feed.acquire(self.holder, self.lease_seconds)
         if state is None:
             if self.leading:
@@ -116,13 +123,8 @@ class OutboxWriter:
         if not self.leading:
             logger.info("this process writes the webhook outbox")
         self.leading = True
-        if not await self.store.webhooks.exists():
-            await self._close()
-            if state.get("resume_token") is not None:
-                await self.store.webhook_feed.save_token(self.holder, None)
-            return False
         if self._stream is None:
-            await self._open(state.get("resume_token"))
+            await self._open(state)
         changes = await self._read()
         if changes:
             await self.write(changes)
@@ -137,17 +139,22 @@ class OutboxWriter:
             self._saved_at = time.monotonic()
         return bool(changes)
 
-    async def _open(self, token: Any) -> None:
+    async def _open(self, state: dict[str, Any]) -> None:
+        """Resume from the saved position; or start where the oldest webhook began, when
+        that is later (no webhook existed in between: nothing there is anyone's)."""
         options: dict[str, Any] = {"full_document": "updateLookup",
                                    "max_await_time_ms": int(self.poll_seconds * 1000)}
+        token, saved_at = state.get("resume_token"), state.get("saved_at")
+        since = await self.store.webhooks.earliest_watch_from()
+        newer = since is not None and (saved_at is None or since.as_datetime() > saved_at)
+        resuming = False
         if self._from_now:
             self._from_now = False
-        elif token is not None:
+        elif token is not None and not newer and not self._skip_token:
             options["resume_after"] = token
-        else:
-            since = await self.store.webhooks.earliest_watch_from()
-            if since is not None:
-                options["start_at_operation_time"] = since
+            resuming = True
+        elif since is not None:
+            options["start_at_operation_time"] = since
         try:
             self._stream = await self.store.db.watch(PIPELINE, **options)
         except OperationFailure as exc:
@@ -158,10 +165,15 @@ class OutboxWriter:
                 self._unsupported = True
                 raise
             if exc.code in HISTORY_LOST_CODES or "resume" in str(exc).lower():
-                logger.error("the outbox writer's saved position is no longer in the oplog; "
-                             "changes since then get no webhook deliveries: %s", exc)
-                self._from_now = True
+                logger.error("the outbox writer's %s is no longer in the oplog; changes "
+                             "since then get no webhook deliveries: %s",
+                             "saved position" if resuming else "starting point", exc)
+                if resuming:
+                    self._skip_token = True  # try where the oldest webhook began
+                else:
+                    self._from_now = True
             raise
+        self._skip_token = False
 
     async def _close(self) -> None:
         stream, self._stream = self._stream, None
