@@ -11,9 +11,10 @@ update instead would touch every transition of every repository (or need a trans
 per change), and the hub's stream starts wherever its process started, so it cannot
 resume across a restart.
 
-The stream is open only while at least one webhook exists (so a deployment without
-webhooks pays nothing); a webhook records a cluster time from before its creation, and
-a writer with no saved position starts there, so it misses nothing said to it.
+The stream is open (and the writer writes anything) only while at least one webhook
+exists, so a deployment without webhooks pays nothing; a webhook records the cluster time
+just after the last change before its creation, and the writer starts there when that is
+later than its saved position, so a new webhook misses nothing from its creation on.
 """
 
 from __future__ import annotations
