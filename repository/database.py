@@ -30,19 +30,26 @@ from pymongo.errors import (
     ExecutionTimeout,
     InvalidURI,
     NetworkTimeout,
+    OperationFailure,
     PyMongoError,
 )
 
 from .batches import BatchRepository
+from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+from .schedules import ScheduleRepository
+from .webhook_feed import FeedState
+from .webhooks import WebhookRepository
 
 # What graph/ needs of PyMongo, named here so that graph/ never imports it.
 Database = AsyncDatabase
 DatabaseError = PyMongoError
 """Any failure talking to MongoDB."""
+CommandError = OperationFailure
+"""MongoDB refused a command (its ``code`` says why)."""
 UNREACHABLE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 """MongoDB did not answer (in time): the API says DATABASE_UNAVAILABLE."""
 
@@ -215,7 +222,7 @@ def redact(uri: str) -> str:
 
 @dataclass
 class Store:
-    """The three repositories over one database."""
+    """The repositories over one database."""
 
     client: AsyncMongoClient
     database_name: str
@@ -227,6 +234,11 @@ class Store:
         self.jobs = JobRepository(db["jobs"], self.limits)
         self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
         self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
+        self.schedules = ScheduleRepository(db["schedules"], self.jobs, self.limits)
+        self.webhooks = WebhookRepository(db["webhooks"], db["webhook_deliveries"], self.limits)
+        self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
+                                             self.limits)
+        self.webhook_feed = FeedState(db["webhook_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -234,4 +246,8 @@ class Store:
             self.jobs.ensure_indexes(),
             self.batches.ensure_indexes(),
             self.documentation_jobs.ensure_indexes(),
+            self.schedules.ensure_indexes(),
+            self.webhooks.ensure_indexes(),
+            self.deliveries.ensure_indexes(),
+            self.webhook_feed.ensure_indexes(),
         )

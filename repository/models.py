@@ -180,6 +180,10 @@ class SecretaryJob:
     this claim and no other (``repository.abandoned_claims``)."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
+    schedule_id: str | None = None
+    """The schedule that created the job, if one did."""
+    scheduled_for: datetime | None = None
+    """The schedule's fire time the job was created for."""
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,

@@ -1,8 +1,9 @@
 """Prometheus metrics, one ``CollectorRegistry`` per app (``app.state.metrics``).
 
 Request counts and latency by operation name, errors by code, live WebSockets and
-subscriptions, change stream lag, and jobs by status, counted at scrape time with one
-aggregation that is bounded in time and never breaks ``/metrics`` when MongoDB is down.
+subscriptions, change stream lag, schedule fires and webhook deliveries, and jobs by
+status and the webhook outbox depth, counted at scrape time, bounded in time, never
+breaking ``/metrics`` when MongoDB is down.
 """
 
 from __future__ import annotations
@@ -63,6 +64,24 @@ class JobsByStatus:
             yield jobs
 
 
+class OutboxDepth:
+    """A collector that reports the outbox depth counted by the last ``/metrics`` request."""
+
+    def __init__(self) -> None:
+        self.depth: int | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        if self.depth is not None:
+            depth = GaugeMetricFamily(
+                "jobgraph_webhook_outbox_depth",
+                "Webhook deliveries waiting to be sent or being sent (all processes).")
+            depth.add_metric([], self.depth)
+            yield depth
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
@@ -97,6 +116,27 @@ class Metrics:
             registry=registry)
         self.jobs = JobsByStatus()
         registry.register(self.jobs)
+        self.schedule_fires = Counter(
+            "jobgraph_schedule_fires", "Jobs created by schedules in this process.",
+            registry=registry)
+        self.schedule_skips = Counter(
+            "jobgraph_schedule_skipped_fires",
+            "Missed fire times a misfire policy let pass without a job, in this process.",
+            registry=registry)
+        self.webhook_messages = Counter(
+            "jobgraph_webhook_messages",
+            "Webhook deliveries this process wrote to the outbox.", registry=registry)
+        self.webhook_attempts = Counter(
+            "jobgraph_webhook_deliveries",
+            "Webhook delivery attempts by this process, by outcome (delivered, failed: will "
+            "be retried, dead: no tries left, skipped: object gone or hidden).",
+            ["outcome"], registry=registry)
+        self.webhook_duration = Histogram(
+            "jobgraph_webhook_delivery_duration_seconds",
+            "Time of one webhook delivery attempt, checks and the HTTP request.",
+            buckets=LATENCY_BUCKETS, registry=registry)
+        self.outbox = OutboxDepth()
+        registry.register(self.outbox)
         self._names: set[str] = set()
         self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
 
@@ -141,6 +181,19 @@ class Metrics:
     def change_event(self) -> None:
         self.change_events.inc()
 
+    def schedule_fired(self, created: int, skipped: int) -> None:
+        if created:
+            self.schedule_fires.inc(created)
+        if skipped:
+            self.schedule_skips.inc(skipped)
+
+    def webhooks_enqueued(self, count: int) -> None:
+        self.webhook_messages.inc(count)
+
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        self.webhook_attempts.labels(outcome).inc()
+        self.webhook_duration.observe(seconds)
+
     def operation_label(self, name: str | None) -> str:
         if not name:
             return "anonymous"
@@ -169,8 +222,23 @@ class Metrics:
             self.jobs.counts = None
 
 
+    async def refresh_outbox(self, store: Store | None,
+                             seconds: float = JOBS_COUNT_SECONDS) -> None:
+        if store is None:
+            self.outbox.depth = None
+            return
+        try:
+            self.outbox.depth = await asyncio.wait_for(store.deliveries.depth(), seconds)
+        except Exception as exc:
+            logger.warning("webhook outbox depth not counted: %s", str(exc).splitlines()[0]
+                           if str(exc) else type(exc).__name__)
+            self.outbox.depth = None
+
+
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
-    await metrics.refresh_jobs(getattr(request.app.state, "store", None))
+    store = getattr(request.app.state, "store", None)
+    await metrics.refresh_jobs(store)
+    await metrics.refresh_outbox(store)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics.registry), headers={"Content-Type": content_type})
