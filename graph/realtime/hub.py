@@ -10,13 +10,13 @@ subscriber gets SUBSCRIPTION_RESET and must re-query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.support import tasks
 from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
 from repository.database import Database, DatabaseError
 from repository.errors import CodedError, ErrorCode
@@ -176,9 +176,7 @@ class Hub:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop([task])
         await self.feed.close()
         self.running = False
         for subscriber in self.all_subscribers():
@@ -201,13 +199,15 @@ class Hub:
                 for subscriber in self.all_subscribers():
                     subscriber.fail(reset())
             except (DatabaseError, OSError) as exc:
+                tasks.reraise_if_cancelled(exc)
                 if self.running:
                     logger.warning("change stream interrupted, resuming: %s",
                                    str(exc).splitlines()[0])
                 self.running = False
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
-            except Exception:
+            except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.exception("change stream failed unexpectedly; restarting it")
                 self.running = False
                 await self.feed.close()
