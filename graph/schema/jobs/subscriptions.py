@@ -29,7 +29,9 @@ class JobEventKind(Enum):
     UPDATED = strawberry.enum_value(
         "UPDATED", description="The job changed, or entered or left the filter.")
     DELETED = strawberry.enum_value(
-        "DELETED", description="The job was deleted (`job` is null).")
+        "DELETED", description="The job was deleted, or you may no longer read it: the two "
+        "look the same (`job` is null), and you hear no more of it unless you may read it "
+        "again.")
 
 
 @strawberry.type(description="A job as it is now, and what just happened to it.")
@@ -106,6 +108,8 @@ class JobSubscriptions:
             raise ValidationError("initial", f"must be between 0 and {store.limits.max_page_size}")
 
         def relevant(change: Change) -> bool:
+            if change.document is None and change.previous is None:
+                return True  # deleted, state before unknown: job_event asks `versions`
             return job_filter.matches(change.document) or job_filter.matches(change.previous)
 
         async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
