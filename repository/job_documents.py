@@ -42,6 +42,7 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     data["status"] = JobStatus(data["status"])
     if data.get("progress") is not None:
         data["progress"] = JobProgress(**data["progress"])
+    data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
     data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
     data["access_control"] = AccessControl(**data["access_control"])
     return SecretaryJob(**data)

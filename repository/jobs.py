@@ -28,6 +28,7 @@ from .errors import (
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
+from .job_logs import LogWindows, get_without_logs
 from .leases import reap_expired_leases
 from .limits import Limits
 from .models import (
@@ -36,9 +37,11 @@ from .models import (
     JobProgress,
     JobStatus,
     LogEntry,
+    LogSlice,
     SecretaryJob,
     check_log_level,
     new_id,
+    slice_after,
     utcnow,
 )
 from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
@@ -99,6 +102,7 @@ class JobRepository:
     def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
         self.collection = collection
         self.limits = limits or Limits()
+        self.log_windows = LogWindows(collection)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -368,6 +372,26 @@ class JobRepository:
             await refuse(self.collection, principal, job_id, kind="job",
                          action="change the access control of", need="admin")
         return job_from_document(doc)
+
+    # -- logs, a few entries at a time (see repository.job_logs) -------------
+
+    async def get_without_logs(self, principal: Principal, job_id: str) -> SecretaryJob:
+        return await get_without_logs(self.collection, principal, job_id)
+
+    async def log_window(self, job: SecretaryJob, last: int | None = None) -> list[LogEntry]:
+        """The newest ``last`` entries (all, when None) of ``job``'s log as of its state."""
+        if job.logs_loaded:
+            return job.logs if last is None else job.logs[-last:] if last > 0 else []
+        count = job.log_seq if last is None else min(last, job.log_seq)
+        return await self.log_windows.window(job.job_id, newest=job.log_seq, count=count)
+
+    async def logs_after(self, job: SecretaryJob, seq: int) -> LogSlice:
+        """``job.logs_after(seq)``, for a job read with or without its log."""
+        if job.logs_loaded:
+            return job.logs_after(seq)
+        entries = await self.log_windows.window(job.job_id, newest=job.log_seq,
+                                                count=job.log_seq - seq)
+        return slice_after(entries, seq, job.log_seq)
 
     # -- leases -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pymongo import monitoring
 
 from graph.config.settings import Settings
 from graph.server.app import create_app
+from repository.changes import LOOKUP_COMMENT
 from repository.database import Store
 from tests.helpers.graphql import ALICE, make_settings
 
@@ -30,8 +31,9 @@ IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "s
 class CommandCounter(monitoring.CommandListener):
     """Counts the commands sent to one database, by name.
 
-    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``
-    and the ``getMore`` polls on its cursor), which runs in the background.
+    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``,
+    the ``getMore`` polls on its cursor and the lookups of documents it has no state
+    of), which runs in the background.
     """
 
     database: str
@@ -48,6 +50,8 @@ class CommandCounter(monitoring.CommandListener):
             self.stream_requests.add(event.request_id)
             return
         if name == "getMore" and command.get("getMore") in self.stream_cursors:
+            return
+        if command.get("comment") == LOOKUP_COMMENT:
             return
         self.counts[name] += 1
 

@@ -30,8 +30,11 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, mongo_uri: str) -> AsyncIterator[LiveServer]:
-    app = create_app(settings, mongodb_uri=mongo_uri)
+async def live_server(settings: Settings, mongo_uri: str,
+                      client_options: dict[str, Any] | None = None
+                      ) -> AsyncIterator[LiveServer]:
+    """``client_options`` go to the app's pymongo client (command listeners)."""
+    app = create_app(settings, mongodb_uri=mongo_uri, client_options=client_options)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws_ping_interval=None)
