@@ -43,7 +43,9 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     if data.get("progress") is not None:
         data["progress"] = JobProgress(**data["progress"])
     data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
-    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
+    first = data.pop("log_first", 0)  # entries before it are held, but dropped: log_push
+    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or ()
+                    if entry["seq"] >= first]
     data["access_control"] = AccessControl(**data["access_control"])
     return SecretaryJob(**data)
 

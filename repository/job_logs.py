@@ -22,6 +22,33 @@ from .models import LogEntry, SecretaryJob
 
 WITHOUT_LOGS = {"logs": 0}
 """Projection of a job document without its log."""
+OLDEST_ENTRY = {"logs": {"$slice": 1}}
+"""Projection of the log's oldest held entry (with ``log_seq``: how many are held)."""
+
+
+def held_entries(doc: dict[str, Any]) -> int:
+    """How many entries a job document read with OLDEST_ENTRY holds: their numbers run
+    without a hole from the oldest held to ``log_seq``."""
+    oldest = doc.get("logs") or []
+    return doc.get("log_seq", 0) - oldest[0]["seq"] + 1 if oldest else 0
+
+
+def log_push(entries: list[dict[str, Any]], held: int, kept: int) -> dict[str, Any]:
+    """The ``$push`` of ``entries`` onto a log holding ``held`` that keeps ``kept``.
+
+    Dropping the oldest entries shifts every other one, so the database records (in its
+    oplog, and in every change event) the whole log: megabytes at the maxima, per append.
+    So the stored log may run over by a tenth of ``kept`` and is cut back to ``kept`` only
+    then: the other appends record just their entries. ``log_first`` (``first_shown``)
+    hides the entries it holds beyond ``kept`` from every reader."""
+    if held + len(entries) <= kept + max(1, kept // 10):
+        return {"$each": entries}
+    return {"$each": entries, "$slice": -kept}
+
+
+def first_shown(log_seq: int, kept: int) -> int:
+    """``log_first`` of a log whose newest entry is ``log_seq``: the oldest one shown."""
+    return max(1, log_seq - kept + 1)
 
 
 async def get_without_logs(collection: AsyncCollection, principal: Principal,

@@ -28,7 +28,14 @@ from .errors import (
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
-from .job_logs import LogWindows, get_without_logs
+from .job_logs import (
+    OLDEST_ENTRY,
+    LogWindows,
+    first_shown,
+    get_without_logs,
+    held_entries,
+    log_push,
+)
 from .leases import reap_expired_leases
 from .limits import Limits
 from .models import (
@@ -265,7 +272,7 @@ class JobRepository:
             check_text("message", message, max_length=self.limits.max_log_message_length)
         for _ in range(50):
             current = await self.collection.find_one(
-                {"_id": job_id}, projection={"log_seq": 1, "attempts": 1}
+                {"_id": job_id}, projection={"log_seq": 1, "attempts": 1, **OLDEST_ENTRY}
             )
             if current is None:
                 raise NotFoundError(f"job {job_id!r} not found")
@@ -276,8 +283,10 @@ class JobRepository:
                 for offset, (level, message) in enumerate(entries, start=1)
             ]
             update = {
-                "$push": {"logs": {"$each": docs, "$slice": -self.limits.max_logs_per_job}},
+                "$push": {"logs": log_push(docs, held_entries(current),
+                                           self.limits.max_logs_per_job)},
                 "$set": {"log_seq": seq + len(docs), "updated_at": now,
+                         "log_first": first_shown(seq + len(docs), self.limits.max_logs_per_job),
                          **self._lease_extension(now)},
             }
             try:
@@ -380,17 +389,20 @@ class JobRepository:
 
     async def log_window(self, job: SecretaryJob, last: int | None = None) -> list[LogEntry]:
         """The newest ``last`` entries (all, when None) of ``job``'s log as of its state."""
+        kept = self.limits.max_logs_per_job  # the document may hold a few more: log_push
+        count = min(kept, job.log_seq if last is None else last)
         if job.logs_loaded:
-            return job.logs if last is None else job.logs[-last:] if last > 0 else []
-        count = job.log_seq if last is None else min(last, job.log_seq)
+            return job.logs[-count:] if count > 0 else []
         return await self.log_windows.window(job.job_id, newest=job.log_seq, count=count)
 
     async def logs_after(self, job: SecretaryJob, seq: int) -> LogSlice:
         """``job.logs_after(seq)``, for a job read with or without its log."""
+        count = min(self.limits.max_logs_per_job, job.log_seq - seq)
         if job.logs_loaded:
-            return job.logs_after(seq)
-        entries = await self.log_windows.window(job.job_id, newest=job.log_seq,
-                                                count=job.log_seq - seq)
+            entries = job.logs[-count:] if count > 0 else []
+        else:
+            entries = await self.log_windows.window(job.job_id, newest=job.log_seq,
+                                                    count=count)
         return slice_after(entries, seq, job.log_seq)
 
     # -- leases -------------------------------------------------------------

@@ -8,6 +8,7 @@ reads is measured); the appends go through another app, as a worker's would."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,8 @@ import bson
 import pytest
 from pymongo import monitoring
 
-from tests.helpers.graphql import WORKER, Api
-from tests.helpers.live import LiveServer, live_server, ws_client
+from tests.helpers.graphql import WORKER, Api, make_settings, open_api
+from tests.helpers.live import DEADLINE, LiveServer, live_server, ws_client
 
 from .test_subscriptions import bearer
 
@@ -165,3 +166,37 @@ async def test_each_event_shows_the_log_as_it_was_at_that_change(
         (ENTRIES + n, [ENTRIES + n - 1, ENTRIES + n]) for n in (1, 2, 3)]
     # and the log stream has every entry once, in order
     assert seen == list(range(ENTRIES - 2, ENTRIES + 4))
+
+
+async def test_appends_at_the_cap_write_their_entries_not_the_whole_log(
+    mongo_uri: str, store: Any, database_name: str
+) -> None:
+    # given a job whose capped log (100 entries) is full
+    settings = make_settings(database=database_name, max_logs_per_job=100)
+    async with open_api(settings, mongo_uri) as api:
+        data = await api.data('mutation { createJob(input: {jobType: "capped"}) { jobId } }')
+        job_id = data["createJob"]["jobId"]
+        await api.data('mutation { claimJob(jobTypes: ["capped"]) { jobId } }', as_=WORKER)
+        await append(api, job_id, 100)
+        # when 30 more entries come one by one, each dropping the oldest
+        async with await store.db.watch([{"$match": {"documentKey._id": job_id}}]) as stream:
+            for _ in range(30):
+                await append(api, job_id)
+            descriptions = []
+            async with asyncio.timeout(DEADLINE):
+                while len(descriptions) < 30:
+                    event = await stream.try_next()
+                    if event is not None:
+                        descriptions.append(event["updateDescription"])
+        held = await api.data("""query($id: ID!) { job(jobId: $id) {
+            logSeq logs { seq } last: logs(last: 3) { seq } } }""", {"id": job_id})
+    # then the database was told the new entries, rewriting the whole log (~400 KB) only
+    # once per tenth of the cap
+    rewrites = [d for d in descriptions if "logs" in d["updatedFields"]]
+    assert len(rewrites) <= 30 // 10 + 1, f"{len(rewrites)} of 30 appends rewrote the log"
+    assert max(len(bson.encode(d)) for d in descriptions if d not in rewrites) < 16 * 1024
+    # and readers see the newest 100 entries, exactly as before
+    job = held["job"]
+    assert job["logSeq"] == 130
+    assert [entry["seq"] for entry in job["logs"]] == list(range(31, 131))
+    assert [entry["seq"] for entry in job["last"]] == [128, 129, 130]
