@@ -134,14 +134,14 @@ class SecretaryJob(Node):
     @strawberry.field(
         description="Log entries, oldest first; the log keeps only the newest entries.")
     @staticmethod
-    def logs(
+    async def logs(
         root: SecretaryJobModel,
+        info: Info,
         last: Annotated[int | None, strawberry.argument(
             description="Only the newest `last` entries.")] = None,
     ) -> list[LogEntry]:
-        if last is None:
-            return root.logs
-        return root.logs[-last:] if last > 0 else []
+        # a job of a subscription's event comes without its log: just these are read
+        return await info.context.store.jobs.log_window(root, last)  # type: ignore[return-value]
 
     @strawberry.field(description="The batch, or null when there is none or you may not read it.")
     @staticmethod
