@@ -27,6 +27,7 @@ from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
 
 from .batches.types import fetch_batches
+from .core.dates import SCALARS
 from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
@@ -116,7 +117,7 @@ def build_schema(settings: Settings | None = None,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
         execution_context_class=FastExecutor,
     )
     schema.documents = documents
