@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from graph.config.settings import Settings
 
+from graph.config.settings import Settings
 from repository.database import free_port
 
 from .live import LiveServer
