@@ -23,11 +23,10 @@ from graphql import OperationType as DocumentOperation
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -50,6 +49,7 @@ from . import bodies
 from .expiry import close_on_expiry
 from .express import ExpressRequests
 from .graphiql import graphiql_page
+from .sockets import GraphQLWsHandler, TextFrames, TransportWsHandler
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -120,19 +120,10 @@ def stream_needed() -> CodedHTTPException:
         ErrorCode.UNSUPPORTED_TRANSPORT)
 
 
-class TextFrames(ASGIWebSocketAdapter):
-    """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
-    which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
-
-    async def send_json(self, message: Any) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
-
-
 class GraphQLView(GraphQL):
     websocket_adapter_class = TextFrames  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWsHandler
+    graphql_ws_handler_class = GraphQLWsHandler
 
     def __init__(self, schema: Any, *, settings: Settings, store_getter: Any,
                  hub_getter: Any = None, **options: Any) -> None:

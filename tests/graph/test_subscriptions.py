@@ -584,7 +584,7 @@ async def test_a_message_nested_beyond_the_body_depth_limit_closes_with_4400(
     live: Any, settings: Any
 ) -> None:
     # graphql-transport-ws closes on a message that is not JSON (the older graphql-ws
-    # protocol ignores such messages, as it ignores any unreadable one)
+    # protocol answers connection_error and reads on: tests/graph/test_socket_messages.py)
     async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],
                                   open_timeout=DEADLINE) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
