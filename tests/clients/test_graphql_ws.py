@@ -135,3 +135,18 @@ async def test_a_document_that_does_not_parse_is_answered_with_its_code(
         await subscriber.next()  # connected
         refused = await subscriber.next()
     assert [error["extensions"]["code"] for error in refused["error"]["errors"]] == [code]
+
+
+async def test_a_mutation_runs_over_the_socket(
+    live: LiveServer, http: Api, settings: Any
+) -> None:
+    """graphql-transport-ws's `subscribe` carries any operation; a mutation runs as the
+    socket's caller, once (README, Subscriptions: refused only by GET)."""
+    make = 'mutation Make { createJob(input: {jobType: "socket"}) { jobId owner } }'
+    async with subscription(live, settings, make) as client:
+        assert await client.next() == {"connected": {"userId": "alice"}}
+        lines = await client.until(lambda line: "complete" in line)
+    [made] = [data(line, "createJob") for line in lines[:-1]]
+    assert made["owner"] == "alice"
+    found = await http.data("{ jobs(filter: {jobType: \"socket\"}) { edges { node { jobId } } } }")
+    assert [edge["node"]["jobId"] for edge in found["jobs"]["edges"]] == [made["jobId"]]
