@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -24,7 +25,7 @@ from repository.errors import ErrorCode
 
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
-from .http import GraphQLView, error_body
+from .http import GraphQLView, error_body, routing_refusal
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, Observability, RequestObservability
 
@@ -135,6 +136,7 @@ def create_app(
             *graphiql_routes(settings),
         ],
         lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: routing_refusal},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
