@@ -40,18 +40,21 @@ async def jobgraph_serve(mongo_uri: str, database: str, output: Path, **environm
     env |= {"JOBGRAPH_MONGODB_URI": mongo_uri, "JOBGRAPH_DATABASE": database,
             "JOBGRAPH_JWT_SECRET": TEST_SECRET,
             **{f"JOBGRAPH_{name.upper()}": value for name, value in environment.items()}}
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "graph.commands.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT)
+    sink = output.open("w")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "graph.commands.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), env=env, stdout=sink, stderr=subprocess.STDOUT)
+    finally:
+        sink.close()
     served = Served(port, output)
     try:
         async with httpx.AsyncClient(base_url=served.url) as probe, asyncio.timeout(
                 STARTUP_DEADLINE):
             while True:
-                if process.poll() is not None:
+                if process.returncode is not None:
                     raise AssertionError(f"jobgraph serve exited with {process.returncode}: "
-                                         f"{output.read_text()}")
+                                         f"{' '.join(served.lines())}")
                 try:
                     if (await probe.get("/readyz")).status_code == 200:
                         break
@@ -60,9 +63,10 @@ async def jobgraph_serve(mongo_uri: str, database: str, output: Path, **environm
                 await asyncio.sleep(0.1)
         yield served
     finally:
-        process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
