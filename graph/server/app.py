@@ -23,9 +23,10 @@ from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
+from .error_bodies import error_body, routing_refusal
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
-from .http import GraphQLView, error_body, routing_refusal
+from .http import GraphQLView
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, Observability, RequestObservability
 

@@ -46,6 +46,7 @@ from repository.access import ANONYMOUS
 from repository.errors import ErrorCode
 
 from . import bodies
+from .error_bodies import error_body
 from .expiry import close_on_expiry
 from .express import ExpressRequests
 from .graphiql import graphiql_page
@@ -99,25 +100,6 @@ def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
         payload.pop("data", None)
         return True
     return False
-
-
-def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
-async def routing_refusal(request: Request, exc: Exception) -> Response:
-    """Starlette's own refusals (a method a route does not take, a path no route has) in
-    the API's error body instead of plain text, with their headers (``Allow``)."""
-    status = getattr(exc, "status_code", 400)
-    headers = getattr(exc, "headers", None) or {}
-    if status == 405:
-        code = ErrorCode.BAD_REQUEST
-        message = f"{request.method} is not allowed here; allowed: {headers.get('Allow')}"
-    elif status == 404:
-        code, message = ErrorCode.NOT_FOUND, f"nothing is served at {request.url.path}"
-    else:
-        code, message = ErrorCode.BAD_REQUEST, str(getattr(exc, "detail", "")) or "bad request"
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 class CodedHTTPException(HTTPException):

@@ -1,15 +1,23 @@
 """Prometheus metrics, one ``CollectorRegistry`` per app (``app.state.metrics``).
 
 Request counts and latency by operation name, errors by code, live WebSockets and
-subscriptions, change stream lag, and jobs by status, counted at scrape time with one
-aggregation that is bounded in time and never breaks ``/metrics`` when MongoDB is down.
+subscriptions, change stream lag, and jobs by status, counted with one aggregation that
+is bounded in time and never breaks ``/metrics`` when MongoDB is down.
+
+``/metrics`` is served only to a scraper that sends ``JOBGRAPH_METRICS_TOKEN`` as a bearer
+token (not at all while none is set): it tells anyone who reads it how busy the service
+is, and how it fails. The jobs-by-status count runs at most once per
+``JOBGRAPH_METRICS_JOBS_INTERVAL_SECONDS``, however many scrapes come (concurrent ones
+share it), so scraping cannot load the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import math
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -24,10 +32,14 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from graph.config.settings import Settings
 from repository.database import Store
+from repository.errors import ErrorCode
 from repository.models import JobStatus
+
+from .error_bodies import error_body
 
 logger = logging.getLogger("jobgraph.metrics")
 
@@ -40,10 +52,13 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class JobsByStatus:
-    """A collector that reports the snapshot taken by the last ``/metrics`` request."""
+    """A collector that reports the last count of jobs by status (None: it failed)."""
 
     def __init__(self) -> None:
         self.counts: dict[JobStatus, int] | None = None
+        self.counted_at: float | None = None
+        """``time.monotonic()`` when the last count ended, successful or not."""
+        self.counting: asyncio.Task[None] | None = None
 
     def describe(self) -> Iterable[Metric]:
         return ()
@@ -154,11 +169,21 @@ class Metrics:
 
     # -- scrape -------------------------------------------------------------
 
-    async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS
-                           ) -> None:
+    async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS,
+                           *, interval: float = 0.0) -> None:
+        """Count the jobs again unless the last count is younger than ``interval``; a
+        count already running is awaited, not repeated (nor cancelled with this scrape)."""
+        jobs = self.jobs
         if store is None:
-            self.jobs.counts = None
+            jobs.counts = None
             return
+        if jobs.counted_at is not None and time.monotonic() - jobs.counted_at < interval:
+            return
+        if jobs.counting is None:
+            jobs.counting = asyncio.create_task(self._count_jobs(store, seconds))
+        await asyncio.shield(jobs.counting)
+
+    async def _count_jobs(self, store: Store, seconds: float) -> None:
         try:
             # pymongo's own time limit first; wait_for only in case the call hangs anyway
             self.jobs.counts = await asyncio.wait_for(
@@ -167,10 +192,34 @@ class Metrics:
             logger.warning("jobs by status not counted: %s", str(exc).splitlines()[0]
                            if str(exc) else type(exc).__name__)
             self.jobs.counts = None
+        finally:
+            self.jobs.counted_at = time.monotonic()
+            self.jobs.counting = None
+
+
+def scraper_refusal(settings: Settings, authorization: str | None) -> Response | None:
+    """None when the request carries the metrics token; else what to answer."""
+    expected = settings.metrics_token
+    if expected is None:
+        return JSONResponse(error_body(ErrorCode.NOT_FOUND, "metrics are not served: "
+                                       "set JOBGRAPH_METRICS_TOKEN to serve them"), 404)
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), expected.get_secret_value().encode()):
+        return None
+    return JSONResponse(
+        error_body(ErrorCode.UNAUTHENTICATED,
+                   "/metrics needs `Authorization: Bearer <JOBGRAPH_METRICS_TOKEN>`"),
+        401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    refusal = scraper_refusal(settings, request.headers.get("authorization"))
+    if refusal is not None:
+        return refusal
     metrics: Metrics = request.app.state.metrics
-    await metrics.refresh_jobs(getattr(request.app.state, "store", None))
+    await metrics.refresh_jobs(getattr(request.app.state, "store", None),
+                               interval=settings.metrics_jobs_interval_seconds)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics.registry), headers={"Content-Type": content_type})

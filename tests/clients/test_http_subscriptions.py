@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.graphql import ALICE, BOB, WORKER, Api, make_settings
+from tests.helpers.graphql import ALICE, BOB, METRICS, WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, LiveServer, live_server
 from tests.helpers.node import node_script
 from tests.helpers.waiting import eventually
@@ -65,7 +65,7 @@ async def server_with(mongo_uri: str, database_name: str, **overrides: Any
 
 
 async def active_subscriptions(http: Api) -> float:
-    text = (await http.client.get("/metrics")).text
+    text = (await http.client.get("/metrics", headers=METRICS)).text
     [line] = [line for line in text.splitlines()
               if line.startswith("jobgraph_subscriptions_active ")]
     return float(line.split()[1])

@@ -18,7 +18,17 @@ import websockets
 
 from graph.auth.tokens import mint_token
 from repository.database import free_port, make_client
-from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, TEST_SECRET, WORKER, Api, make_settings
+from tests.helpers.graphql import (
+    ADMIN,
+    ALICE,
+    ANON,
+    BOB,
+    METRICS,
+    TEST_SECRET,
+    WORKER,
+    Api,
+    make_settings,
+)
 from tests.helpers.live import DEADLINE, SubscriptionClosed, live_server, ws_client
 from tests.helpers.waiting import eventually
 
@@ -560,13 +570,13 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
     live: Any, http: Api, settings: Any
 ) -> None:
     job_id = await create_job(http)
-    before = (await http.client.get("/metrics")).text
+    before = (await http.client.get("/metrics", headers=METRICS)).text
     async with ws_client(live, payload=bearer(settings, ALICE)) as client:
         op = await client.subscribe(JOB_CHANGED, {"id": job_id})
         await client.next(op)
         await http.data(LOG, {"id": job_id, "m": "tick"})
         await client.next(op)
-        during = (await http.client.get("/metrics")).text
+        during = (await http.client.get("/metrics", headers=METRICS)).text
     assert gauge(during, "jobgraph_subscriptions_active") == 1
     # the events were counted, and the lag gauge was set from one (NaN until then)
     assert (gauge(during, "jobgraph_change_stream_events_total")
@@ -574,7 +584,7 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
     assert 0 <= gauge(during, "jobgraph_change_stream_lag_seconds") < 60
     # and the gauge drops when the socket is gone
     async def released() -> bool:
-        text = (await http.client.get("/metrics")).text
+        text = (await http.client.get("/metrics", headers=METRICS)).text
         return gauge(text, "jobgraph_subscriptions_active") == 0
 
     assert await eventually(released)
