@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
     max_subscriptions_per_process: int = Field(10_000, ge=1)
+    max_subscriptions_per_user: int = Field(100, ge=1)
+    max_anonymous_subscriptions: int = Field(1000, ge=1)
     subscriber_queue_size: int = Field(256, ge=1)
 
     # metrics

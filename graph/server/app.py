@@ -105,6 +105,8 @@ def create_app(
         app.state.store = store
         hub = Hub(store.db, queue_size=settings.subscriber_queue_size,
                   max_subscribers=settings.max_subscriptions_per_process,
+                  max_per_user=settings.max_subscriptions_per_user,
+                  max_anonymous=settings.max_anonymous_subscriptions,
                   metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub

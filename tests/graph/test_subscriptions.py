@@ -380,7 +380,7 @@ async def open_cursors(mongo_uri: str) -> int:
 async def test_one_change_stream_per_process_with_200_subscribers(
     mongo_uri: str, store: Any, database_name: str
 ) -> None:
-    settings = make_settings(database=database_name)
+    settings = make_settings(database=database_name, max_subscriptions_per_user=200)
     before = await open_cursors(mongo_uri)
     async with live_server(settings, mongo_uri) as server, httpx.AsyncClient(
             base_url=server.url, timeout=DEADLINE) as http_client:
