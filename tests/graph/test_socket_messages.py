@@ -170,3 +170,21 @@ async def test_graphql_ws_answers_a_message_of_the_wrong_shape_and_keeps_serving
             "data": {"viewer": {"userId": None, "anonymous": True}}}}
     finally:
         await socket.close()
+
+
+@pytest.mark.parametrize(("protocol", "kind", "answer"), [
+    ("graphql-transport-ws", "subscribe", "error"), ("graphql-ws", "start", "error")])
+async def test_an_unknown_operation_name_is_a_coded_error_on_both_protocols(
+    live: LiveServer, no_tracebacks: Any, protocol: str, kind: str, answer: str
+) -> None:
+    socket = await opened(live, protocol)
+    try:
+        await socket.send(json.dumps({"type": kind, "id": "1", "payload": {
+            "query": QUERY, "operationName": "Nope"}}))
+        message = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE))
+    finally:
+        await socket.close()
+    assert (message["type"], message["id"]) == (answer, "1")
+    errors = message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
+    assert [error["extensions"]["code"] for error in errors] == ["BAD_REQUEST"]
+    assert 'Unknown operation named "Nope"' in errors[0]["message"]

@@ -12,8 +12,9 @@ import logging
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from graph.engine.documents import syntax_error_code
 from repository.errors import CodedError, ErrorCode, ValidationError
@@ -52,6 +53,13 @@ def client_error(error: GraphQLError) -> GraphQLError:
         return _rebuild(error, f"{error.message} over this transport: a multipart subscription "
                         "stream carries only subscriptions, and a mutation needs POST",
                         {"code": ErrorCode.UNSUPPORTED_TRANSPORT.value})
+    if isinstance(original, MissingQueryError | CannotGetOperationTypeError):
+        # Over plain HTTP Strawberry's view answers these 400 BAD_REQUEST before running
+        # anything; in a stream (SSE, multipart) and on a socket they arrive here instead
+        message = (original.as_http_error_reason()
+                   if isinstance(original, CannotGetOperationTypeError)
+                   else "No GraphQL query found in the request")
+        return _rebuild(error, message, {"code": ErrorCode.BAD_REQUEST.value})
     if isinstance(original, DATABASE_ERRORS):
         logger.warning("database unavailable: %s", original)
         return _rebuild(error, "The database is unavailable; try again later.",
