@@ -63,3 +63,14 @@ async def test_instants_inside_the_range_still_filter_with_their_offset(api: Api
     # and an interval that ends before the job began holds nothing
     assert (await api.data(query, {"a": "0001-01-01T00:00:00Z", "b": before}))["jobs"] == {
         "edges": []}
+
+
+async def test_the_express_lane_refuses_them_too(api: Api) -> None:
+    """A document this process has validated takes the express lane (graph/engine/express.py)
+    from its second request on; its variables are coerced by the same scalar."""
+    query = "query($d: DateTime) { jobs(filter: {createdAfter: $d}) { totalCount } }"
+    assert (await api.data(query, {"d": "2025-01-01T00:00:00Z"}))["jobs"]["totalCount"] == 0
+    for edge in EDGES:
+        [error] = (await api.execute(query, {"d": edge}))["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+        assert "$d" in error["message"] and "range" in error["message"]
