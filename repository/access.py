@@ -15,7 +15,6 @@ The rules, for every collection:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from .models import PUBLIC_READER, AccessControl
@@ -81,25 +80,14 @@ def readable_document(principal: Principal, doc: dict[str, Any] | None, *,
     return claimable and holds_claim(principal, doc.get("claimed_by"))
 
 
-def write_filter(principal: Principal, *, claimable: bool = False,
-                 lease_now: datetime | None = None) -> dict[str, Any]:
-    """Writers and admins of the object; for jobs, also the worker that claimed it,
-    while its lease runs (when ``lease_now`` is given)."""
+def write_filter(principal: Principal) -> dict[str, Any]:
+    """Writers and admins of the object (for a job's worker, see ``claims``)."""
     if principal.is_admin:
         return {}
     uid = principal.user_id
     if uid is None:
         return NOTHING
-    branches: list[dict[str, Any]] = [
-        {"access_control.write_access": uid},
-        {"access_control.admin_access": uid},
-    ]
-    if claimable and principal.is_worker:
-        holder: dict[str, Any] = {"claimed_by": uid}
-        if lease_now is not None:
-            holder["lease_expires_at"] = {"$gt": lease_now}
-        branches.append(holder)
-    return {"$or": branches}
+    return {"$or": [{"access_control.write_access": uid}, {"access_control.admin_access": uid}]}
 
 
 def admin_filter(principal: Principal) -> dict[str, Any]:

@@ -124,15 +124,15 @@ class BatchRepository:
         ]
         request = {"kind": "batch", "batch_name": batch_name, "jobs": jobs,
                    "access_control": access_control}
-        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
-                                       request)
+        existing = await find_existing(self.collection, principal, idempotency_key, request,
+                                       kind="batch")
         if existing is not None:
             return await self.get(principal, existing["_id"])
         doc = batch_to_document(batch)
         stamp(doc, idempotency_key, request)
         try:
             await self.jobs.collection.insert_many([job_to_document(job) for job in members])
-            stored = await insert_once(self.collection, doc)
+            stored = await insert_once(self.collection, doc, principal, kind="batch")
         except BaseException:
             await self.jobs.collection.delete_many({"batch_id": batch.batch_id})
             raise

@@ -20,14 +20,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    InvalidURI,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+)
 
 from .batches import BatchRepository
+from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+from .schedules import ScheduleRepository
+from .webhook_feed import FeedState
+from .webhooks import WebhookRepository
+
+# What graph/ needs of PyMongo, named here so that graph/ never imports it.
+Database = AsyncDatabase
+DatabaseError = PyMongoError
+"""Any failure talking to MongoDB."""
+CommandError = OperationFailure
+"""MongoDB refused a command (its ``code`` says why)."""
+UNREACHABLE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+"""MongoDB did not answer (in time): the API says DATABASE_UNAVAILABLE."""
+
+
+def deadline(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """Every database operation inside runs within ``seconds`` in all (pymongo's timeout)."""
+    return pymongo.timeout(seconds)
 
 EMBEDDED_EXECUTABLE = "secantusd-py"
 
@@ -62,6 +91,10 @@ class EmbeddedServer:
     startup_timeout: float = 30.0
     extra_args: tuple[str, ...] = ()
     """More secantusd-py flags, e.g. ``("--standalone",)`` for a server without change streams."""
+    durable: bool = True
+    """Journal every commit to disk before acknowledging it (``--sync-on-commit``). Without
+    it, SecantusDB acknowledges a write while its journal record may still sit in the
+    process's log buffer, and a kill -9 loses the newest acknowledged writes."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -77,7 +110,8 @@ class EmbeddedServer:
         self.process = subprocess.Popen(
             [executable, "--host", self.host, "--port", str(self.port),
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
-             "--noop-heartbeat-seconds", "5", *self.extra_args],
+             "--noop-heartbeat-seconds", "5",
+             *(["--sync-on-commit"] if self.durable else []), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
@@ -122,6 +156,13 @@ class EmbeddedServer:
         """Stop and start again on the same port and data (used by fault tests)."""
         self.stop()
         self.start()
+
+    def crash(self, timeout: float = 15.0) -> None:
+        """Kill -9, as a power cut would (fault tests); ``start`` brings it back."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout)
 
 
 def _private_directory(path: Path) -> None:
@@ -198,7 +239,7 @@ def redact(uri: str) -> str:
 
 @dataclass
 class Store:
-    """The three repositories over one database."""
+    """The repositories over one database."""
 
     client: AsyncMongoClient
     database_name: str
@@ -210,6 +251,11 @@ class Store:
         self.jobs = JobRepository(db["jobs"], self.limits)
         self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
         self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
+        self.schedules = ScheduleRepository(db["schedules"], self.jobs, self.limits)
+        self.webhooks = WebhookRepository(db["webhooks"], db["webhook_deliveries"], self.limits)
+        self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
+                                             self.limits)
+        self.webhook_feed = FeedState(db["webhook_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -217,4 +263,8 @@ class Store:
             self.jobs.ensure_indexes(),
             self.batches.ensure_indexes(),
             self.documentation_jobs.ensure_indexes(),
+            self.schedules.ensure_indexes(),
+            self.webhooks.ensure_indexes(),
+            self.deliveries.ensure_indexes(),
+            self.webhook_feed.ensure_indexes(),
         )

@@ -94,6 +94,11 @@ class ConflictError(DomainError):
     code = ErrorCode.CONFLICT
 
 
+class LeaseLostError(ConflictError):
+    """A worker wrote to a job it no longer holds: it must stop, not try again. Its code
+    stays CONFLICT, which the README documents and workers already stop on."""
+
+
 class ValidationError(DomainError):
     code = ErrorCode.VALIDATION_ERROR
 

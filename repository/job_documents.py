@@ -32,8 +32,12 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "log_seq": job.log_seq,
         "previous_errors": job.previous_errors,
         "former_workers": job.former_workers,
+        "claim_token": job.claim_token,
         "version": job.version,
     }
+    if job.schedule_id is not None:  # only then: the schedule indexes are partial on it
+        doc["schedule_id"] = job.schedule_id
+        doc["scheduled_for"] = job.scheduled_for
     return with_access(doc, job.access_control)
 
 

@@ -8,6 +8,7 @@ the job once to say why (not found, forbidden, wrong state).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,16 +16,20 @@ from typing import Any
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 
+from .abandoned_claims import AbandonedClaims
 from .access import Principal, admin_filter, read_filter, write_filter
-from .documents import access_update, bump_version
-from .errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidTransitionError,
-    NotFoundError,
-    ValidationError,
+from .claims import (
+    DRIVE_FIELDS,
+    LEASE_ACTIONS,
+    lease_write_filter,
+    may_write_job,
+    refusal_filter,
+    refuse_job_write,
 )
+from .documents import access_update, bump_version
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
@@ -99,6 +104,7 @@ class JobRepository:
     def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
         self.collection = collection
         self.limits = limits or Limits()
+        self.abandoned = AbandonedClaims(collection, self.limits)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -158,13 +164,14 @@ class JobRepository:
         """A new PENDING job; with ``idempotency_key``, repeats return the first one."""
         job = self.new_job(principal, **fields)
         request = {"kind": "job", **fields}
-        existing = await find_existing(self.collection, principal.user_id, idempotency_key,
-                                       request)
+        existing = await find_existing(self.collection, principal, idempotency_key, request,
+                                       kind="job", claimable=True)
         if existing is not None:
             return job_from_document(existing)
         doc = job_to_document(job)
         stamp(doc, idempotency_key, request)
-        return job_from_document(await insert_once(self.collection, doc))
+        return job_from_document(await insert_once(self.collection, doc, principal,
+                                                   kind="job", claimable=True))
 
     # -- reads ------------------------------------------------------------
 
@@ -199,7 +206,11 @@ class JobRepository:
     async def claim(
         self, principal: Principal, job_types: list[str] | None = None
     ) -> SecretaryJob | None:
-        """Atomically take the oldest PENDING job (of ``job_types``, when given)."""
+        """Atomically take the oldest PENDING job (of ``job_types``, when given).
+
+        A claim whose answer cannot reach its caller is undone (``abandoned_claims``):
+        when the caller is cancelled while the claim is in flight, or no answer comes.
+        """
         if not (principal.is_worker or principal.is_admin):
             raise ForbiddenError("claiming jobs needs the worker role")
         query: dict[str, Any] = {"status": JobStatus.PENDING.value}
@@ -208,12 +219,14 @@ class JobRepository:
                 check_text("jobTypes", job_type, max_length=self.limits.max_text_length)
             query["job_type"] = {"$in": list(job_types)}
         now = utcnow()
-        doc = await self.collection.find_one_and_update(
+        token = new_id()
+        attempt = asyncio.ensure_future(self.collection.find_one_and_update(
             query,
             {
                 "$set": {
                     "status": JobStatus.PROCESSING.value,
                     "claimed_by": principal.user_id,
+                    "claim_token": token,
                     "processing_started_at": now,
                     "lease_expires_at": now + timedelta(seconds=self.limits.lease_seconds),
                     "updated_at": now,
@@ -222,8 +235,21 @@ class JobRepository:
             },
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.AFTER,
-        )
+        ))
+        try:
+            doc = await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            self.abandoned.after_cancel(attempt, token, now)
+            raise
+        except PyMongoError:
+            self.abandoned.after_error(token, now)
+            raise
         return None if doc is None else job_from_document(doc)
+
+    async def release_claim(self, job: SecretaryJob) -> bool:
+        """Undo ``job``'s claim, whose answer could not reach its caller, if it still
+        stands: the job is PENDING again with its attempt given back."""
+        return job.claim_token is not None and await self.abandoned.release(job.claim_token)
 
     async def update_progress(
         self, principal: Principal, job_id: str, progress: JobProgress
@@ -251,6 +277,8 @@ class JobRepository:
         The numbering needs the current ``log_seq``, which a plain update cannot
         read, so this is optimistic: read the counter, update on the condition
         that it is unchanged, and try again when another writer got there first.
+        Each read also decides whether the caller may append at all, so a refusal
+        (a lost lease, a job it may not write) costs that one read, not a retry loop.
         """
         if not entries:
             raise ValidationError("entries", "must hold at least one entry")
@@ -259,14 +287,17 @@ class JobRepository:
         for level, message in entries:
             check_log_level(level)
             check_text("message", message, max_length=self.limits.max_log_message_length)
+        allowed = [status.value for status in JOB_TRANSITIONS["log"]]
         for _ in range(50):
-            current = await self.collection.find_one(
-                {"_id": job_id}, projection={"log_seq": 1, "attempts": 1}
-            )
-            if current is None:
-                raise NotFoundError(f"job {job_id!r} not found")
-            seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
             now = utcnow()
+            current = await self.collection.find_one(
+                {"_id": job_id, **refusal_filter(principal, "log")}, projection=DRIVE_FIELDS)
+            if not may_write_job(principal, current, action="log", allowed_statuses=allowed,
+                                 now=now):
+                refuse_job_write(principal, current, job_id, action="log",
+                                 allowed_statuses=allowed, now=now)
+            assert current is not None  # may_write_job said so
+            seq, attempt = current.get("log_seq", 0), max(current.get("attempts", 0), 1)
             docs = [
                 log_document(LogEntry(now, level, message, seq + offset, attempt))  # type: ignore[arg-type]
                 for offset, (level, message) in enumerate(entries, start=1)
@@ -276,11 +307,13 @@ class JobRepository:
                 "$set": {"log_seq": seq + len(docs), "updated_at": now,
                          **self._lease_extension(now)},
             }
-            try:
-                return await self._transition(principal, job_id, "log", update,
-                                              extra={"log_seq": seq})
-            except ConflictError:
-                continue
+            doc = await self.collection.find_one_and_update(
+                {"_id": job_id, "status": {"$in": allowed}, "log_seq": seq,
+                 **lease_write_filter(principal, now)},
+                bump_version(update), return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                return job_from_document(doc)
+            # another append got there first, or the job changed: read again and decide
         raise ConflictError("the log is changing too fast to append to; try again")
 
     async def complete(
@@ -321,39 +354,34 @@ class JobRepository:
     async def retry(self, principal: Principal, job_id: str) -> SecretaryJob:
         """FAILED back to PENDING; the error moves to ``previous_errors``, nothing is lost.
 
-        A job a worker failed as not retryable stays FAILED. The worker that held
-        it is remembered, so a late write from it is a CONFLICT.
+        A job a worker failed as not retryable stays FAILED. Retrying is the job's
+        writers' decision: a worker's claim gives no right to it (else a worker whose
+        last lease lapsed could put the job back and claim it past ``max_attempts``).
+        The worker that held it is remembered, so a late write from it is a CONFLICT.
         """
         now = utcnow()
-        try:
-            return await self._transition(principal, job_id, "retry", [
-                {"$set": {
-                    "previous_errors": {"$concatArrays": [
-                        {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
-                    "former_workers": {"$setUnion": [
-                        {"$ifNull": ["$former_workers", []]},
-                        {"$cond": [{"$ifNull": ["$claimed_by", False]}, ["$claimed_by"], []]},
-                    ]},
-                }},
-                {"$set": {
-                    "status": JobStatus.PENDING.value, "error": None, "progress": None,
-                    "results": None, "claimed_by": None, "lease_expires_at": None,
-                    "processing_started_at": None, "completed_at": None, "updated_at": now,
-                    "retryable": True,
-                }},
-            ], extra={"retryable": {"$ne": False}})
-        except ConflictError:
-            doc = await self.collection.find_one({"_id": job_id}, projection={"retryable": 1})
-            if doc is not None and doc.get("retryable") is False:
-                raise InvalidTransitionError(
-                    f"job {job_id!r} was failed as not retryable") from None
-            raise
+        return await self._transition(principal, job_id, "retry", [
+            {"$set": {
+                "previous_errors": {"$concatArrays": [
+                    {"$ifNull": ["$previous_errors", []]}, ["$error"]]},
+                "former_workers": {"$setUnion": [
+                    {"$ifNull": ["$former_workers", []]},
+                    {"$cond": [{"$ifNull": ["$claimed_by", False]}, ["$claimed_by"], []]},
+                ]},
+            }},
+            {"$set": {
+                "status": JobStatus.PENDING.value, "error": None, "progress": None,
+                "results": None, "claimed_by": None, "claim_token": None, "lease_expires_at": None,
+                "processing_started_at": None, "completed_at": None, "updated_at": now,
+                "retryable": True,
+            }},
+        ], extra={"retryable": {"$ne": False}})
 
     async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
         doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job", action="delete",
-                         need="admin")
+                         need="admin", claimable=True)
         return job_from_document(doc)
 
     async def set_access(
@@ -366,13 +394,15 @@ class JobRepository:
         )
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job",
-                         action="change the access control of", need="admin")
+                         action="change the access control of", need="admin", claimable=True)
         return job_from_document(doc)
 
     # -- leases -------------------------------------------------------------
 
     async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
-        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end."""
+        """See ``repository.leases``: lapsed leases back to PENDING, or FAILED at the end.
+        First, claims whose answer never reached their caller are undone."""
+        await self.abandoned.sweep()
         return await reap_expired_leases(self.collection, self.limits, limit=limit)
 
     # -- internals ----------------------------------------------------------
@@ -391,15 +421,20 @@ class JobRepository:
     ) -> SecretaryJob:
         allowed = [status.value for status in JOB_TRANSITIONS[action]]
         query = {"_id": job_id, "status": {"$in": allowed}, **(extra or {})}
-        # The holder's lease guards work in progress; retrying a FAILED job needs none.
-        lease_now = None if action == "retry" else utcnow()
-        query.update(write_filter(principal, claimable=True, lease_now=lease_now))
+        now = utcnow()
+        # The holder may drive the job while its lease runs; retrying is for writers.
+        if action in LEASE_ACTIONS:
+            query.update(lease_write_filter(principal, now))
+        else:
+            query.update(write_filter(principal))
         doc = await self.collection.find_one_and_update(
             query, bump_version(update), return_document=ReturnDocument.AFTER
         )
         if doc is None:
-            await refuse(self.collection, principal, job_id, kind="job", action=action,
-                         allowed_statuses=allowed)
+            current = await self.collection.find_one(
+                {"_id": job_id, **refusal_filter(principal, action)}, projection=DRIVE_FIELDS)
+            refuse_job_write(principal, current, job_id, action=action,
+                             allowed_statuses=allowed, now=now)
         return job_from_document(doc)
 
 

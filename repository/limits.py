@@ -20,3 +20,5 @@ class Limits:
     max_generated_files_per_call: int = 1000
     lease_seconds: float = 300.0
     default_max_attempts: int = 3
+    database_timeout_seconds: float = 5.0
+    """Deadline of the database work done outside a request (undoing an abandoned claim)."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from .errors import InvalidTransitionError, ValidationError
+from .retry import RetryPolicy
 
 
 def utcnow() -> datetime:
@@ -174,8 +175,15 @@ class SecretaryJob:
     previous_errors: list[dict[str, Any]] = field(default_factory=list)
     former_workers: list[str] = field(default_factory=list)
     """Workers that lost their lease on this job; their late writes are CONFLICTs."""
+    claim_token: str | None = None
+    """Random per claim: undoing a claim whose answer never reached its caller matches
+    this claim and no other (``repository.abandoned_claims``)."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
+    schedule_id: str | None = None
+    """The schedule that created the job, if one did."""
+    scheduled_for: datetime | None = None
+    """The schedule's fire time the job was created for."""
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
@@ -292,6 +300,21 @@ class DocumentationJob:
     access_control: AccessControl = field(default_factory=AccessControl)
     owner: str | None = None
     version: int = 0
+    # Beyond the seed: claims, leases and retries, as a SecretaryJob's.
+    claimed_by: str | None = None
+    claim_token: str | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
+    """How many times the job has been claimed."""
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    run_at: datetime | None = None
+    """Not claimable before this instant: its creation, or the end of a retry's backoff."""
+    retryable: bool = True
+    error: dict[str, Any] | None = None
+    """``{code, message, attempt, worker, failed_at}`` of the failure that ended the job."""
+    previous_errors: list[dict[str, Any]] = field(default_factory=list)
+    former_workers: list[str] = field(default_factory=list)
+    """Workers that lost their claim on this job; their late writes are CONFLICTs."""
 
     def start(self) -> None:
         self._move("start")
@@ -318,9 +341,11 @@ class DocumentationJob:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
-        data["created_at"] = self.created_at.isoformat()
-        data["updated_at"] = self.updated_at.isoformat()
+        for name in _DOCUMENTATION_JOB_INSTANTS:
+            value = getattr(self, name)
+            data[name] = None if value is None else value.isoformat()
         data["access_control"]["visibility"] = self.access_control.visibility.value
+        data["retry_policy"] = self.retry_policy.to_document()
         return data
 
     def to_json(self) -> str:
@@ -335,12 +360,16 @@ class DocumentationJob:
             data["llm_config"] = LLMConfig(**data["llm_config"])
         data["statistics"] = JobStatistics(**(data.get("statistics") or {}))
         data["access_control"] = AccessControl(**(data.get("access_control") or {}))
-        for name in ("created_at", "updated_at"):
+        data["retry_policy"] = RetryPolicy.from_document(data.get("retry_policy"), RetryPolicy())
+        for name in _DOCUMENTATION_JOB_INSTANTS:
             if isinstance(data.get(name), str):
                 data[name] = datetime.fromisoformat(data[name])
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 
+
+_DOCUMENTATION_JOB_INSTANTS = ("created_at", "updated_at", "lease_expires_at", "run_at")
+"""Its datetime fields (the seed's own timestamps are ISO strings)."""
 
 DOCUMENTATION_TRANSITIONS: dict[str, tuple[set[DocumentationJobStatus], DocumentationJobStatus]] = {
     "start": ({DocumentationJobStatus.PENDING}, DocumentationJobStatus.RUNNING),

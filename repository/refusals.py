@@ -1,9 +1,11 @@
 """Why a conditional update matched nothing, told the same way for every collection.
 
 Objects the caller may not read are reported exactly like missing ones: the same
-error class, code and message (which names only the id the caller sent). The
-order of the checks is the order a client may learn things in: existence only if
-readable, then permission, then state.
+error class, code and message (which names only the id the caller sent), and the
+same work: the read filter is part of the refusal's query, so a hidden object
+comes back as nothing, like a missing one, and no more than the few fields the
+checks need is ever read. The order of the checks is the order a client may learn
+things in: existence only if readable, then permission, then state.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Literal, NoReturn
 
-from .access import Principal, can_admin, can_read, can_write
+from .access import Principal, can_admin, can_read, can_write, read_filter
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError
-from .models import AccessControl, utcnow
+from .models import AccessControl
+
+REFUSAL_FIELDS = {"access_control": 1, "status": 1, "claimed_by": 1}
 
 
 def not_found(kind: str, object_id: str) -> NotFoundError:
@@ -30,13 +34,16 @@ async def refuse(
     action: str,
     need: Literal["write", "admin"] = "write",
     allowed_statuses: Collection[str] | None = None,
+    claimable: bool = False,
 ) -> NoReturn:
-    doc = await collection.find_one({"_id": object_id})
+    """``claimable``: jobs, which their worker may read."""
+    doc = await collection.find_one(
+        {"_id": object_id, **read_filter(principal, claimable=claimable)},
+        projection=REFUSAL_FIELDS)
     if doc is None:
         raise not_found(kind, object_id)
     access = AccessControl(**doc["access_control"])
     claimed_by = doc.get("claimed_by")
-    _refuse_lost_lease(principal, doc, kind, object_id, access)
     if not can_read(principal, access, claimed_by):
         raise not_found(kind, object_id)
     if need == "admin":
@@ -49,20 +56,3 @@ async def refuse(
     if allowed_statuses is not None and status not in allowed_statuses:
         raise InvalidTransitionError(f"cannot {action} {kind} {object_id!r}: it is {status}")
     raise ConflictError(f"{kind} {object_id!r} changed while it was being updated; try again")
-
-
-def _refuse_lost_lease(principal: Principal, doc: dict[str, Any], kind: str, object_id: str,
-                       access: AccessControl) -> None:
-    """A worker writing to a job it no longer holds gets CONFLICT, not a permission error:
-    it was allowed a moment ago, and must stop working on the job."""
-    uid = principal.user_id
-    if not principal.is_worker or uid is None or access.can_write(uid):
-        return
-    if doc.get("claimed_by") == uid:
-        expires = doc.get("lease_expires_at")
-        if expires is not None and expires <= utcnow():
-            raise ConflictError(f"your lease on {kind} {object_id!r} expired at "
-                                f"{expires.isoformat()}; stop working on it")
-    elif uid in (doc.get("former_workers") or ()):
-        raise ConflictError(f"your lease on {kind} {object_id!r} was lost (it expired or the "
-                            "job was retried); stop working on it")

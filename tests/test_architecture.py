@@ -30,6 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_CORE = "graph.schema.core"
 FORBIDDEN_IN_REPOSITORY = ("graph", "strawberry", "graphql", "starlette")
+FORBIDDEN_IN_GRAPH = ("pymongo", "bson", "motor")
+"""The database driver is the repository's business (it names what graph/ needs)."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,13 @@ def test_repository_imports_nothing_of_graph_nor_graphql() -> None:
     offending = [f"{found.importer}:{found.line} imports {found.imported}"
                  for found in all_imports(ROOT, "repository")
                  if found.imported.split(".")[0] in FORBIDDEN_IN_REPOSITORY]
+    assert offending == []
+
+
+def test_graph_imports_no_database_driver() -> None:
+    offending = [f"{found.importer}:{found.line} imports {found.imported}"
+                 for found in all_imports(ROOT, "graph")
+                 if found.imported.split(".")[0] in FORBIDDEN_IN_GRAPH]
     assert offending == []
 
 

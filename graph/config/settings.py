@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(5.0, gt=0)
     finished_job_ttl_seconds: int | None = Field(None, ge=60)
 
+    # schedules and webhooks (see README, "Schedules" and "Webhooks")
+    dispatcher: bool = True
+    scheduler_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    schedule_misfire_grace_seconds: float = Field(60.0, ge=0)
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    webhook_lease_seconds: float = Field(60.0, gt=0, le=3600)
+    webhook_max_attempts: int = Field(10, ge=1, le=50)
+    webhook_retry_seconds: float = Field(30.0, gt=0, le=86400)
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(4, ge=1, le=100)
+
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
     max_subscriptions_per_process: int = Field(10_000, ge=1)
@@ -123,6 +135,14 @@ class Settings(BaseSettings):
             raise ValueError("JOBGRAPH_JWT_SECRET must be at least 32 characters")
         return self
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Settings:
+        # a claim that ran out while its request is still in flight would be sent twice
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("JOBGRAPH_WEBHOOK_LEASE_SECONDS must be longer than "
+                             "JOBGRAPH_WEBHOOK_TIMEOUT_SECONDS")
+        return self
+
     @cached_property
     def limits(self) -> Limits:
         return Limits(
@@ -133,6 +153,7 @@ class Settings(BaseSettings):
             max_page_size=self.max_page_size,
             lease_seconds=self.lease_seconds,
             default_max_attempts=self.default_max_attempts,
+            database_timeout_seconds=self.mongodb_timeout_ms / 1000,
         )
 
 

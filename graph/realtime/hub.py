@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
-
 from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
+from repository.database import Database, DatabaseError
 from repository.errors import CodedError, ErrorCode
 
 logger = logging.getLogger("jobgraph.hub")
@@ -147,7 +145,7 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, db: AsyncDatabase, *, queue_size: int = 256, max_subscribers: int = 10_000,
+    def __init__(self, db: Database, *, queue_size: int = 256, max_subscribers: int = 10_000,
                  max_per_user: int | None = None, max_anonymous: int | None = None,
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
@@ -212,7 +210,7 @@ class Hub:
                 self.running = False
                 for subscriber in self.all_subscribers():
                     subscriber.fail(reset())
-            except (PyMongoError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 if self.running:
                     logger.warning("change stream interrupted, resuming: %s",
                                    str(exc).splitlines()[0])

@@ -25,6 +25,10 @@ from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscr
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
+from graph.schema.schedules.mutations import ScheduleMutations
+from graph.schema.schedules.queries import ScheduleQueries
+from graph.schema.webhooks.mutations import WebhookMutations
+from graph.schema.webhooks.queries import WebhookQueries
 
 from .batches.types import fetch_batches
 from .core.dates import SCALARS
@@ -32,6 +36,8 @@ from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
 from .jobs.types import fetch_jobs
+from .schedules.types import fetch_schedules
+from .webhooks.types import fetch_deliveries, fetch_webhooks
 
 EVERY_OPERATION_TYPE = frozenset(OperationType)
 
@@ -39,11 +45,15 @@ NodeQueries = node_queries({
     "SecretaryJob": fetch_jobs,
     "BatchJob": fetch_batches,
     "DocumentationJob": fetch_documentation_jobs,
+    "Schedule": fetch_schedules,
+    "Webhook": fetch_webhooks,
+    "WebhookDelivery": fetch_deliveries,
 })
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(JobQueries, BatchQueries, DocumentationJobQueries, NodeQueries):
+class Query(JobQueries, BatchQueries, DocumentationJobQueries, ScheduleQueries, WebhookQueries,
+            NodeQueries):
     @strawberry.field(description="Who the server thinks you are.")
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
@@ -52,7 +62,8 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries, NodeQueries):
 
 
 @strawberry.type(description="Everything that changes state.")
-class Mutation(JobMutations, BatchMutations, DocumentationJobMutations):
+class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, ScheduleMutations,
+               WebhookMutations):
     pass
 
 

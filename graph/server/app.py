@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graph.config.logs import configure_logging
 from graph.config.settings import Settings, load_settings
+from graph.loops.automation import Automation
 from graph.loops.reaper import Reaper
 from graph.realtime.hub import Hub
 from graph.schema.root import build_schema
@@ -110,9 +111,13 @@ def create_app(
                   metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub
-        reaper = Reaper(store.jobs, settings.reaper_interval_seconds)
+        reaper = Reaper(store.jobs, settings.reaper_interval_seconds, store.documentation_jobs)
         reaper.start()
         app.state.reaper = reaper
+        automation = Automation(store, settings, app.state.metrics)
+        if settings.dispatcher:
+            automation.start()
+        app.state.automation = automation
         # What exists now (modules, the schema, the client) lives as long as the app: out
         # of the collector's sight, full collections get shorter (each stalls every request
         # and delivery; with 1,000 subscribers one took 200-300 ms). Unfrozen on shutdown.
@@ -121,6 +126,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await automation.stop()
             await reaper.stop()
             await hub.stop()
             await client.close()

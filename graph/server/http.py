@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -43,6 +44,7 @@ from graph.config.settings import Settings
 from graph.schema.core.context import Context
 from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
+from repository.database import deadline
 from repository.errors import ErrorCode
 
 from . import bodies
@@ -117,6 +119,13 @@ def stream_needed() -> CodedHTTPException:
         ErrorCode.UNSUPPORTED_TRANSPORT)
 
 
+async def disconnected(request: Request) -> None:
+    """Returns once the HTTP client has disconnected (its body has been read by then, so
+    the next ASGI message is ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 class GraphQLView(GraphQL):
     websocket_adapter_class = TextFrames  # type: ignore[assignment]
     graphql_transport_ws_handler_class = TransportWsHandler
@@ -159,8 +168,10 @@ class GraphQLView(GraphQL):
             return
         scope.setdefault("state", {})["media_type"] = media or JSON
         try:
-            express = await self.express.answer(request, media) if media else None
-            response = express or await self.run(request)
+            # one deadline for all the request's database work (DATABASE_UNAVAILABLE after)
+            with deadline(self.settings.mongodb_timeout_ms / 1000):
+                express = await self.express.answer(request, media) if media else None
+                response = express or await self.run(request)
         except UnauthenticatedError as exc:
             response = self._json({"errors": [{"message": exc.message,
                                                "extensions": {"code": exc.code}}]},
@@ -236,6 +247,8 @@ class GraphQLView(GraphQL):
             request=request,
             hub=self.hub_getter(),
             expires_at=identity.expires_at if identity else None,
+            caller_gone=None if isinstance(request, WebSocket) else partial(
+                disconnected, request),
         )
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:

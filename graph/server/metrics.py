@@ -1,14 +1,15 @@
 """Prometheus metrics, one ``CollectorRegistry`` per app (``app.state.metrics``).
 
 Request counts and latency by operation name, errors by code, live WebSockets and
-subscriptions, change stream lag, and jobs by status, counted with one aggregation that
-is bounded in time and never breaks ``/metrics`` when MongoDB is down.
+subscriptions, change stream lag, schedule fires and webhook deliveries, and jobs by
+status and the webhook outbox depth, each counted with one query that is bounded in time
+and never breaks ``/metrics`` when MongoDB is down.
 
 ``/metrics`` is served only to a scraper that sends ``JOBGRAPH_METRICS_TOKEN`` as a bearer
 token (not at all while none is set): it tells anyone who reads it how busy the service
-is, and how it fails. The jobs-by-status count runs at most once per
-``JOBGRAPH_METRICS_JOBS_INTERVAL_SECONDS``, however many scrapes come (concurrent ones
-share it), so scraping cannot load the database.
+is, and how it fails. The database counts (jobs by status, outbox depth) run at most once
+per ``JOBGRAPH_METRICS_JOBS_INTERVAL_SECONDS``, however many scrapes come (concurrent ones
+share them), so scraping cannot load the database.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -51,14 +52,46 @@ JOBS_COUNT_SECONDS = 1.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class JobsByStatus:
-    """A collector that reports the last count of jobs by status (None: it failed)."""
+class Counted:
+    """A value counted in the database, at most once per interval: a count already running
+    is awaited, not repeated (nor cancelled with the scrape that waits for it)."""
 
     def __init__(self) -> None:
-        self.counts: dict[JobStatus, int] | None = None
         self.counted_at: float | None = None
         """``time.monotonic()`` when the last count ended, successful or not."""
         self.counting: asyncio.Task[None] | None = None
+
+    def forget(self) -> None:
+        """No database to count in: no value."""
+
+    async def refresh(self, store: Store | None, interval: float,
+                      count: Callable[[], Awaitable[None]]) -> None:
+        if store is None:
+            self.forget()
+            return
+        if self.counted_at is not None and time.monotonic() - self.counted_at < interval:
+            return
+        if self.counting is None:
+            self.counting = asyncio.create_task(self._count(count))
+        await asyncio.shield(self.counting)
+
+    async def _count(self, count: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await count()
+        finally:
+            self.counted_at = time.monotonic()
+            self.counting = None
+
+
+class JobsByStatus(Counted):
+    """A collector that reports the last count of jobs by status (None: it failed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[JobStatus, int] | None = None
+
+    def forget(self) -> None:
+        self.counts = None
 
     def describe(self) -> Iterable[Metric]:
         return ()
@@ -76,6 +109,28 @@ class JobsByStatus:
             for status, count in counts.items():
                 jobs.add_metric([status.value], count)
             yield jobs
+
+
+class OutboxDepth(Counted):
+    """A collector that reports the last count of the webhook outbox (None: it failed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth: int | None = None
+
+    def forget(self) -> None:
+        self.depth = None
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        if self.depth is not None:
+            depth = GaugeMetricFamily(
+                "jobgraph_webhook_outbox_depth",
+                "Webhook deliveries waiting to be sent or being sent (all processes).")
+            depth.add_metric([], self.depth)
+            yield depth
 
 
 class Metrics:
@@ -112,6 +167,27 @@ class Metrics:
             registry=registry)
         self.jobs = JobsByStatus()
         registry.register(self.jobs)
+        self.schedule_fires = Counter(
+            "jobgraph_schedule_fires", "Jobs created by schedules in this process.",
+            registry=registry)
+        self.schedule_skips = Counter(
+            "jobgraph_schedule_skipped_fires",
+            "Missed fire times a misfire policy let pass without a job, in this process.",
+            registry=registry)
+        self.webhook_messages = Counter(
+            "jobgraph_webhook_messages",
+            "Webhook deliveries this process wrote to the outbox.", registry=registry)
+        self.webhook_attempts = Counter(
+            "jobgraph_webhook_deliveries",
+            "Webhook delivery attempts by this process, by outcome (delivered, failed: will "
+            "be retried, dead: no tries left, skipped: object gone or hidden).",
+            ["outcome"], registry=registry)
+        self.webhook_duration = Histogram(
+            "jobgraph_webhook_delivery_duration_seconds",
+            "Time of one webhook delivery attempt, checks and the HTTP request.",
+            buckets=LATENCY_BUCKETS, registry=registry)
+        self.outbox = OutboxDepth()
+        registry.register(self.outbox)
         self._names: set[str] = set()
         self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
 
@@ -156,6 +232,19 @@ class Metrics:
     def change_event(self) -> None:
         self.change_events.inc()
 
+    def schedule_fired(self, created: int, skipped: int) -> None:
+        if created:
+            self.schedule_fires.inc(created)
+        if skipped:
+            self.schedule_skips.inc(skipped)
+
+    def webhooks_enqueued(self, count: int) -> None:
+        self.webhook_messages.inc(count)
+
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        self.webhook_attempts.labels(outcome).inc()
+        self.webhook_duration.observe(seconds)
+
     def operation_label(self, name: str | None) -> str:
         if not name:
             return "anonymous"
@@ -171,19 +260,15 @@ class Metrics:
 
     async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS,
                            *, interval: float = 0.0) -> None:
-        """Count the jobs again unless the last count is younger than ``interval``; a
-        count already running is awaited, not repeated (nor cancelled with this scrape)."""
-        jobs = self.jobs
-        if store is None:
-            jobs.counts = None
-            return
-        if jobs.counted_at is not None and time.monotonic() - jobs.counted_at < interval:
-            return
-        if jobs.counting is None:
-            jobs.counting = asyncio.create_task(self._count_jobs(store, seconds))
-        await asyncio.shield(jobs.counting)
+        """Count the jobs again unless the last count is younger than ``interval``."""
+        await self.jobs.refresh(store, interval, lambda: self._count_jobs(store, seconds))
 
-    async def _count_jobs(self, store: Store, seconds: float) -> None:
+    async def refresh_outbox(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS,
+                             *, interval: float = 0.0) -> None:
+        """Count the outbox again unless the last count is younger than ``interval``."""
+        await self.outbox.refresh(store, interval, lambda: self._count_outbox(store, seconds))
+
+    async def _count_jobs(self, store: Any, seconds: float) -> None:
         try:
             # pymongo's own time limit first; wait_for only in case the call hangs anyway
             self.jobs.counts = await asyncio.wait_for(
@@ -192,9 +277,14 @@ class Metrics:
             logger.warning("jobs by status not counted: %s", str(exc).splitlines()[0]
                            if str(exc) else type(exc).__name__)
             self.jobs.counts = None
-        finally:
-            self.jobs.counted_at = time.monotonic()
-            self.jobs.counting = None
+
+    async def _count_outbox(self, store: Any, seconds: float) -> None:
+        try:
+            self.outbox.depth = await asyncio.wait_for(store.deliveries.depth(), seconds)
+        except Exception as exc:
+            logger.warning("webhook outbox depth not counted: %s", str(exc).splitlines()[0]
+                           if str(exc) else type(exc).__name__)
+            self.outbox.depth = None
 
 
 def scraper_refusal(settings: Settings, authorization: str | None) -> Response | None:
@@ -219,7 +309,9 @@ async def metrics_endpoint(request: Request) -> Response:
     if refusal is not None:
         return refusal
     metrics: Metrics = request.app.state.metrics
-    await metrics.refresh_jobs(getattr(request.app.state, "store", None),
-                               interval=settings.metrics_jobs_interval_seconds)
+    store = getattr(request.app.state, "store", None)
+    interval = settings.metrics_jobs_interval_seconds
+    await asyncio.gather(metrics.refresh_jobs(store, interval=interval),
+                         metrics.refresh_outbox(store, interval=interval))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics.registry), headers={"Content-Type": content_type})

@@ -70,7 +70,8 @@ GRANTS: dict[str, set[Need]] = {
 }
 """What each caller may do by the object's lists (or role), whatever its visibility."""
 HOLDER_GRANTS: set[Need] = {"read", "write"}
-"""The worker holding a job's claim may read and drive that job, but not administer it."""
+"""The worker holding a job's claim may read and drive that job, but not administer it
+(nor retry it: that is the job's writers' decision, see ``Operation.holder_writes``)."""
 
 
 def seeded_access(visibility: AccessVisibility) -> AccessControl:
@@ -79,10 +80,11 @@ def seeded_access(visibility: AccessVisibility) -> AccessControl:
                          admin_access=["owner", "listed-admin"])
 
 
-def expected(caller: str, kind: Kind, need: Need, visibility: AccessVisibility) -> str:
+def expected(caller: str, kind: Kind, need: Need, visibility: AccessVisibility,
+             holder_writes: bool = True) -> str:
     """'ok', 'FORBIDDEN' or 'NOT_FOUND': the rules of the issue, written out once."""
-    grants = GRANTS[caller] | (HOLDER_GRANTS if kind == "job" and caller == "worker-role"
-                               else set())
+    holder = HOLDER_GRANTS if holder_writes else HOLDER_GRANTS - {"write"}
+    grants = GRANTS[caller] | (holder if kind == "job" and caller == "worker-role" else set())
     readable = "read" in grants or visibility is PUBLIC
     if need in grants or (need == "read" and readable):
         return "ok"
@@ -164,6 +166,8 @@ class Operation:
     seed: Callable[[AccessVisibility], Any]
     changed: Changed = field(default=lambda after, before: after == before)
     """Whether the stored document shows the operation's effect (queries change nothing)."""
+    holder_writes: bool = True
+    """Whether the worker holding a job may do this (retrying is for its writers only)."""
 
 
 def _job(status: JobStatus) -> Callable[[AccessVisibility], SecretaryJob]:
@@ -216,7 +220,7 @@ OPERATIONS = [
               "}) { jobId } }",
               _job(JobStatus.PROCESSING), _status("FAILED")),
     Operation("retryJob", "job", "write", "mutation($id: ID!) { retryJob(jobId: $id) { jobId } }",
-              _job(JobStatus.FAILED), _status("PENDING")),
+              _job(JobStatus.FAILED), _status("PENDING"), holder_writes=False),
     Operation("deleteJob", "job", "admin",
               "mutation($id: ID!) { deleteJob(jobId: $id) { jobId } }",
               _job(JobStatus.PROCESSING), _deleted),
@@ -329,7 +333,8 @@ async def test_operation_answers_each_caller_by_the_rules(
 
     # then: the answer, and its effect or the lack of one
     answers = {name: outcome(body) for name, body in bodies.items()}
-    assert answers == {name: expected(name, operation.kind, operation.need, visibility)
+    assert answers == {name: expected(name, operation.kind, operation.need, visibility,
+                                      operation.holder_writes)
                        for name in CALLERS}
     mismatches = []
     for name, answer in answers.items():

@@ -1,4 +1,5 @@
-"""The express lane (graph/express.py) answers exactly as Strawberry's path does.
+"""The express lane (graph/engine/express.py, graph/server/express.py) answers exactly
+as Strawberry's path does.
 
 A document's first request takes Strawberry's path (which parses and validates it);
 the same request again takes the lane when the document is valid. Every request here

@@ -1,4 +1,4 @@
-"""The fast executor (graph/execution.py) answers exactly as graphql-core does.
+"""The fast executor (graph/engine/executor.py) answers exactly as graphql-core does.
 
 Every document runs twice, once through ``FastExecutor`` and once through Strawberry's
 own executor, over the same data (well-formed, and broken in the ways that produce

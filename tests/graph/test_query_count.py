@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from pymongo import monitoring
 
 from graph.config.settings import Settings
 from graph.server.app import create_app
 from repository.database import Store
+from tests.helpers.commands import CommandCounter
 from tests.helpers.graphql import ALICE, make_settings
 
 from .documents import CREATE_BATCH, JOBS_WITH_BATCHES
@@ -22,42 +21,6 @@ from .documents import CREATE_BATCH, JOBS_WITH_BATCHES
 BATCHES = 4
 JOBS_PER_BATCH = 25
 LOGS_PER_JOB = 15
-IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart",
-                     "saslcontinue", "getnonce", "killcursors"})
-
-
-@dataclass
-class CommandCounter(monitoring.CommandListener):
-    """Counts the commands sent to one database, by name.
-
-    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``
-    and the ``getMore`` polls on its cursor), which runs in the background.
-    """
-
-    database: str
-    counts: Counter[str] = field(default_factory=Counter)
-    stream_requests: set[int] = field(default_factory=set)
-    stream_cursors: set[int] = field(default_factory=set)
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        name, command = event.command_name, event.command
-        if event.database_name != self.database or name.lower() in IGNORED:
-            return
-        if name == "aggregate" and any("$changeStream" in stage
-                                       for stage in command.get("pipeline", ())):
-            self.stream_requests.add(event.request_id)
-            return
-        if name == "getMore" and command.get("getMore") in self.stream_cursors:
-            return
-        self.counts[name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        if event.request_id in self.stream_requests:
-            self.stream_requests.discard(event.request_id)
-            self.stream_cursors.add(event.reply.get("cursor", {}).get("id"))
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self.stream_requests.discard(event.request_id)
 
 
 @pytest.fixture
@@ -65,7 +28,8 @@ async def counted(settings: Settings, mongo_uri: str, store: Store
                   ) -> AsyncIterator[tuple[httpx.AsyncClient, CommandCounter]]:
     counter = CommandCounter(settings.database)
     # The lease reaper sweeps once at start-up, then not again while we count.
-    quiet = make_settings(database=settings.database, reaper_interval_seconds=3600)
+    quiet = make_settings(database=settings.database, reaper_interval_seconds=3600,
+                          dispatcher=False)  # no scheduler or webhook loops either
     app = create_app(quiet, mongodb_uri=mongo_uri,
                      client_options={"event_listeners": [counter]})
     async with app.router.lifespan_context(app), httpx.AsyncClient(

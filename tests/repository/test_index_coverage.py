@@ -6,7 +6,8 @@ caller and in both paging directions, goes through the repositories (the code th
 resolvers call), and the commands they send are captured from the driver. A query is
 served when some declared index starts with its equality fields (in any order; ``$in``
 counts, as MongoDB merges the sorted runs) followed by its sort keys in order (or all
-reversed). A contained ``$or`` (the worker's read filter) needs this for each branch.
+reversed), and then holds any field it ranges over that is not a sort key. A contained
+``$or`` (the worker's read filter) needs this for each branch.
 """
 
 from __future__ import annotations
@@ -83,32 +84,40 @@ async def captured(mongo_uri: str, database_name: str) -> AsyncIterator[tuple[St
     await client.close()
 
 
-def equality_sets(query: dict[str, Any]) -> list[frozenset[str]]:
-    """The equality fields of each way ``query`` can match (one per ``$or`` branch)."""
-    sets = [frozenset()]
+RANGE_OPERATORS = {"$gt", "$gte", "$lt", "$lte", "$not"}
+
+
+def conditions(query: dict[str, Any]) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """(equality fields, range fields) of each way ``query`` can match (one per ``$or``
+    branch)."""
+    ways: list[tuple[frozenset[str], frozenset[str]]] = [(frozenset(), frozenset())]
     for key, value in query.items():
         if key == "$and":
-            parts = [equality_sets(clause) for clause in value]
+            parts = [conditions(clause) for clause in value]
         elif key == "$or":
-            parts = [[branch for clause in value for branch in equality_sets(clause)]]
+            parts = [[branch for clause in value for branch in conditions(clause)]]
         elif key.startswith("$"):
             raise AssertionError(f"unexpected operator {key} in {query}")
         elif isinstance(value, dict) and any(op.startswith("$") for op in value):
             if set(value) <= {"$eq", "$in"}:
-                parts = [[frozenset({key})]]
-            elif key in SORT_KEYS and set(value) <= {"$gt", "$gte", "$lt", "$lte"}:
-                parts = [[frozenset()]]  # a range over the keyset order itself
+                parts = [[(frozenset({key}), frozenset())]]
+            elif set(value) <= RANGE_OPERATORS:
+                parts = [[(frozenset(), frozenset({key}))]]
             else:
-                raise AssertionError(f"{key} is neither an equality nor the sort: {query}")
+                raise AssertionError(f"{key} is neither an equality nor a range: {query}")
         else:
-            parts = [[frozenset({key})]]
+            parts = [[(frozenset({key}), frozenset())]]
         for options in parts:
-            sets = [known | option for known in sets for option in options]
-    return sets
+            ways = [(equal | more_equal, ranges | more_ranges)
+                    for equal, ranges in ways for more_equal, more_ranges in options]
+    return ways
 
 
 def served(equal: frozenset[str], sort: list[tuple[str, int]],
-           indexes: Iterable[IndexModel]) -> bool:
+           indexes: Iterable[IndexModel], ranges: frozenset[str] = frozenset()) -> bool:
+    """Equality fields first, then the sort keys, then any range over another field
+    (MongoDB's equality-sort-range rule); a range over a sort key is read in order."""
+    sorted_by = {name for name, _ in sort}
     for index in indexes:
         keys = list(index.document["key"].items())
         if len(keys) < len(equal) + len(sort):
@@ -117,6 +126,8 @@ def served(equal: frozenset[str], sort: list[tuple[str, int]],
             continue
         following = keys[len(equal):len(equal) + len(sort)]
         if [name for name, _ in following] != [name for name, _ in sort]:
+            continue
+        if not ranges - sorted_by <= {name for name, _ in keys[len(equal) + len(sort):]}:
             continue
         same = all(direction == wanted for (_, direction), (_, wanted) in zip(
             following, sort, strict=True))
@@ -131,9 +142,10 @@ def unserved(queries: list[tuple[str, dict[str, Any], list[tuple[str, int]]]],
              indexes: dict[str, list[IndexModel]]) -> list[str]:
     missing = []
     for collection, query, sort in queries:
-        for equal in equality_sets(query):
-            if not served(equal, sort, indexes[collection]):
-                missing.append(f"{collection}: equal {sorted(equal)} sort {sort} ({query})")
+        for equal, ranges in conditions(query):
+            if not served(equal, sort, indexes[collection], ranges):
+                missing.append(f"{collection}: equal {sorted(equal)} sort {sort} "
+                               f"range {sorted(ranges)} ({query})")
     return missing
 
 
@@ -194,6 +206,30 @@ async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
     assert {collection for collection, _, _ in listener.queries} == {
         "batches", "documentation_jobs"}
     assert unserved(listener.queries, INDEXES) == []
+
+
+async def test_documentation_job_claims_and_lease_sweeps_are_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+
+    # when: a worker claims, and the reaper looks for lapsed leases
+    await store.documentation_jobs.claim(CALLERS["worker"])
+    await store.documentation_jobs.reap_expired_leases()
+
+    # then
+    assert len(listener.queries) == 2
+    assert unserved(listener.queries, INDEXES) == []
+
+
+def test_a_range_outside_the_index_is_noticed() -> None:
+    # given the reaper's query, with only an index on the status
+    query = {"status": "RUNNING", "lease_expires_at": {"$lt": WHEN}}
+    by_status = [IndexModel([("status", 1), ("created_at", -1)], name="status_only")]
+
+    # when / then
+    assert unserved([("documentation_jobs", query, [])], {"documentation_jobs": by_status})
+    assert unserved([("documentation_jobs", query, [])], INDEXES) == []
 
 
 def test_a_missing_index_is_noticed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,9 @@ class Context:
     """A WebSocket's connection-init payload (Strawberry fills it in)."""
     open_subscriptions: int = 0
     """Subscriptions this WebSocket connection holds now (the context lives as long)."""
+    caller_gone: Callable[[], Awaitable[None]] | None = None
+    """Over HTTP: returns once the client has disconnected (the server supplies it), so a
+    resolver whose answer must reach its caller can tell; None where nobody can tell."""
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property

@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
-from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from graph.engine.documents import syntax_error_code
+from repository.database import UNREACHABLE_ERRORS
 from repository.errors import CodedError, ErrorCode, ValidationError
 
 logger = logging.getLogger("jobgraph.errors")
 
 INTERNAL_MESSAGE = "Internal server error"
-DATABASE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 
 
 def camel_case(path: str) -> str:
@@ -60,7 +59,7 @@ def client_error(error: GraphQLError) -> GraphQLError:
                    if isinstance(original, CannotGetOperationTypeError)
                    else "No GraphQL query found in the request")
         return _rebuild(error, message, {"code": ErrorCode.BAD_REQUEST.value})
-    if isinstance(original, DATABASE_ERRORS):
+    if isinstance(original, UNREACHABLE_ERRORS):
         logger.warning("database unavailable: %s", original)
         return _rebuild(error, "The database is unavailable; try again later.",
                         {"code": ErrorCode.DATABASE_UNAVAILABLE.value})

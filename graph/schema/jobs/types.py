@@ -116,6 +116,10 @@ class SecretaryJob(Node):
     log_seq: int = strawberry.field(description="Sequence number of the newest log entry.")
     version: int = strawberry.field(
         description="Incremented by every change; a newer state has a higher version.")
+    schedule_id: strawberry.ID | None = strawberry.field(
+        description="The schedule that created the job, if one did.")
+    scheduled_for: datetime | None = strawberry.field(
+        description="The schedule's fire time the job was created for.")
 
     @strawberry.field(description="Error of the last failure: code, message, details.")
     @staticmethod

@@ -1,0 +1,72 @@
+"""Count the database commands a request sends (pymongo command monitoring), to test
+what a request costs without timing it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import monitoring
+
+IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart",
+                     "saslcontinue", "getnonce", "killcursors"})
+
+
+@dataclass
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands sent to one database, by name; ``log`` keeps each command's
+    name with a summary of its reply, in order.
+
+    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``
+    and the ``getMore`` polls on its cursor), which runs in the background.
+    """
+
+    database: str
+    counts: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    stream_requests: set[int] = field(default_factory=set)
+    stream_cursors: set[int] = field(default_factory=set)
+    counted: set[int] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.log.clear()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name, command = event.command_name, event.command
+        if event.database_name != self.database or name.lower() in IGNORED:
+            return
+        if name == "aggregate" and any("$changeStream" in stage
+                                       for stage in command.get("pipeline", ())):
+            self.stream_requests.add(event.request_id)
+            return
+        if name == "getMore" and command.get("getMore") in self.stream_cursors:
+            return
+        self.counts[name] += 1
+        self.counted.add(event.request_id)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.request_id in self.stream_requests:
+            self.stream_requests.discard(event.request_id)
+            self.stream_cursors.add(event.reply.get("cursor", {}).get("id"))
+        if event.request_id in self.counted:
+            self.counted.discard(event.request_id)
+            self.log.append((event.command_name, summary(event.reply)))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.stream_requests.discard(event.request_id)
+        if event.request_id in self.counted:
+            self.counted.discard(event.request_id)
+            self.log.append((event.command_name, "failed"))
+
+
+def summary(reply: dict[str, Any]) -> Any:
+    """What a reply says, without the parts that differ by id or time: how many documents
+    a read returned, whether a write matched and what it returned."""
+    if "cursor" in reply:
+        return ("documents", len(reply["cursor"].get("firstBatch") or ()))
+    if "lastErrorObject" in reply or "value" in reply:
+        return ("matched", reply.get("lastErrorObject", {}).get("n"),
+                reply.get("value") is not None)
+    return ("n", reply.get("n"), reply.get("nModified"))
