@@ -106,6 +106,9 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("graph.server.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=settings.log_level.lower(),
                     proxy_headers=True, **UVICORN_WEBSOCKETS,
+                    # a WebSocket message is bounded like a request body: a larger frame
+                    # is refused from its header (close 1009), never read whole
+                    ws_max_size=settings.max_body_bytes,
                     # our handler (JSON) formats uvicorn's lines too; each request is
                     # logged once, by RequestObservability, with its request id
                     log_config=None, access_log=False)

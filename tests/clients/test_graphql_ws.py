@@ -167,3 +167,18 @@ async def test_a_client_whose_socket_stops_reading_is_closed_with_4499_and_recon
     assert closes == [{"code": 4499, "reason": "SUBSCRIPTION_LAGGING"}]
     # and its subscription, sent again, starts from the current state
     assert data(lines[-1], "jobChanged")["logSeq"] == 1
+
+
+async def test_a_mutation_runs_over_the_socket(
+    live: LiveServer, http: Api, settings: Any
+) -> None:
+    """graphql-transport-ws's `subscribe` carries any operation; a mutation runs as the
+    socket's caller, once (README, Subscriptions: refused only by GET)."""
+    make = 'mutation Make { createJob(input: {jobType: "socket"}) { jobId owner } }'
+    async with subscription(live, settings, make) as client:
+        assert await client.next() == {"connected": {"userId": "alice"}}
+        lines = await client.until(lambda line: "complete" in line)
+    [made] = [data(line, "createJob") for line in lines[:-1]]
+    assert made["owner"] == "alice"
+    found = await http.data("{ jobs(filter: {jobType: \"socket\"}) { edges { node { jobId } } } }")
+    assert [edge["node"]["jobId"] for edge in found["jobs"]["edges"]] == [made["jobId"]]

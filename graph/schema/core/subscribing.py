@@ -53,7 +53,9 @@ class ConnectionSubscription:
         if connection.open_subscriptions >= limit:
             raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                                     f"a connection may hold at most {limit} subscriptions")
-        subscriber = await context.hub.subscribe(**self.interest).__aenter__()
+        principal = context.principal
+        owner = None if principal.is_anonymous else principal.user_id
+        subscriber = await context.hub.subscribe(owner=owner, **self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
         connection.open_subscriptions += 1
         if context.expires_at is not None and isinstance(context.request, Request):
