@@ -1,5 +1,5 @@
 """Claims whose answer never reached their caller, undone so that no job stays claimed
-for a worker that is gone.
+for a worker that is gone (jobs and documentation jobs alike: ``claimable``).
 
 A claim is one conditional update, but its answer can still miss its caller: the
 request's deadline passes after the database applied it, the connection breaks, or the
@@ -20,16 +20,18 @@ import asyncio
 import contextvars
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 import pymongo
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from .claimable import JOBS, Claimable
 from .limits import Limits
-from .models import JobStatus, utcnow
+from .models import utcnow
 
 logger = logging.getLogger("jobgraph.claims")
 
@@ -37,14 +39,14 @@ MAX_KEPT = 10_000
 """Tokens kept for later sweeps; past this, the oldest are left to the reaper."""
 
 
-def release_filter(tokens: list[str]) -> dict[str, Any]:
-    return {"status": JobStatus.PROCESSING.value, "claim_token": {"$in": tokens}}
+def release_filter(tokens: list[str], work: Claimable = JOBS) -> dict[str, Any]:
+    return {"status": work.running, "claim_token": {"$in": tokens}}
 
 
-def release_update(now: datetime) -> dict[str, Any]:
+def release_update(now: datetime, work: Claimable = JOBS) -> dict[str, Any]:
     return {
-        "$set": {"status": JobStatus.PENDING.value, "claimed_by": None, "claim_token": None,
-                 "lease_expires_at": None, "processing_started_at": None, "timeout_at": None,
+        "$set": {"status": work.pending, "claimed_by": None, "claim_token": None,
+                 "lease_expires_at": None, **dict.fromkeys(work.claim_fields),
                  "updated_at": now},
         "$inc": {"attempts": -1, "version": 1},
     }
@@ -54,14 +56,39 @@ class AbandonedClaims:
     """Undoes claims whose caller is gone; keeps the tokens of those whose outcome is
     unknown, each until its lease would end."""
 
-    def __init__(self, collection: AsyncCollection, limits: Limits) -> None:
+    def __init__(self, collection: AsyncCollection, limits: Limits,
+                 work: Claimable = JOBS) -> None:
         self.collection = collection
         self.limits = limits
+        self.work = work
         self._until: OrderedDict[str, datetime] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._until)
+
+    async def claim(self, query: dict[str, Any], update: dict[str, Any] | list[Any], *,
+                    sort: list[tuple[str, int]], token: str, now: datetime
+                    ) -> dict[str, Any] | None:
+        """One claim (``update`` stamps ``token``): the claimed document, or None. When the
+        caller is cancelled meanwhile, or no answer comes, the claim is undone."""
+        return await self.shielded(self.collection.find_one_and_update(
+            query, update, sort=sort, return_document=ReturnDocument.AFTER),
+            token=token, now=now)
+
+    async def shielded(self, claiming: Awaitable[dict[str, Any] | None], *, token: str,
+                       now: datetime) -> dict[str, Any] | None:
+        """``claiming``'s answer: a claim stamping ``token`` made of one write or several
+        (a queue's limit takes a transaction); undone as ``claim``'s is."""
+        attempt = asyncio.ensure_future(claiming)
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            self.after_cancel(attempt, token, now)
+            raise
+        except PyMongoError:
+            self.after_error(token, now)
+            raise
 
     def after_cancel(self, attempt: asyncio.Future[Any], token: str, claimed_at: datetime
                      ) -> None:
@@ -80,15 +107,16 @@ class AbandonedClaims:
         try:
             with pymongo.timeout(self.limits.database_timeout_seconds):
                 doc = await self.collection.find_one_and_update(
-                    release_filter([token]), release_update(utcnow()), projection={"_id": 1})
+                    release_filter([token], self.work), release_update(utcnow(), self.work),
+                    projection={"_id": 1})
         except PyMongoError as exc:
             logger.warning("could not undo an abandoned claim yet: %s", str(exc).splitlines()[0])
             return False
         if doc is None:
             return False
         self._until.pop(token, None)
-        logger.warning("undid the claim of job %s: its answer never reached the caller",
-                       doc["_id"])
+        logger.warning("undid the claim of %s %s: its answer never reached the caller",
+                       self.work.kind, doc["_id"])
         return True
 
     async def sweep(self) -> int:
@@ -99,11 +127,11 @@ class AbandonedClaims:
         if not self._until:
             return 0
         with pymongo.timeout(self.limits.database_timeout_seconds):
-            result = await self.collection.update_many(release_filter(list(self._until)),
-                                                        release_update(now))
+            result = await self.collection.update_many(
+                release_filter(list(self._until), self.work), release_update(now, self.work))
         if result.modified_count:
-            logger.warning("undid %d claims whose answer never reached the caller",
-                           result.modified_count)
+            logger.warning("undid %d claims of %ss whose answer never reached the caller",
+                           result.modified_count, self.work.kind)
         return result.modified_count
 
     async def _undo_when_answered(self, attempt: asyncio.Future[Any], token: str,

@@ -20,13 +20,20 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, NoReturn
 
-from .access import NOTHING, Principal, can_read, can_write, read_filter
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .access import NOTHING, Principal, can_read, can_write, read_filter, write_filter
+from .documents import bump_version
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, LeaseLostError
 from .models import AccessControl, JobStatus
 from .refusals import not_found
 
-LEASE_ACTIONS = frozenset({"progress", "heartbeat", "log", "complete", "fail"})
-"""The writes a worker makes while it works on a job."""
+LEASE_ACTIONS = frozenset({"progress", "heartbeat", "log", "complete", "fail",
+                           # a documentation job's
+                           "start", "add statistics to", "set the statistics of",
+                           "add files to"})
+"""The writes a worker makes while it works on a job (or a documentation job)."""
 
 
 def lease_write_filter(principal: Principal, now: datetime) -> dict[str, Any]:
@@ -59,6 +66,42 @@ def refusal_filter(principal: Principal, action: str) -> dict[str, Any]:
     return {"$or": [readable, {"claimed_by": uid}, {"former_workers": uid}]}
 
 
+async def read_to_write(collection: AsyncCollection, principal: Principal, job_id: str, *,
+                        action: str, allowed_statuses: Collection[str], now: datetime,
+                        kind: str = "job", projection: dict[str, Any] = DRIVE_FIELDS
+                        ) -> dict[str, Any]:
+    """The job as it is now, for a write that needs it to decide its update, if the
+    conditional update would let the caller write it; else the refusal."""
+    current = await collection.find_one({"_id": job_id, **refusal_filter(principal, action)},
+                                        projection=projection)
+    if not may_write_job(principal, current, action=action, allowed_statuses=allowed_statuses,
+                         now=now):
+        refuse_job_write(principal, current, job_id, action=action,
+                         allowed_statuses=allowed_statuses, now=now, kind=kind)
+    assert current is not None  # may_write_job said so
+    return current
+
+
+async def write_job(collection: AsyncCollection, principal: Principal, job_id: str,
+                    update: dict[str, Any] | list[dict[str, Any]], *, action: str,
+                    allowed_statuses: Collection[str], now: datetime, kind: str = "job",
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One lifecycle write as one conditional update: the status, the caller's right (the
+    lease rule for ``LEASE_ACTIONS``, else the writers') and ``extra`` in its filter. The
+    job after it, or the refusal that says why it matched nothing."""
+    query = {"_id": job_id, "status": {"$in": list(allowed_statuses)}, **(extra or {})}
+    query.update(lease_write_filter(principal, now) if action in LEASE_ACTIONS
+                 else write_filter(principal))
+    doc = await collection.find_one_and_update(query, bump_version(update),
+                                               return_document=ReturnDocument.AFTER)
+    if doc is None:
+        current = await collection.find_one(
+            {"_id": job_id, **refusal_filter(principal, action)}, projection=DRIVE_FIELDS)
+        refuse_job_write(principal, current, job_id, action=action,
+                         allowed_statuses=allowed_statuses, now=now, kind=kind)
+    return doc
+
+
 def may_write_job(principal: Principal, doc: dict[str, Any] | None, *, action: str,
                   allowed_statuses: Collection[str], now: datetime) -> bool:
     """``lease_write_filter`` (or ``write_filter`` for a retry) and the status rule, applied
@@ -79,37 +122,38 @@ def may_write_job(principal: Principal, doc: dict[str, Any] | None, *, action: s
 
 
 def refuse_job_write(principal: Principal, doc: dict[str, Any] | None, job_id: str, *,
-                     action: str, allowed_statuses: Collection[str], now: datetime) -> NoReturn:
+                     action: str, allowed_statuses: Collection[str], now: datetime,
+                     kind: str = "job") -> NoReturn:
     """The error for a lifecycle write that matched nothing, from the job as it is now."""
     if doc is None:
-        raise not_found("job", job_id)
+        raise not_found(kind, job_id)
     if action in LEASE_ACTIONS:
-        _refuse_lost_lease(principal, doc, job_id, now)
+        _refuse_lost_lease(principal, doc, job_id, now, kind)
     access = AccessControl(**doc["access_control"])
     claimed_by = doc.get("claimed_by")
     if not can_read(principal, access, claimed_by):
-        raise not_found("job", job_id)
+        raise not_found(kind, job_id)
     holder = claimed_by if action in LEASE_ACTIONS else None  # retrying: writers only
     if not can_write(principal, access, holder):
-        raise ForbiddenError(f"you may not {action} job {job_id!r}")
+        raise ForbiddenError(f"you may not {action} {kind} {job_id!r}")
     status = doc.get("status")
     if status not in allowed_statuses:
-        raise InvalidTransitionError(f"cannot {action} job {job_id!r}: it is {status}")
+        raise InvalidTransitionError(f"cannot {action} {kind} {job_id!r}: it is {status}")
     if action == "retry" and status == JobStatus.FAILED.value and doc.get("retryable") is False:
-        raise InvalidTransitionError(f"job {job_id!r} was failed as not retryable")
-    raise ConflictError(f"job {job_id!r} changed while it was being updated; try again")
+        raise InvalidTransitionError(f"{kind} {job_id!r} was failed as not retryable")
+    raise ConflictError(f"{kind} {job_id!r} changed while it was being updated; try again")
 
 
 def _refuse_lost_lease(principal: Principal, doc: dict[str, Any], job_id: str,
-                       now: datetime) -> None:
+                       now: datetime, kind: str) -> None:
     uid = principal.user_id
     if uid is None:
         return
     if doc.get("claimed_by") == uid:
         expires = doc.get("lease_expires_at")
         if expires is not None and expires <= now:
-            raise LeaseLostError(f"your lease on job {job_id!r} expired at "
+            raise LeaseLostError(f"your lease on {kind} {job_id!r} expired at "
                                  f"{expires.isoformat()}; stop working on it")
     elif uid in (doc.get("former_workers") or ()):
-        raise LeaseLostError(f"your lease on job {job_id!r} was lost (it expired or the "
-                             "job was retried); stop working on it")
+        raise LeaseLostError(f"your lease on {kind} {job_id!r} was lost (it expired, or the "
+                             f"{kind} was requeued or retried); stop working on it")

@@ -30,19 +30,26 @@ from pymongo.errors import (
     ExecutionTimeout,
     InvalidURI,
     NetworkTimeout,
+    OperationFailure,
     PyMongoError,
 )
 
 from .batches import BatchRepository
+from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+from .schedules import ScheduleRepository
+from .webhook_feed import FeedState
+from .webhooks import WebhookRepository
 
 # What graph/ needs of PyMongo, named here so that graph/ never imports it.
 Database = AsyncDatabase
 DatabaseError = PyMongoError
 """Any failure talking to MongoDB."""
+CommandError = OperationFailure
+"""MongoDB refused a command (its ``code`` says why)."""
 UNREACHABLE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 """MongoDB did not answer (in time): the API says DATABASE_UNAVAILABLE."""
 
@@ -96,10 +103,10 @@ class EmbeddedServer:
 
     def start(self) -> str:
         executable = _executable()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.data_dir)
         if not self.port:
             self.port = free_port()
-        log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
+        log = _private_log(self.data_dir.parent / f"{self.data_dir.name}.log")
         self.process = subprocess.Popen(
             [executable, "--host", self.host, "--port", str(self.port),
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
@@ -149,6 +156,30 @@ class EmbeddedServer:
         """Stop and start again on the same port and data (used by fault tests)."""
         self.stop()
         self.start()
+
+    def crash(self, timeout: float = 15.0) -> None:
+        """Kill -9, as a power cut would (fault tests); ``start`` brings it back."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout)
+
+
+def _private_directory(path: Path) -> None:
+    """The data directory, readable by its owner only (0700), however the umask is set;
+    one an earlier version left open is closed too. Its parents are made as usual."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)  # the umask may take bits away, never add them
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_log(path: Path) -> Any:
+    """The server's log, appended to, readable by its owner only (0600)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if os.fstat(descriptor).st_mode & 0o077:
+        os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def _die_with_parent() -> None:
@@ -208,7 +239,7 @@ def redact(uri: str) -> str:
 
 @dataclass
 class Store:
-    """The three repositories over one database."""
+    """The repositories over one database."""
 
     client: AsyncMongoClient
     database_name: str
@@ -222,6 +253,11 @@ class Store:
         self.workers = self.jobs.workers
         self.batches = BatchRepository(db["batches"], self.jobs, self.limits)
         self.documentation_jobs = DocumentationJobRepository(db["documentation_jobs"], self.limits)
+        self.schedules = ScheduleRepository(db["schedules"], self.jobs, self.limits)
+        self.webhooks = WebhookRepository(db["webhooks"], db["webhook_deliveries"], self.limits)
+        self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
+                                             self.limits)
+        self.webhook_feed = FeedState(db["webhook_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -229,4 +265,8 @@ class Store:
             self.jobs.ensure_indexes(),
             self.batches.ensure_indexes(),
             self.documentation_jobs.ensure_indexes(),
+            self.schedules.ensure_indexes(),
+            self.webhooks.ensure_indexes(),
+            self.deliveries.ensure_indexes(),
+            self.webhook_feed.ensure_indexes(),
         )

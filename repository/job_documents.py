@@ -42,6 +42,9 @@ def job_to_document(job: SecretaryJob) -> dict[str, Any]:
         "retry_policy": policy_document(job.retry_policy),
         "cancel_requested": cancel_document(job.cancel_requested),
     }
+    if job.schedule_id is not None:  # only then: the schedule indexes are partial on it
+        doc["schedule_id"] = job.schedule_id
+        doc["scheduled_for"] = job.scheduled_for
     return with_access(doc, job.access_control)
 
 
@@ -50,7 +53,10 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     data["status"] = JobStatus(data["status"])
     if data.get("progress") is not None:
         data["progress"] = JobProgress(**data["progress"])
-    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
+    data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
+    first = data.pop("log_first", 0)  # entries before it are held, but dropped: log_push
+    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or ()
+                    if entry["seq"] >= first]
     data["access_control"] = AccessControl(**data["access_control"])
     if data.get("retry_policy") is not None:
         data["retry_policy"] = RetryPolicy.from_document(

@@ -1,5 +1,5 @@
 """Lease expiry: jobs whose worker went silent, or whose deadline passed, return to the
-queue, or fail.
+queue, or fail. (``reap_lapsed`` serves documentation jobs too.)
 
 Each job is taken by a compare-and-set on its lease, holder and log counter (a passed
 deadline: on the deadline, claim and log counter), so several processes reaping at once
@@ -10,6 +10,7 @@ CANCELLED) is ``repository.requeue``'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,34 +31,41 @@ async def reap_expired_leases(collection: AsyncCollection, limits: Limits, *,
     or FAIL with LEASE_EXPIRED or TIMED_OUT once they used ``max_attempts`` claims, or
     with CANCELLED when they were asked to cancel."""
     now = utcnow()
-    lapsed = await _reap(collection, {"status": JobStatus.PROCESSING.value,
-                                      "lease_expires_at": {"$lt": now}},
-                         ("lease_expires_at", "claimed_by", "log_seq"), now, limits, limit)
-    overdue = await _reap(collection, {"status": JobStatus.PROCESSING.value,
-                                       "timeout_at": {"$lt": now}},
-                          ("timeout_at", "claim_token", "log_seq"), now, limits, limit)
-    return lapsed + overdue
+    projection = {**END_FIELDS, "lease_expires_at": 1, "log_seq": 1, "timeout_at": 1,
+                  "timeout_seconds": 1}
+
+    def update(doc: dict[str, Any]) -> dict[str, Any]:
+        return expiry_update(doc, now, limits)
+
+    processing = JobStatus.PROCESSING.value
+    lapsed = await reap_lapsed(
+        collection, {"status": processing, "lease_expires_at": {"$lt": now}},
+        projection=projection, guard=("status", "lease_expires_at", "claimed_by", "log_seq"),
+        update=update, limit=limit)
+    # renewals do not move a deadline, so the guard is the deadline and the claim
+    overdue = await reap_lapsed(
+        collection, {"status": processing, "timeout_at": {"$lt": now}},
+        projection=projection, guard=("status", "timeout_at", "claim_token", "log_seq"),
+        update=update, limit=limit)
+    return [job_from_document(doc) for doc in lapsed + overdue]
 
 
-async def _reap(collection: AsyncCollection, query: dict[str, Any], guard: tuple[str, ...],
-                now: datetime, limits: Limits, limit: int) -> list[SecretaryJob]:
-    """Each candidate is changed on condition that its ``guard`` fields still hold what
-    was read (a lease renewed meanwhile, or another reaper first, leaves it alone)."""
+async def reap_lapsed(collection: AsyncCollection, query: dict[str, Any], *,
+                      projection: dict[str, Any], guard: tuple[str, ...],
+                      update: Callable[[dict[str, Any]], dict[str, Any]],
+                      limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` documents matching ``query``, each changed by ``update(doc)`` on
+    condition that its ``guard`` fields still hold what was read (a lease renewed
+    meanwhile, or another reaper first, leaves it alone); those changed, after."""
     candidates = await collection.find(
-        query, projection={**END_FIELDS, "lease_expires_at": 1, "log_seq": 1,
-                           "timeout_at": 1, "timeout_seconds": 1},
-        limit=limit,
-    ).to_list()
+        query, projection={**projection, **dict.fromkeys(guard, 1)}, limit=limit).to_list()
     reaped = []
     for doc in candidates:
-        doc = await collection.find_one_and_update(
-            {"_id": doc["_id"], "status": JobStatus.PROCESSING.value,
-             **{name: doc.get(name) for name in guard}},
-            expiry_update(doc, now, limits),
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is not None:
-            reaped.append(job_from_document(doc))
+        changed = await collection.find_one_and_update(
+            {"_id": doc["_id"], **{name: doc.get(name) for name in guard}}, update(doc),
+            return_document=ReturnDocument.AFTER)
+        if changed is not None:
+            reaped.append(changed)
     return reaped
 
 

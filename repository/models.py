@@ -189,6 +189,10 @@ class SecretaryJob:
     this claim and no other (``repository.abandoned_claims``)."""
     version: int = 0
     """Incremented by every change; orders the states subscribers see."""
+    schedule_id: str | None = None
+    """The schedule that created the job, if one did."""
+    scheduled_for: datetime | None = None
+    """The schedule's fire time the job was created for."""
     # Queue semantics (README "Queues"): claim order, delay, deadline, retries, cancel.
     priority: int = 0
     """Higher is claimed first; oldest first within a priority."""
@@ -202,14 +206,14 @@ class SecretaryJob:
     """Backoff of automatic retries (``max_attempts`` is the policy's attempts); None: the
     configured default (jobs stored before policies existed)."""
     cancel_requested: CancelRequest | None = None
+    logs_loaded: bool = field(default=True, repr=False, compare=False)
+    """False when the job was read without its log (change events, subscriptions):
+    ``logs`` is then empty, and entries are read with ``JobRepository.log_window``."""
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
         the range the capped log dropped before them, and where to resume."""
-        entries = [entry for entry in self.logs if entry.seq > seq]
-        first = entries[0].seq if entries else self.log_seq + 1
-        gap = (seq + 1, first - 1) if first > seq + 1 else None
-        return LogSlice(entries, gap, max(seq, self.log_seq))
+        return slice_after([entry for entry in self.logs if entry.seq > seq], seq, self.log_seq)
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,15 @@ class LogSlice:
     gap: tuple[int, int] | None
     """First and last sequence number of entries dropped before the reader saw them."""
     last_seq: int
+
+
+def slice_after(entries: list[LogEntry], seq: int, log_seq: int) -> LogSlice:
+    """What a reader who saw entries up to ``seq`` reads next, from the held ``entries``
+    after it (up to ``log_seq``): them, the range the capped log dropped before them, and
+    where to resume."""
+    first = entries[0].seq if entries else log_seq + 1
+    gap = (seq + 1, first - 1) if first > seq + 1 else None
+    return LogSlice(entries, gap, max(seq, log_seq))
 
 
 @dataclass
@@ -324,6 +337,21 @@ class DocumentationJob:
     access_control: AccessControl = field(default_factory=AccessControl)
     owner: str | None = None
     version: int = 0
+    # Beyond the seed: claims, leases and retries, as a SecretaryJob's.
+    claimed_by: str | None = None
+    claim_token: str | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
+    """How many times the job has been claimed."""
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    run_at: datetime | None = None
+    """Not claimable before this instant: its creation, or the end of a retry's backoff."""
+    retryable: bool = True
+    error: dict[str, Any] | None = None
+    """``{code, message, attempt, worker, failed_at}`` of the failure that ended the job."""
+    previous_errors: list[dict[str, Any]] = field(default_factory=list)
+    former_workers: list[str] = field(default_factory=list)
+    """Workers that lost their claim on this job; their late writes are CONFLICTs."""
 
     def start(self) -> None:
         self._move("start")
@@ -350,9 +378,11 @@ class DocumentationJob:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
-        data["created_at"] = self.created_at.isoformat()
-        data["updated_at"] = self.updated_at.isoformat()
+        for name in _DOCUMENTATION_JOB_INSTANTS:
+            value = getattr(self, name)
+            data[name] = None if value is None else value.isoformat()
         data["access_control"]["visibility"] = self.access_control.visibility.value
+        data["retry_policy"] = self.retry_policy.to_document()
         return data
 
     def to_json(self) -> str:
@@ -367,12 +397,16 @@ class DocumentationJob:
             data["llm_config"] = LLMConfig(**data["llm_config"])
         data["statistics"] = JobStatistics(**(data.get("statistics") or {}))
         data["access_control"] = AccessControl(**(data.get("access_control") or {}))
-        for name in ("created_at", "updated_at"):
+        data["retry_policy"] = RetryPolicy.from_document(data.get("retry_policy"), RetryPolicy())
+        for name in _DOCUMENTATION_JOB_INSTANTS:
             if isinstance(data.get(name), str):
                 data[name] = datetime.fromisoformat(data[name])
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 
+
+_DOCUMENTATION_JOB_INSTANTS = ("created_at", "updated_at", "lease_expires_at", "run_at")
+"""Its datetime fields (the seed's own timestamps are ISO strings)."""
 
 DOCUMENTATION_TRANSITIONS: dict[str, tuple[set[DocumentationJobStatus], DocumentationJobStatus]] = {
     "start": ({DocumentationJobStatus.PENDING}, DocumentationJobStatus.RUNNING),

@@ -26,6 +26,12 @@ BAD_VALUES = [
     ("JOBGRAPH_LEASE_SECONDS", "0"),
     ("JOBGRAPH_CORS_ORIGINS", "app.example.com"),
     ("JOBGRAPH_CORS_ORIGINS", "https://app.example.com/path"),
+    ("JOBGRAPH_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+    ("JOBGRAPH_WEBHOOK_TIMEOUT_SECONDS", "0"),
+    ("JOBGRAPH_WEBHOOK_LEASE_SECONDS", "5"),  # not longer than the 10 s timeout
+    ("JOBGRAPH_WEBHOOK_MAX_ATTEMPTS", "0"),
+    ("JOBGRAPH_SCHEDULER_INTERVAL_SECONDS", "0"),
+    ("JOBGRAPH_DISPATCHER", "sometimes"),
 ]
 IDS = [f"{name}={value}" for name, value in BAD_VALUES]
 

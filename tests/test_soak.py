@@ -1,4 +1,4 @@
-"""The soak test's short mode: workers, subscribers and a database restart."""
+"""The soak test's short mode: workers, subscribers and a kill -9 of the database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from bench.soak import Options, run
 
 
-async def test_soak_short_mode_loses_nothing_across_a_database_restart() -> None:
+async def test_soak_short_mode_loses_nothing_across_a_database_kill() -> None:
     if os.environ.get("JOBGRAPH_MONGODB_URI"):
-        pytest.skip("the database named by JOBGRAPH_MONGODB_URI is not the suite's to restart")
+        pytest.skip("the database named by JOBGRAPH_MONGODB_URI is not the suite's to kill")
 
     report = await run(Options(duration=8, workers=4, subscribers=20, restarts=1),
                        log=lambda _line: None)

@@ -1,4 +1,5 @@
-"""The ``jobgraph`` command: serve, export-schema, token, seed-demo, demo-worker."""
+"""The ``jobgraph`` command: serve, export-schema, token, seed-demo, demo-worker,
+dispatcher."""
 
 from __future__ import annotations
 
@@ -62,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="share of jobs failed on purpose (0..1)")
     worker.add_argument("--worker-id", default="demo-worker", help="the worker's user id")
 
+    dispatcher = commands.add_parser(
+        "dispatcher", help="run the scheduler and the webhook dispatcher without the API "
+        "(JOBGRAPH_MONGODB_URI required; set JOBGRAPH_DISPATCHER=false on the API processes)")
+    dispatcher.add_argument("--metrics-port", type=int,
+                            help="serve Prometheus metrics on this port (default: none)")
+    dispatcher.add_argument("--metrics-host", default="127.0.0.1",
+                            help="address for --metrics-port (127.0.0.1)")
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -72,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
 
     settings = load_settings()
     configure_logging(settings)
@@ -94,7 +105,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run("graph.server.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=settings.log_level.lower(),
-                    proxy_headers=True,
+                    proxy_headers=True, **UVICORN_WEBSOCKETS,
+                    # a WebSocket message is bounded like a request body: a larger frame
+                    # is refused from its header (close 1009), never read whole
+                    ws_max_size=settings.max_body_bytes,
                     # our handler (JSON) formats uvicorn's lines too; each request is
                     # logged once, by RequestObservability, with its request id
                     log_config=None, access_log=False)
@@ -192,8 +206,18 @@ def _demo_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatcher(args: argparse.Namespace) -> int:
+    from .dispatcher import run_dispatcher
+
+    settings = load_settings()
+    configure_logging(settings)
+    asyncio.run(run_dispatcher(settings, metrics_port=args.metrics_port,
+                               metrics_host=args.metrics_host))
+    return 0
+
+
 COMMANDS = {"serve": _serve, "export-schema": _export_schema, "token": _token,
-            "seed-demo": _seed_demo, "demo-worker": _demo_worker}
+            "seed-demo": _seed_demo, "demo-worker": _demo_worker, "dispatcher": _dispatcher}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -10,13 +10,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from repository.limits import Limits
 from repository.retry import MAX_DELAY_SECONDS, Backoff
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+MIN_METRICS_TOKEN = 16
 
 
 class SettingsError(Exception):
@@ -69,10 +72,28 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(5.0, gt=0)
     finished_job_ttl_seconds: int | None = Field(None, ge=60)
 
+    # schedules and webhooks (see README, "Schedules" and "Webhooks")
+    dispatcher: bool = True
+    scheduler_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    schedule_misfire_grace_seconds: float = Field(60.0, ge=0)
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    webhook_lease_seconds: float = Field(60.0, gt=0, le=3600)
+    webhook_max_attempts: int = Field(10, ge=1, le=50)
+    webhook_retry_seconds: float = Field(30.0, gt=0, le=86400)
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(4, ge=1, le=100)
+
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
     max_subscriptions_per_process: int = Field(10_000, ge=1)
+    max_subscriptions_per_user: int = Field(100, ge=1)
+    max_anonymous_subscriptions: int = Field(1000, ge=1)
     subscriber_queue_size: int = Field(256, ge=1)
+
+    # metrics
+    metrics_token: SecretStr | None = None
+    metrics_jobs_interval_seconds: float = Field(15.0, ge=0, le=3600)
 
     # logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -99,6 +120,19 @@ class Settings(BaseSettings):
     def _backoff(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_METRICS_TOKEN:
+            raise ValueError(f"must be at least {MIN_METRICS_TOKEN} characters "
+                             "(e.g. openssl rand -hex 32)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -111,6 +145,14 @@ class Settings(BaseSettings):
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("JOBGRAPH_RETRY_CAP_SECONDS must not be below "
                              "JOBGRAPH_RETRY_BASE_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Settings:
+        # a claim that ran out while its request is still in flight would be sent twice
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("JOBGRAPH_WEBHOOK_LEASE_SECONDS must be longer than "
+                             "JOBGRAPH_WEBHOOK_TIMEOUT_SECONDS")
         return self
 
     @cached_property

@@ -27,13 +27,20 @@ from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
 from graph.schema.queues.mutations import QueueMutations
 from graph.schema.queues.queries import QueueQueries
+from graph.schema.schedules.mutations import ScheduleMutations
+from graph.schema.schedules.queries import ScheduleQueries
+from graph.schema.webhooks.mutations import WebhookMutations
+from graph.schema.webhooks.queries import WebhookQueries
 
 from .batches.types import fetch_batches
+from .core.dates import SCALARS
 from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
 from .jobs.types import fetch_jobs
 from .queues.types import fetch_queues, fetch_workers
+from .schedules.types import fetch_schedules
+from .webhooks.types import fetch_deliveries, fetch_webhooks
 
 EVERY_OPERATION_TYPE = frozenset(OperationType)
 
@@ -43,11 +50,15 @@ NodeQueries = node_queries({
     "DocumentationJob": fetch_documentation_jobs,
     "Queue": fetch_queues,
     "Worker": fetch_workers,
+    "Schedule": fetch_schedules,
+    "Webhook": fetch_webhooks,
+    "WebhookDelivery": fetch_deliveries,
 })
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, NodeQueries):
+class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, ScheduleQueries,
+            WebhookQueries, NodeQueries):
     @strawberry.field(description="Who the server thinks you are.")
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
@@ -56,7 +67,8 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, Nod
 
 
 @strawberry.type(description="Everything that changes state.")
-class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMutations):
+class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMutations,
+               ScheduleMutations, WebhookMutations):
     pass
 
 
@@ -121,7 +133,7 @@ def build_schema(settings: Settings | None = None,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
         execution_context_class=FastExecutor,
     )
     schema.documents = documents

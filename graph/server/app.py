@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -16,15 +17,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graph.config.logs import configure_logging
 from graph.config.settings import Settings, load_settings
+from graph.loops.automation import Automation
 from graph.loops.reaper import Reaper
 from graph.realtime.hub import Hub
 from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
+from .error_bodies import error_body, routing_refusal
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
-from .http import GraphQLView, error_body
+from .http import GraphQLView
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, Observability, RequestObservability
 
@@ -103,12 +106,18 @@ def create_app(
         app.state.store = store
         hub = Hub(store.db, queue_size=settings.subscriber_queue_size,
                   max_subscribers=settings.max_subscriptions_per_process,
+                  max_per_user=settings.max_subscriptions_per_user,
+                  max_anonymous=settings.max_anonymous_subscriptions,
                   metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub
-        reaper = Reaper(store.jobs, settings.reaper_interval_seconds)
+        reaper = Reaper(store.jobs, settings.reaper_interval_seconds, store.documentation_jobs)
         reaper.start()
         app.state.reaper = reaper
+        automation = Automation(store, settings, app.state.metrics)
+        if settings.dispatcher:
+            automation.start()
+        app.state.automation = automation
         # What exists now (modules, the schema, the client) lives as long as the app: out
         # of the collector's sight, full collections get shorter (each stalls every request
         # and delivery; with 1,000 subscribers one took 200-300 ms). Unfrozen on shutdown.
@@ -117,6 +126,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await automation.stop()
             await reaper.stop()
             await hub.stop()
             await client.close()
@@ -135,6 +145,7 @@ def create_app(
             *graphiql_routes(settings),
         ],
         lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: routing_refusal},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -189,16 +189,17 @@ async def test_fail_documentation_job_refuses_an_empty_message(api: Api) -> None
 # -- statistics and files ----------------------------------------------------------------------
 
 
-async def test_set_documentation_job_statistics_replaces_them(api: Api) -> None:
+async def test_set_documentation_job_statistics_keeps_what_is_left_out(api: Api) -> None:
+    """Issue 15: setting some statistics must not zero the others; a 0 given sets 0."""
     job = await create(api)
     await run(api, SET_DOCUMENTATION_JOB_STATISTICS, job["jobId"], statistics={
         "totalFilesAnalyzed": 5, "leafNodes": 2, "maxDepth": 3, "totalTokensUsed": 900})
 
     updated = await run(api, SET_DOCUMENTATION_JOB_STATISTICS, job["jobId"],
-                        statistics={"totalFilesAnalyzed": 12, "maxDepth": 4})
+                        statistics={"totalFilesAnalyzed": 12, "maxDepth": 0})
 
-    assert updated["statistics"] == {"totalFilesAnalyzed": 12, "leafNodes": 0, "maxDepth": 4,
-                                     "totalTokensUsed": 0}
+    assert updated["statistics"] == {"totalFilesAnalyzed": 12, "leafNodes": 2, "maxDepth": 0,
+                                     "totalTokensUsed": 900}
     assert await read(api, job["jobId"]) == updated
 
 

@@ -28,7 +28,8 @@ async def counted(settings: Settings, mongo_uri: str, store: Store
                   ) -> AsyncIterator[tuple[httpx.AsyncClient, CommandCounter]]:
     counter = CommandCounter(settings.database)
     # The lease reaper sweeps once at start-up, then not again while we count.
-    quiet = make_settings(database=settings.database, reaper_interval_seconds=3600)
+    quiet = make_settings(database=settings.database, reaper_interval_seconds=3600,
+                          dispatcher=False)  # no scheduler or webhook loops either
     app = create_app(quiet, mongodb_uri=mongo_uri,
                      client_options={"event_listeners": [counter]})
     async with app.router.lifespan_context(app), httpx.AsyncClient(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from repository.models import (
     utcnow,
 )
 from repository.pagination import PageRequest
+from repository.retry import Backoff, RetryPolicy
 
 from .support import (
     ALICE,
@@ -102,6 +104,34 @@ def test_documentation_job_document_round_trip_gives_equal_job() -> None:
     assert doc["_id"] == job.job_id and "job_id" not in doc
     assert doc["status"] == "FAILED"
     assert doc["readers"] == ["*", "bob", "alice"]
+
+
+def claimed_job() -> DocumentationJob:
+    """A job on its second attempt, its first lost to a lapsed lease, under its own policy."""
+    return DocumentationJob(
+        repository_path="/r", repository_name="r", output_directory="/o",
+        status=DocumentationJobStatus.RUNNING, claimed_by="worker-1", claim_token="t",
+        lease_expires_at=at(300_000), attempts=2, run_at=at(0), former_workers=["worker-0"],
+        retry_policy=RetryPolicy(5, Backoff.FIXED, 1.5, 10.0),
+        previous_errors=[{"code": "LEASE_EXPIRED", "message": "m", "attempt": 1,
+                          "worker": "worker-0", "failed_at": at(5).isoformat()}])
+
+
+def test_claimed_documentation_job_round_trips_through_bson_and_json() -> None:
+    job = claimed_job()
+
+    assert documentation_job_from_document(documentation_job_to_document(job)) == job
+    assert DocumentationJob.from_dict(json.loads(job.to_json())) == job
+    assert documentation_job_to_document(job)["retry_policy"] == {
+        "max_attempts": 5, "backoff": "FIXED", "base_seconds": 1.5, "cap_seconds": 10.0}
+
+
+def test_documentation_job_document_with_fields_of_a_newer_release_still_reads() -> None:
+    """So that a release reads what the next one stores (a rolling upgrade)."""
+    job = claimed_job()
+
+    assert documentation_job_from_document(
+        {**documentation_job_to_document(job), "priority": 7}) == job
 
 
 async def test_documentation_job_stored_and_read_back_gives_equal_job(store: Store) -> None:

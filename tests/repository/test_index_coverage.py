@@ -6,9 +6,10 @@ caller and in both paging directions, goes through the repositories (the code th
 resolvers call), and the commands they send are captured from the driver. A query is
 served when some declared index starts with its equality fields (in any order; ``$in``
 counts, as MongoDB merges the sorted runs) followed by its sort keys in order (or all
-reversed), and holds every other field it filters on (``$ne``, ``$nin``, ``$not``, a
-range), so those are decided from the index too. A contained ``$or`` (the worker's read
-filter) needs this for each branch.
+reversed), and then holds every other field it filters on that is not a sort key (a
+range, ``$ne``, ``$nin``, ``$not``: MongoDB's equality-sort-range rule), so those are
+decided from the index too. A contained ``$or`` (the worker's read filter) needs this for
+each branch. A query on ``_id`` reads one document at most, by the unique ``_id`` index.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ CURSOR = encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "some-id")
 PAGES = [PageRequest(first=5), PageRequest(first=5, after=CURSOR), PageRequest(last=5),
          PageRequest(last=5, before=CURSOR)]
 WHEN = datetime(2025, 6, 1, tzinfo=UTC)
-SORT_KEYS = {"created_at", "_id"}
 
 
 @dataclass
@@ -88,40 +88,41 @@ async def captured(mongo_uri: str, database_name: str) -> AsyncIterator[tuple[St
     await client.close()
 
 
-Branch = tuple[frozenset[str], frozenset[str]]
-"""The equality fields of one way a query can match, and the fields it filters otherwise."""
+FILTER_OPERATORS = {"$gt", "$gte", "$lt", "$lte", "$not", "$ne", "$nin"}
+"""Conditions that are not equalities: the index must hold their field after its sort."""
 
 
-def equality_sets(query: dict[str, Any], sort_keys: set[str] = SORT_KEYS) -> list[Branch]:
-    """For each way ``query`` can match (one per ``$or`` branch): its equality fields and
-    its other filtered fields. A range over a sort key is neither (the keyset order)."""
-    sets: list[Branch] = [(frozenset(), frozenset())]
+def conditions(query: dict[str, Any]) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """(equality fields, other filtered fields) of each way ``query`` can match (one per
+    ``$or`` branch)."""
+    ways: list[tuple[frozenset[str], frozenset[str]]] = [(frozenset(), frozenset())]
     for key, value in query.items():
-        if key in ("$and", "$or"):
-            parts = [equality_sets(clause, sort_keys) for clause in value]
-            if key == "$or":
-                parts = [[branch for part in parts for branch in part]]
+        if key == "$and":
+            parts = [conditions(clause) for clause in value]
+        elif key == "$or":
+            parts = [[branch for clause in value for branch in conditions(clause)]]
         elif key.startswith("$"):
             raise AssertionError(f"unexpected operator {key} in {query}")
         elif isinstance(value, dict) and any(op.startswith("$") for op in value):
             if set(value) <= {"$eq", "$in"}:
                 parts = [[(frozenset({key}), frozenset())]]
-            elif key in sort_keys and set(value) <= {"$gt", "$gte", "$lt", "$lte"}:
-                parts = [[(frozenset(), frozenset())]]  # a range over the keyset order itself
-            elif set(value) <= {"$ne", "$nin", "$not", "$gt", "$gte", "$lt", "$lte"}:
+            elif set(value) <= FILTER_OPERATORS:
                 parts = [[(frozenset(), frozenset({key}))]]
             else:
                 raise AssertionError(f"{key} is neither an equality nor a filter: {query}")
         else:
             parts = [[(frozenset({key}), frozenset())]]
         for options in parts:
-            sets = [(known[0] | option[0], known[1] | option[1])
-                    for known in sets for option in options]
-    return sets
+            ways = [(equal | more_equal, ranges | more_ranges)
+                    for equal, ranges in ways for more_equal, more_ranges in options]
+    return ways
 
 
 def served(equal: frozenset[str], sort: list[tuple[str, int]],
-           indexes: Iterable[IndexModel], others: frozenset[str] = frozenset()) -> bool:
+           indexes: Iterable[IndexModel], ranges: frozenset[str] = frozenset()) -> bool:
+    """Equality fields first, then the sort keys, then any other filtered field (MongoDB's
+    equality-sort-range rule); a range over a sort key is read in order."""
+    sorted_by = {name for name, _ in sort}
     for index in indexes:
         keys = list(index.document["key"].items())
         if len(keys) < len(equal) + len(sort):
@@ -131,7 +132,7 @@ def served(equal: frozenset[str], sort: list[tuple[str, int]],
         following = keys[len(equal):len(equal) + len(sort)]
         if [name for name, _ in following] != [name for name, _ in sort]:
             continue
-        if not others <= {name for name, _ in keys}:
+        if not ranges - sorted_by <= {name for name, _ in keys[len(equal) + len(sort):]}:
             continue
         same = all(direction == wanted for (_, direction), (_, wanted) in zip(
             following, sort, strict=True))
@@ -147,12 +148,12 @@ def unserved(queries: list[tuple[str, dict[str, Any], list[tuple[str, int]]]],
     missing = []
     for collection, query, sort in queries:
         declared = [*indexes[collection], ID_INDEX]
-        for equal, others in equality_sets(query, SORT_KEYS | {name for name, _ in sort}):
+        for equal, ranges in conditions(query):
             if "_id" in equal:  # one document at most, by the unique _id index
                 continue
-            if not served(equal, sort, declared, others - equal):
+            if not served(equal, sort, declared, ranges - equal):
                 missing.append(f"{collection}: equal {sorted(equal)} sort {sort} "
-                               f"others {sorted(others)} ({query})")
+                               f"range {sorted(ranges)} ({query})")
     return missing
 
 
@@ -216,6 +217,30 @@ async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
     assert {collection for collection, _, _ in listener.queries} == {
         "batches", "documentation_jobs"}
     assert unserved(listener.queries, INDEXES) == []
+
+
+async def test_documentation_job_claims_and_lease_sweeps_are_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+
+    # when: a worker claims, and the reaper looks for lapsed leases
+    await store.documentation_jobs.claim(CALLERS["worker"])
+    await store.documentation_jobs.reap_expired_leases()
+
+    # then
+    assert len(listener.queries) == 2
+    assert unserved(listener.queries, INDEXES) == []
+
+
+def test_a_range_outside_the_index_is_noticed() -> None:
+    # given the reaper's query, with only an index on the status
+    query = {"status": "RUNNING", "lease_expires_at": {"$lt": WHEN}}
+    by_status = [IndexModel([("status", 1), ("created_at", -1)], name="status_only")]
+
+    # when / then
+    assert unserved([("documentation_jobs", query, [])], {"documentation_jobs": by_status})
+    assert unserved([("documentation_jobs", query, [])], INDEXES) == []
 
 
 def test_a_missing_index_is_noticed() -> None:

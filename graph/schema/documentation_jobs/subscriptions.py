@@ -29,5 +29,6 @@ class DocumentationJobSubscriptions:
             del job
             async for current in newer_states(changes, version, principal,
                                               documentation_job_from_document,
-                                              kind="documentation job", object_id=job_id):
+                                              kind="documentation job", object_id=job_id,
+                                              claimable=True):
                 yield current  # type: ignore[misc]

@@ -11,19 +11,20 @@ from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.context import Context
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
-from repository.documentation_jobs import DocumentationJobFilter
+from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
+from repository.documentation_jobs import STATISTICS, DocumentationJobFilter
 from repository.models import DocumentationJob as DocumentationJobModel
 from repository.models import DocumentationJobStatus
 from repository.models import GenerationOptions as GenerationOptionsModel
-from repository.models import JobStatistics as JobStatisticsModel
 from repository.models import LLMConfig as LLMConfigModel
 
 DocumentationJobIdArg = Annotated[
     strawberry.ID, strawberry.argument(description="The documentation job's `jobId`.")]
 
 described_enum(DocumentationJobStatus, "Lifecycle of a documentation job (seed 001's JobStatus).", {
-    "PENDING": "Created, not started yet.",
-    "RUNNING": "Started (`timestampStart` is set).",
+    "PENDING": "Created, not started yet (or back in the queue after a failed attempt).",
+    "RUNNING": "Started (`timestampStart` is set): claimed by a worker, which holds a lease "
+               "on it, or started by a writer.",
     "COMPLETED": "Finished successfully (`timestampEnd` is set).",
     "FAILED": "Finished without success; `errorMessage` says why.",
 })
@@ -50,6 +51,23 @@ class JobStatistics:
     leaf_nodes: int = strawberry.field(description="Leaf nodes of the dependency graph.")
     max_depth: int = strawberry.field(description="Maximum depth of the dependency graph.")
     total_tokens_used: int = strawberry.field(description="LLM tokens consumed.")
+
+
+@strawberry.type(description="Why a run of a documentation job failed.")
+class DocumentationJobError:
+    code: str | None = strawberry.field(
+        description="`LEASE_EXPIRED` when the worker's lease ran out; null when a worker or "
+        "writer failed it.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    attempt: int = strawberry.field(description="The attempt (claim) that failed; 0 if none.")
+    worker: str | None = strawberry.field(description="The worker that held the job, if any.")
+    failed_at: datetime = strawberry.field(description="When the attempt failed.")
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> DocumentationJobError:
+        return cls(code=value.get("code"), message=value.get("message", ""),
+                   attempt=value.get("attempt", 0), worker=value.get("worker"),
+                   failed_at=datetime.fromisoformat(value["failed_at"]))
 
 
 @strawberry.type(description="A documentation-generation job for one repository.")
@@ -85,6 +103,34 @@ class DocumentationJob(Node):
     owner: str | None = strawberry.field(description="User who created the job.")
     version: int = strawberry.field(
         description="Incremented by every change; a newer state has a higher version.")
+    claimed_by: str | None = strawberry.field(
+        description="Worker holding the job (after a final failure: the last one).")
+    lease_expires_at: datetime | None = strawberry.field(
+        description="When the worker's claim lapses unless renewed by a heartbeat, "
+        "statistics or files.")
+    attempts: int = strawberry.field(description="How many times the job has been claimed.")
+    run_at: datetime | None = strawberry.field(
+        description="Not claimable before this instant: its creation, or the end of the "
+        "backoff after a failed attempt.")
+    retryable: bool = strawberry.field(
+        description="False when it was failed for good (`retryDocumentationJob` refuses it).")
+
+    @strawberry.field(description="Attempts allowed and the waits between them.")
+    @staticmethod
+    def retry_policy(root: DocumentationJobModel) -> RetryPolicy:
+        policy = root.retry_policy
+        return RetryPolicy(max_attempts=policy.max_attempts, backoff=policy.backoff,
+                           base_seconds=policy.base_seconds, cap_seconds=policy.cap_seconds)
+
+    @strawberry.field(description="The failure that ended the job, while it is FAILED.")
+    @staticmethod
+    def error(root: DocumentationJobModel) -> DocumentationJobError | None:
+        return None if root.error is None else DocumentationJobError.from_dict(root.error)
+
+    @strawberry.field(description="Failures of earlier attempts, oldest first.")
+    @staticmethod
+    def previous_errors(root: DocumentationJobModel) -> list[DocumentationJobError]:
+        return [DocumentationJobError.from_dict(error) for error in root.previous_errors]
 
 
 @strawberry.input(description="Generation options of a new documentation job.")
@@ -113,27 +159,42 @@ class LLMConfigInput:
         return LLMConfigModel(self.main_model, self.cluster_model, self.base_url)
 
 
-@strawberry.input(description="Statistics to record (replaces the previous ones).")
+@strawberry.input(description="Statistics to set; those left out keep their value.")
 class JobStatisticsInput:
-    total_files_analyzed: int = strawberry.field(default=0, description="Files processed.")
-    leaf_nodes: int = strawberry.field(
-        default=0, description="Leaf nodes of the dependency graph.")
-    max_depth: int = strawberry.field(
-        default=0, description="Maximum depth of the dependency graph.")
-    total_tokens_used: int = strawberry.field(default=0, description="LLM tokens consumed.")
+    total_files_analyzed: int | None = strawberry.field(
+        default=None, description="Files processed.")
+    leaf_nodes: int | None = strawberry.field(
+        default=None, description="Leaf nodes of the dependency graph.")
+    max_depth: int | None = strawberry.field(
+        default=None, description="Maximum depth of the dependency graph.")
+    total_tokens_used: int | None = strawberry.field(
+        default=None, description="LLM tokens consumed.")
 
-    def to_model(self) -> JobStatisticsModel:
-        return JobStatisticsModel(self.total_files_analyzed, self.leaf_nodes, self.max_depth,
-                                  self.total_tokens_used)
+
+@strawberry.input(description="What one part of the work adds to the statistics; what is "
+                  "left out stays as it is.")
+class JobStatisticsIncrementInput:
+    total_files_analyzed: int | None = strawberry.field(
+        default=None, description="Files processed since the last report (added).")
+    leaf_nodes: int | None = strawberry.field(
+        default=None, description="Leaf nodes found since the last report (added).")
+    max_depth: int | None = strawberry.field(
+        default=None, description="Depth reached; the recorded maximum rises to it if it "
+        "is deeper.")
+    total_tokens_used: int | None = strawberry.field(
+        default=None, description="LLM tokens consumed since the last report (added).")
 
 
 @strawberry.input(description="A new documentation job (PENDING).")
 class CreateDocumentationJobInput:
-    repository_path: str = strawberry.field(description="Absolute path of the repository.")
+    repository_path: str = strawberry.field(
+        description="Absolute path of the repository (POSIX `/src/app`, or Windows `C:\\src` "
+        "or `\\\\host\\share`).")
     repository_name: str = strawberry.field(description="Name of the repository.")
     output_directory: str = strawberry.field(description="Where documentation is written.")
     commit_hash: str | None = strawberry.field(
-        default=None, description="Commit SHA the job documents.")
+        default=None, description="Commit SHA the job documents: 4 to 64 hex digits (git's "
+        "shortest abbreviation up to a full SHA-256), stored in lower case.")
     branch_name: str | None = strawberry.field(default=None, description="Git branch, if any.")
     generation_options: GenerationOptionsInput | None = strawberry.field(
         default=None, description="How to generate (all off when omitted).")
@@ -141,6 +202,9 @@ class CreateDocumentationJobInput:
         default=None, description="Language models to use, if any.")
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change it; you are added as an admin.")
+    retry_policy: RetryPolicyInput | None = strawberry.field(
+        default=None, description="Attempts and backoff of its runs (the server's defaults "
+        "when left out).")
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeating a call with the same key returns the first "
         "result instead of creating a duplicate (per user; reusing it with other input is a "
@@ -161,6 +225,12 @@ class DocumentationJobFilterInput:
     def to_filter(self) -> DocumentationJobFilter:
         return DocumentationJobFilter(self.status, self.repository_name, self.created_after,
                                       self.created_before)
+
+
+def statistics_values(value: JobStatisticsInput | JobStatisticsIncrementInput
+                      ) -> dict[str, int | None]:
+    """The statistics given (None: left out), by the repository's names."""
+    return {name: getattr(value, name) for name in STATISTICS}
 
 
 async def fetch_documentation_jobs(context: Context, job_ids: list[str]

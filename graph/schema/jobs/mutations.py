@@ -9,9 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.schema.core.access import AccessArg
+from graph.schema.core.claiming import claim_for_caller
 from graph.schema.core.context import Info
 
-from .claims import claim_for_caller
 from .types import (
     CreateJobInput,
     JobErrorInput,
@@ -43,8 +43,11 @@ class JobMutations:
         job_types: Annotated[list[str] | None, strawberry.argument(
             description="Job types this worker handles (none: any type).")] = None,
     ) -> SecretaryJob | None:
-        return await claim_for_caller(info.context.store.jobs, info.context.principal,
-                                      job_types, info.context.caller_gone)
+        jobs, principal = info.context.store.jobs, info.context.principal
+        return await claim_for_caller(
+            lambda: jobs.claim(principal, job_types), jobs.release_claim,
+            info.context.caller_gone, operation="claimJob", user=principal.user_id,
+            describe=lambda job: f"job {job.job_id}")
 
     @strawberry.mutation(description="Report progress of a PROCESSING job; renews the lease.")
     async def update_job_progress(

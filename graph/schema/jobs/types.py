@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from graph.schema.core.access import AccessControl, AccessControlInput
+from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
+from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
 from repository.models import SecretaryJob as SecretaryJobModel
-from repository.retry import Backoff
 from repository.retry import RetryPolicy as RetryPolicyModel
 
 if TYPE_CHECKING:
@@ -32,42 +32,6 @@ described_enum(JobStatus, "Where a job is in its lifecycle.", {
 })
 
 JobIdArg = Annotated[strawberry.ID, strawberry.argument(description="The job's `jobId`.")]
-
-described_enum(Backoff, "How the delay before an automatic retry grows.", {
-    "FIXED": "Always `baseSeconds`.",
-    "EXPONENTIAL": "Random between 0 and `baseSeconds` * 2^(attempt - 1), at most "
-    "`capSeconds` (\"full jitter\"), so failures that came together do not retry together.",
-})
-
-
-@strawberry.type(description="When a failed attempt runs again: a retryable `failJob` by the "
-                 "job's worker, an expired lease or a timeout put the job back to PENDING, "
-                 "due after this delay, while attempts remain.")
-class RetryPolicy:
-    max_attempts: int = strawberry.field(description="Claims allowed in all (the first run "
-                                         "counts); the same as the job's `maxAttempts`.")
-    backoff: Backoff = strawberry.field(description="FIXED or EXPONENTIAL delays.")
-    base_seconds: float = strawberry.field(description="The fixed delay, or the exponential "
-                                           "one's start.")
-    cap_seconds: float = strawberry.field(description="The longest exponential delay.")
-
-
-@strawberry.input(description="A job's retry policy; what is left out comes from the server's "
-                  "configuration (`JOBGRAPH_DEFAULT_MAX_ATTEMPTS`, `JOBGRAPH_RETRY_*`).")
-class RetryPolicyInput:
-    max_attempts: int | None = strawberry.field(
-        default=None, description="Claims allowed in all, 1 to 100.")
-    backoff: Backoff | None = strawberry.field(default=None, description="FIXED or EXPONENTIAL.")
-    base_seconds: float | None = strawberry.field(
-        default=None, description="The fixed delay, or the exponential one's start (0 to "
-        "604800).")
-    cap_seconds: float | None = strawberry.field(
-        default=None, description="The longest exponential delay (baseSeconds to 604800).")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"max_attempts": self.max_attempts, "backoff": self.backoff,
-                "base_seconds": self.base_seconds, "cap_seconds": self.cap_seconds}
-
 
 @strawberry.type(description="Someone asked for the job to be cancelled while it was running: "
                  "its worker should stop and acknowledge with `failJob`.")
@@ -162,6 +126,10 @@ class SecretaryJob(Node):
     log_seq: int = strawberry.field(description="Sequence number of the newest log entry.")
     version: int = strawberry.field(
         description="Incremented by every change; a newer state has a higher version.")
+    schedule_id: strawberry.ID | None = strawberry.field(
+        description="The schedule that created the job, if one did.")
+    scheduled_for: datetime | None = strawberry.field(
+        description="The schedule's fire time the job was created for.")
     priority: int = strawberry.field(
         description="Claimed before jobs of lower priority; the oldest first within one.")
     run_at: datetime | None = strawberry.field(
@@ -200,14 +168,14 @@ class SecretaryJob(Node):
     @strawberry.field(
         description="Log entries, oldest first; the log keeps only the newest entries.")
     @staticmethod
-    def logs(
+    async def logs(
         root: SecretaryJobModel,
+        info: Info,
         last: Annotated[int | None, strawberry.argument(
             description="Only the newest `last` entries.")] = None,
     ) -> list[LogEntry]:
-        if last is None:
-            return root.logs
-        return root.logs[-last:] if last > 0 else []
+        # a job of a subscription's event comes without its log: just these are read
+        return await info.context.store.jobs.log_window(root, last)  # type: ignore[return-value]
 
     @strawberry.field(description="The batch, or null when there is none or you may not read it.")
     @staticmethod
@@ -284,8 +252,7 @@ class CreateJobInput:
     def fields(self) -> dict[str, Any]:
         """The repository's arguments for this job (all but the idempotency key)."""
         return {"job_type": self.job_type, "parameters": self.parameters,
-                "access_control": None if self.access_control is None
-                else self.access_control.to_model(),
+                "access_control": access_or_none(self.access_control),
                 "max_attempts": self.max_attempts, "priority": self.priority,
                 "run_at": self.run_at, "timeout_seconds": self.timeout_seconds,
                 "retry_policy": None if self.retry_policy is None

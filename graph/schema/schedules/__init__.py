@@ -1,0 +1,1 @@
+"""Schedules: recurring jobs from cron expressions; types, queries and mutations."""

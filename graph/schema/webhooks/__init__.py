@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of changes to their owners' endpoints; types, queries, mutations."""
