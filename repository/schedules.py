@@ -76,6 +76,8 @@ class JobTemplate:
     parameters: dict[str, Any] = field(default_factory=dict)
     access_control: AccessControl = field(default_factory=AccessControl)
     max_attempts: int | None = None
+    priority: int = 0
+    """The created jobs' priority (schedules stored before priorities existed: 0)."""
 
 
 @dataclass
@@ -143,6 +145,7 @@ def schedule_to_document(schedule: Schedule) -> dict[str, Any]:
                                "write_access": template.access_control.write_access,
                                "admin_access": template.access_control.admin_access},
             "max_attempts": template.max_attempts,
+            "priority": template.priority,
         },
         "misfire_policy": schedule.misfire_policy.value,
         "catch_up_limit": schedule.catch_up_limit,
@@ -209,7 +212,8 @@ class ScheduleRepository:
         self.jobs.new_job(principal, job_type=job_template.job_type,
                           parameters=job_template.parameters,
                           access_control=job_template.access_control,
-                          max_attempts=job_template.max_attempts)
+                          max_attempts=job_template.max_attempts,
+                          priority=job_template.priority)
         check_document("jobTemplate.parameters", job_template.parameters,
                        max_bytes=self.limits.max_payload_bytes)
         now = now or utcnow()
@@ -367,7 +371,8 @@ class ScheduleRepository:
         job = self.jobs.new_job(owner, job_type=template.job_type,
                                 parameters=template.parameters,
                                 access_control=template.access_control,
-                                max_attempts=template.max_attempts)
+                                max_attempts=template.max_attempts,
+                                priority=template.priority)
         job = replace(job, job_id=scheduled_job_id(schedule.schedule_id, tick),
                       schedule_id=schedule.schedule_id, scheduled_for=tick)
         try:

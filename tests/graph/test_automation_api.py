@@ -20,7 +20,8 @@ from tests.helpers.graphql import ADMIN, ANON, BOB, Api, Caller, make_settings, 
 
 SCHEDULE_FIELDS = """id scheduleId name cron timezone paused nextFireAt lastFireAt skippedFires
   misfirePolicy catchUpLimit owner nextFireTimes(count: 3)
-  jobTemplate { jobType parameters maxAttempts accessControl { readAccess adminAccess } }
+  jobTemplate { jobType parameters maxAttempts priority
+    accessControl { readAccess adminAccess } }
   accessControl { visibility readAccess adminAccess }"""
 CREATE_SCHEDULE = f"""mutation Create($input: CreateScheduleInput!) {{
   createSchedule(input: $input) {{ {SCHEDULE_FIELDS} }} }}"""
@@ -58,6 +59,7 @@ async def test_create_read_and_list_a_schedule(api: Api) -> None:
     times = [datetime.fromisoformat(value) for value in created["nextFireTimes"]]
     assert times[0] == fire and len(times) == 3 and times == sorted(times)
     assert created["jobTemplate"]["parameters"] == {"scope": "all"}
+    assert created["jobTemplate"]["priority"] == 0
     assert created["accessControl"]["adminAccess"] == ["alice"]
     sid = created["scheduleId"]
     assert (await api.data(SCHEDULE, {"id": sid}, as_=BOB))["schedule"]["name"] == \
@@ -81,6 +83,7 @@ async def test_create_read_and_list_a_schedule(api: Api) -> None:
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"catchUpLimit": 0}, "catchUpLimit"),
     ({"jobTemplate": {"jobType": ""}}, "jobType"),
+    ({"jobTemplate": {"jobType": "report", "priority": 1001}}, "priority"),
 ])
 async def test_a_bad_schedule_is_refused_naming_its_field(api: Api, fields: dict[str, Any],
                                                            field: str) -> None:
@@ -146,6 +149,29 @@ async def test_a_schedule_lists_the_jobs_it_created(api: Api, store: Store) -> N
         created["nextFireAt"]
     assert edge["node"]["parameters"] == {"scope": "all"} and edge["node"]["status"] == \
         "PENDING"
+
+
+async def test_a_schedules_jobs_take_its_templates_priority(api: Api, store: Store) -> None:
+    # given: an older job of the same type at the default priority, and a schedule whose
+    # template asks for priority 7
+    older = (await api.data("""mutation { createJob(input: {jobType: "report"}) {
+      jobId priority } }"""))["createJob"]
+    created = (await api.data(CREATE_SCHEDULE, {"input": schedule_input(
+        cron="0 * * * *", timezone="UTC",
+        jobTemplate={"jobType": "report", "priority": 7})}))["createSchedule"]
+    assert created["jobTemplate"]["priority"] == 7 and older["priority"] == 0
+    schedule = await store.schedules.get(Principal("alice"), created["scheduleId"])
+    assert schedule.next_fire_at is not None
+
+    # when: the scheduler fires it, and a worker claims
+    await store.schedules.fire(schedule, schedule.next_fire_at + timedelta(seconds=1))
+    claimed = await api.data("""mutation { claimJob(jobTypes: ["report"]) {
+      jobId priority scheduleId } }""", as_=Caller("w1", ("worker",)))
+
+    # then: the scheduled job, created later, goes first
+    assert claimed["claimJob"]["scheduleId"] == created["scheduleId"]
+    assert claimed["claimJob"]["priority"] == 7
+    assert claimed["claimJob"]["jobId"] != older["jobId"]
 
 
 @pytest.mark.parametrize(("url", "why"), [

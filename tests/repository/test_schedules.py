@@ -241,3 +241,27 @@ async def test_the_created_jobs_take_the_template_access(store: Store) -> None:
     [job] = (await store.schedules.jobs_of(ALICE, schedule.schedule_id,
                                            PageRequest(first=5))).items
     assert job.access_control.admin_access == ["alice"] and job.owner == "alice"
+
+
+async def test_the_created_jobs_take_the_template_priority(store: Store) -> None:
+    # given: a template with a priority, and one stored before templates had any
+    schedule = await store.schedules.create(ALICE, name="urgent", cron=HOURLY,
+                                            job_template=template(priority=5), now=T0)
+    older = await store.schedules.create(ALICE, name="old", cron=HOURLY,
+                                         job_template=template(), now=T0)
+    await store.schedules.collection.update_one({"_id": older.schedule_id},
+                                                {"$unset": {"job_template.priority": 1}})
+    with pytest.raises(ValidationError) as raised:
+        await store.schedules.create(ALICE, name="x", cron=HOURLY,
+                                     job_template=template(priority=5000))
+    assert raised.value.field == "priority"
+
+    # when
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for due in await store.schedules.due(now):
+        await store.schedules.fire(due, now)
+
+    # then
+    priorities = {job["schedule_id"]: job["priority"]
+                  async for job in store.jobs.collection.find({})}
+    assert priorities == {schedule.schedule_id: 5, older.schedule_id: 0}

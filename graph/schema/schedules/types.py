@@ -52,6 +52,8 @@ class JobTemplate:
         description="Who may see and change the jobs (the schedule's owner is their admin).")
     max_attempts: int | None = strawberry.field(
         description="Claims allowed per job; null: the server's default.")
+    priority: int = strawberry.field(
+        description="The jobs' priority: claimed before jobs of lower priority.")
 
 
 @strawberry.type(description="Creates a job from its template at every fire time of a cron "
@@ -132,12 +134,15 @@ class JobTemplateInput:
     access_control: AccessControlInput | None = strawberry.field(
         default=None, description="Who may see and change the jobs; you are added as admin.")
     max_attempts: int | None = strawberry.field(
-        default=None, description="Claims allowed per job before an expired lease fails it.")
+        default=None, description="Claims allowed per job before a failure is final.")
+    priority: int = strawberry.field(
+        default=0, description="-1000 to 1000, default 0: the jobs are claimed before jobs "
+        "of lower priority.")
 
     def to_model(self) -> JobTemplateModel:
         return JobTemplateModel(self.job_type, dict(self.parameters or {}),
                                 access_or_none(self.access_control) or AccessControlModel(),
-                                self.max_attempts)
+                                self.max_attempts, self.priority)
 
 
 @strawberry.input(description="A new schedule.")
