@@ -24,6 +24,7 @@ from .claims import (
     LEASE_ACTIONS,
     lease_write_filter,
     may_write_job,
+    read_to_write,
     refusal_filter,
     refuse_job_write,
 )
@@ -463,13 +464,9 @@ class JobRepository:
         allowed = [status.value for status in JOB_TRANSITIONS["fail"]]
         for _ in range(50):
             now = utcnow()
-            current = await self.collection.find_one(
-                {"_id": job_id, **refusal_filter(principal, "fail")}, projection=FAIL_FIELDS)
-            if not may_write_job(principal, current, action="fail", allowed_statuses=allowed,
-                                 now=now):
-                refuse_job_write(principal, current, job_id, action="fail",
-                                 allowed_statuses=allowed, now=now)
-            assert current is not None  # may_write_job said so
+            current = await read_to_write(self.collection, principal, job_id, action="fail",
+                                          allowed_statuses=allowed, now=now,
+                                          projection=FAIL_FIELDS)
             update = self._failure(principal, current, error, retryable, now)
             doc = await self.collection.find_one_and_update(
                 {"_id": job_id, "status": current["status"],

@@ -29,7 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from .access import Principal
 from .errors import ForbiddenError, ValidationError
 from .limits import Limits
-from .models import JobStatus, utcnow
+from .models import BatchCounts, JobStatus, utcnow
 from .transactions import Abort, in_transaction
 from .validation import check_text
 from .workers import Worker, WorkerRepository, require_operator
@@ -47,21 +47,15 @@ class QueueRules:
 
 
 @dataclass
-class QueueCounts:
-    pending: int = 0
-    """PENDING and claimable by time (``runAt`` passed or unset)."""
+class QueueCounts(BatchCounts):
+    """A queue's jobs by state: counted as a batch's are, with the PENDING jobs whose
+    ``runAt`` is still ahead apart (``pending`` holds those claimable by time)."""
+
     delayed: int = 0
-    """PENDING with ``runAt`` still ahead."""
-    processing: int = 0
-    completed: int = 0
-    failed: int = 0
-    """FAILED, not counting the cancelled ones."""
-    cancelled: int = 0
 
     @property
     def total(self) -> int:
-        return (self.pending + self.delayed + self.processing + self.completed + self.failed
-                + self.cancelled)
+        return super().total + self.delayed
 
 
 @dataclass
@@ -249,21 +243,11 @@ def _counts_pipeline(job_types: list[str] | None, now: datetime) -> list[dict[st
 
 
 def _add(queue: Queue, key: dict[str, Any], row: dict[str, Any]) -> None:
-    counts, status, n = queue.counts, key["status"], row["n"]
-    if status == JobStatus.PENDING.value:
-        if key.get("delayed"):
-            counts.delayed += n
-        else:
-            counts.pending += n
-    elif status == JobStatus.PROCESSING.value:
-        counts.processing += n
-    elif status == JobStatus.COMPLETED.value:
-        counts.completed += n
-    elif status == JobStatus.FAILED.value:
-        if key.get("cancelled"):
-            counts.cancelled += n
-        else:
-            counts.failed += n
+    counts, status, n = queue.counts, JobStatus(key["status"]), row["n"]
+    if status is JobStatus.PENDING and key.get("delayed"):
+        counts.delayed += n
+    else:
+        counts.add(status, n, cancelled=bool(key.get("cancelled")))
     oldest = row.get("oldest")
     if oldest is not None and (queue.oldest_claimable_since is None
                                or oldest < queue.oldest_claimable_since):

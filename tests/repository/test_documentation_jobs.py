@@ -106,6 +106,22 @@ def test_documentation_job_document_round_trip_gives_equal_job() -> None:
     assert doc["readers"] == ["*", "bob", "alice"]
 
 
+async def test_a_job_without_a_retry_policy_takes_the_configured_default(
+        store: Store) -> None:
+    # given: a server configured as JOBGRAPH_DEFAULT_MAX_ATTEMPTS=4, JOBGRAPH_RETRY_*
+    configured = Store(store.client, store.database_name, Limits(
+        default_max_attempts=4, retry_backoff=Backoff.FIXED, retry_base_seconds=20.0,
+        retry_cap_seconds=60.0))
+
+    # when
+    job = await create(configured)
+
+    # then: the same default a job gets
+    assert job.retry_policy == RetryPolicy(4, Backoff.FIXED, 20.0, 60.0)
+    assert job.retry_policy == configured.limits.retry_policy
+    assert (await raw(store, job.job_id) or {})["retry_policy"]["base_seconds"] == 20.0
+
+
 def claimed_job() -> DocumentationJob:
     """A job on its second attempt, its first lost to a lapsed lease, under its own policy."""
     return DocumentationJob(
