@@ -296,12 +296,17 @@ class JobRepository:
         rules = await self.queues.rules(job_types)
         now = utcnow()
         token = new_id()
-        doc = await self.abandoned.shielded(self._claim(principal, job_types, rules, token, now),
-                                            token=token, now=now)
-        if doc is None:
-            return None
-        await self.workers.seen(principal, job_types)
-        return job_from_document(doc)
+
+        async def claiming() -> dict[str, Any] | None:
+            # the worker is recorded within the shielded claim: if that write fails, or the
+            # caller leaves meanwhile, the claim is undone rather than held for nobody
+            doc = await self._claim(principal, job_types, rules, token, now)
+            if doc is not None:
+                await self.workers.seen(principal, job_types)
+            return doc
+
+        doc = await self.abandoned.shielded(claiming(), token=token, now=now)
+        return None if doc is None else job_from_document(doc)
 
     async def _claim(self, principal: Principal, job_types: list[str] | None,
                      rules: QueueRules, token: str, now: datetime) -> dict[str, Any] | None:

@@ -94,6 +94,26 @@ async def test_a_claim_answered_after_its_deadline_is_undone(
         assert (claimed["jobId"], claimed["attempts"]) == (job_id, 1)
 
 
+async def test_a_claim_whose_worker_record_gets_no_answer_is_undone(
+    proxy: WireProxy, database_name: str, store: Store
+) -> None:
+    """The claim is answered, but recording its worker (``workers``, for the queues) is
+    not: the worker hears DATABASE_UNAVAILABLE, so the job must not stay claimed for it."""
+    settings = make_settings(database=database_name, mongodb_timeout_ms=DEADLINE_MS,
+                             reaper_interval_seconds=3600)
+    async with open_api(settings, proxy.uri) as api:
+        job_id = await create(api)
+        held = proxy.hold("update", "workers")
+
+        body = await asyncio.wait_for(api.execute(CLAIM, as_=WORKER), 30)
+
+        assert held.replied.is_set()
+        held.release()
+        assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE", body
+        job = await back_in_the_queue(api, job_id)
+        assert (job["attempts"], job["claimedBy"]) == (0, None)
+
+
 async def test_a_claim_the_database_applies_after_its_deadline_is_undone(
     proxy: WireProxy, database_name: str, store: Store
 ) -> None:
