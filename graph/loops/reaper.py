@@ -23,6 +23,9 @@ class Reaper:
         self.documentation_jobs = documentation_jobs
         self.interval = interval
         self.reaped = 0
+        self.sweeps = 0
+        """Sweeps the loop has ended, done or failed (tests wait for the first one before
+        they count database commands)."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -69,4 +72,5 @@ class Reaper:
             except Exception as exc:
                 tasks.reraise_if_cancelled(exc)
                 logger.exception("lease reaper failed; it will try again")
+            self.sweeps += 1
             await asyncio.sleep(self.interval)

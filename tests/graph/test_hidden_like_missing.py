@@ -11,7 +11,7 @@ import pytest
 
 from repository.database import Store
 from repository.models import new_id
-from tests.helpers.commands import CommandCounter
+from tests.helpers.commands import CommandCounter, after_startup_sweep
 from tests.helpers.graphql import Api, Caller, make_settings, open_api
 
 CAROL = Caller("carol")
@@ -50,6 +50,7 @@ async def counted(mongo_uri: str, database_name: str, store: Store
                              dispatcher=False)
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [counter]}) as api:
+        await after_startup_sweep(api.app)  # type: ignore[attr-defined]
         yield api, counter
 
 

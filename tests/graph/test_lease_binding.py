@@ -12,7 +12,7 @@ import pytest
 
 from repository.database import Store
 from repository.models import new_id, utcnow
-from tests.helpers.commands import CommandCounter
+from tests.helpers.commands import CommandCounter, after_startup_sweep
 from tests.helpers.graphql import ADMIN, ALICE, WORKER, Api, Caller, make_settings, open_api
 
 OTHER_WORKER = Caller("worker-2", ("worker",))
@@ -54,6 +54,7 @@ async def patient(mongo_uri: str, database_name: str, store: Store) -> AsyncIter
     counter = CommandCounter(database_name)
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [counter]}) as api:
+        await after_startup_sweep(api.app)  # type: ignore[attr-defined]
         api.counter = counter  # type: ignore[attr-defined]
         yield api
 

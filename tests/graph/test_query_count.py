@@ -13,7 +13,7 @@ import pytest
 from graph.config.settings import Settings
 from graph.server.app import create_app
 from repository.database import Store
-from tests.helpers.commands import CommandCounter
+from tests.helpers.commands import CommandCounter, after_startup_sweep
 from tests.helpers.graphql import ALICE, make_settings
 
 from .documents import CREATE_BATCH, JOBS_WITH_BATCHES
@@ -27,7 +27,7 @@ LOGS_PER_JOB = 15
 async def counted(settings: Settings, mongo_uri: str, store: Store
                   ) -> AsyncIterator[tuple[httpx.AsyncClient, CommandCounter]]:
     counter = CommandCounter(settings.database)
-    # The lease reaper sweeps once at start-up, then not again while we count.
+    # The lease reaper sweeps once at start-up (awaited), then not again while we count.
     quiet = make_settings(database=settings.database, reaper_interval_seconds=3600,
                           dispatcher=False)  # no scheduler or webhook loops either
     app = create_app(quiet, mongodb_uri=mongo_uri,
@@ -35,6 +35,7 @@ async def counted(settings: Settings, mongo_uri: str, store: Store
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test",
             headers=ALICE.headers(settings)) as client:
+        await after_startup_sweep(app)
         yield client, counter
 
 

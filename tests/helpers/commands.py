@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import monitoring
 
 from repository.changes import LOOKUP_COMMENT
+from tests.helpers.waiting import eventually
 
 IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart",
                      "saslcontinue", "getnonce", "killcursors"})
@@ -75,3 +76,10 @@ def summary(reply: dict[str, Any]) -> Any:
         return ("matched", reply.get("lastErrorObject", {}).get("n"),
                 reply.get("value") is not None)
     return ("n", reply.get("n"), reply.get("nModified"))
+
+
+async def after_startup_sweep(app: Any) -> None:
+    """Wait until the lease reaper of ``app`` ended its start-up sweep: with a long
+    interval (and ``dispatcher=False``), no background loop sends a command after it,
+    so a test counts only its own requests' commands."""
+    await eventually(lambda: app.state.reaper.sweeps >= 1)

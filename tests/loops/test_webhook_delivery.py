@@ -73,8 +73,9 @@ async def test_every_status_change_of_a_job_is_delivered_signed(store: Store,
     webhook = await store.webhooks.create(ALICE, url=hook.url,
                                           events=[WebhookEvent.JOB_STATUS_CHANGED])
     async with running(store):
-        # when: a job goes through its life (a progress report is not a status change)
-        job = await store.jobs.create(ALICE, job_type="pdf")
+        # when: a job goes through its life (a progress report is not a status change);
+        # one attempt, so its worker's failure is final rather than requeued
+        job = await store.jobs.create(ALICE, job_type="pdf", max_attempts=1)
         await store.jobs.claim(WORKER)
         await store.jobs.update_progress(WORKER, job.job_id, JobProgress("ocr", 50))
         await store.jobs.fail(WORKER, job.job_id, code="BOOM", message="broke")
