@@ -14,6 +14,7 @@ from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
+from repository.access import rights
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
 from repository.models import JobStatus
@@ -142,6 +143,31 @@ class SecretaryJob(Node):
         if last is None:
             return root.logs
         return root.logs[-last:] if last > 0 else []
+
+    @strawberry.field(description="Whether you are one of its writers (`writeAccess`, "
+                      "`adminAccess` or the admin role), who may retry it once it failed. A "
+                      "worker's claim does not count: it lets the worker drive the job only.")
+    @staticmethod
+    def viewer_can_write(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).write
+
+    @strawberry.field(description="Whether you may delete it and change its access control "
+                      "(`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_admin(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
+
+    @strawberry.field(description="Whether `retryJob` would be accepted now: you may write it, "
+                      "it is FAILED, and it was not failed for good.")
+    @staticmethod
+    def viewer_can_retry(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).retry(
+            failed=root.status is JobStatus.FAILED, retryable=root.retryable)
+
+    @strawberry.field(description="Whether `deleteJob` would be accepted: as `viewerCanAdmin`.")
+    @staticmethod
+    def viewer_can_delete(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
 
     @strawberry.field(description="The batch, or null when there is none or you may not read it.")
     @staticmethod
