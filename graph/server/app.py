@@ -23,6 +23,7 @@ from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
+from .dashboard import dashboard_routes
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
 from .http import GraphQLView, error_body
@@ -139,6 +140,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             *graphiql_routes(settings),
+            *dashboard_routes(settings),
         ],
         lifespan=lifespan,
     )
