@@ -30,9 +30,11 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, mongo_uri: str) -> AsyncIterator[LiveServer]:
+async def live_server(settings: Settings, mongo_uri: str,
+                      port: int | None = None) -> AsyncIterator[LiveServer]:
+    """``port``: a given one (a server started again where clients reconnect to)."""
     app = create_app(settings, mongodb_uri=mongo_uri)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws_ping_interval=None)
     server = uvicorn.Server(config)

@@ -44,7 +44,7 @@ export default function SignIn() {
       <${Section} title="Bearer token" id="token">
         <form class="stack" onSubmit=${token}>
           <label for="token">Token (a JWT the server accepts)</label>
-          <textarea id="token" name="token" rows="5" required spellcheck="false"
+          <textarea id="token" name="token" rows="5" required spellcheck=${false}
                     autocomplete="off" placeholder="eyJhbGciOi…"></textarea>
           <p class="muted small">Kept for this tab only: closing it forgets the token.${' '}
             <code>jobgraph token --sub USER</code> mints one; <code>make run</code> prints one.</p>
