@@ -7,7 +7,8 @@ import { onReconnect, request, subscribe } from './api.js';
 /**
  * Run `query` with `variables` (again whenever they change, on `refetch()` and after the
  * live connection came back). `update(fn)` changes the data in place (live events);
- * `fetchedAt` changes with each answer from the server only.
+ * `fetchedAt` changes with each answer from the server only; `took` is how long the last
+ * answer took (live refreshes wait longer when the server is slow).
  */
 export function useQuery(query, variables = {}, { skip = false } = {}) {
   const key = JSON.stringify(variables);
@@ -20,9 +21,10 @@ export function useQuery(query, variables = {}, { skip = false } = {}) {
     // another object or filter: forget the old answer; the same one again: keep showing it
     setState((old) => (old.key === key ? { ...old, loading: true }
       : { data: null, error: null, loading: true, key }));
+    const started = Date.now();
     request(query, JSON.parse(key)).then(
       (data) => current && setState({ data, error: null, loading: false, key,
-                                      fetchedAt: Date.now() }),
+                                      fetchedAt: Date.now(), took: Date.now() - started }),
       (error) => current && setState((old) => ({ ...old, error, loading: false, key })));
     return () => { current = false; };
   }, [query, key, tick, skip]);
@@ -54,6 +56,10 @@ export function useSubscription(query, variables, handlers, { enabled = true, ke
     });
   }, [query, identity, enabled]);
 }
+
+/** How long live refreshes of a query wait between runs: `base`, or three times as long
+ * as the last answer took, so a busy list never keeps a slow server busy. */
+export const refreshInterval = (query, base) => Math.max(base, 3 * (query.took ?? 0));
 
 /** `fn`, called at most once per `ms` (the last call always runs): live refreshes. */
 export function useThrottled(fn, ms) {

@@ -28,15 +28,16 @@ export function jobMatches(job, filter) {
 /**
  * Follow the jobs of a list shown from `rows` (fetched at `fetchedAt`). `replace(job)` puts
  * a new state of a shown job in place; `refetch()` queries the list again (throttled); on
- * older pages (`newestPage` false) a change only sets the returned `stale` flag.
+ * older pages (`newestPage` false) a change only sets the returned `stale` flag. `interval`:
+ * the least time between refreshes.
  */
 export function useLiveJobs({ filter, rows, fetchedAt, replace, refetch, newestPage,
-                              enabled = true }) {
+                              enabled = true, interval = REFRESH_MS }) {
   const [stale, setStale] = useState(false);
   const [flashing, setFlashing] = useState(() => new Set());
   const shown = useRef(new Set());
   shown.current = new Set(rows.map((job) => job.jobId));
-  const refresh = useThrottled(refetch, REFRESH_MS);
+  const refresh = useThrottled(refetch, Math.max(REFRESH_MS, interval));
   const listChanged = () => (newestPage ? refresh() : setStale(true));
   const timers = useRef(new Map());
   useEffect(() => () => timers.current.forEach(clearTimeout), []);

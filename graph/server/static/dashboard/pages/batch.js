@@ -7,7 +7,7 @@ import {
   ActionButton, CountsBar, Details, ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading,
   PageHeader, Pager, RelativeTime, Section, ShortId, StatusBadge, pageArguments, pageSize,
 } from '../components.js';
-import { useQuery, useSubscription, useTitle } from '../hooks.js';
+import { refreshInterval, useQuery, useSubscription, useTitle } from '../hooks.js';
 import { html } from '../html.js';
 import { replaceInConnection, useLiveJobs } from '../live.js';
 import { href, withParams } from '../router.js';
@@ -56,7 +56,7 @@ export default function Batch({ id, route }) {
   const firstPage = !route.params.get('after') && !route.params.get('before');
   const { stale, flashing } = useLiveJobs({
     filter: { batchId: id, ...(status && { status }) }, rows, fetchedAt: query.fetchedAt,
-    refetch: query.refetch, newestPage: firstPage,
+    refetch: query.refetch, interval: refreshInterval(query, 1500), newestPage: firstPage,
     replace: (job) => query.update((data) => ({
       batch: { ...data.batch, jobs: replaceInConnection(data.batch.jobs, job) } })),
   });

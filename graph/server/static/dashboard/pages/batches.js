@@ -5,7 +5,9 @@ import {
   CountsBar, ErrorNotice, Loading, PageHeader, Pager, RelativeTime, StatusBadge, pageArguments,
   pageSize,
 } from '../components.js';
-import { useQuery, useSubscription, useThrottled, useTitle } from '../hooks.js';
+import {
+  refreshInterval, useQuery, useSubscription, useThrottled, useTitle,
+} from '../hooks.js';
 import { html } from '../html.js';
 import { href, withParams } from '../router.js';
 
@@ -36,7 +38,7 @@ export default function Batches({ route }) {
   const filter = active === 'true' || active === 'false' ? { active: active === 'true' } : {};
   const batches = useQuery(BATCHES, { filter, ...pageArguments(route, pageSize(route)) });
   const firstPage = !route.params.get('after') && !route.params.get('before');
-  const refresh = useThrottled(batches.refetch, 3000);
+  const refresh = useThrottled(batches.refetch, refreshInterval(batches, 3000));
   useSubscription(CHANGES, {}, { next: refresh, resync: refresh }, { enabled: firstPage });
   const connection = batches.data?.batches;
 

@@ -8,7 +8,7 @@
 import {
   ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, PageHeader, Pager, pageSize,
 } from '../components.js';
-import { useQuery, useTitle } from '../hooks.js';
+import { refreshInterval, useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
 import { replaceInConnection, useLiveJobs } from '../live.js';
 import { href, navigate, withParams } from '../router.js';
@@ -117,6 +117,7 @@ export default function Jobs({ route }) {
   const firstPage = !params.get('after') && !params.get('before');
   const { stale, flashing } = useLiveJobs({
     filter, rows, fetchedAt: jobs.fetchedAt, refetch: jobs.refetch,
+    interval: refreshInterval(jobs, 1500),
     newestPage: firstPage,
     replace: (job) => jobs.update((data) => ({ jobs: replaceInConnection(data.jobs, job) })),
   });

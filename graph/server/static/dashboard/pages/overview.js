@@ -1,5 +1,6 @@
 // The overview: jobs per status and per job type, the oldest waiting job, recent failures;
-// counted again (at most every few seconds) whenever a job changes.
+// counted again whenever a job changes, each panel by its own request, at most every few
+// seconds and never busier than the server can answer.
 //
 // Until the API has a `queues` query and `jobStats`, the counts are `totalCount`s of
 // filtered job lists, and the job types are those of the newest jobs and of the schedules.
@@ -7,26 +8,32 @@
 // (its place is marked below).
 
 import { useEffect, useState } from 'preact/hooks';
-import { request } from '../api.js';
+import { onReconnect, request } from '../api.js';
 import {
   Empty, ErrorNotice, JOB_STATUSES, Loading, PageHeader, RelativeTime, Section, ShortId,
   StatusBadge, formatDuration, formatNumber,
 } from '../components.js';
-import { useNow, useQuery, useSubscription, useThrottled, useTitle } from '../hooks.js';
+import {
+  refreshInterval, useNow, useQuery, useSubscription, useThrottled, useTitle,
+} from '../hooks.js';
 import { html } from '../html.js';
 import { href } from '../router.js';
 
-const OVERVIEW = `query Overview {
+const STATUS = `query OverviewStatus {
   pending: jobs(filter: {status: PENDING}) { totalCount }
   processing: jobs(filter: {status: PROCESSING}) { totalCount }
   completed: jobs(filter: {status: COMPLETED}) { totalCount }
   failed: jobs(filter: {status: FAILED}) { totalCount }
+}`;
+const JOBS = `query OverviewJobs {
   oldest: jobs(filter: {status: PENDING}, last: 1) {
     edges { node { jobId jobType createdAt } } }
   failures: jobs(filter: {status: FAILED}, first: 5) {
     edges { node { jobId jobType updatedAt error { code message } } } }
   recent: jobs(first: 100) { edges { node { jobType } } }
   schedules(first: 100) { edges { node { jobTemplate { jobType } } } }
+}`;
+const ELSEWHERE = `query OverviewElsewhere {
   batches { totalCount }
   documentationJobs { totalCount }
   runningDocumentationJobs: documentationJobs(filter: {status: RUNNING}) { totalCount }
@@ -34,8 +41,11 @@ const OVERVIEW = `query Overview {
 }`;
 
 const CHANGES = 'subscription OverviewChanges { jobsChanged(initial: 0) { kind jobId } }';
-const TYPES_PER_QUERY = 7;  // 4 aliases each: within the API's alias limit
-const REFRESH_MS = 3000;
+const TYPES_PER_QUERY = 1;  // one request per type: each stays well within the deadline
+const STATUS_MS = 3000;
+const JOBS_MS = 5000;
+const TYPES_MS = 10000;
+const ELSEWHERE_MS = 30000;
 
 /** Counts per job type and status, a few types per request. */
 async function typeCounts(types) {
@@ -134,43 +144,67 @@ function Failures({ data }) {
 
 export default function Overview() {
   useTitle('Overview');
-  const overview = useQuery(OVERVIEW);
-  const [types, setTypes] = useState({ rows: null, error: null });
-  const data = overview.data;
-  const typeKey = data ? knownTypes(data).join('\n') : null;
+  const status = useQuery(STATUS);
+  const jobs = useQuery(JOBS);
+  const elsewhere = useQuery(ELSEWHERE);
+  const [types, setTypes] = useState({ rows: null, error: null, took: 0 });
+  const [typesDue, setTypesDue] = useState(0);
+  const typeKey = jobs.data ? knownTypes(jobs.data).join('\n') : null;
 
   useEffect(() => {
     if (typeKey === null) return undefined;
     let current = true;
+    const started = Date.now();
     typeCounts(typeKey ? typeKey.split('\n') : []).then(
-      (rows) => current && setTypes({ rows, error: null }),
+      (rows) => current && setTypes({ rows, error: null, took: Date.now() - started }),
       (error) => current && setTypes((old) => ({ ...old, error })));
     return () => { current = false; };
-  }, [typeKey, overview.data]);
+  }, [typeKey, typesDue]);
 
-  const refresh = useThrottled(overview.refetch, REFRESH_MS);
-  useSubscription(CHANGES, {}, { next: refresh, resync: refresh });
+  // a job changed: count again, the statuses every few seconds, the rest less often
+  const refreshStatus = useThrottled(status.refetch, refreshInterval(status, STATUS_MS));
+  const refreshJobs = useThrottled(jobs.refetch, refreshInterval(jobs, JOBS_MS));
+  const refreshElsewhere = useThrottled(elsewhere.refetch,
+                                        refreshInterval(elsewhere, ELSEWHERE_MS));
+  const refreshTypes = useThrottled(() => setTypesDue((n) => n + 1),
+                                    Math.max(TYPES_MS, 3 * types.took));
+  const changed = () => {
+    refreshStatus();
+    refreshJobs();
+    refreshElsewhere();
+    refreshTypes();
+  };
+  useSubscription(CHANGES, {}, { next: changed, resync: changed });
+  useEffect(() => onReconnect(refreshTypes), [refreshTypes]);
 
+  const panel = (query, render) => (query.data ? render(query.data)
+    : query.error ? html`<${ErrorNotice} error=${query.error} />` : html`<${Loading} />`);
+  const data = elsewhere.data;
   return html`
     <${PageHeader} title="Overview" />
-    ${overview.error && html`<${ErrorNotice} error=${overview.error} />`}
-    ${!data ? (!overview.error && html`<${Loading} />`) : html`
-      <${StatusCards} data=${data} />
-      <div class="grid two">
-        <${Section} title="Oldest waiting job" id="oldest"><${OldestWaiting} data=${data} /><//>
-        <${Section} title="Elsewhere" id="elsewhere">
+    ${status.data ? html`<${StatusCards} data=${status.data} />`
+      : status.error ? html`<${ErrorNotice} error=${status.error} title="Jobs could not be counted" />`
+        : html`<${Loading} />`}
+    <div class="grid two">
+      <${Section} title="Oldest waiting job" id="oldest">
+        ${panel(jobs, (found) => html`<${OldestWaiting} data=${found} />`)}
+      <//>
+      <${Section} title="Elsewhere" id="elsewhere">
+        ${panel(elsewhere, () => html`
           <ul class="facts">
             <li><a href=${href('batches')}>Batches</a> <strong>${formatNumber(data.batches.totalCount)}</strong></li>
             <li><a href=${href('documentation-jobs')}>Documentation jobs</a>
               <strong>${formatNumber(data.documentationJobs.totalCount)}</strong>
               <span class="muted">(${formatNumber(data.runningDocumentationJobs.totalCount)} running)</span></li>
             <li><a href=${href('schedules')}>Active schedules</a> <strong>${formatNumber(data.activeSchedules.totalCount)}</strong></li>
-          </ul>
-        <//>
-      </div>
-      <${Section} title="Jobs by type" id="types">
-        <${TypeTable} rows=${types.rows} error=${types.error} />
+          </ul>`)}
       <//>
-      ${/* THROUGHPUT: the chart of the last hour goes here once `jobStats` exists */ null}
-      <${Section} title="Recent failures" id="failures"><${Failures} data=${data} /><//>`}`;
+    </div>
+    <${Section} title="Jobs by type" id="types">
+      <${TypeTable} rows=${types.rows} error=${types.error} />
+    <//>
+    ${/* THROUGHPUT: the chart of the last hour goes here once `jobStats` exists */ null}
+    <${Section} title="Recent failures" id="failures">
+      ${panel(jobs, (found) => html`<${Failures} data=${found} />`)}
+    <//>`;
 }

@@ -6,7 +6,7 @@ import {
   ActionButton, Details, ErrorNotice, JOB_ROW, JobTable, JsonView, Loading, PageHeader,
   Pager, RelativeTime, Section, ShortId, formatNumber, formatTime, pageArguments, pageSize,
 } from '../components.js';
-import { useQuery, useTitle } from '../hooks.js';
+import { refreshInterval, useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
 import { replaceInConnection, useLiveJobs } from '../live.js';
 import { href, navigate } from '../router.js';
@@ -40,6 +40,7 @@ export default function Schedule({ id, route }) {
   const rows = schedule ? schedule.jobs.edges.map((edge) => edge.node) : [];
   const { flashing } = useLiveJobs({
     filter: { scheduleId: id }, rows, fetchedAt: query.fetchedAt, refetch: query.refetch,
+    interval: refreshInterval(query, 1500),
     newestPage: !route.params.get('after') && !route.params.get('before'),
     replace: (job) => query.update((data) => ({
       schedule: { ...data.schedule, jobs: replaceInConnection(data.schedule.jobs, job) } })),
