@@ -26,7 +26,7 @@ const STATUS = `query OverviewStatus {
   failed: jobs(filter: {status: FAILED}) { totalCount }
 }`;
 const JOBS = `query OverviewJobs {
-  oldest: jobs(filter: {status: PENDING}, last: 1) {
+  oldest: jobs(filter: {status: PENDING}, last: 5) {
     edges { node { jobId jobType createdAt } } }
   failures: jobs(filter: {status: FAILED}, first: 5) {
     edges { node { jobId jobType updatedAt error { code message } } } }
@@ -86,14 +86,19 @@ function StatusCards({ data }) {
 
 function OldestWaiting({ data }) {
   const now = useNow(5000);
-  const job = data.oldest.edges[0]?.node;
-  if (!job) return html`<${Empty}>No job is waiting.<//>`;
+  // the list is newest first: its end is the oldest
+  const jobs = data.oldest.edges.map((edge) => edge.node).reverse();
+  if (!jobs.length) return html`<${Empty}>No job is waiting.<//>`;
   return html`
-    <p class="oldest">
-      <a href=${href(`jobs/${job.jobId}`)}><${ShortId} value=${job.jobId} /></a>
-      <span>a <strong>${job.jobType}</strong> job, waiting for${' '}
-        <strong>${formatDuration(now - new Date(job.createdAt).getTime())}</strong></span>
-    </p>`;
+    <ol class="waiting">
+      ${jobs.map((job) => html`
+        <li key=${job.jobId}>
+          <a href=${href(`jobs/${job.jobId}`)}><${ShortId} value=${job.jobId} /></a>
+          <span class="muted">${job.jobType}</span>
+          <span class="wait">waiting <strong>${formatDuration(now - new Date(job.createdAt).getTime())}</strong></span>
+        </li>`)}
+    </ol>
+    <p><a href=${href('jobs', { status: 'PENDING', order: 'oldest' })}>All waiting jobs, oldest first →</a></p>`;
 }
 
 function TypeTable({ rows, error }) {
@@ -186,7 +191,7 @@ export default function Overview() {
       : status.error ? html`<${ErrorNotice} error=${status.error} title="Jobs could not be counted" />`
         : html`<${Loading} />`}
     <div class="grid two">
-      <${Section} title="Oldest waiting job" id="oldest">
+      <${Section} title="Waiting longest" id="oldest">
         ${panel(jobs, (found) => html`<${OldestWaiting} data=${found} />`)}
       <//>
       <${Section} title="Elsewhere" id="elsewhere">
