@@ -99,6 +99,8 @@ class Bench:
         self.port = free_port()
         env = {**os.environ, "JOBGRAPH_MONGODB_URI": self.uri, "JOBGRAPH_DATABASE": self.database,
                "JOBGRAPH_JWT_SECRET": self.secret,
+               # the fan-out's subscribers are one user, as many as the largest run
+               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_USER": str(max(self.plan.subscribers, default=1)),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                            os.environ.get("PYTHONPATH")]))}
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -243,7 +243,8 @@ async def run(options: Options, log: Any = print) -> Report:
         env = {**os.environ, "JOBGRAPH_MONGODB_URI": uri, "JOBGRAPH_DATABASE": database,
                "JOBGRAPH_JWT_SECRET": SECRET, "JOBGRAPH_LOG_LEVEL": "WARNING",
                "JOBGRAPH_MONGODB_TIMEOUT_MS": "2000", "JOBGRAPH_LEASE_SECONDS": "120",
-               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_PROCESS": str(options.subscribers + 10)}
+               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_PROCESS": str(options.subscribers + 10),
+               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_USER": str(options.subscribers + 10)}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "uvicorn", "graph.server.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", env=env)

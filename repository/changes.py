@@ -1,11 +1,15 @@
 """One database-level change stream, turned into exact per-change document states.
 
-``fullDocument: updateLookup`` returns the document as it is when the event is
-read, not as it was after the change, so two quick updates would both show the
-second state. We keep the last known state of recently changed documents and
-apply each event's ``updateDescription`` to it; the ``version`` counter every
-update increments tells whether the result is exact (and whether the lookup
-happens to be). Only when neither holds do we fall back to the lookup.
+Events carry what changed (``updateDescription``), never a lookup of the whole document:
+we keep the last known state of recently changed documents and apply each event's
+``updateDescription`` to it; the ``version`` counter every update increments tells
+whether the result is exact. Only when it cannot be (a document this process has not
+seen, or a missed version) do we read the document, once, as it is then.
+
+A job's log stays out of all of it: the server strips ``logs`` from every event
+(``fullDocument`` and ``updateDescription``) before it is sent, and lookups leave it out.
+A job at the log's maxima is megabytes, and every process would otherwise read it on
+every append. Whoever needs log entries reads the few it needs (``repository.job_logs``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ logger = logging.getLogger("jobgraph.changes")
 T = TypeVar("T")
 
 WATCHED = ("jobs", "batches", "documentation_jobs")
+LOOKUP_COMMENT = "jobgraph: change stream lookup"
+"""Marks the lookups (in the server's logs and profiler, and for tests counting commands)."""
+LEFT_OUT = {"jobs": ("logs",)}
+"""Fields of a collection no change event carries (nor a lookup reads), with their subpaths."""
 HISTORY_LOST_CODES = {136, 280, 286}
 """CappedPositionLost, ChangeStreamFatalError, ChangeStreamHistoryLost."""
 NO_CHANGE_STREAMS_CODES = {40573}
@@ -131,7 +139,61 @@ class StateCache:
         self.states.clear()
 
 
-def to_change(event: dict[str, Any], cache: StateCache) -> Change | None:
+def stream_pipeline() -> list[dict[str, Any]]:
+    """The change stream's stages: the watched collections, without the LEFT_OUT fields.
+
+    ``updateDescription`` names a changed field by its path (``logs``, ``logs.999``), so
+    its ``updatedFields`` are filtered by their first path segment, as are
+    ``removedFields`` and ``truncatedArrays``; the stream's ``_id`` (its resume token) is
+    left alone, as MongoDB requires."""
+    fields = sorted({name for names in LEFT_OUT.values() for name in names})
+
+    def kept(path: str) -> dict[str, Any]:
+        return {"$not": [{"$in": [{"$arrayElemAt": [{"$split": [path, "."]}, 0]}, fields]}]}
+
+    description = "$updateDescription"
+    return [
+        {"$match": {"ns.coll": {"$in": list(WATCHED)}}},
+        {"$unset": [f"fullDocument.{name}" for name in fields]},
+        {"$set": {"updateDescription": {"$cond": [
+            {"$eq": [{"$type": description}, "object"]},
+            {"$mergeObjects": [description, {
+                "updatedFields": {"$arrayToObject": {"$filter": {
+                    "input": {"$objectToArray": {"$ifNull": [
+                        f"{description}.updatedFields", {}]}},
+                    "cond": kept("$$this.k")}}},
+                "removedFields": {"$filter": {
+                    "input": {"$ifNull": [f"{description}.removedFields", []]},
+                    "cond": kept("$$this")}},
+                "truncatedArrays": {"$filter": {
+                    "input": {"$ifNull": [f"{description}.truncatedArrays", []]},
+                    "cond": kept("$$this.field")}},
+            }]},
+            "$$REMOVE"]}}},
+    ]
+
+
+def lookup_projection(collection: str) -> dict[str, int] | None:
+    left_out = LEFT_OUT.get(collection)
+    return dict.fromkeys(left_out, 0) if left_out else None
+
+
+def needs_lookup(event: dict[str, Any], cache: StateCache) -> bool:
+    """Whether ``event``'s document state cannot be had without reading the document: an
+    update of a document whose previous version this process does not hold."""
+    if event.get("operationType") != "update":
+        return False
+    key = (str((event.get("ns") or {}).get("coll")), event["documentKey"]["_id"])
+    version = ((event.get("updateDescription") or {}).get("updatedFields") or {}).get("version")
+    base = cache.get(key)
+    return base is None or version is None or base.get("version", 0) + 1 != version
+
+
+def to_change(event: dict[str, Any], cache: StateCache,
+              looked_up: dict[str, Any] | None = None) -> Change | None:
+    """The Change an event stands for. ``looked_up``: the document as read now, for an
+    update ``needs_lookup`` says cannot be derived (the event's own ``fullDocument``, if
+    it has one, otherwise)."""
     operation = event.get("operationType")
     namespace = event.get("ns") or {}
     collection = namespace.get("coll")
@@ -139,7 +201,8 @@ def to_change(event: dict[str, Any], cache: StateCache) -> Change | None:
         return None
     object_id = event["documentKey"]["_id"]
     key = (collection, object_id)
-    looked_up = event.get("fullDocument")
+    if looked_up is None:
+        looked_up = event.get("fullDocument")
     document, exact = looked_up, looked_up is not None
     base = cache.get(key)
     if operation == "delete":
@@ -168,10 +231,9 @@ class ChangeFeed:
 
     async def open(self) -> None:
         """Start watching. Changes after this returns are never missed."""
-        pipeline = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
         try:
-            self._stream = await self.db.watch(
-                pipeline, full_document="updateLookup", resume_after=self.resume_token)
+            self._stream = await self.db.watch(stream_pipeline(),
+                                               resume_after=self.resume_token)
         except OperationFailure as exc:
             if exc.code in NO_CHANGE_STREAMS_CODES:
                 raise ChangeStreamsUnsupported(str(exc)) from None
@@ -202,6 +264,15 @@ class ChangeFeed:
             if event is None:
                 await asyncio.sleep(0)
                 continue
-            change = to_change(event, self.cache)
+            looked_up = await self._lookup(event) if needs_lookup(event, self.cache) else None
+            change = to_change(event, self.cache, looked_up)
             if change is not None:
                 yield change
+
+    async def _lookup(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The document as it is now (a later state than the event's, maybe), without the
+        LEFT_OUT fields; None once it is gone."""
+        collection = event["ns"]["coll"]
+        return await self.db[collection].find_one({"_id": event["documentKey"]["_id"]},
+                                                  projection=lookup_projection(collection),
+                                                  comment=LOOKUP_COMMENT)

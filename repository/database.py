@@ -103,10 +103,10 @@ class EmbeddedServer:
 
     def start(self) -> str:
         executable = _executable()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.data_dir)
         if not self.port:
             self.port = free_port()
-        log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
+        log = _private_log(self.data_dir.parent / f"{self.data_dir.name}.log")
         self.process = subprocess.Popen(
             [executable, "--host", self.host, "--port", str(self.port),
              "--storage-path", str(self.data_dir), "--log-level", "WARNING",
@@ -163,6 +163,23 @@ class EmbeddedServer:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout)
+
+
+def _private_directory(path: Path) -> None:
+    """The data directory, readable by its owner only (0700), however the umask is set;
+    one an earlier version left open is closed too. Its parents are made as usual."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)  # the umask may take bits away, never add them
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_log(path: Path) -> Any:
+    """The server's log, appended to, readable by its owner only (0600)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if os.fstat(descriptor).st_mode & 0o077:
+        os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def _die_with_parent() -> None:

@@ -46,7 +46,10 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     data["status"] = JobStatus(data["status"])
     if data.get("progress") is not None:
         data["progress"] = JobProgress(**data["progress"])
-    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or []]
+    data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
+    first = data.pop("log_first", 0)  # entries before it are held, but dropped: log_push
+    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or ()
+                    if entry["seq"] >= first]
     data["access_control"] = AccessControl(**data["access_control"])
     return SecretaryJob(**data)
 

@@ -33,6 +33,14 @@ from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationErro
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
+from .job_logs import (
+    OLDEST_ENTRY,
+    LogWindows,
+    first_shown,
+    get_without_logs,
+    held_entries,
+    log_push,
+)
 from .leases import reap_expired_leases
 from .limits import Limits
 from .models import (
@@ -41,9 +49,11 @@ from .models import (
     JobProgress,
     JobStatus,
     LogEntry,
+    LogSlice,
     SecretaryJob,
     check_log_level,
     new_id,
+    slice_after,
     utcnow,
 )
 from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
@@ -105,6 +115,7 @@ class JobRepository:
         self.collection = collection
         self.limits = limits or Limits()
         self.abandoned = AbandonedClaims(collection, self.limits)
+        self.log_windows = LogWindows(collection)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -291,7 +302,8 @@ class JobRepository:
         for _ in range(50):
             now = utcnow()
             current = await self.collection.find_one(
-                {"_id": job_id, **refusal_filter(principal, "log")}, projection=DRIVE_FIELDS)
+                {"_id": job_id, **refusal_filter(principal, "log")},
+                projection={**DRIVE_FIELDS, **OLDEST_ENTRY})
             if not may_write_job(principal, current, action="log", allowed_statuses=allowed,
                                  now=now):
                 refuse_job_write(principal, current, job_id, action="log",
@@ -303,8 +315,10 @@ class JobRepository:
                 for offset, (level, message) in enumerate(entries, start=1)
             ]
             update = {
-                "$push": {"logs": {"$each": docs, "$slice": -self.limits.max_logs_per_job}},
+                "$push": {"logs": log_push(docs, held_entries(current),
+                                           self.limits.max_logs_per_job)},
                 "$set": {"log_seq": seq + len(docs), "updated_at": now,
+                         "log_first": first_shown(seq + len(docs), self.limits.max_logs_per_job),
                          **self._lease_extension(now)},
             }
             doc = await self.collection.find_one_and_update(
@@ -396,6 +410,29 @@ class JobRepository:
             await refuse(self.collection, principal, job_id, kind="job",
                          action="change the access control of", need="admin", claimable=True)
         return job_from_document(doc)
+
+    # -- logs, a few entries at a time (see repository.job_logs) -------------
+
+    async def get_without_logs(self, principal: Principal, job_id: str) -> SecretaryJob:
+        return await get_without_logs(self.collection, principal, job_id)
+
+    async def log_window(self, job: SecretaryJob, last: int | None = None) -> list[LogEntry]:
+        """The newest ``last`` entries (all, when None) of ``job``'s log as of its state."""
+        kept = self.limits.max_logs_per_job  # the document may hold a few more: log_push
+        count = min(kept, job.log_seq if last is None else last)
+        if job.logs_loaded:
+            return job.logs[-count:] if count > 0 else []
+        return await self.log_windows.window(job.job_id, newest=job.log_seq, count=count)
+
+    async def logs_after(self, job: SecretaryJob, seq: int) -> LogSlice:
+        """``job.logs_after(seq)``, for a job read with or without its log."""
+        count = min(self.limits.max_logs_per_job, job.log_seq - seq)
+        if job.logs_loaded:
+            entries = job.logs[-count:] if count > 0 else []
+        else:
+            entries = await self.log_windows.window(job.job_id, newest=job.log_seq,
+                                                    count=count)
+        return slice_after(entries, seq, job.log_seq)
 
     # -- leases -------------------------------------------------------------
 

@@ -184,14 +184,14 @@ class SecretaryJob:
     """The schedule that created the job, if one did."""
     scheduled_for: datetime | None = None
     """The schedule's fire time the job was created for."""
+    logs_loaded: bool = field(default=True, repr=False, compare=False)
+    """False when the job was read without its log (change events, subscriptions):
+    ``logs`` is then empty, and entries are read with ``JobRepository.log_window``."""
 
     def logs_after(self, seq: int) -> LogSlice:
         """What a reader who saw entries up to ``seq`` reads next: the newer entries held,
         the range the capped log dropped before them, and where to resume."""
-        entries = [entry for entry in self.logs if entry.seq > seq]
-        first = entries[0].seq if entries else self.log_seq + 1
-        gap = (seq + 1, first - 1) if first > seq + 1 else None
-        return LogSlice(entries, gap, max(seq, self.log_seq))
+        return slice_after([entry for entry in self.logs if entry.seq > seq], seq, self.log_seq)
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,15 @@ class LogSlice:
     gap: tuple[int, int] | None
     """First and last sequence number of entries dropped before the reader saw them."""
     last_seq: int
+
+
+def slice_after(entries: list[LogEntry], seq: int, log_seq: int) -> LogSlice:
+    """What a reader who saw entries up to ``seq`` reads next, from the held ``entries``
+    after it (up to ``log_seq``): them, the range the capped log dropped before them, and
+    where to resume."""
+    first = entries[0].seq if entries else log_seq + 1
+    gap = (seq + 1, first - 1) if first > seq + 1 else None
+    return LogSlice(entries, gap, max(seq, log_seq))
 
 
 @dataclass

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("graph.engine", "graph.realtime", "graph.loops"),
     ("graph.auth",),
     ("graph.config",),
+    ("graph.support",),
 )
 """Top to bottom: a room imports only from rooms on a lower line."""
 

@@ -6,6 +6,7 @@ Only that it runs and reports: targets live in the benchmark, never in timed tes
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,13 @@ def test_the_quick_benchmark_reports_every_scenario_with_a_ratio(tmp_path: Path)
     for label in ("job by id", "page of 100 jobs", "worker lifecycle", "subscription fan-out",
                   "growth"):
         assert label in done.stdout
+
+
+@pytest.mark.slow
+def test_the_big_logs_measurement_runs_and_reports_the_api_memory() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.big_logs", "--subscriptions", "2",
+                           "--seconds", "3", "--every", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"big_logs: API start \d+ MB, peak \d+ MB, .* [1-9]\d* appends",
+                     done.stdout), done.stdout

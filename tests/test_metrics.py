@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo.monitoring import CommandListener, CommandStartedEvent
 
+from graph.config.settings import SettingsError, load_settings
 from graph.server.app import create_app
-from tests.helpers.graphql import WORKER, Api, make_settings
+from tests.helpers.graphql import (
+    METRICS,
+    TEST_METRICS_TOKEN,
+    WORKER,
+    Api,
+    make_settings,
+    open_api,
+)
 from tests.helpers.live import DEADLINE, live_server, ws_client
+from tests.helpers.waiting import eventually
 from tests.outage import app_on_own_database
 
 COUNT_ME = "query CountMe { viewer { userId } }"
@@ -25,7 +37,7 @@ FAIL = """mutation Fail($id: ID!) {
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset], float]:
     """Every sample on /metrics, by name and labels."""
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=METRICS)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {(sample.name, frozenset(sample.labels.items())): sample.value
@@ -87,7 +99,9 @@ async def test_metrics_count_jobs_by_status(api: Api) -> None:
 
 async def test_metrics_answer_while_database_is_down(tmp_path: Path) -> None:
     # given
-    settings = make_settings(database="metrics", mongodb_timeout_ms=500)
+    # (counted at every scrape: with the default interval the second would show the first's)
+    settings = make_settings(database="metrics", mongodb_timeout_ms=500,
+                             metrics_jobs_interval_seconds=0)
     async with app_on_own_database(settings, tmp_path / "data") as outage:
         assert value(await scrape(outage.client), "jobgraph_database_up") == 1
         # when
@@ -152,3 +166,97 @@ async def test_change_stream_lag_is_unknown_until_the_first_event() -> None:
     lag = metrics.change_stream_lag._value.get()
 
     assert math.isnan(lag)
+
+
+# -- who may scrape, and what a scrape costs the database -----------------------------------
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "Bearer wrong-token-0123456789", f"Basic {TEST_METRICS_TOKEN}", TEST_METRICS_TOKEN,
+    f"Bearer {TEST_METRICS_TOKEN}x", "Bearer "])
+async def test_metrics_need_the_configured_token(api: Api, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = await api.client.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert "jobgraph_" not in response.text
+    # and with it, the scrape answers (the scheme's case does not matter)
+    for scheme in ("Bearer", "bearer"):
+        scraped = await api.client.get(
+            "/metrics", headers={"Authorization": f"{scheme} {TEST_METRICS_TOKEN}"})
+        assert scraped.status_code == 200
+        assert "jobgraph_database_up" in scraped.text
+
+
+async def test_metrics_are_not_served_without_a_token(
+    mongo_uri: str, store: Any, database_name: str
+) -> None:
+    settings = make_settings(database=database_name, metrics_token=None)
+    async with open_api(settings, mongo_uri) as api:
+        for headers in ({}, METRICS):
+            response = await api.client.get("/metrics", headers=headers)
+            assert response.status_code == 404
+            assert response.json()["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+
+def test_a_metrics_token_must_be_long_enough() -> None:
+    with pytest.raises(SettingsError, match="JOBGRAPH_METRICS_TOKEN"):
+        load_settings(metrics_token="short")
+    assert load_settings(metrics_token="").metrics_token is None  # compose's "unset"
+
+
+class Aggregations(CommandListener):
+    """Counts the aggregations on ``jobs`` (the jobs-by-status count)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name == "aggregate" and event.command.get("aggregate") == "jobs":
+            self.count += 1
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+async def test_jobs_are_counted_at_most_once_per_interval_however_often_scraped(
+    mongo_uri: str, store: Any, database_name: str
+) -> None:
+    aggregations = Aggregations()
+    settings = make_settings(database=database_name, metrics_jobs_interval_seconds=600)
+    async with open_api(settings, mongo_uri,
+                        client_options={"event_listeners": [aggregations]}) as api:
+        await api.data(CREATE_JOB)
+        # 20 scrapes at once, then 20 more one by one: one aggregation for all of them
+        concurrent = await asyncio.gather(*(scrape(api.client) for _ in range(20)))
+        sequential = [await scrape(api.client) for _ in range(20)]
+        assert aggregations.count == 1
+        for samples in (*concurrent, *sequential):
+            assert value(samples, "jobgraph_jobs", status="PENDING") == 1
+            assert value(samples, "jobgraph_database_up") == 1
+
+
+async def test_the_jobs_gauge_follows_the_database_once_its_interval_has_passed(
+    mongo_uri: str, store: Any, database_name: str
+) -> None:
+    aggregations = Aggregations()
+    interval = 1.0
+    settings = make_settings(database=database_name, metrics_jobs_interval_seconds=interval)
+    async with open_api(settings, mongo_uri,
+                        client_options={"event_listeners": [aggregations]}) as api:
+        started = time.monotonic()
+        assert value(await scrape(api.client), "jobgraph_jobs", status="PENDING") == 0
+        await api.data(CREATE_JOB)
+
+        async def counted() -> bool:
+            return value(await scrape(api.client), "jobgraph_jobs", status="PENDING") == 1
+
+        # scraped as fast as it answers, the gauge shows the new job once an interval passed
+        assert await eventually(counted, interval=0.01)
+        elapsed = time.monotonic() - started
+    # and the database counted no more often than once per interval
+    assert 2 <= aggregations.count <= 1 + math.ceil(elapsed / interval)

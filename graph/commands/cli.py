@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
+
     settings = load_settings()
     configure_logging(settings)
     load_keys(settings)  # an unusable key stops here, before the database starts
@@ -103,7 +105,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run("graph.server.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=settings.log_level.lower(),
-                    proxy_headers=True,
+                    proxy_headers=True, **UVICORN_WEBSOCKETS,
+                    # a WebSocket message is bounded like a request body: a larger frame
+                    # is refused from its header (close 1009), never read whole
+                    ws_max_size=settings.max_body_bytes,
                     # our handler (JSON) formats uvicorn's lines too; each request is
                     # logged once, by RequestObservability, with its request id
                     log_config=None, access_log=False)

@@ -49,7 +49,8 @@ async def run_dispatcher(settings: Settings, *, metrics_port: int | None = None,
                 if metrics_port is not None:
                     await metrics.refresh_outbox(store)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), METRICS_REFRESH_SECONDS)
+                    async with asyncio.timeout(METRICS_REFRESH_SECONDS):
+                        await stopping.wait()
         finally:
             await automation.stop()
             logger.info("dispatcher stopped")

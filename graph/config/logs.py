@@ -80,7 +80,14 @@ def configure_logging(settings: Settings) -> None:
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     # uvicorn's own handlers would print a second, unstructured copy of each line.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Its access log is off: each request is logged once, by jobgraph.request, with its
+    # id. Off here, where the app sets up logging, not only by `uvicorn.run(access_log=
+    # False)`: that runs before the app factory, and uvicorn's protocols log an access
+    # line whenever the logger has a handler, a parent's included.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False

@@ -10,12 +10,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from repository.limits import Limits
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+MIN_METRICS_TOKEN = 16
 
 
 class SettingsError(Exception):
@@ -81,7 +84,13 @@ class Settings(BaseSettings):
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
     max_subscriptions_per_process: int = Field(10_000, ge=1)
+    max_subscriptions_per_user: int = Field(100, ge=1)
+    max_anonymous_subscriptions: int = Field(1000, ge=1)
     subscriber_queue_size: int = Field(256, ge=1)
+
+    # metrics
+    metrics_token: SecretStr | None = None
+    metrics_jobs_interval_seconds: float = Field(15.0, ge=0, le=3600)
 
     # logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -101,6 +110,19 @@ class Settings(BaseSettings):
             if origin != "*" and not ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com "
                                  "(scheme and host, optional port, no path) or *")
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_METRICS_TOKEN:
+            raise ValueError(f"must be at least {MIN_METRICS_TOKEN} characters "
+                             "(e.g. openssl rand -hex 32)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -32,6 +32,7 @@ from repository.errors import ErrorCode
 
 from .internals import provided_operation_name, validate_document
 from .limits import DocumentLimits
+from .literals import named_literals
 
 TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
 """How graphql-core's parser starts the error for ``max_tokens`` (the same class as a
@@ -89,7 +90,8 @@ class DocumentCache:
 
     def validate(self, schema: Any, document: Any,
                  rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
-        return self.limits.check(document) or validate_document(schema, document, rules)
+        return self.limits.check(document) or validate_document(schema, document,
+                                                                named_literals(rules))
 
     def ready(self, query: str) -> Any:
         """The parsed document once it has been validated without error; else None."""

@@ -47,11 +47,23 @@ from .plans import (
 )
 
 
+def for_execution(context: Any) -> Any:
+    """The context one execution (an operation, or one event of a subscription) runs with.
+
+    A WebSocket hands every operation the same context, for as long as it is open; what a
+    context caches (DataLoaders) must not outlive the execution that filled it, or a later
+    operation would be served what access control has revoked since. A context that
+    offers ``for_execution()`` gets a fresh copy per execution."""
+    scoped = getattr(context, "for_execution", None)
+    return context if scoped is None else scoped()
+
+
 class FastExecutor(ExecutionContext):
     """Strawberry's executor with a fast path for plain fields (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.context_value = for_execution(self.context_value)
         manager = self.middleware_manager
         self._fast = manager is None or not getattr(manager, "middlewares", None)
         self._plans: dict[int, tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
@@ -71,6 +83,11 @@ class FastExecutor(ExecutionContext):
             # The same selections every time: they (and their plans) are shared across
             # requests, keyed by the operation's nodes, which this entry keeps alive.
             self._shared = known[1]
+
+    def build_per_event_executor(self, payload: Any) -> FastExecutor:
+        executor = super().build_per_event_executor(payload)
+        executor.context_value = for_execution(executor.context_value)
+        return executor  # type: ignore[return-value]
 
     # -- plans ------------------------------------------------------------------
 

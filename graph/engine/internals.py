@@ -25,6 +25,12 @@ compares the fast executor with graphql-core's own on 100+ documents).
 - ``EXECUTOR_OPTION``: graphql-core 3.3's ``execute(executor_class=...)``, which
   Strawberry's private ``_graphql_core.execution_context_class_kwargs`` only names.
 
+Overridden hooks of public classes, which a minor release may rename: graphql-core's
+``ValuesOfCorrectTypeRule.is_valid_value_node`` (``graph/engine/literals.py``, checked by
+``tests/graph/test_dates.py``) and Strawberry's WebSocket handlers' ``handle_message`` and
+``ASGIWebSocketAdapter.iter_json`` (``graph/server/sockets.py``, checked by
+``tests/graph/test_socket_messages.py``).
+
 ``is_leaf_type`` replaces ``strawberry.types.arguments._is_leaf_type`` with the public
 ``strawberry.scalars.is_scalar`` and the enum definition type (a lazy type counts as
 not a leaf, which only sends it through ``convert_arguments``: exact either way).

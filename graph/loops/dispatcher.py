@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from graph.support import tasks
 from repository.access import Principal, read_filter
 from repository.database import Store
 from repository.deliveries import Delivery
@@ -66,12 +67,8 @@ class Dispatcher:
                        for index in range(self.concurrency)]
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        running, self._tasks = self._tasks, []
+        await tasks.stop(running)
         await self.client.aclose()
 
     def wake(self) -> None:
@@ -96,11 +93,15 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.warning("webhook dispatcher: %s", str(exc).splitlines()[0] if str(exc)
                                else type(exc).__name__)
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel that
+            # arrives as the event is set, and stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wakeup.wait()
 
     async def deliver(self, delivery: Delivery) -> str:
         """One attempt at a claimed delivery; its outcome (delivered, failed, dead, skipped)."""

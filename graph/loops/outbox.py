@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from graph.support import tasks
 from repository.access import Principal, readable_document
 from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
 from repository.database import CommandError, DatabaseError, Store
@@ -77,9 +78,7 @@ class OutboxWriter:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop([task])
         await self._close()
         if self.leading:
             with contextlib.suppress(DatabaseError):
@@ -94,6 +93,7 @@ class OutboxWriter:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 if not self._unsupported:
                     level = logging.WARNING if isinstance(exc, DatabaseError) else logging.ERROR
                     logger.log(level, "outbox writer interrupted, resuming: %s",

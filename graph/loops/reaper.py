@@ -4,11 +4,11 @@ repositories' compare-and-set makes it safe for several to run at once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from graph.support import tasks
 from repository.database import DatabaseError
 from repository.documentation_jobs import DocumentationJobRepository
 from repository.jobs import JobRepository
@@ -31,9 +31,7 @@ class Reaper:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop([task])
 
     async def sweep(self) -> int:
         """Reap until no expired lease is left; the number of jobs handled (documentation
@@ -64,8 +62,10 @@ class Reaper:
             try:
                 await self.sweep()
             except DatabaseError as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.warning("lease reaper could not reach the database: %s",
                                str(exc).splitlines()[0])
-            except Exception:
+            except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.exception("lease reaper failed; it will try again")
             await asyncio.sleep(self.interval)

@@ -5,12 +5,12 @@ on is conditional, so any number of processes together create one job per tick."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from graph.support import tasks
 from repository.database import DatabaseError
 from repository.models import utcnow
 from repository.schedules import Firing, ScheduleRepository
@@ -36,9 +36,7 @@ class Scheduler:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop([task])
 
     async def tick(self) -> list[Firing]:
         """Fire every schedule that is due now (by ``clock``)."""
@@ -71,8 +69,10 @@ class Scheduler:
             try:
                 await self.tick()
             except DatabaseError as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.warning("scheduler could not reach the database: %s",
                                str(exc).splitlines()[0])
-            except Exception:
+            except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.exception("scheduler failed; it will try again")
             await asyncio.sleep(self.interval)

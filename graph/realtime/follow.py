@@ -43,16 +43,20 @@ def job_event(principal: Principal, change: Change, versions: dict[str, int]
               ) -> tuple[str, str, SecretaryJob | None] | None:
     """What a filtered job subscription reports of ``change``: (kind, job id, job), kind
     being CREATED, UPDATED or DELETED; None when it reports nothing. ``versions`` holds the
-    jobs first sent as CURRENT, and the versions they were sent at."""
+    jobs first sent as CURRENT, and the versions they were sent at.
+
+    A job the subscriber may no longer read looks exactly like a deleted one: DELETED with
+    no data, at the change that took the access, and nothing after (not its deletion), so
+    a client drops it from its list without learning anything it may not read. Only a job
+    the subscriber could read before the change is reported (when this process does not
+    know that state, a job it was sent as CURRENT)."""
     job_id = str(change.object_id)
-    if change.operation == "delete":
-        if not readable_document(principal, change.previous, claimable=True) and (
-                job_id not in versions):
-            return None
-        versions.pop(job_id, None)
-        return "DELETED", job_id, None
-    if not readable_document(principal, change.document, claimable=True):
-        return None
+    if change.operation == "delete" or not readable_document(
+            principal, change.document, claimable=True):
+        sent_as_current = versions.pop(job_id, None) is not None
+        could_read = (sent_as_current if change.previous is None
+                      else readable_document(principal, change.previous, claimable=True))
+        return ("DELETED", job_id, None) if could_read else None
     job = change.model(job_from_document)
     if job_id in versions:  # sent as CURRENT: skip changes that state already held
         if job.version <= versions[job_id]:

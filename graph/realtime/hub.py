@@ -10,13 +10,13 @@ subscriber gets SUBSCRIPTION_RESET and must re-query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.support import tasks
 from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
 from repository.database import Database, DatabaseError
 from repository.errors import CodedError, ErrorCode
@@ -73,6 +73,7 @@ class Subscriber:
         "error",
         "hub",
         "keys",
+        "owner",
         "pending",
         "predicate",
         "queue_size",
@@ -80,8 +81,11 @@ class Subscriber:
     )
 
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
-                 predicate: Predicate | None, queue_size: int) -> None:
+                 predicate: Predicate | None, queue_size: int, owner: str | None = None
+                 ) -> None:
         self.hub = hub
+        self.owner = owner
+        """The user it counts against (None: anonymous callers, counted together)."""
         self.keys = tuple(dict.fromkeys(keys))
         self.collections = tuple(dict.fromkeys(collections))
         self.predicate = predicate
@@ -142,12 +146,18 @@ class Subscriber:
 
 class Hub:
     def __init__(self, db: Database, *, queue_size: int = 256, max_subscribers: int = 10_000,
+                 max_per_user: int | None = None, max_anonymous: int | None = None,
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
         self.metrics = metrics
         """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
+        self.max_per_user = max_per_user
+        self.max_anonymous = max_anonymous
+        """Caps per caller (None: none), so that no one caller, and not the anonymous ones
+        together, can hold every subscription the process serves."""
+        self.by_owner: dict[str | None, int] = {}
         self.retry_delay = retry_delay
         self.by_key: dict[Key, set[Subscriber]] = defaultdict(set)
         self.by_collection: dict[str, set[Subscriber]] = defaultdict(set)
@@ -176,9 +186,7 @@ class Hub:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop([task])
         await self.feed.close()
         self.running = False
         for subscriber in self.all_subscribers():
@@ -201,13 +209,15 @@ class Hub:
                 for subscriber in self.all_subscribers():
                     subscriber.fail(reset())
             except (DatabaseError, OSError) as exc:
+                tasks.reraise_if_cancelled(exc)
                 if self.running:
                     logger.warning("change stream interrupted, resuming: %s",
                                    str(exc).splitlines()[0])
                 self.running = False
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
-            except Exception:
+            except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
                 logger.exception("change stream failed unexpectedly; restarting it")
                 self.running = False
                 await self.feed.close()
@@ -244,10 +254,12 @@ class Hub:
         keys: Iterable[Key] = (),
         collections: Iterable[str] = (),
         predicate: Predicate | None = None,
+        owner: str | None = None,
     ) -> Subscriber:
         """``async with hub.subscribe(...) as changes``: registered on entry, before the
-        caller reads the current state; removed on exit, whatever happens."""
-        return Subscriber(self, keys, collections, predicate, self.queue_size)
+        caller reads the current state; removed on exit, whatever happens. ``owner`` is
+        the user it counts against; None for an anonymous caller."""
+        return Subscriber(self, keys, collections, predicate, self.queue_size, owner)
 
     def register(self, subscriber: Subscriber) -> None:
         if not self.supported:
@@ -256,6 +268,15 @@ class Hub:
             raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                                     f"this server holds its maximum of {self.max_subscribers} "
                                     "subscriptions; try again later or another instance")
+        owner = subscriber.owner
+        held = self.by_owner.get(owner, 0)
+        cap = self.max_anonymous if owner is None else self.max_per_user
+        if cap is not None and held >= cap:
+            raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, (
+                f"anonymous callers together hold their maximum of {cap} subscriptions on "
+                "this server; sign in, or try again later" if owner is None else
+                f"you hold your maximum of {cap} subscriptions on this server; end one first"))
+        self.by_owner[owner] = held + 1
         for key in subscriber.keys:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
@@ -275,6 +296,9 @@ class Hub:
             return
         subscriber.registered = False
         self.count -= 1
+        held = self.by_owner.pop(subscriber.owner, 1) - 1
+        if held > 0:
+            self.by_owner[subscriber.owner] = held
         for key in subscriber.keys:
             group = self.by_key.get(key)
             if group is not None:

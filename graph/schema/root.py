@@ -31,6 +31,7 @@ from graph.schema.webhooks.mutations import WebhookMutations
 from graph.schema.webhooks.queries import WebhookQueries
 
 from .batches.types import fetch_batches
+from .core.dates import SCALARS
 from .core.errors import ErrorCodes
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
@@ -127,7 +128,7 @@ def build_schema(settings: Settings | None = None,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
         execution_context_class=FastExecutor,
     )
     schema.documents = documents

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -24,9 +25,10 @@ from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
 from .dashboard import dashboard_routes
+from .error_bodies import error_body, routing_refusal
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
-from .http import GraphQLView, error_body
+from .http import GraphQLView
 from .metrics import Metrics, metrics_endpoint
 from .observability import REQUEST_ID_HEADER, Observability, RequestObservability
 
@@ -105,6 +107,8 @@ def create_app(
         app.state.store = store
         hub = Hub(store.db, queue_size=settings.subscriber_queue_size,
                   max_subscribers=settings.max_subscriptions_per_process,
+                  max_per_user=settings.max_subscriptions_per_user,
+                  max_anonymous=settings.max_anonymous_subscriptions,
                   metrics=app.state.metrics)
         await hub.start()
         app.state.hub = hub
@@ -143,6 +147,7 @@ def create_app(
             *dashboard_routes(settings),
         ],
         lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: routing_refusal},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

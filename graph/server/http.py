@@ -24,11 +24,10 @@ from graphql import OperationType as DocumentOperation
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -49,9 +48,11 @@ from repository.database import deadline
 from repository.errors import ErrorCode
 
 from . import bodies
+from .error_bodies import error_body
 from .expiry import close_on_expiry
 from .express import ExpressRequests
 from .graphiql import graphiql_page
+from .sockets import GraphQLWsHandler, TextFrames, TransportWsHandler
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -103,10 +104,6 @@ def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
     return False
 
 
-def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
 class CodedHTTPException(HTTPException):
     """An HTTP refusal whose body carries ``code`` instead of BAD_REQUEST."""
 
@@ -129,19 +126,10 @@ async def disconnected(request: Request) -> None:
         pass
 
 
-class TextFrames(ASGIWebSocketAdapter):
-    """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
-    which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
-
-    async def send_json(self, message: Any) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
-
-
 class GraphQLView(GraphQL):
     websocket_adapter_class = TextFrames  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWsHandler
+    graphql_ws_handler_class = GraphQLWsHandler
 
     def __init__(self, schema: Any, *, settings: Settings, store_getter: Any,
                  hub_getter: Any = None, **options: Any) -> None:

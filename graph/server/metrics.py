@@ -2,16 +2,24 @@
 
 Request counts and latency by operation name, errors by code, live WebSockets and
 subscriptions, change stream lag, schedule fires and webhook deliveries, and jobs by
-status and the webhook outbox depth, counted at scrape time, bounded in time, never
-breaking ``/metrics`` when MongoDB is down.
+status and the webhook outbox depth, each counted with one query that is bounded in time
+and never breaks ``/metrics`` when MongoDB is down.
+
+``/metrics`` is served only to a scraper that sends ``JOBGRAPH_METRICS_TOKEN`` as a bearer
+token (not at all while none is set): it tells anyone who reads it how busy the service
+is, and how it fails. The database counts (jobs by status, outbox depth) run at most once
+per ``JOBGRAPH_METRICS_JOBS_INTERVAL_SECONDS``, however many scrapes come (concurrent ones
+share them), so scraping cannot load the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import math
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -25,10 +33,14 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from graph.config.settings import Settings
 from repository.database import Store
+from repository.errors import ErrorCode
 from repository.models import JobStatus
+
+from .error_bodies import error_body
 
 logger = logging.getLogger("jobgraph.metrics")
 
@@ -40,11 +52,46 @@ JOBS_COUNT_SECONDS = 1.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class JobsByStatus:
-    """A collector that reports the snapshot taken by the last ``/metrics`` request."""
+class Counted:
+    """A value counted in the database, at most once per interval: a count already running
+    is awaited, not repeated (nor cancelled with the scrape that waits for it)."""
 
     def __init__(self) -> None:
+        self.counted_at: float | None = None
+        """``time.monotonic()`` when the last count ended, successful or not."""
+        self.counting: asyncio.Task[None] | None = None
+
+    def forget(self) -> None:
+        """No database to count in: no value."""
+
+    async def refresh(self, store: Store | None, interval: float,
+                      count: Callable[[], Awaitable[None]]) -> None:
+        if store is None:
+            self.forget()
+            return
+        if self.counted_at is not None and time.monotonic() - self.counted_at < interval:
+            return
+        if self.counting is None:
+            self.counting = asyncio.create_task(self._count(count))
+        await asyncio.shield(self.counting)
+
+    async def _count(self, count: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await count()
+        finally:
+            self.counted_at = time.monotonic()
+            self.counting = None
+
+
+class JobsByStatus(Counted):
+    """A collector that reports the last count of jobs by status (None: it failed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.counts: dict[JobStatus, int] | None = None
+
+    def forget(self) -> None:
+        self.counts = None
 
     def describe(self) -> Iterable[Metric]:
         return ()
@@ -64,11 +111,15 @@ class JobsByStatus:
             yield jobs
 
 
-class OutboxDepth:
-    """A collector that reports the outbox depth counted by the last ``/metrics`` request."""
+class OutboxDepth(Counted):
+    """A collector that reports the last count of the webhook outbox (None: it failed)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.depth: int | None = None
+
+    def forget(self) -> None:
+        self.depth = None
 
     def describe(self) -> Iterable[Metric]:
         return ()
@@ -207,11 +258,17 @@ class Metrics:
 
     # -- scrape -------------------------------------------------------------
 
-    async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS
-                           ) -> None:
-        if store is None:
-            self.jobs.counts = None
-            return
+    async def refresh_jobs(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS,
+                           *, interval: float = 0.0) -> None:
+        """Count the jobs again unless the last count is younger than ``interval``."""
+        await self.jobs.refresh(store, interval, lambda: self._count_jobs(store, seconds))
+
+    async def refresh_outbox(self, store: Store | None, seconds: float = JOBS_COUNT_SECONDS,
+                             *, interval: float = 0.0) -> None:
+        """Count the outbox again unless the last count is younger than ``interval``."""
+        await self.outbox.refresh(store, interval, lambda: self._count_outbox(store, seconds))
+
+    async def _count_jobs(self, store: Any, seconds: float) -> None:
         try:
             # pymongo's own time limit first; wait_for only in case the call hangs anyway
             self.jobs.counts = await asyncio.wait_for(
@@ -221,12 +278,7 @@ class Metrics:
                            if str(exc) else type(exc).__name__)
             self.jobs.counts = None
 
-
-    async def refresh_outbox(self, store: Store | None,
-                             seconds: float = JOBS_COUNT_SECONDS) -> None:
-        if store is None:
-            self.outbox.depth = None
-            return
+    async def _count_outbox(self, store: Any, seconds: float) -> None:
         try:
             self.outbox.depth = await asyncio.wait_for(store.deliveries.depth(), seconds)
         except Exception as exc:
@@ -235,10 +287,31 @@ class Metrics:
             self.outbox.depth = None
 
 
+def scraper_refusal(settings: Settings, authorization: str | None) -> Response | None:
+    """None when the request carries the metrics token; else what to answer."""
+    expected = settings.metrics_token
+    if expected is None:
+        return JSONResponse(error_body(ErrorCode.NOT_FOUND, "metrics are not served: "
+                                       "set JOBGRAPH_METRICS_TOKEN to serve them"), 404)
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), expected.get_secret_value().encode()):
+        return None
+    return JSONResponse(
+        error_body(ErrorCode.UNAUTHENTICATED,
+                   "/metrics needs `Authorization: Bearer <JOBGRAPH_METRICS_TOKEN>`"),
+        401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    refusal = scraper_refusal(settings, request.headers.get("authorization"))
+    if refusal is not None:
+        return refusal
     metrics: Metrics = request.app.state.metrics
     store = getattr(request.app.state, "store", None)
-    await metrics.refresh_jobs(store)
-    await metrics.refresh_outbox(store)
+    interval = settings.metrics_jobs_interval_seconds
+    await asyncio.gather(metrics.refresh_jobs(store, interval=interval),
+                         metrics.refresh_outbox(store, interval=interval))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics.registry), headers={"Content-Type": content_type})

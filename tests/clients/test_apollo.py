@@ -1,9 +1,7 @@
-"""Apollo Client (core, in Node): a query and a mutation over HttpLink, and a subscription
+"""Apollo Client (core, in Node): a query and a mutation over HttpLink, a subscription
 over GraphQLWsLink (split by operation type) or over HttpLink itself, which streams it as
-multipart/mixed.
-
-Not here yet: a ``completeJob`` result updating an earlier cached ``job`` query with no
-typePolicies, which needs an ``id`` on every object type (issue 12, item 5)."""
+multipart/mixed, and a ``completeJob`` result updating an earlier cached ``job`` query in
+InMemoryCache with no typePolicies (every entity has a Relay ``id``)."""
 
 from __future__ import annotations
 
@@ -46,3 +44,31 @@ async def test_query_mutation_and_subscription(
         {"jobChanged": {"__typename": "SecretaryJob", "jobId": job_id, "status": status,
                         "version": version}}
         for version, status in ((0, "PENDING"), (1, "PENDING"), (2, "PROCESSING"))]
+
+
+async def test_a_mutation_result_updates_the_cached_query_without_type_policies(
+    live: LiveServer, http: Api, settings: Any
+) -> None:
+    # given alice's job, claimed by a worker
+    job_id = await create_job(http)
+    await http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
+    spec = {"http": f"{live.url}/graphql", "token": token(settings),
+            "workerToken": token(settings, WORKER), "jobId": job_id}
+    async with node_script("apollo-cache.mjs", spec) as apollo:
+        policies = await apollo.next()
+        # when alice's client has read the job, and the worker completes it through the
+        # same client (its cache), selecting only the job's id and status
+        watched = await apollo.next()
+        lines = await apollo.until(lambda line: "cached" in line or "error" in line)
+    node_id = watched["watched"]["job"]["id"]
+    assert policies == {"typePolicies": []}
+    assert watched == {"watched": {"job": {
+        "__typename": "SecretaryJob", "id": node_id, "jobId": job_id, "status": "PROCESSING"}}}
+    assert {"mutation": {"completeJob": {
+        "__typename": "SecretaryJob", "id": node_id, "status": "COMPLETED"}}} in lines
+    # then the earlier query, read from the cache alone, shows the job COMPLETED, and the
+    # watching query was told so too
+    assert {"cached": {"job": {"__typename": "SecretaryJob", "id": node_id, "jobId": job_id,
+                               "status": "COMPLETED"}}} in lines
+    assert {"watched": {"job": {"__typename": "SecretaryJob", "id": node_id, "jobId": job_id,
+                                "status": "COMPLETED"}}} in lines

@@ -73,3 +73,27 @@ async def test_an_unreadable_job_ends_the_subscription_with_not_found(
                         GraphQLRequest(FOLLOW, variable_values={"id": job_id})):
                     pass
     assert refused.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_mutation_over_the_socket_runs_as_the_sockets_caller(
+    live: LiveServer, http: Api, settings: Any, protocol: str
+) -> None:
+    """Deliberate (README, Subscriptions): mutations are refused only by GET, which must be
+    safe; a socket authenticates in its connection-init payload and is checked against
+    JOBGRAPH_CORS_ORIGINS, so a mutation over it runs under the same rules as a POST."""
+    create = GraphQLRequest('mutation Make { createJob(input: {jobType: "socket"}) '
+                            "{ jobId owner status } }")
+    async with Client(transport=transport(live, settings, protocol)) as session:
+        made = (await session.execute(create))["createJob"]
+    assert made["owner"] == "alice" and made["status"] == "PENDING"
+    # it was written, and is alice's
+    assert (await http.data("query($id: ID!) { job(jobId: $id) { jobType owner } }",
+                            {"id": made["jobId"]})) == {
+        "job": {"jobType": "socket", "owner": "alice"}}
+    # and an anonymous socket may no more create a job than an anonymous POST
+    anonymous = WebsocketsTransport(url=live.ws_url, subprotocols=[protocol])
+    async with Client(transport=anonymous) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            await session.execute(create)
+    assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.helpers.graphql import WORKER, Api
-from tests.helpers.live import LiveServer
+from tests.helpers.live import DEADLINE, LiveServer, live_server
 from tests.helpers.node import node_script
 
 from .conftest import CLAIM, COMPLETE, LOG, PROGRESS, create_job, token
@@ -135,3 +136,49 @@ async def test_a_document_that_does_not_parse_is_answered_with_its_code(
         await subscriber.next()  # connected
         refused = await subscriber.next()
     assert [error["extensions"]["code"] for error in refused["error"]["errors"]] == [code]
+
+
+async def test_a_client_whose_socket_stops_reading_is_closed_with_4499_and_reconnects(
+    settings: Any, mongo_uri: str, store: Any
+) -> None:
+    # given the server as `jobgraph serve` runs it, with a fast keepalive
+    async with live_server(settings, mongo_uri, ws_ping=1.0) as server, httpx.AsyncClient(
+            base_url=server.url, timeout=DEADLINE) as client:
+        http = Api(client, settings)
+        job_id = await create_job(http)
+        async with node_script("graphql-ws-stall.mjs", {
+                "url": server.ws_url, "token": token(settings), "query": JOB_CHANGED,
+                "variables": {"id": job_id}, "stallMs": 4000}) as subscriber:
+            assert await subscriber.next() == {"connected": {"userId": "alice"}}
+            assert data(await subscriber.next(), "jobChanged")["version"] == 0
+            assert "stalled" in await subscriber.next()
+            # when its socket reads nothing for longer than the keepalive waits
+            await http.data(LOG, {"id": job_id, "m": "while it stalls"})
+            seen: list[str] = []
+
+            def reconnected(line: dict[str, Any]) -> bool:
+                seen.extend(line)
+                return "closed" in seen and seen[-2:] == ["connected", "next"]
+
+            lines = await subscriber.until(reconnected)
+    # then, once it read again (what it had been sent first), it was closed with 4499
+    # SUBSCRIPTION_LAGGING, and graphql-ws reconnected by itself
+    closes = [line["closed"] for line in lines if "closed" in line]
+    assert closes == [{"code": 4499, "reason": "SUBSCRIPTION_LAGGING"}]
+    # and its subscription, sent again, starts from the current state
+    assert data(lines[-1], "jobChanged")["logSeq"] == 1
+
+
+async def test_a_mutation_runs_over_the_socket(
+    live: LiveServer, http: Api, settings: Any
+) -> None:
+    """graphql-transport-ws's `subscribe` carries any operation; a mutation runs as the
+    socket's caller, once (README, Subscriptions: refused only by GET)."""
+    make = 'mutation Make { createJob(input: {jobType: "socket"}) { jobId owner } }'
+    async with subscription(live, settings, make) as client:
+        assert await client.next() == {"connected": {"userId": "alice"}}
+        lines = await client.until(lambda line: "complete" in line)
+    [made] = [data(line, "createJob") for line in lines[:-1]]
+    assert made["owner"] == "alice"
+    found = await http.data("{ jobs(filter: {jobType: \"socket\"}) { edges { node { jobId } } } }")
+    assert [edge["node"]["jobId"] for edge in found["jobs"]["edges"]] == [made["jobId"]]

@@ -5,6 +5,7 @@ stream is asked for, the answer is a coded 406, never INTERNAL_SERVER_ERROR."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.graphql import ALICE, BOB, WORKER, Api, make_settings
+from tests.helpers.graphql import ALICE, BOB, METRICS, WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, LiveServer, live_server
 from tests.helpers.node import node_script
 from tests.helpers.waiting import eventually
@@ -65,7 +66,7 @@ async def server_with(mongo_uri: str, database_name: str, **overrides: Any
 
 
 async def active_subscriptions(http: Api) -> float:
-    text = (await http.client.get("/metrics")).text
+    text = (await http.client.get("/metrics", headers=METRICS)).text
     [line] = [line for line in text.splitlines()
               if line.startswith("jobgraph_subscriptions_active ")]
     return float(line.split()[1])
@@ -303,3 +304,99 @@ async def test_no_request_shape_yields_an_internal_error(
     uncoded = {shape: answer for shape, answer in answers.items()
                if answer[0] >= 400 and '"code"' not in answer[1]}
     assert uncoded == {}
+
+
+QUERY = "query Me { viewer { userId } }"
+MUTATION = 'mutation Make { createJob(input: {jobType: "sweep"}) { jobId } }'
+SUBSCRIPTION = "subscription Any { jobsChanged(initial: 1) { kind } }"
+BODIES: dict[str, Any] = {
+    "batch of queries": [{"query": QUERY}, {"query": QUERY}],
+    "batch with a mutation": [{"query": QUERY}, {"query": MUTATION}],
+    "batch with a subscription": [{"query": SUBSCRIPTION}],
+    "batch with a syntax error": [{"query": "query {"}],
+    "empty batch": [],
+    "batch of junk": [1, "x", None, [], {}],
+    "query not a string": {"query": 5},
+    "query a list": {"query": [QUERY]},
+    "query null": {"query": None},
+    "no query": {"variables": {}},
+    "variables a list": {"query": QUERY, "variables": [1]},
+    "variables a string": {"query": QUERY, "variables": "{}"},
+    "operationName an object": {"query": QUERY, "operationName": {}},
+    "unknown operationName": {"query": QUERY, "operationName": "Nope"},
+    "extensions a list": {"query": QUERY, "extensions": []},
+    "persisted query": {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+    "edge date": {"query": "query($d: DateTime) { jobs(filter: {createdAfter: $d}) "
+                           "{ totalCount } }", "variables": {"d": "0001-01-01T00:00:00+14:00"}},
+    "edge date literal": {"query": '{ jobs(filter: {createdBefore: "9999-12-31T23:59:59-14:00"})'
+                                   " { totalCount } }"},
+}
+CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-8",
+                 "application/graphql", "application/graphql-response+json", "text/plain",
+                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                 "multipart/form-data", "application/octet-stream", "nonsense"]
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PURGE"]
+
+
+async def answer(http: Api, method: str, headers: dict[str, str], **arguments: Any
+                 ) -> tuple[int, str]:
+    """Status and the start of the body (a stream is read until its first result)."""
+    text = ""
+    try:
+        async with asyncio.timeout(DEADLINE), http.client.stream(
+                method, "/graphql", headers=headers, **arguments) as response:
+            async for chunk in response.aiter_text():
+                text += chunk
+                if '"data"' in text or '"errors"' in text:
+                    break
+            return response.status_code, text
+    except TimeoutError:
+        return 598, f"no result within {DEADLINE} s: {text[:200]!r}"
+    except httpx.HTTPError as exc:
+        return 599, repr(exc)
+
+
+def refused_wrongly(answers: dict[Any, tuple[int, str]]) -> dict[Any, tuple[int, str]]:
+    """Answers that are internal errors, or refusals without a code."""
+    return {shape: (status, text[:300]) for shape, (status, text) in answers.items()
+            if status >= 500 or "INTERNAL_SERVER_ERROR" in text
+            or (status >= 400 and '"code"' not in text and shape[0] != "HEAD")}
+
+
+async def test_no_method_body_content_type_or_batch_yields_an_internal_error(
+    live: LiveServer, http: Api, settings: Any, no_tracebacks: Any
+) -> None:
+    """Every method; bodies of every wrong shape and batches, with every content type and
+    with the Accept values that pick another path through the server; GET with each."""
+    auth = ALICE.headers(settings)
+    await create_job(http)  # so that each subscription has a first event to send at once
+    answers: dict[Any, tuple[int, str]] = {}
+    for method in METHODS:
+        answers[method, "query"] = await answer(http, method, auth, json={"query": QUERY})
+    for name, body in BODIES.items():
+        raw = json.dumps(body)
+        for content_type in CONTENT_TYPES:
+            for accept in (None, "application/graphql-response+json", "text/event-stream",
+                           MULTIPART):
+                headers = auth | ({"Content-Type": content_type} if content_type else {}) \
+                    | ({"Accept": accept} if accept else {})
+                answers["POST", name, content_type, accept] = await answer(
+                    http, "POST", headers, content=raw)
+        params = ({key: value if isinstance(value, str) else json.dumps(value)
+                   for key, value in body.items()} if isinstance(body, dict) else
+                  {"query": raw})
+        for accept in (None, "text/event-stream"):
+            answers["GET", name, accept] = await answer(
+                http, "GET", auth | ({"Accept": accept} if accept else {}), params=params)
+    # GET with a mutation and a subscription, under each Accept
+    for document in (MUTATION, SUBSCRIPTION):
+        for accept in ACCEPTS:
+            answers["GET", document, accept] = await answer(
+                http, "GET", auth | ({"Accept": accept} if accept else {}),
+                params={"query": document})
+    assert refused_wrongly(answers) == {}
+    # nothing was created by a GET or by a refused request
+    assert (await http.data('{ jobs(filter: {jobType: "sweep"}) { totalCount } }')
+            )["jobs"]["totalCount"] == sum(
+        1 for shape, (status, text) in answers.items()
+        if "createJob" in text and '"jobId"' in text and shape[0] == "POST")

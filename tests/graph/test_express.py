@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from graph.server.http import GraphQLView
-from tests.helpers.graphql import ALICE, ANON, BOB, WORKER, Api, Caller
+from tests.helpers.graphql import ALICE, ANON, BOB, METRICS, WORKER, Api, Caller
 
 JOB_FIELDS = """jobId jobType status parameters createdAt updatedAt results batchId owner
     processingStartedAt completedAt claimedBy leaseExpiresAt attempts maxAttempts retryable
@@ -233,7 +233,7 @@ async def test_the_lane_records_operations_in_metrics(api: Api, lane: list[bool]
     for _ in range(2):
         await send(api, {"query": "query Me { viewer { userId } }"})
     assert lane[-1] is True
-    metrics = (await api.client.get("/metrics")).text
+    metrics = (await api.client.get("/metrics", headers=METRICS)).text
     line = next(line for line in metrics.splitlines()
                 if line.startswith("jobgraph_graphql_requests_total")
                 and 'operation_name="Me"' in line)

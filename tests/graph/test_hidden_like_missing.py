@@ -45,7 +45,9 @@ ID_FIELDS = {"job": "jobId", "batch": "batchId", "documentation job": "jobId"}
 async def counted(mongo_uri: str, database_name: str, store: Store
                   ) -> AsyncIterator[tuple[Api, CommandCounter]]:
     counter = CommandCounter(database_name)
-    settings = make_settings(database=database_name, reaper_interval_seconds=3600)
+    # no background loop may add its own commands to the count
+    settings = make_settings(database=database_name, reaper_interval_seconds=3600,
+                             dispatcher=False)
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [counter]}) as api:
         yield api, counter

@@ -361,3 +361,33 @@ async def test_healthz_answers_200(shared_api: Api) -> None:
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PURGE"])
+async def test_other_methods_get_the_json_error_body_and_allow(
+    shared_api: Api, method: str
+) -> None:
+    response = await shared_api.client.request(
+        method, "/graphql", json={"query": "{ viewer { userId } }"},
+        headers={"Accept": "application/json"})
+
+    assert response.status_code == 405
+    assert media_type(response) == JSON
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert method in error["message"]
+    assert {part.strip() for part in response.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/nothing-here", 404, "NOT_FOUND"),
+    ("POST", "/metrics", 405, "BAD_REQUEST"),
+    ("DELETE", "/healthz", 405, "BAD_REQUEST"),
+])
+async def test_routing_refusals_elsewhere_are_json_too(
+    shared_api: Api, method: str, path: str, status: int, code: str
+) -> None:
+    response = await shared_api.client.request(method, path)
+
+    assert response.status_code == status
+    assert response.json()["errors"][0]["extensions"] == {"code": code}

@@ -49,7 +49,7 @@ async def patient(mongo_uri: str, database_name: str, store: Store) -> AsyncIter
     """Long leases and a reaper that only sweeps when the test says so (``reap``); a lease
     is made to lapse by moving its end into the past (``lapse``)."""
     settings = make_settings(database=database_name, lease_seconds=120,
-                             reaper_interval_seconds=3600)
+                             reaper_interval_seconds=3600, dispatcher=False)
     counter = CommandCounter(database_name)
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [counter]}) as api:

@@ -18,7 +18,17 @@ import websockets
 
 from graph.auth.tokens import mint_token
 from repository.database import free_port, make_client
-from tests.helpers.graphql import ADMIN, ALICE, ANON, BOB, TEST_SECRET, WORKER, Api, make_settings
+from tests.helpers.graphql import (
+    ADMIN,
+    ALICE,
+    ANON,
+    BOB,
+    METRICS,
+    TEST_SECRET,
+    WORKER,
+    Api,
+    make_settings,
+)
 from tests.helpers.live import DEADLINE, SubscriptionClosed, live_server, ws_client
 from tests.helpers.waiting import eventually
 
@@ -370,7 +380,7 @@ async def open_cursors(mongo_uri: str) -> int:
 async def test_one_change_stream_per_process_with_200_subscribers(
     mongo_uri: str, store: Any, database_name: str
 ) -> None:
-    settings = make_settings(database=database_name)
+    settings = make_settings(database=database_name, max_subscriptions_per_user=200)
     before = await open_cursors(mongo_uri)
     async with live_server(settings, mongo_uri) as server, httpx.AsyncClient(
             base_url=server.url, timeout=DEADLINE) as http_client:
@@ -560,13 +570,13 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
     live: Any, http: Api, settings: Any
 ) -> None:
     job_id = await create_job(http)
-    before = (await http.client.get("/metrics")).text
+    before = (await http.client.get("/metrics", headers=METRICS)).text
     async with ws_client(live, payload=bearer(settings, ALICE)) as client:
         op = await client.subscribe(JOB_CHANGED, {"id": job_id})
         await client.next(op)
         await http.data(LOG, {"id": job_id, "m": "tick"})
         await client.next(op)
-        during = (await http.client.get("/metrics")).text
+        during = (await http.client.get("/metrics", headers=METRICS)).text
     assert gauge(during, "jobgraph_subscriptions_active") == 1
     # the events were counted, and the lag gauge was set from one (NaN until then)
     assert (gauge(during, "jobgraph_change_stream_events_total")
@@ -574,7 +584,7 @@ async def test_metrics_count_active_subscriptions_and_stream_lag(
     assert 0 <= gauge(during, "jobgraph_change_stream_lag_seconds") < 60
     # and the gauge drops when the socket is gone
     async def released() -> bool:
-        text = (await http.client.get("/metrics")).text
+        text = (await http.client.get("/metrics", headers=METRICS)).text
         return gauge(text, "jobgraph_subscriptions_active") == 0
 
     assert await eventually(released)
@@ -584,7 +594,7 @@ async def test_a_message_nested_beyond_the_body_depth_limit_closes_with_4400(
     live: Any, settings: Any
 ) -> None:
     # graphql-transport-ws closes on a message that is not JSON (the older graphql-ws
-    # protocol ignores such messages, as it ignores any unreadable one)
+    # protocol answers connection_error and reads on: tests/graph/test_socket_messages.py)
     async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],
                                   open_timeout=DEADLINE) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))

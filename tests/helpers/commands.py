@@ -9,6 +9,8 @@ from typing import Any
 
 from pymongo import monitoring
 
+from repository.changes import LOOKUP_COMMENT
+
 IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart",
                      "saslcontinue", "getnonce", "killcursors"})
 
@@ -18,8 +20,9 @@ class CommandCounter(monitoring.CommandListener):
     """Counts the commands sent to one database, by name; ``log`` keeps each command's
     name with a summary of its reply, in order.
 
-    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``
-    and the ``getMore`` polls on its cursor), which runs in the background.
+    Left out: handshakes and pings, and the API's own change stream (its ``aggregate``,
+    the ``getMore`` polls on its cursor and the lookups of documents it has no state
+    of), which runs in the background.
     """
 
     database: str
@@ -42,6 +45,8 @@ class CommandCounter(monitoring.CommandListener):
             self.stream_requests.add(event.request_id)
             return
         if name == "getMore" and command.get("getMore") in self.stream_cursors:
+            return
+        if command.get("comment") == LOOKUP_COMMENT:
             return
         self.counts[name] += 1
         self.counted.add(event.request_id)

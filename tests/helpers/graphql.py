@@ -15,6 +15,9 @@ from graph.config.settings import Settings, load_settings
 from graph.server.app import create_app
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+TEST_METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS = {"Authorization": f"Bearer {TEST_METRICS_TOKEN}"}
+"""The headers of a scrape of /metrics, for an app made with ``make_settings``."""
 
 
 @dataclass
@@ -78,7 +81,8 @@ class Api:
 
 
 def make_settings(**overrides: Any) -> Settings:
-    return load_settings(jwt_secret=TEST_SECRET, log_format="text", **overrides)
+    return load_settings(**{"jwt_secret": TEST_SECRET, "log_format": "text",
+                            "metrics_token": TEST_METRICS_TOKEN, **overrides})
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import websockets
 
 from graph.config.settings import Settings
 from graph.server.app import create_app
+from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
 from repository.database import free_port
 
 DEADLINE = 20.0
@@ -22,21 +23,29 @@ DEADLINE = 20.0
 
 
 class LiveServer:
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, uvicorn_server: Any = None) -> None:
         self.app = app
         self.port = port
+        self.uvicorn = uvicorn_server
+        """The ``uvicorn.Server`` (in this process), for its open connections."""
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/graphql"
 
 
 @asynccontextmanager
 async def live_server(settings: Settings, mongo_uri: str,
+                      client_options: dict[str, Any] | None = None,
+                      ws_ping: float | None = None,
                       port: int | None = None) -> AsyncIterator[LiveServer]:
-    """``port``: a given one (a server started again where clients reconnect to)."""
-    app = create_app(settings, mongodb_uri=mongo_uri)
+    """The app served as ``jobgraph serve`` serves it. ``client_options`` go to its pymongo
+    client (command listeners); ``ws_ping``: the WebSocket keepalive's ping interval and
+    timeout (off unless given, so that a paused test is never taken for a dead client);
+    ``port``: a given one (a server started again where clients reconnect to)."""
+    app = create_app(settings, mongodb_uri=mongo_uri, client_options=client_options)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", ws_ping_interval=None)
+                            lifespan="on", ws_ping_interval=ws_ping, ws_ping_timeout=ws_ping,
+                            **UVICORN_WEBSOCKETS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -45,7 +54,7 @@ async def live_server(settings: Settings, mongo_uri: str,
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.02)
-        yield LiveServer(app, port)
+        yield LiveServer(app, port, server)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, DEADLINE)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from repository.database import free_port
-from tests.helpers.graphql import TEST_SECRET
+from tests.helpers.graphql import TEST_METRICS_TOKEN, TEST_SECRET
 
 STARTUP_DEADLINE = 60.0
 FAST_LOOPS = {
@@ -51,7 +51,7 @@ async def start_api(mongo_uri: str, database: str) -> ApiProcess:
     port = free_port()
     env = {**os.environ, **FAST_LOOPS, "JOBGRAPH_MONGODB_URI": mongo_uri,
            "JOBGRAPH_DATABASE": database, "JOBGRAPH_JWT_SECRET": TEST_SECRET,
-           "JOBGRAPH_LOG_LEVEL": "WARNING"}
+           "JOBGRAPH_METRICS_TOKEN": TEST_METRICS_TOKEN, "JOBGRAPH_LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "uvicorn", "graph.server.app:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",

@@ -1,4 +1,4 @@
-"""``/metrics`` reports the outbox depth (counted at scrape time), schedule fires and
+"""``/metrics`` reports the outbox depth (counted in the database), schedule fires and
 webhook attempts by outcome."""
 
 from __future__ import annotations

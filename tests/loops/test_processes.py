@@ -20,7 +20,7 @@ from repository.access import Principal
 from repository.database import Store
 from repository.deliveries import DeliveryStatus
 from repository.pagination import PageRequest
-from tests.helpers.graphql import make_settings
+from tests.helpers.graphql import METRICS, make_settings
 from tests.helpers.receiver import Received, receiver
 from tests.helpers.waiting import eventually
 
@@ -77,7 +77,7 @@ async def _at_least(store: Store, schedule_id: str, count: int) -> bool:
 
 async def _fires(url: str) -> float:
     async with httpx.AsyncClient(base_url=url) as client:
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=METRICS)).text
     for line in text.splitlines():
         if line.startswith("jobgraph_schedule_fires_total "):
             return float(line.split()[1])

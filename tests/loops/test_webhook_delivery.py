@@ -286,3 +286,26 @@ async def test_a_standalone_database_is_reported_once(tmp_path: Any,
     # then: one clear line
     lines = [r.getMessage() for r in caplog.records if r.name == "jobgraph.outbox"]
     assert len(lines) == 1 and "replica set" in lines[0]
+
+
+async def test_the_dispatcher_stops_even_when_woken_as_it_is_cancelled(store: Store) -> None:
+    # given: dispatcher loops idle, each waiting to be woken
+    dispatcher = Dispatcher(store, timeout=5, lease_seconds=10, max_attempts=3,
+                            retry_seconds=1, allow_private=True, poll_seconds=30,
+                            concurrency=4)
+    dispatcher.start()
+    for _ in range(20):  # let every loop reach its wait
+        await asyncio.sleep(0)
+
+    # when: the process shuts down as deliveries are announced (cancelled, then woken,
+    # before the loops run again)
+    tasks = list(dispatcher._tasks)
+    for task in tasks:
+        task.cancel()
+    dispatcher.wake()
+
+    # then: no loop swallows its cancellation (asyncio.wait_for on Python 3.11 did)
+    async with asyncio.timeout(20):
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results)
+    await dispatcher.stop()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from typing import Any
 
-from repository.changes import StateCache, apply_update, to_change
+from repository.access import Principal
+from repository.changes import ChangeFeed, StateCache, apply_update, stream_pipeline, to_change
+from repository.database import Store
+from repository.job_documents import job_from_document
 
 
 def update_event(object_id: str, fields: dict[str, Any], *, looked_up: dict[str, Any] | None,
@@ -72,3 +77,39 @@ def test_state_cache_is_bounded() -> None:
         cache.put(("jobs", n), {"n": n})
     assert len(cache.states) == 2 and cache.get(("jobs", 4)) == {"n": 4}
     assert cache.get(("jobs", 0)) is None
+
+
+async def test_the_feed_carries_and_keeps_no_log_entries(store: Store) -> None:
+    # given a job with a log, and a feed that knows nothing of it yet
+    worker = Principal("w", roles=frozenset({"worker"}))
+    job = await store.jobs.create(Principal("alice"), job_type="t")
+    await store.jobs.claim(worker, ["t"])
+    await store.jobs.append_logs(worker, job.job_id, [("info", "before the feed")])
+    feed = ChangeFeed(store.db)
+    await feed.open()
+    try:
+        # when entries are appended: the first change is looked up (a state never seen),
+        # the next one derived from it
+        changes = feed.changes()
+        seen = []
+        for message in ("one", "two"):
+            await store.jobs.append_logs(worker, job.job_id, [("info", message)])
+            seen.append(await asyncio.wait_for(anext(changes), 30))
+        await changes.aclose()
+    finally:
+        await feed.close()
+    # then no state the feed hands out or keeps holds a log entry
+    assert [(c.document["log_seq"], c.exact) for c in seen] == [(2, True), (3, True)]
+    assert all("logs" not in change.document for change in seen)
+    assert all("logs" not in state for state in feed.cache.states.values())
+    # and a job decoded from them says its log was left out, with log_seq to read it by
+    model = seen[-1].model(job_from_document)
+    assert (model.logs_loaded, model.logs, model.log_seq) == (False, [], 3)
+    assert [e.message for e in await store.jobs.log_window(model, 2)] == ["one", "two"]
+
+
+def test_the_stream_pipeline_leaves_out_every_path_of_the_log() -> None:
+    stages = stream_pipeline()
+    assert {"$unset": ["fullDocument.logs"]} in stages
+    # updatedFields are filtered by their first path segment: logs, logs.999
+    assert '"logs"' in json.dumps(stages[-1]) and "$split" in json.dumps(stages[-1])

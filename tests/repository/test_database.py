@@ -139,6 +139,35 @@ async def test_start_second_embedded_server_serves_and_stops_cleanly(
     assert server.process is None
 
 
+async def test_embedded_data_directory_and_log_are_the_owners_only(tmp_path: Path) -> None:
+    # given a data directory that does not exist yet, under a parent that does not either
+    data_dir = tmp_path / "nested" / "data"
+    server = EmbeddedServer(data_dir=data_dir)
+
+    # when the server starts and stores something
+    uri = server.start()
+    try:
+        client = make_client(uri)
+        try:
+            await client.jobgraph_private.things.insert_one({"_id": 1})
+        finally:
+            await client.close()
+    finally:
+        server.stop()
+
+    # then neither the data nor the server's log can be read by anyone else
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "nested" / "data.log").stat().st_mode) == 0o600
+
+    # and a directory left readable by an earlier version is closed at the next start
+    data_dir.chmod(0o755)
+    (tmp_path / "nested" / "data.log").chmod(0o644)
+    server.start()
+    server.stop()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "nested" / "data.log").stat().st_mode) == 0o600
+
+
 def test_start_embedded_server_without_executable_raises_embedded_database_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

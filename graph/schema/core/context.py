@@ -40,7 +40,18 @@ class Loaders:
         return [counts[batch_id] for batch_id in ids]
 
 
-@dataclass(slots=True)  # one per request, and one per WebSocket for as long as it is open
+class Connection:
+    """What the operations of one connection (a request, or a WebSocket for as long as it
+    is open) share."""
+
+    __slots__ = ("open_subscriptions",)
+
+    def __init__(self) -> None:
+        self.open_subscriptions = 0
+        """Subscriptions the connection holds now (``subscribing`` counts them)."""
+
+
+@dataclass(slots=True)  # one per request, one per WebSocket, and a copy per execution
 class Context:
     store: Store
     settings: Settings
@@ -50,8 +61,7 @@ class Context:
     expires_at: float | None = None
     connection_params: dict[str, Any] | None = None
     """A WebSocket's connection-init payload (Strawberry fills it in)."""
-    open_subscriptions: int = 0
-    """Subscriptions this WebSocket connection holds now (the context lives as long)."""
+    connection: Connection = field(default_factory=Connection, repr=False)
     caller_gone: Callable[[], Awaitable[None]] | None = None
     """Over HTTP: returns once the client has disconnected (the server supplies it), so a
     resolver whose answer must reach its caller can tell; None where nobody can tell."""
@@ -63,6 +73,12 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.store, self.principal)
         return self._loaders
+
+    def for_execution(self) -> Context:
+        """A copy for one operation or one subscription event (``graph.engine.executor``
+        makes one per execution): caches of its own, the connection's counters."""
+        return Context(self.store, self.settings, self.principal, self.request, self.hub,
+                       self.expires_at, None, self.connection, self.caller_gone)
 
     def authenticate(self, principal: Principal, expires_at: float | None) -> None:
         """Set the caller of a WebSocket once its connection-init payload is known."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from graph.engine.documents import syntax_error_code
 from repository.database import UNREACHABLE_ERRORS
@@ -51,6 +52,13 @@ def client_error(error: GraphQLError) -> GraphQLError:
         return _rebuild(error, f"{error.message} over this transport: a multipart subscription "
                         "stream carries only subscriptions, and a mutation needs POST",
                         {"code": ErrorCode.UNSUPPORTED_TRANSPORT.value})
+    if isinstance(original, MissingQueryError | CannotGetOperationTypeError):
+        # Over plain HTTP Strawberry's view answers these 400 BAD_REQUEST before running
+        # anything; in a stream (SSE, multipart) and on a socket they arrive here instead
+        message = (original.as_http_error_reason()
+                   if isinstance(original, CannotGetOperationTypeError)
+                   else "No GraphQL query found in the request")
+        return _rebuild(error, message, {"code": ErrorCode.BAD_REQUEST.value})
     if isinstance(original, UNREACHABLE_ERRORS):
         logger.warning("database unavailable: %s", original)
         return _rebuild(error, "The database is unavailable; try again later.",

@@ -49,12 +49,15 @@ class ConnectionSubscription:
         if context.hub is None:
             raise unavailable("subscriptions are not available on this server")
         limit = context.settings.max_subscriptions_per_connection
-        if context.open_subscriptions >= limit:
+        connection = context.connection
+        if connection.open_subscriptions >= limit:
             raise SubscriptionError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                                     f"a connection may hold at most {limit} subscriptions")
-        subscriber = await context.hub.subscribe(**self.interest).__aenter__()
+        principal = context.principal
+        owner = None if principal.is_anonymous else principal.user_id
+        subscriber = await context.hub.subscribe(owner=owner, **self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
-        context.open_subscriptions += 1
+        connection.open_subscriptions += 1
         if context.expires_at is not None and isinstance(context.request, Request):
             self.timer = asyncio.get_running_loop().call_later(
                 max(0.0, context.expires_at - time.time()), subscriber.fail, token_expired())
@@ -64,5 +67,5 @@ class ConnectionSubscription:
         if self.timer is not None:
             self.timer.cancel()
         if self.subscriber is not None:
-            self.context.open_subscriptions -= 1
+            self.context.connection.open_subscriptions -= 1
             await self.subscriber.__aexit__(*exc_info)

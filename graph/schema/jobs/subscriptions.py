@@ -29,7 +29,9 @@ class JobEventKind(Enum):
     UPDATED = strawberry.enum_value(
         "UPDATED", description="The job changed, or entered or left the filter.")
     DELETED = strawberry.enum_value(
-        "DELETED", description="The job was deleted (`job` is null).")
+        "DELETED", description="The job was deleted, or you may no longer read it: the two "
+        "look the same (`job` is null), and you hear no more of it unless you may read it "
+        "again.")
 
 
 @strawberry.type(description="A job as it is now, and what just happened to it.")
@@ -82,10 +84,11 @@ class JobSubscriptions:
     ) -> AsyncGenerator[SecretaryJob, None]:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
-            job = await store.jobs.get(principal, job_id)
+            # without its log, as every later state: `logs` reads what is selected of it
+            job = await store.jobs.get_without_logs(principal, job_id)
             version = job.version
             yield job  # type: ignore[misc]
-            del job  # held for hours otherwise, logs and all, by each subscription
+            del job  # held for hours otherwise, by each subscription
             async for current in newer_states(changes, version, principal, job_from_document,
                                               kind="job", object_id=job_id, claimable=True):
                 yield current  # type: ignore[misc]
@@ -106,6 +109,8 @@ class JobSubscriptions:
             raise ValidationError("initial", f"must be between 0 and {store.limits.max_page_size}")
 
         def relevant(change: Change) -> bool:
+            if change.document is None and change.previous is None:
+                return True  # deleted, state before unknown: job_event asks `versions`
             return job_filter.matches(change.document) or job_filter.matches(change.previous)
 
         async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
@@ -140,10 +145,10 @@ class JobLogSubscriptions:
         if after < 0:
             raise ValidationError("after", "must not be negative")
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
-            job = await store.jobs.get(principal, job_id)
+            job = await store.jobs.get_without_logs(principal, job_id)
             if after > job.log_seq:
                 raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")
-            logs = job.logs_after(after)
+            logs = await store.jobs.logs_after(job, after)
             version = job.version
             del job
             yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
@@ -152,7 +157,7 @@ class JobLogSubscriptions:
             async for current in newer_states(changes, version, principal, job_from_document,
                                               kind="job", object_id=job_id, claimable=True):
                 if current.log_seq > after:
-                    logs = current.logs_after(after)
+                    logs = await store.jobs.logs_after(current, after)
                     yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
                     after = logs.last_seq
                     del logs

@@ -1,0 +1,202 @@
+"""GraphQL over WebSocket: text frames, and every message checked against its protocol's
+specification before Strawberry's handlers read it.
+
+Strawberry's handlers index into whatever JSON arrives (``message["type"]``,
+``message["payload"]["query"]``), so a list, an object as ``id`` or ``payload: null``
+raised a TypeError that killed the connection's handler (1006, and a traceback in the
+log). Here each message is checked first, and a message of the wrong shape gets what its
+protocol says:
+
+- ``graphql-transport-ws`` (graphql-ws's PROTOCOL.md): "Receiving a message of a type or
+  format which is not specified in this document will result in an immediate socket
+  closure with the event ``4400: <error-message>``." The checks are those of the
+  reference implementation's ``validateMessage``.
+- ``graphql-ws`` (subscriptions-transport-ws's PROTOCOL.md): a message that cannot be
+  parsed is answered with ``connection_error``, "which does not disconnect the client,
+  just ignore[s] the message"; an operation that fails before execution gets ``error``
+  with its id (GQL_ERROR). Both payloads carry ``extensions.code`` BAD_REQUEST.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from repository.errors import ErrorCode
+
+MAX_CLOSE_REASON = 123
+"""Bytes a close frame's reason may hold (RFC 6455: 125 with the 2-byte code)."""
+
+
+class Unreadable:
+    """What a ``graphql-ws`` socket received that is not JSON (that protocol answers it
+    with ``connection_error`` and reads on)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """Every WebSocket message as a text frame. Strawberry sends bytes as binary frames,
+    which browsers, graphql-ws, Apollo, urql and gql all refuse to read as messages."""
+
+    async def send_json(self, message: Any) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        """A reason too long for a close frame would fail the close itself (1006)."""
+        await super().close(code, truncated(reason))
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False
+                        ) -> AsyncGenerator[object, None]:
+        """Strawberry's, except that a message that is not JSON is handed on as
+        ``Unreadable`` where the protocol reads on (instead of being dropped unseen)."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                try:
+                    message = self.view.decode_json(text)
+                except json.JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+                    message = Unreadable(f"the message is not JSON: {exc.msg}")
+                yield message
+        except KeyError as exc:  # a binary frame
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+
+def truncated(reason: str) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= MAX_CLOSE_REASON:
+        return reason
+    return encoded[:MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _envelope_problem(message: Any) -> str | None:
+    if not isinstance(message, dict):
+        return f"a message must be an object, not {_kind(message)}"
+    if not isinstance(message.get("type"), str):
+        return f"a message's 'type' must be a string, not {_kind(message.get('type'))}"
+    return None
+
+
+def _id_problem(message: dict[str, Any]) -> str | None:
+    operation_id = message.get("id")
+    if not isinstance(operation_id, str) or not operation_id:
+        return (f"a {message['type']!r} message's 'id' must be a non-empty string, "
+                f"not {_kind(operation_id)}")
+    return None
+
+
+def _payload_problem(message: dict[str, Any]) -> str | None:
+    """What is wrong with a subscribe (start) message's payload, if anything."""
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return f"a {message['type']!r} message's 'payload' must be an object, not {_kind(payload)}"
+    if not isinstance(payload.get("query"), str):
+        return f"the payload's 'query' must be a string, not {_kind(payload.get('query'))}"
+    for name, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        value = payload.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"the payload's {name!r} must be {_kind(kind())} or null, not {_kind(value)}"
+    return None
+
+
+TRANSPORT_WS_CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe",
+                                       "complete"})
+
+
+def transport_ws_problem(message: Any) -> str | None:
+    """Why a ``graphql-transport-ws`` message is not one the protocol specifies, or None."""
+    problem = _envelope_problem(message)
+    if problem is not None:
+        return problem
+    kind = message["type"]
+    if kind not in TRANSPORT_WS_CLIENT_TYPES:
+        return f"unknown message type {kind!r}"
+    if kind in ("connection_init", "ping", "pong"):
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            return f"a {kind!r} message's 'payload' must be an object, not {_kind(payload)}"
+        return None
+    return _id_problem(message) or (_payload_problem(message) if kind == "subscribe" else None)
+
+
+GRAPHQL_WS_CLIENT_TYPES = frozenset({"connection_init", "connection_terminate", "start",
+                                     "stop"})
+
+
+def graphql_ws_problem(message: Any) -> tuple[str, str | None] | None:
+    """Why a ``graphql-ws`` message cannot be read, and the operation it belongs to (None:
+    the connection's); None when it is fine."""
+    if isinstance(message, Unreadable):
+        return message.reason, None
+    problem = _envelope_problem(message)
+    if problem is not None:
+        return problem, None
+    kind = message["type"]
+    if kind not in GRAPHQL_WS_CLIENT_TYPES:
+        return f"unknown message type {kind!r}", None
+    if kind in ("start", "stop"):
+        problem = _id_problem(message)
+        if problem is not None:
+            return problem, None
+    if kind == "start":
+        problem = _payload_problem(message)
+        if problem is not None:
+            return problem, message["id"]
+    return None
+
+
+def refusal(reason: str) -> dict[str, Any]:
+    return {"message": reason, "extensions": {"code": ErrorCode.BAD_REQUEST.value}}
+
+
+class TransportWsHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    async def handle_message(self, message: Any) -> None:
+        problem = transport_ws_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
+
+class GraphQLWsHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    async def handle_message(self, message: Any) -> None:
+        problem = graphql_ws_problem(message)
+        if problem is None:
+            await super().handle_message(message)
+            return
+        reason, operation_id = problem
+        if operation_id is None:
+            await self.send_message({"type": "connection_error",  # type: ignore[typeddict-item]
+                                     "payload": refusal(reason)})
+        else:
+            await self.send_message({"type": "error", "id": operation_id,
+                                     "payload": refusal(reason)})

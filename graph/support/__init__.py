@@ -1,0 +1,1 @@
+"""Generic helpers any room may use: background tasks that stop when asked."""

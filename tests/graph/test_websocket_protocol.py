@@ -1,0 +1,155 @@
+"""A subscriber that stops reading gets the documented end: its socket is closed with 4499
+``SUBSCRIPTION_LAGGING`` behind what it was already sent, and the server lets go of its
+subscriptions at once. Tested with a raw WebSocket client (the ``websockets`` sans-I/O
+protocol over a plain TCP stream) that reads nothing after the handshake, against the
+server as ``jobgraph serve`` runs it, with a fast keepalive."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import json
+import logging
+import os
+import re
+import socket
+from typing import Any
+
+import httpx
+import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
+
+from graph.server.websocket_protocol import LAGGING_CLOSE_CODE, WebSocketProtocol
+from tests.helpers.graphql import WORKER, Api, make_settings
+from tests.helpers.live import DEADLINE, live_server
+from tests.helpers.waiting import eventually
+
+from .test_subscriptions import ALICE, CLAIM, HEARTBEAT, bearer, create_job
+
+FOLLOW = "subscription($id: ID!) { jobChanged(jobId: $id) { version parameters } }"
+
+
+class RawClient:
+    """A WebSocket client whose reading the test controls: nothing is read from the socket
+    but when ``read_all`` says so (the handshake aside)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 protocol: ClientProtocol) -> None:
+        self.reader, self.writer, self.protocol = reader, writer, protocol
+
+    @classmethod
+    async def connect(cls, url: str) -> RawClient:
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills soon
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**24)
+        protocol = ClientProtocol(parse_uri(url), subprotocols=["graphql-transport-ws"])
+        protocol.send_request(protocol.connect())
+        client = cls(reader, writer, protocol)
+        await client.flush()
+        async with asyncio.timeout(DEADLINE):
+            while not any(isinstance(event, Response) for event in client._receive(
+                    await reader.read(4096))):
+                pass
+        return client
+
+    def _receive(self, data: bytes) -> list[Any]:
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        return self.protocol.events_received()
+
+    async def flush(self) -> None:
+        self.writer.write(b"".join(self.protocol.data_to_send()))
+        await self.writer.drain()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.protocol.send_text(json.dumps(message).encode())
+        await self.flush()
+
+    async def read_all(self) -> tuple[list[dict[str, Any]], Close | None]:
+        """Everything the server sent, until it closed: its messages, and its close."""
+        messages: list[dict[str, Any]] = []
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                data = await self.reader.read(2**20)
+                for frame in self._receive(data):
+                    if frame.opcode is Opcode.TEXT:
+                        messages.append(json.loads(frame.data))
+                await self.flush()  # pongs, and the answer to a close
+                if not data or self.protocol.close_rcvd is not None:
+                    return messages, self.protocol.close_rcvd
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_a_subscriber_that_stops_reading_is_closed_with_subscription_lagging(
+    mongo_uri: str, store: Any, database_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = make_settings(database=database_name, max_payload_bytes=200_000)
+    async with live_server(settings, mongo_uri, ws_ping=1.0) as server, httpx.AsyncClient(
+            base_url=server.url, timeout=DEADLINE) as http_client:
+        http = Api(http_client, settings)
+        # incompressible, so each event really is ~150 KB on the wire
+        blob = base64.b64encode(os.urandom(110_000)).decode()
+        job_id = await create_job(http, parameters={"blob": blob})
+        await http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
+        hub = server.app.state.hub
+        # given two subscribers that read nothing once subscribed: one will read again
+        # later, the other never
+        later, never = await RawClient.connect(server.ws_url), await RawClient.connect(
+            server.ws_url)
+        try:
+            for client in (later, never):
+                await client.send({"type": "connection_init",
+                                   "payload": bearer(settings, ALICE)})
+                await client.send({"id": "1", "type": "subscribe",
+                                   "payload": {"query": FOLLOW, "variables": {"id": job_id}}})
+            await eventually(lambda: hub.count == 2)
+            # when changes keep coming (more than their buffers hold)
+            for _ in range(40):
+                await http.data(HEARTBEAT, {"id": job_id}, as_=WORKER)
+            # then the server lets go of their subscriptions (its pings got no answer)
+            await eventually(lambda: hub.count == 0)
+            # and the one that reads again gets what it was sent, in order, then the close
+            messages, close = await later.read_all()
+            later.close()
+            # and the one that never reads is cut off (10 s after the close)
+            await eventually(lambda: not websockets_open(server), deadline=DEADLINE)
+        finally:
+            later.close()
+            never.close()
+    assert close is not None, f"no close frame after {len(messages)} messages"
+    assert (close.code, close.reason) == (LAGGING_CLOSE_CODE, "SUBSCRIPTION_LAGGING")
+    assert messages[0]["type"] == "connection_ack"
+    versions = [m["payload"]["data"]["jobChanged"]["version"] for m in messages[1:]
+                if m["type"] == "next"]
+    assert versions == list(range(1, 1 + len(versions))) and versions
+    # and nothing went wrong on the way (an unexpected error is logged at ERROR)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def websockets_open(server: Any) -> list[Any]:
+    return [connection for connection in server.uvicorn.server_state.connections
+            if isinstance(connection, WebSocketProtocol)]
+
+
+def test_uvicorns_protocol_still_has_what_ours_relies_on() -> None:
+    # WebSocketProtocol overrides keepalive_timeout and uses these attributes
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    assert "def keepalive_timeout(self) -> None:" in source
+    for attribute in ("self.conn", "self.transport", "self.close_sent", "self.queue",
+                      "self.read_paused", "self.close_timer", "self.close_timeout",
+                      "self.pong_timer", "self.pending_ping_payload", "self.loop"):
+        assert re.search(rf"{re.escape(attribute)}(: [^=]+)? = ", source), attribute
+    assert issubclass(WebSocketProtocol, WebSocketsSansIOProtocol)

@@ -1,0 +1,107 @@
+"""``jobgraph serve`` itself: what it prints per request, and the limits it gives uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.helpers.live import DEADLINE
+from tests.helpers.serving import jobgraph_serve
+from tests.helpers.waiting import eventually
+
+
+async def test_serve_writes_one_request_line_and_no_uvicorn_access_lines(
+    mongo_uri: str, database_name: str, store: Any, tmp_path: Path
+) -> None:
+    output = tmp_path / "serve.log"
+    async with jobgraph_serve(mongo_uri, database_name, output) as served, httpx.AsyncClient(
+            base_url=served.url, timeout=DEADLINE) as client:
+        await client.get("/healthz")
+        await client.post("/graphql", json={"query": "query Me { viewer { userId } }"},
+                          headers={"X-Request-Id": "one-request"})
+        await client.put("/graphql", json={"query": "query Me { viewer { userId } }"})
+
+        def logged() -> list[dict[str, Any]]:
+            lines = [json.loads(line) for line in served.lines() if line.startswith("{")]
+            return lines if any(line.get("method") == "PUT" for line in lines) else []
+
+        lines = await eventually(logged)
+    # README (Observability): jobgraph.request replaces uvicorn's access log
+    assert [line["message"] for line in lines if line["logger"] == "uvicorn.access"] == []
+    requests = [(line["method"], line["path"], line["status"]) for line in lines
+                if line["logger"] == "jobgraph.request"]
+    assert requests == [("POST", "/graphql", 200), ("PUT", "/graphql", 405)]
+    assert [line["request_id"] for line in lines if line.get("method") == "POST"] == [
+        "one-request"]
+
+
+def handshake(port: int, key: str) -> bytes:
+    return (f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n").encode()
+
+
+def text_frame_header(length: int, mask: bytes) -> bytes:
+    """A client's text frame (FIN, masked) announcing ``length`` bytes of payload."""
+    return bytes([0x81, 0x80 | 127]) + struct.pack("!Q", length) + mask
+
+
+async def close_code(reader: asyncio.StreamReader) -> int:
+    """The code of the close frame the server sends (server frames are not masked)."""
+    while True:
+        first, second = await reader.readexactly(2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        payload = await reader.readexactly(length)
+        if first & 0x0F == 0x8:
+            return struct.unpack("!H", payload[:2])[0]
+
+
+async def test_serve_closes_a_socket_whose_message_exceeds_the_body_limit_with_1009(
+    mongo_uri: str, database_name: str, store: Any, tmp_path: Path
+) -> None:
+    limit = 65536
+    async with jobgraph_serve(mongo_uri, database_name, tmp_path / "serve.log",
+                              MAX_BODY_BYTES=str(limit)) as served:
+        # a message within the limit is read as usual
+        async with websockets.connect(served.ws_url, subprotocols=["graphql-transport-ws"],
+                                      open_timeout=DEADLINE, max_size=None) as socket:
+            await socket.send(json.dumps({"type": "connection_init",
+                                          "payload": {"pad": "x" * (limit - 100)}}))
+            ack = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE))
+            assert ack["type"] == "connection_ack"
+
+        # an 8 MB frame is refused from its header: 1 KB of it sent, and the socket is
+        # closed with 1009 (message too big) while the other 8 MB were never sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(handshake(served.port, key))
+            status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+            assert status.startswith(b"HTTP/1.1 101"), status
+            writer.write(text_frame_header(8 * 1024 * 1024, os.urandom(4)) + b"\0" * 1024)
+            await writer.drain()
+            assert await asyncio.wait_for(close_code(reader), DEADLINE) == 1009
+        finally:
+            writer.close()
+
+        # and a client library sending the whole 8 MB message hears the same
+        async with websockets.connect(served.ws_url, subprotocols=["graphql-transport-ws"],
+                                      open_timeout=DEADLINE, max_size=None) as socket:
+            try:
+                await socket.send("x" * (8 * 1024 * 1024))
+                await asyncio.wait_for(socket.recv(), DEADLINE)
+            except websockets.ConnectionClosed:
+                pass
+        assert socket.close_code == 1009
