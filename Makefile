@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
 
-.PHONY: run test lint schema bench seed-demo demo-worker lock clean node-clients
+.PHONY: run test lint schema bench seed-demo demo-worker lock clean node-clients screenshots
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: no supported Python found (one of \
@@ -60,6 +60,11 @@ seed-demo: $(STAMP)
 
 demo-worker: $(STAMP)
 	$(BIN)/jobgraph demo-worker
+
+# The README's pictures of the dashboard: a throwaway server with the demo data and the
+# demo worker, photographed by Chromium (Debian's `chromium`) into docs/screenshots/.
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

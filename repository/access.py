@@ -118,6 +118,37 @@ def can_admin(principal: Principal, access: AccessControl) -> bool:
     return principal.is_admin or access.can_admin(principal.user_id)
 
 
+@dataclass(frozen=True)
+class Rights:
+    """What the caller may do to one object it reads, by the same rules as the conditional
+    updates of the mutations: what a frontend shows its buttons by (``viewerCan...``)."""
+
+    write: bool
+    """Its writers' changes (retry, pause and resume, activate and deactivate). A worker's
+    claim on a job is not counted: it lets the worker drive that job, nothing more."""
+    admin: bool
+    """Delete it, change its access control."""
+
+    def retry(self, *, failed: bool, retryable: bool) -> bool:
+        """Whether a retry would be accepted now: the writers' decision, on an object that
+        FAILED and was not failed for good."""
+        return self.write and failed and retryable
+
+    def cancel(self, *, waiting_or_running: bool, cancel_requested: bool) -> bool:
+        """Whether a cancel would change something now: the writers' decision, on a job
+        PENDING or PROCESSING that was not asked to cancel yet."""
+        return self.write and waiting_or_running and not cancel_requested
+
+    def reprioritize(self, *, pending: bool) -> bool:
+        """Whether a priority change would be accepted now: the writers', while PENDING."""
+        return self.write and pending
+
+
+def rights(principal: Principal, access: AccessControl) -> Rights:
+    """``Rights`` for one object, by ``write_filter`` and ``admin_filter``."""
+    return Rights(write=can_write(principal, access), admin=can_admin(principal, access))
+
+
 def access_document(access: AccessControl) -> dict[str, Any]:
     return {
         "visibility": access.visibility.value,

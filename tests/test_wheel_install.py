@@ -116,7 +116,14 @@ def test_installed_token_and_serve_answer_ready(
                 time.sleep(0.1)
             viewer = client.post("/graphql", json={"query": "{ viewer { userId } }"},
                                  headers={"Authorization": f"Bearer {token}"})
+            # the dashboard's files come with the wheel (package data)
+            shell = client.get("/ui/jobs")
+            modules = [client.get(f"/ui/static/{name}") for name in (
+                "app.js", "pages/job.js", "vendor/preact-11.2.0/preact.mjs",
+                "vendor/graphql-ws-6.4.2/client.js")]
         assert viewer.json() == {"data": {"viewer": {"userId": "wheel-user"}}}
+        assert shell.status_code == 200 and 'src="static/app.js"' in shell.text
+        assert [module.status_code for module in modules] == [200] * 4
     finally:
         process.send_signal(signal.SIGTERM)
         try:

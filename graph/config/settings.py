@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # http
     cors_origins: Annotated[list[str], NoDecode] = []
     graphiql: bool = True
+    dashboard: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_body_depth: int = Field(64, ge=8, le=1000)

@@ -24,6 +24,7 @@ from graph.schema.root import build_schema
 from repository.database import Store, make_client, ping
 from repository.errors import ErrorCode
 
+from .dashboard import dashboard_routes
 from .error_bodies import error_body, routing_refusal
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
@@ -143,6 +144,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             *graphiql_routes(settings),
+            *dashboard_routes(settings),
         ],
         lifespan=lifespan,
         exception_handlers={StarletteHTTPException: routing_refusal},

@@ -35,12 +35,14 @@ class LiveServer:
 @asynccontextmanager
 async def live_server(settings: Settings, mongo_uri: str,
                       client_options: dict[str, Any] | None = None,
-                      ws_ping: float | None = None) -> AsyncIterator[LiveServer]:
+                      ws_ping: float | None = None,
+                      port: int | None = None) -> AsyncIterator[LiveServer]:
     """The app served as ``jobgraph serve`` serves it. ``client_options`` go to its pymongo
     client (command listeners); ``ws_ping``: the WebSocket keepalive's ping interval and
-    timeout (off unless given, so that a paused test is never taken for a dead client)."""
+    timeout (off unless given, so that a paused test is never taken for a dead client);
+    ``port``: a given one (a server started again where clients reconnect to)."""
     app = create_app(settings, mongodb_uri=mongo_uri, client_options=client_options)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws_ping_interval=ws_ping, ws_ping_timeout=ws_ping,
                             **UVICORN_WEBSOCKETS)

@@ -12,6 +12,7 @@ from graph.schema.core.connections import AFTER, BEFORE, FIRST, LAST, Connection
 from graph.schema.core.context import Context, Info
 from graph.schema.core.node import Node, global_id
 from graph.schema.jobs.types import CreateJobInput, SecretaryJob
+from repository.access import rights
 from repository.batches import BatchFilter, JobSpec
 from repository.jobs import JobFilter
 from repository.models import BatchCounts as BatchCountsModel
@@ -72,6 +73,18 @@ class BatchJob(Node):
     @staticmethod
     async def status(root: BatchJobModel, info: Info) -> JobStatus:
         return (await _counts(root, info)).status()
+
+    @strawberry.field(description="Whether you may activate and deactivate it (`writeAccess`, "
+                      "`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_write(root: BatchJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).write
+
+    @strawberry.field(description="Whether you may change its access control (`adminAccess` or "
+                      "the admin role).")
+    @staticmethod
+    def viewer_can_admin(root: BatchJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
 
     @strawberry.field(description="Jobs of the batch by status (all jobs, readable or not).")
     @staticmethod

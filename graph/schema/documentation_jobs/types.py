@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import strawberry
 
 from graph.schema.core.access import AccessControl, AccessControlInput
-from graph.schema.core.context import Context
+from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
 from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
+from repository.access import rights
 from repository.documentation_jobs import STATISTICS, DocumentationJobFilter
 from repository.models import DocumentationJob as DocumentationJobModel
 from repository.models import DocumentationJobStatus
@@ -114,6 +115,32 @@ class DocumentationJob(Node):
         "backoff after a failed attempt.")
     retryable: bool = strawberry.field(
         description="False when it was failed for good (`retryDocumentationJob` refuses it).")
+
+    @strawberry.field(description="Whether you are one of its writers (`writeAccess`, "
+                      "`adminAccess` or the admin role), who may retry it once it failed. A "
+                      "worker's claim does not count: it lets the worker drive the job only.")
+    @staticmethod
+    def viewer_can_write(root: DocumentationJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).write
+
+    @strawberry.field(description="Whether you may delete it and change its access control "
+                      "(`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_admin(root: DocumentationJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
+
+    @strawberry.field(description="Whether `retryDocumentationJob` would be accepted now: you "
+                      "may write it, it is FAILED, and it was not failed for good.")
+    @staticmethod
+    def viewer_can_retry(root: DocumentationJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).retry(
+            failed=root.status is DocumentationJobStatus.FAILED, retryable=root.retryable)
+
+    @strawberry.field(description="Whether `deleteDocumentationJob` would be accepted: as "
+                      "`viewerCanAdmin`.")
+    @staticmethod
+    def viewer_can_delete(root: DocumentationJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
 
     @strawberry.field(description="Attempts allowed and the waits between them.")
     @staticmethod

@@ -15,9 +15,10 @@ from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
 from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
+from repository.access import rights
 from repository.jobs import JobFilter
 from repository.models import JobProgress as JobProgressModel
-from repository.models import JobStatus
+from repository.models import JOB_TRANSITIONS, JobStatus
 from repository.models import SecretaryJob as SecretaryJobModel
 from repository.retry import RetryPolicy as RetryPolicyModel
 
@@ -176,6 +177,46 @@ class SecretaryJob(Node):
     ) -> list[LogEntry]:
         # a job of a subscription's event comes without its log: just these are read
         return await info.context.store.jobs.log_window(root, last)  # type: ignore[return-value]
+
+    @strawberry.field(description="Whether you are one of its writers (`writeAccess`, "
+                      "`adminAccess` or the admin role), who may retry it once it failed. A "
+                      "worker's claim does not count: it lets the worker drive the job only.")
+    @staticmethod
+    def viewer_can_write(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).write
+
+    @strawberry.field(description="Whether you may delete it and change its access control "
+                      "(`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_admin(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
+
+    @strawberry.field(description="Whether `retryJob` would be accepted now: you may write it, "
+                      "it is FAILED, and it was not failed for good.")
+    @staticmethod
+    def viewer_can_retry(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).retry(
+            failed=root.status is JobStatus.FAILED, retryable=root.retryable)
+
+    @strawberry.field(description="Whether `cancelJob` would change something now: you may "
+                      "write it, it is PENDING or PROCESSING, and no cancel was asked yet.")
+    @staticmethod
+    def viewer_can_cancel(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).cancel(
+            waiting_or_running=root.status in JOB_TRANSITIONS["cancel"],
+            cancel_requested=root.cancel_requested is not None)
+
+    @strawberry.field(description="Whether `setJobPriority` would be accepted now: you may "
+                      "write it and it is PENDING.")
+    @staticmethod
+    def viewer_can_set_priority(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).reprioritize(
+            pending=root.status is JobStatus.PENDING)
+
+    @strawberry.field(description="Whether `deleteJob` would be accepted: as `viewerCanAdmin`.")
+    @staticmethod
+    def viewer_can_delete(root: SecretaryJobModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
 
     @strawberry.field(description="The batch, or null when there is none or you may not read it.")
     @staticmethod

@@ -21,6 +21,7 @@ from graph.schema.core.connections import (
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
+from repository.access import rights
 from repository.errors import ValidationError
 from repository.models import AccessControl as AccessControlModel
 from repository.models import utcnow
@@ -94,6 +95,24 @@ class Schedule(Node):
     skipped_fires: int = strawberry.field(
         description="Fire times its misfire policy let pass without a job.")
     version: int = strawberry.field(description="Incremented by every change of the schedule.")
+
+    @strawberry.field(description="Whether you may pause and resume it (`writeAccess`, "
+                      "`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_write(root: ScheduleModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).write
+
+    @strawberry.field(description="Whether you may delete it and change its access control "
+                      "(`adminAccess` or the admin role).")
+    @staticmethod
+    def viewer_can_admin(root: ScheduleModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
+
+    @strawberry.field(description="Whether `deleteSchedule` would be accepted: as "
+                      "`viewerCanAdmin`.")
+    @staticmethod
+    def viewer_can_delete(root: ScheduleModel, info: Info) -> bool:
+        return rights(info.context.principal, root.access_control).admin
 
     @strawberry.field(description="The coming fire times, from now (none while paused).")
     @staticmethod

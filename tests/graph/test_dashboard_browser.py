@@ -1,0 +1,483 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) with no internet:
+every request to another origin is aborted and none may be attempted, and no console error
+may appear. Jobs are driven through the API meanwhile, as a worker would, and the pages
+follow without a reload; a reader sees no button it may not use; the log resumes where it
+was after the server restarts.
+
+One server and one browser for the module; alice (a pasted token) and bob (the development
+user header) each keep their page across the tests. Cancelling a job from its page is
+tested once ``cancelJob`` exists (the queue-semantics work), here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from graph.auth.tokens import mint_token
+from repository.access import Principal
+from repository.database import Store, free_port, make_client
+from tests.graph.test_graphiql_browser import CHROMIUM_ARGS
+from tests.helpers.graphql import ALICE, WORKER, Api, Caller, make_settings
+from tests.helpers.live import DEADLINE, LiveServer, live_server
+from tests.helpers.receiver import Received, receiver
+from tests.helpers.tools import require_module, require_tool
+from tests.helpers.waiting import eventually
+
+pytestmark = pytest.mark.slow
+WAIT_MS = DEADLINE * 1000
+BOB = Caller("bob")
+
+CREATE_JOB = "mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"
+CLAIM = "mutation($types: [String!]) { claimJob(jobTypes: $types) { jobId } }"
+PROGRESS = """mutation($id: ID!, $p: Int!) {
+  updateJobProgress(jobId: $id, progress: {step: "reading", percent: $p}) { version } }"""
+LOG = """mutation($id: ID!, $m: String!) {
+  appendJobLogs(jobId: $id, entries: [{level: INFO, message: $m}]) { logSeq } }"""
+COMPLETE = "mutation($id: ID!) { completeJob(jobId: $id, results: {pages: 3}) { version } }"
+FAIL = """mutation($id: ID!) {
+  failJob(jobId: $id, error: {code: "OCR_FAILED", message: "page 2 is unreadable"}) { version } }"""
+CREATE_BATCH = """mutation($input: CreateBatchInput!) { createBatch(input: $input) { batchId } }"""
+CREATE_SCHEDULE = """mutation($input: CreateScheduleInput!) {
+  createSchedule(input: $input) { scheduleId } }"""
+SCHEDULE = "query($id: ID!) { schedule(scheduleId: $id) { paused } }"
+CREATE_WEBHOOK = """mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
+  webhookId } }"""
+OUTAGE_NOISE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
+
+
+class Server:
+    """The module's API server, which a test may stop and start again on the same port."""
+
+    def __init__(self, settings: Any, mongo_uri: str) -> None:
+        self.settings, self.mongo_uri, self.port = settings, mongo_uri, free_port()
+        self.stack: AsyncExitStack | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> LiveServer:
+        self.stack = AsyncExitStack()
+        return await self.stack.enter_async_context(
+            live_server(self.settings, self.mongo_uri, port=self.port))
+
+    async def stop(self) -> None:
+        assert self.stack is not None
+        await self.stack.aclose()
+        self.stack = None
+
+
+class Watched:
+    """A signed-in page and what it did besides what the test asked."""
+
+    def __init__(self, page: Any, user: str) -> None:
+        self.page, self.user = page, user
+        self.foreign: list[str] = []
+        self.sockets: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        """The graphql-transport-ws messages the page sent."""
+        self.errors: list[str] = []
+        self.expected: re.Pattern[str] | None = None
+        """Console errors the test causes on purpose (an outage, a refused token)."""
+
+    def console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        if self.expected is not None and self.expected.search(message.text):
+            return
+        self.errors.append(message.text)
+
+
+def origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme), parts.netloc
+
+
+# -- fixtures: one server, one browser, two signed-in pages ------------------------------
+
+
+@pytest.fixture(scope="module")
+def module_settings() -> Any:
+    return make_settings(database=f"jobgraph_test_{uuid.uuid4().hex[:12]}",
+                         dev_trust_user_header=True, webhook_allow_private=True,
+                         webhook_max_attempts=1, webhook_poll_seconds=0.2,
+                         scheduler_interval_seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+async def module_store(mongo_uri: str, module_settings: Any) -> AsyncIterator[Store]:
+    client = make_client(mongo_uri)
+    store = Store(client, module_settings.database)
+    yield store
+    await client.drop_database(module_settings.database)
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+async def server(module_settings: Any, mongo_uri: str, module_store: Store
+                 ) -> AsyncIterator[Server]:
+    running = Server(module_settings, mongo_uri)
+    await running.start()
+    yield running
+    if running.stack is not None:
+        await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def http(server: Server, module_settings: Any) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=DEADLINE) as client:
+        yield Api(client, module_settings)
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Any]:
+    executable = require_tool("chromium", "Debian: apt-get install chromium")
+    playwright = require_module("playwright.async_api")
+    driver = await playwright.async_playwright().start()
+    browser = await driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield browser
+    await browser.close()
+    await driver.stop()
+
+
+async def open_page(chromium: Any, server: Server, user: str) -> Watched:
+    context = await chromium.new_context(viewport={"width": 1300, "height": 900})
+    page = await context.new_page()
+    watched = Watched(page, user)
+    own = origin(server.url)
+
+    async def only_own_origin(route: Any) -> None:
+        if origin(route.request.url) == own:
+            await route.continue_()
+        else:
+            watched.foreign.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_own_origin)
+    page.on("console", watched.console)
+    page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
+
+    def socket(ws: Any) -> None:
+        watched.sockets.append(ws.url)
+        ws.on("framesent", lambda payload: watched.sent.append(json.loads(payload)))
+
+    page.on("websocket", socket)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    page.set_default_timeout(WAIT_MS)
+    return watched
+
+
+@pytest.fixture(scope="module")
+async def alice(chromium: Any, server: Server, module_settings: Any) -> AsyncIterator[Watched]:
+    """alice, signed in by pasting a bearer token."""
+    watched = await open_page(chromium, server, "alice")
+    page = watched.page
+    await page.goto(f"{server.url}/ui/sign-in")
+    await page.get_by_role("textbox", name="Token").fill(mint_token(module_settings, "alice"))
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.get_by_role("heading", name="Overview").wait_for()
+    await page.get_by_label("Signed in as alice").wait_for()
+    yield watched
+    await page.context.close()
+
+
+@pytest.fixture(scope="module")
+async def bob(chromium: Any, server: Server) -> AsyncIterator[Watched]:
+    """bob, signed in with the development user header (the server trusts it here)."""
+    watched = await open_page(chromium, server, "bob")
+    page = watched.page
+    await page.goto(f"{server.url}/ui/sign-in")
+    await page.get_by_label("User id").fill("bob")
+    await page.get_by_role("button", name="Sign in as this user").click()
+    await page.get_by_role("heading", name="Overview").wait_for()
+    await page.get_by_label("Signed in as bob").wait_for()
+    yield watched
+    await page.context.close()
+
+
+@pytest.fixture(autouse=True)
+def nothing_else_happened(request: pytest.FixtureRequest) -> Any:
+    """After each test: no request to another origin, no console error, sockets only to
+    our own /graphql."""
+    yield
+    for name in ("alice", "bob"):
+        if name not in request.fixturenames:
+            continue
+        watched: Watched = request.getfixturevalue(name)
+        assert watched.foreign == [], f"{name}'s page tried to reach another origin"
+        assert watched.errors == [], f"console errors on {name}'s page"
+        server: Server = request.getfixturevalue("server")
+        assert {(*origin(url), urlsplit(url).path) for url in watched.sockets} <= {
+            ("http", f"127.0.0.1:{server.port}", "/graphql")}
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+async def new_job(http: Api, job_type: str, *, as_: Caller = ALICE, **fields: Any) -> str:
+    data = await http.data(CREATE_JOB, {"input": {"jobType": job_type, **fields}}, as_=as_)
+    return data["createJob"]["jobId"]
+
+
+async def claim(http: Api, job_type: str) -> str:
+    return (await http.data(CLAIM, {"types": [job_type]}, as_=WORKER))["claimJob"]["jobId"]
+
+
+def row(page: Any, job_id: str) -> Any:
+    return page.locator("table.jobs tbody tr").filter(has=page.locator(f'[title="{job_id}"]'))
+
+
+async def shows(locator: Any, text: str) -> None:
+    """Wait until the element's text holds ``text``."""
+    await locator.filter(has_text=text).first.wait_for()
+
+
+async def log_lines(page: Any) -> list[str]:
+    return await page.locator("ol.log li .message").all_inner_texts()
+
+
+# -- the tests -------------------------------------------------------------------------
+
+
+async def test_sign_in_shows_who_you_are_and_keeps_the_token_for_this_tab(
+        alice: Watched, bob: Watched, module_settings: Any) -> None:
+    token = mint_token(module_settings, "alice")
+    # the pasted token was checked, then kept in this tab's session storage only
+    assert await alice.page.get_by_label("Signed in as alice").is_visible()
+    assert await bob.page.get_by_label("Signed in as bob").is_visible()
+    session = await alice.page.evaluate("() => JSON.stringify({...sessionStorage})")
+    local = await alice.page.evaluate("() => JSON.stringify({...localStorage})")
+    assert "eyJ" in session and "eyJ" not in local and local == "{}"
+    assert token.split(".")[0] in session
+
+    # a token the server refuses is said so with its code, and changes nothing
+    page = bob.page
+    bob.expected = re.compile(r"status of 401")
+    await page.goto(f"{page.url.split('/ui/')[0]}/ui/sign-in")
+    await page.get_by_role("textbox", name="Token").fill("not-a-token")
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.get_by_role("alert").filter(has_text="UNAUTHENTICATED").wait_for()
+    bob.expected = None
+    assert await page.get_by_label("Signed in as bob").is_visible()
+
+
+async def test_jobs_list_shows_seeded_jobs_and_follows_a_worker_without_reload(
+        alice: Watched, http: Api, server: Server) -> None:
+    page = alice.page
+    jobs = [await new_job(http, "listed", parameters={"n": n}) for n in range(3)]
+    # given the list of these jobs, opened by its own URL
+    await page.goto(f"{server.url}/ui/jobs?type=listed")
+    await page.get_by_role("heading", name="Jobs").wait_for()
+    await shows(page.locator(".pager"), "3 shown of 3 jobs")
+    assert await page.locator("table.jobs tbody tr").count() == 3
+    await page.evaluate("() => { window.stayed = true; }")
+
+    # when a worker claims the oldest, reports progress and completes it
+    held = await claim(http, "listed")
+    assert held == jobs[0]
+    await shows(row(page, held), "PROCESSING")
+    await http.data(PROGRESS, {"id": held, "p": 40}, as_=WORKER)
+    await shows(row(page, held), "40% · reading")
+    await http.data(COMPLETE, {"id": held}, as_=WORKER)
+
+    # then its row says so, on the same page (no reload), and a new job appears at the top
+    await shows(row(page, held), "COMPLETED")
+    newest = await new_job(http, "listed")
+    await shows(page.locator(".pager"), "4 shown of 4 jobs")
+    assert await page.locator("table.jobs tbody tr").first.locator(
+        f'[title="{newest}"]').count() == 1
+    assert await page.evaluate("() => window.stayed") is True
+
+
+async def test_job_page_follows_the_job_and_its_log_live(alice: Watched, http: Api,
+                                                         server: Server) -> None:
+    page = alice.page
+    job_id = await new_job(http, "watched", parameters={"file": "/data/a.pdf"})
+    await page.goto(f"{server.url}/ui/jobs/{job_id}")
+    state = page.locator("section").filter(has=page.get_by_role("heading", name="State"))
+    await shows(state, "PENDING")
+    await shows(page.locator("pre.json").first, "/data/a.pdf")
+
+    await claim(http, "watched")
+    await http.data(LOG, {"id": job_id, "m": "opened the file"}, as_=WORKER)
+    await shows(state, "PROCESSING")
+    await shows(page.locator("ol.log"), "opened the file")
+    await http.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER)
+    await shows(state, "50% · reading")
+    await http.data(LOG, {"id": job_id, "m": "read 3 pages"}, as_=WORKER)
+    await http.data(COMPLETE, {"id": job_id}, as_=WORKER)
+
+    await shows(state, "COMPLETED")
+    await shows(page.locator("ol.log"), "read 3 pages")
+    await shows(page.locator("section").filter(has_text="Results"), '"pages": 3')
+    assert await log_lines(page) == ["opened the file", "read 3 pages"]
+    # alice administers it: delete, but nothing to retry
+    assert await page.get_by_role("button", name="Delete").is_visible()
+    assert await page.get_by_role("button", name="Retry").count() == 0
+
+
+async def test_a_reader_sees_no_action_it_may_not_take(alice: Watched, bob: Watched,
+                                                       http: Api, server: Server) -> None:
+    # given a failed job, a batch and a schedule of alice's that bob may only read
+    job_id = await new_job(http, "reader", accessControl={"readAccess": ["bob"]})
+    await claim(http, "reader")
+    await http.data(FAIL, {"id": job_id}, as_=WORKER)
+    batch_id = (await http.data(CREATE_BATCH, {"input": {
+        "batchName": "shared", "accessControl": {"readAccess": ["bob"]},
+        "jobs": [{"jobType": "reader-batch"}]}}))["createBatch"]["batchId"]
+    schedule_id = (await http.data(CREATE_SCHEDULE, {"input": {
+        "name": "yearly report", "cron": "0 6 1 1 *", "jobTemplate": {"jobType": "report"},
+        "accessControl": {"readAccess": ["bob"]}}}))["createSchedule"]["scheduleId"]
+
+    pages = [(f"jobs/{job_id}", "OCR_FAILED", ("Retry", "Delete")),
+             (f"batches/{batch_id}", "shared", ("Deactivate",)),
+             (f"schedules/{schedule_id}", "yearly report", ("Pause", "Delete"))]
+    for path, text, actions in pages:
+        # when each opens the page
+        for watched in (alice, bob):
+            await watched.page.goto(f"{server.url}/ui/{path}")
+            await shows(watched.page.locator("main"), text)
+        # then alice has the buttons and bob has none of them
+        for action in actions:
+            assert await alice.page.get_by_role("button", name=action).is_visible(), action
+            assert await bob.page.get_by_role("button", name=action).count() == 0, action
+        assert await bob.page.locator(".page-actions button").count() == 0
+
+    # and alice's buttons work: retrying the failed job from its page
+    await alice.page.goto(f"{server.url}/ui/jobs/{job_id}")
+    await alice.page.get_by_role("button", name="Retry").click()
+    state = alice.page.locator("section").filter(
+        has=alice.page.get_by_role("heading", name="State"))
+    await shows(state, "PENDING")
+    await alice.page.get_by_role("button", name="Retry").wait_for(state="detached")
+
+
+async def test_the_log_resumes_where_it_was_after_the_server_restarts(
+        alice: Watched, http: Api, server: Server, module_store: Store) -> None:
+    page = alice.page
+    job_id = await new_job(http, "restarted")
+    await claim(http, "restarted")
+    await http.data(LOG, {"id": job_id, "m": "before"}, as_=WORKER)
+    await page.goto(f"{server.url}/ui/jobs/{job_id}")
+    await shows(page.locator("ol.log"), "before")
+    await shows(page.locator(".connection"), "Live")
+
+    # when the server goes away, and the worker goes on meanwhile (straight to the database)
+    alice.expected = OUTAGE_NOISE
+    await server.stop()
+    await shows(page.locator(".connection"), "Reconnecting")
+    worker = Principal(WORKER.user_id, frozenset(WORKER.roles))
+    await module_store.jobs.append_logs(worker, job_id, [("info", "during 1"),
+                                                         ("info", "during 2")])
+    await module_store.jobs.complete(worker, job_id, {"pages": 1})
+    await server.start()
+
+    # then the page comes back by itself, with what it missed and nothing twice
+    state = page.locator("section").filter(has=page.get_by_role("heading", name="State"))
+    await shows(state, "COMPLETED")
+    await shows(page.locator("ol.log"), "during 2")
+    await shows(page.locator(".connection"), "Live")
+    alice.expected = None
+    assert await log_lines(page) == ["before", "during 1", "during 2"]
+    # resumed from the last entry it had (jobLogs' `after`), not from the start again
+    resumes = [message["payload"]["variables"]["after"] for message in alice.sent
+               if message.get("type") == "subscribe"
+               and message["payload"]["variables"].get("jobId") == job_id
+               and "jobLogs" in message["payload"]["query"]]
+    assert resumes == [0, 1]
+
+
+async def test_schedule_page_shows_its_fires_and_pauses(alice: Watched, http: Api,
+                                                        server: Server) -> None:
+    page = alice.page
+    schedule_id = (await http.data(CREATE_SCHEDULE, {"input": {
+        "name": "every two seconds", "cron": "*/2 * * * * *",
+        "jobTemplate": {"jobType": "tick", "parameters": {"report": "daily"}}}}
+    ))["createSchedule"]["scheduleId"]
+    await page.goto(f"{server.url}/ui/schedules")
+    await page.get_by_role("link", name="every two seconds").click()
+
+    await page.get_by_role("heading", name="every two seconds").wait_for()
+    assert page.url.endswith(f"/ui/schedules/{schedule_id}")
+    assert await page.locator("ol.fire-times li").count() == 5
+    await shows(page.locator("pre.json"), '"report": "daily"')
+    # the jobs it creates appear as it fires
+    await page.locator("table.jobs tbody tr").first.wait_for()
+    await shows(page.locator("table.jobs"), "tick")
+
+    await page.get_by_role("button", name="Pause").click()
+    await page.get_by_role("button", name="Resume").wait_for()
+    assert await page.locator("ol.fire-times").count() == 0
+    assert (await http.data(SCHEDULE, {"id": schedule_id}))["schedule"]["paused"] is True
+
+
+async def test_webhook_page_shows_deliveries_and_redelivers(alice: Watched, http: Api,
+                                                            server: Server) -> None:
+    answers = iter([500])
+
+    async def answer(_: Received) -> int:
+        return next(answers, 204)
+
+    async with receiver() as endpoint:
+        endpoint.answer = answer
+        webhook_id = (await http.data(CREATE_WEBHOOK, {"input": {
+            "url": endpoint.url, "events": ["JOB_STATUS_CHANGED"],
+            "filter": {"jobTypes": ["hooked"]}, "description": "billing"}}
+        ))["createWebhook"]["webhookId"]
+        await new_job(http, "hooked")
+        # the only attempt (this server allows one) gets 500: the delivery is DEAD
+        await eventually(lambda: len(endpoint.requests) == 1, deadline=DEADLINE)
+
+        page = alice.page
+        await page.goto(f"{server.url}/ui/webhooks")
+        await page.get_by_role("link", name=endpoint.url).click()
+        deliveries = page.locator("table.deliveries tbody tr")
+        await shows(deliveries, "DEAD")
+        await shows(deliveries, "500")
+
+        # when alice redelivers it
+        await page.get_by_role("button", name="Redeliver").click()
+
+        # then it is sent again, and the page (polling) shows it delivered with 204
+        await shows(deliveries, "DELIVERED")
+        await shows(deliveries, "204")
+        assert len(endpoint.requests) == 2
+        assert endpoint.requests[0].id == endpoint.requests[1].id
+    assert page.url.endswith(f"/ui/webhooks/{webhook_id}")
+
+
+async def test_keyboard_reaches_everything_and_focus_follows_the_page(
+        alice: Watched, server: Server) -> None:
+    page = alice.page
+    await page.goto(f"{server.url}/ui/")
+    await page.get_by_role("heading", name="Overview").wait_for()
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("() => document.activeElement.id") == "main"
+
+    # a link followed with the keyboard moves focus to the new page's heading
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").focus()
+    await page.keyboard.press("Enter")
+    await page.get_by_role("heading", name="Batches").wait_for()
+    focused = await page.evaluate("() => [document.activeElement.tagName, "
+                                  "document.activeElement.textContent]")
+    assert focused == ["H1", "Batches"]
+    assert await page.title() == "Batches · jobgraph"
+    # every button and link has a name a screen reader can say
+    unnamed = await page.evaluate("""() => [...document.querySelectorAll('a, button')]
+        .filter((el) => !(el.getAttribute('aria-label') || el.textContent.trim()))
+        .map((el) => el.outerHTML)""")
+    assert unnamed == []
+
+
+def test_outage_noise_is_only_connection_failures() -> None:
+    assert OUTAGE_NOISE.search("WebSocket connection to 'ws://127.0.0.1:1/graphql' failed: ")
+    assert not OUTAGE_NOISE.search("Uncaught TypeError: x is undefined")
