@@ -102,8 +102,8 @@ async def test_each_flag_says_what_its_mutation_then_does(api: Api, store: Store
     failed_doc, doc, doc_for_access = (
         make_documentation_job(PUBLIC, DocumentationJobStatus.FAILED),
         make_documentation_job(PUBLIC), make_documentation_job(PUBLIC))
-    await insert(store, [failed_job, job, job_for_access, running_job, pending_job, batch, batch_for_access, failed_doc,
-                         doc, doc_for_access])
+    await insert(store, [failed_job, job, job_for_access, running_job, pending_job, batch,
+                         batch_for_access, failed_doc, doc, doc_for_access])
     assert failed_job.claimed_by == HOLDER
     schedule, schedule_to_delete, schedule_for_access = [await schedule_for(api)
                                                          for _ in range(3)]
@@ -138,7 +138,8 @@ async def test_each_flag_says_what_its_mutation_then_does(api: Api, store: Store
         name: done for name, (_, done) in outcomes.items()}
     # and the flags are the rules: writers retry, pause, deactivate; admins delete and
     # change access
-    writes = ("retryJob", "cancelJob", "setJobPriority", "deactivateBatch", "retryDocumentationJob", "pauseSchedule")
+    writes = ("retryJob", "cancelJob", "setJobPriority", "deactivateBatch",
+              "retryDocumentationJob", "pauseSchedule")
     assert {name: outcomes[name][0] for name in writes} == dict.fromkeys(
         writes, expected["viewerCanWrite"])
     admins = [name for name in outcomes if name not in writes]

@@ -17,8 +17,8 @@ from graph.schema.core.node import Node, global_id
 from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
 from repository.access import rights
 from repository.jobs import JobFilter
-from repository.models import JobProgress as JobProgressModel
 from repository.models import JOB_TRANSITIONS, JobStatus
+from repository.models import JobProgress as JobProgressModel
 from repository.models import SecretaryJob as SecretaryJobModel
 from repository.retry import RetryPolicy as RetryPolicyModel
 
