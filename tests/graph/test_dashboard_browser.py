@@ -326,7 +326,9 @@ async def test_job_page_follows_the_job_and_its_log_live(alice: Watched, http: A
 async def test_a_reader_sees_no_action_it_may_not_take(alice: Watched, bob: Watched,
                                                        http: Api, server: Server) -> None:
     # given a failed job, a batch and a schedule of alice's that bob may only read
-    job_id = await new_job(http, "reader", accessControl={"readAccess": ["bob"]})
+    # (one attempt, so the worker's failure ends it FAILED rather than requeued)
+    job_id = await new_job(http, "reader", accessControl={"readAccess": ["bob"]},
+                           retryPolicy={"maxAttempts": 1})
     await claim(http, "reader")
     await http.data(FAIL, {"id": job_id}, as_=WORKER)
     batch_id = (await http.data(CREATE_BATCH, {"input": {
