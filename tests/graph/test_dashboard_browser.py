@@ -648,6 +648,31 @@ async def test_queues_page_lists_queues_and_an_admin_pauses_one(
     assert await workers.locator(f'[title="{held}"]').count() == 1
 
 
+async def test_batch_page_retries_failed_jobs_and_cancels_the_rest(alice: Watched, http: Api,
+                                                                    server: Server) -> None:
+    page = alice.page
+    batch = (await http.data(CREATE_BATCH, {"input": {"batchName": "nightly", "jobs": [
+        {"jobType": "batch-work", "maxAttempts": 1}, {"jobType": "batch-work"},
+        {"jobType": "batch-work"}]}}))["createBatch"]["batchId"]
+    failed = await claim(http, "batch-work")
+    await http.data(FAIL, {"id": failed}, as_=WORKER)
+    await page.goto(f"{server.url}/ui/batches/{batch}")
+    legend = page.locator(".legend")
+    await shows(legend, "failed 1")
+
+    # retrying its failed jobs puts the failed one back to PENDING
+    await page.get_by_role("button", name="Retry failed jobs").click()
+    await shows(legend, "pending 3")
+    assert (await http.data(JOB_STATE, {"id": failed}))["job"]["status"] == "PENDING"
+    await page.get_by_role("button", name="Retry failed jobs").wait_for(state="detached")
+
+    # cancelling the batch (confirmed) cancels all three, counted apart from the failed
+    await page.get_by_role("button", name="Cancel batch").click()
+    await shows(legend, "cancelled 3")
+    assert (await http.data(JOB_STATE, {"id": failed}))["job"]["error"]["code"] == "CANCELLED"
+    await page.get_by_role("button", name="Cancel batch").wait_for(state="detached")
+
+
 async def first_cell(row_: Any, text: str) -> bool:
     return (await row_.locator("td").first.inner_text()).strip() == text
 
