@@ -61,12 +61,17 @@ function Count({ queue, name, status }) {
   return html`<a href=${href('jobs', { type: queue.jobType, status })}>${formatNumber(value)}</a>`;
 }
 
-function Controls({ queue, replace }) {
+function PauseControl({ queue, replace }) {
   return html`
     <${ActionButton} label=${queue.paused ? 'Resume' : 'Pause'}
       variant=${queue.paused ? 'primary' : 'secondary'}
       run=${() => request(PAUSE(!queue.paused), { jobType: queue.jobType })}
-      onDone=${(data) => replace(data.pauseQueue ?? data.resumeQueue)} />
+      onDone=${(data) => replace(data.pauseQueue ?? data.resumeQueue)} />`;
+}
+
+/** The limit in its field (empty: none); "Set limit" sets it, or removes it when empty. */
+function LimitControl({ queue, replace }) {
+  return html`
     <${InputAction} label="Set limit" inputLabel=${`Concurrency limit of ${queue.jobType}`}
       type="number" min="1" max="100000" initial=${queue.maxConcurrency ?? ''}
       placeholder="none" className="compact" hideLabel=${true}
@@ -85,13 +90,12 @@ export function QueueTable({ queues, replace, caption = 'Queues' }) {
         <caption class="visually-hidden">${caption}</caption>
         <thead>
           <tr>
-            <th scope="col">Queue (job type)</th>
+            <th scope="col"><abbr title="One queue per job type">Queue</abbr></th>
             ${COUNTS.map(([, label]) => html`<th scope="col">${label}</th>`)}
             <th scope="col">Oldest waiting</th>
             <th scope="col">State</th>
             <th scope="col">Limit</th>
             <th scope="col">Workers</th>
-            ${controls && html`<th scope="col">Controls</th>`}
           </tr>
         </thead>
         <tbody>
@@ -106,16 +110,17 @@ export function QueueTable({ queues, replace, caption = 'Queues' }) {
                 ? html`<span title=${`waiting since ${new Date(queue.oldestClaimableSince).toLocaleString()}`}>
                     ${formatDuration(now - new Date(queue.oldestClaimableSince).getTime())}</span>`
                 : html`<span class="muted">–</span>`}</td>
-              <td>${queue.paused ? html`<span class="tag paused">paused</span>`
+              <td class=${controls ? 'controls' : ''}>${queue.paused ? html`<span class="tag paused">paused</span>`
                 : html`<span class="tag ok">running</span>`}
+                ${controls && queue.viewerCanAdmin && html`<${PauseControl} queue=${queue} replace=${replace} />`}
                 ${queue.updatedBy && html`<div class="muted small">by ${queue.updatedBy}${' '}
                   <${RelativeTime} value=${queue.updatedAt} /></div>`}</td>
-              <td>${queue.maxConcurrency == null ? html`<span class="muted">none</span>`
-                : formatNumber(queue.maxConcurrency)}</td>
+              <td class=${controls ? 'controls' : ''}>${controls && queue.viewerCanAdmin
+                ? html`<${LimitControl} queue=${queue} replace=${replace} />`
+                : queue.maxConcurrency == null ? html`<span class="muted">none</span>`
+                  : formatNumber(queue.maxConcurrency)}</td>
               <td>${queue.workers.length ? html`<a href=${href('workers', { type: queue.jobType })}>
                 ${formatNumber(queue.workers.length)}</a>` : html`<span class="muted">0</span>`}</td>
-              ${controls && html`<td class="controls">${queue.viewerCanAdmin
-                ? html`<${Controls} queue=${queue} replace=${replace} />` : null}</td>`}
             </tr>`)}
         </tbody>
       </table>
