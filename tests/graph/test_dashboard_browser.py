@@ -517,8 +517,15 @@ async def test_cancel_a_running_job_from_its_page_with_a_reason(alice: Watched, 
     await shows(state, "PROCESSING")
     await page.evaluate("() => { window.stayed = true; }")
 
-    # when alice cancels it with a reason
+    # a refused cancel (a reason over the API's 1000 characters) says why, with its code
     await page.get_by_role("button", name="Cancel job…").click()
+    await page.get_by_label("Reason (optional)").fill("x" * 1001)
+    await page.get_by_role("button", name="Cancel job", exact=True).click()
+    refused = page.get_by_role("alert").filter(has_text="Cancel job failed")
+    await shows(refused, "VALIDATION_ERROR")
+    assert (await http.data(JOB_STATE, {"id": job_id}))["job"]["cancelRequested"] is None
+
+    # when alice cancels it with a reason
     await page.get_by_label("Reason (optional)").fill("wrong input file")
     await page.get_by_role("button", name="Cancel job", exact=True).click()
 
@@ -609,8 +616,11 @@ async def test_queues_page_lists_queues_and_an_admin_pauses_one(
     held = await new_job(http, "queue-b")
     await claim(http, "queue-b")
 
-    # the navigation leads to the queues, each with its counts
+    # the overview's queue table (an operator's: from the queues query) has them, and the
+    # navigation leads to the queues page, each with its counts
     await page.goto(f"{server.url}/ui/")
+    await shows(page.locator("table.queues"), "queue-b")
+    assert await page.locator("table.queues button").count() == 0  # controls: queues page
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Queues").click()
     await page.get_by_role("heading", name="Queues", exact=True).wait_for()
     queue_a = page.locator("table.queues tbody tr").filter(
