@@ -79,6 +79,12 @@ class Queue:
         return max((self.measured_at - self.oldest_claimable_since).total_seconds(), 0.0)
 
 
+def can_configure(principal: Principal) -> bool:
+    """Whether the caller may pause, resume and limit queues (the admin role): the rule of
+    ``pauseQueue``/``resumeQueue``/``setQueueConcurrency`` and of ``Queue.viewerCanAdmin``."""
+    return principal.is_admin
+
+
 def claimable_query(now: datetime) -> dict[str, Any]:
     """PENDING jobs a claim may take at ``now`` (any type): due, and not held back by a
     deactivated batch."""
@@ -165,7 +171,7 @@ class QueueRepository:
 
     async def _configure(self, principal: Principal, job_type: str, changes: dict[str, Any],
                          action: str) -> Queue:
-        if not principal.is_admin:
+        if not can_configure(principal):
             raise ForbiddenError(f"you need the admin role to {action} a queue")
         check_text("jobType", job_type, max_length=self.limits.max_text_length)
         await self.collection.update_one({"_id": job_type}, [

@@ -3,7 +3,8 @@
 Starts `jobgraph serve` on a free port with a throwaway embedded database, seeds it with
 `seed-demo`, adds schedules, a webhook (to a small receiver here that fails now and then)
 and a documentation job's progress, lets the demo worker run for a while, then opens
-each main page in Chromium (Playwright, Debian's `chromium`) as alice and writes PNGs to
+each main page in Chromium (Playwright, Debian's `chromium`) as alice, with the admin role
+(so the queue table, the queues' controls and every job action show), and writes PNGs to
 docs/screenshots/. Everything stops at the end.
 """
 
@@ -50,9 +51,13 @@ DOC_STATS = """mutation($id: ID!) { addDocumentationJobStatistics(jobId: $id, in
   totalFilesAnalyzed: 412, leafNodes: 138, maxDepth: 9, totalTokensUsed: 184220}) { jobId } }"""
 DOC_FILES = """mutation($id: ID!, $files: [String!]!) {
   addGeneratedFiles(jobId: $id, files: $files, moduleCount: 14) { jobId } }"""
-JOBS = """query($status: JobStatus) { jobs(filter: {status: $status}, first: 20) {
-  edges { node { jobId logSeq } } } }"""
 BATCHES = "query { batches(first: 5) { edges { node { batchId batchName } } } }"
+CREATE_JOB = """mutation($input: CreateJobInput!) { createJob(input: $input) { jobId } }"""
+CLAIM = """mutation { claimJob(jobTypes: ["ocr"]) { jobId } }"""
+LOG = """mutation($id: ID!, $m: String!) {
+  appendJobLogs(jobId: $id, entries: [{level: INFO, message: $m}]) { logSeq } }"""
+PROGRESS = """mutation($id: ID!) {
+  updateJobProgress(jobId: $id, progress: {step: "recognising", percent: 60}) { version } }"""
 
 
 class Hooks(BaseHTTPRequestHandler):
@@ -132,12 +137,32 @@ async def add_automation(url: str, settings: Any, hooks_url: str) -> None:
                                                "repository/jobs", "repository/access")]})
 
 
+async def running_job(url: str, settings: Any) -> str:
+    """An OCR job of alice's, priority 5, claimed by an OCR worker that has logged three
+    lines and reported 60%: PROCESSING, so the page shows the cancel button."""
+    alice = Client(f"{url}/graphql", mint_token(settings, "alice"))
+    worker = Client(f"{url}/graphql", mint_token(settings, "worker-ocr", roles=["worker"]))
+    await alice.call(CREATE_JOB, {"input": {
+        "jobType": "ocr", "priority": 5, "timeoutSeconds": 600,
+        "parameters": {"file": "/data/scans/invoice-0042.pdf", "language": "deu"},
+        "accessControl": {"visibility": "PUBLIC"}}})
+    job_id = (await worker.call(CLAIM))["claimJob"]["jobId"]
+    for message in ("opened invoice-0042.pdf: 3 pages", "page 1 recognised",
+                    "page 2 recognised"):
+        await worker.call(LOG, {"id": job_id, "m": message})
+    await worker.call(PROGRESS, {"id": job_id})
+    return job_id
+
+
 async def shoot(url: str, settings: Any) -> list[Path]:
     alice = Client(f"{url}/graphql", mint_token(settings, "alice"))
     executable = shutil.which("chromium")
     if executable is None:
         raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
     written: list[Path] = []
+    # a job being worked on, with a log: one the demo workers do not take (theirs finish
+    # within seconds, often before the picture), run here by hand
+    job_id = await running_job(url, settings)
     async with async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         for scheme in ("light", "dark"):
@@ -146,7 +171,8 @@ async def shoot(url: str, settings: Any) -> list[Path]:
             page = await context.new_page()
             page.set_default_timeout(30_000)
             await page.goto(f"{url}/ui/sign-in")
-            await page.get_by_role("textbox", name="Token").fill(mint_token(settings, "alice"))
+            await page.get_by_role("textbox", name="Token").fill(
+                mint_token(settings, "alice", roles=["admin"]))
             await page.get_by_role("button", name="Sign in", exact=True).click()
             await page.get_by_label("Signed in as alice").wait_for()
 
@@ -165,15 +191,9 @@ async def shoot(url: str, settings: Any) -> list[Path]:
                 continue
             await capture("", "overview", "table.numbers")
             await capture("jobs", "jobs", "table.jobs")
-            # a job being worked on, once its log has a few lines
-            for _ in range(20):
-                processing = (await alice.call(JOBS, {"status": "PROCESSING"}))["jobs"]["edges"]
-                job = max(processing, key=lambda edge: edge["node"]["logSeq"], default=None)
-                if job is not None and job["node"]["logSeq"] >= 2:
-                    break
-                await asyncio.sleep(0.5)
-            assert job is not None, "no job is being worked on"
-            await capture(f"jobs/{job['node']['jobId']}", "job", "ol.log")
+            await capture("queues", "queues", "table.queues")
+            await capture("workers", "workers", "table.workers")
+            await capture(f"jobs/{job_id}", "job", "ol.log")
             batches = (await alice.call(BATCHES))["batches"]["edges"]
             batch = next(edge for edge in batches
                          if edge["node"]["batchName"] == "nightly-import")

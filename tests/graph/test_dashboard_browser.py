@@ -4,9 +4,10 @@ may appear. Jobs are driven through the API meanwhile, as a worker would, and th
 follow without a reload; a reader sees no button it may not use; the log resumes where it
 was after the server restarts.
 
-One server and one browser for the module; alice (a pasted token) and bob (the development
-user header) each keep their page across the tests. Cancelling a job from its page is
-tested once ``cancelJob`` exists (the queue-semantics work), here.
+One server and one browser for the module; alice (a pasted token), bob (the development
+user header) and carol (the same, with the admin role) each keep their page across the
+tests. Cancelling a job from its page, changing its priority and pausing a queue are the
+queue-semantics tests at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +29,7 @@ from graph.auth.tokens import mint_token
 from repository.access import Principal
 from repository.database import Store, free_port, make_client
 from tests.graph.test_graphiql_browser import CHROMIUM_ARGS
-from tests.helpers.graphql import ALICE, WORKER, Api, Caller, make_settings
+from tests.helpers.graphql import ADMIN, ALICE, WORKER, Api, Caller, make_settings
 from tests.helpers.live import DEADLINE, LiveServer, live_server
 from tests.helpers.receiver import Received, receiver
 from tests.helpers.tools import require_module, require_tool
@@ -202,12 +204,27 @@ async def bob(chromium: Any, server: Server) -> AsyncIterator[Watched]:
     await page.context.close()
 
 
+@pytest.fixture(scope="module")
+async def carol(chromium: Any, server: Server) -> AsyncIterator[Watched]:
+    """carol, signed in with the development user header and the admin role."""
+    watched = await open_page(chromium, server, "carol")
+    page = watched.page
+    await page.goto(f"{server.url}/ui/sign-in")
+    await page.get_by_label("User id").fill("carol")
+    await page.get_by_role("checkbox", name="admin").check()
+    await page.get_by_role("button", name="Sign in as this user").click()
+    await page.get_by_role("heading", name="Overview").wait_for()
+    await page.get_by_label("Signed in as carol").wait_for()
+    yield watched
+    await page.context.close()
+
+
 @pytest.fixture(autouse=True)
 def nothing_else_happened(request: pytest.FixtureRequest) -> Any:
     """After each test: no request to another origin, no console error, sockets only to
     our own /graphql."""
     yield
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "carol"):
         if name not in request.fixturenames:
             continue
         watched: Watched = request.getfixturevalue(name)
@@ -326,9 +343,8 @@ async def test_job_page_follows_the_job_and_its_log_live(alice: Watched, http: A
 async def test_a_reader_sees_no_action_it_may_not_take(alice: Watched, bob: Watched,
                                                        http: Api, server: Server) -> None:
     # given a failed job, a batch and a schedule of alice's that bob may only read
-    # (one attempt, so the worker's failure ends it FAILED rather than requeued)
     job_id = await new_job(http, "reader", accessControl={"readAccess": ["bob"]},
-                           retryPolicy={"maxAttempts": 1})
+                           maxAttempts=1)  # its failure is final: FAILED, not requeued
     await claim(http, "reader")
     await http.data(FAIL, {"id": job_id}, as_=WORKER)
     batch_id = (await http.data(CREATE_BATCH, {"input": {
@@ -478,6 +494,197 @@ async def test_keyboard_reaches_everything_and_focus_follows_the_page(
         .filter((el) => !(el.getAttribute('aria-label') || el.textContent.trim()))
         .map((el) => el.outerHTML)""")
     assert unnamed == []
+
+
+# -- queue semantics: cancel, priority, delays, queues, workers ---------------------------
+
+CANCEL_ACK = """mutation($id: ID!) {
+  failJob(jobId: $id, error: {code: "STOPPED", message: "stopped as asked"}) { status } }"""
+JOB_STATE = """query($id: ID!) { job(jobId: $id) { status priority error { code details }
+  cancelRequested { by reason } } }"""
+QUEUE = "query($t: String!) { queue(jobType: $t) { paused maxConcurrency } }"
+LATER = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+"""A run time far enough ahead that the job stays delayed for the whole module."""
+
+
+async def test_cancel_a_running_job_from_its_page_with_a_reason(alice: Watched, http: Api,
+                                                                  server: Server) -> None:
+    page = alice.page
+    job_id = await new_job(http, "to-cancel")
+    await claim(http, "to-cancel")
+    await page.goto(f"{server.url}/ui/jobs/{job_id}")
+    state = page.locator("section").filter(has=page.get_by_role("heading", name="State"))
+    await shows(state, "PROCESSING")
+    await page.evaluate("() => { window.stayed = true; }")
+
+    # a refused cancel (a reason over the API's 1000 characters) says why, with its code
+    await page.get_by_role("button", name="Cancel job…").click()
+    await page.get_by_label("Reason (optional)").fill("x" * 1001)
+    await page.get_by_role("button", name="Cancel job", exact=True).click()
+    refused = page.get_by_role("alert").filter(has_text="Cancel job failed")
+    await shows(refused, "VALIDATION_ERROR")
+    assert (await http.data(JOB_STATE, {"id": job_id}))["job"]["cancelRequested"] is None
+
+    # when alice cancels it with a reason
+    await page.get_by_label("Reason (optional)").fill("wrong input file")
+    await page.get_by_role("button", name="Cancel job", exact=True).click()
+
+    # then the page shows the request (who, why) while the worker still runs it, and no
+    # second cancel
+    await shows(state, "Cancel requested")
+    await shows(state, "wrong input file")
+    await shows(state, "by alice")
+    assert await page.get_by_role("button", name="Cancel job…").count() == 0
+    asked = (await http.data(JOB_STATE, {"id": job_id}))["job"]
+    assert asked["status"] == "PROCESSING"
+    assert asked["cancelRequested"] == {"by": "alice", "reason": "wrong input file"}
+
+    # and when the worker acknowledges, the job ends FAILED with CANCELLED, on the same page
+    await http.data(CANCEL_ACK, {"id": job_id}, as_=WORKER)
+    await shows(state, "FAILED")
+    errors = page.locator("section").filter(has=page.get_by_role("heading", name="Errors"))
+    await shows(errors, "CANCELLED")
+    await shows(errors, "wrong input file")
+    assert await state.get_by_text("cancelled", exact=True).is_visible()
+    assert await page.evaluate("() => window.stayed") is True
+    assert (await http.data(JOB_STATE, {"id": job_id}))["job"]["error"]["code"] == "CANCELLED"
+
+
+async def test_pending_job_cancels_at_once_and_priority_changes_from_its_page(
+        alice: Watched, http: Api, server: Server) -> None:
+    page = alice.page
+    job_id = await new_job(http, "prioritised")
+    delayed = await new_job(http, "prioritised", priority=5, runAt=LATER)
+    await page.goto(f"{server.url}/ui/jobs/{job_id}")
+    state = page.locator("section").filter(has=page.get_by_role("heading", name="State"))
+    await shows(state, "PENDING")
+
+    # the priority, set from its field
+    await page.get_by_role("spinbutton", name="Priority").fill("42")
+    await page.get_by_role("button", name="Set", exact=True).click()
+    await eventually(lambda: priority_is(http, job_id, 42), deadline=DEADLINE)
+    await shows(page.locator(".details"), "Retry policy")
+
+    # a PENDING job cancels at once: FAILED with CANCELLED without a reload
+    await page.get_by_role("button", name="Cancel job…").click()
+    await page.get_by_role("button", name="Cancel job", exact=True).click()
+    await shows(state, "FAILED")
+    await shows(page.locator("section").filter(has_text="Last failure"), "CANCELLED")
+    # nothing left to change: the priority is shown, not editable
+    await page.get_by_role("spinbutton", name="Priority").wait_for(state="detached")
+
+    # the list shows priorities and the delayed job; its status filter still filters
+    await page.goto(f"{server.url}/ui/jobs?type=prioritised")
+    await shows(row(page, delayed), "delayed")
+    await shows(row(page, delayed), "5")
+    await shows(row(page, job_id), "CANCELLED")
+    await page.get_by_role("navigation", name="Status").get_by_role("link", name="failed").click()
+    await shows(page.locator(".pager"), "1 shown of 1 jobs")
+    assert await row(page, job_id).count() == 1
+    assert await row(page, delayed).count() == 0
+    assert "status=FAILED" in page.url
+
+
+async def priority_is(http: Api, job_id: str, priority: int) -> bool:
+    return (await http.data(JOB_STATE, {"id": job_id}))["job"]["priority"] == priority
+
+
+async def test_a_reader_sees_no_cancel_or_priority_control(alice: Watched, bob: Watched,
+                                                           http: Api, server: Server) -> None:
+    job_id = await new_job(http, "shared-pending", accessControl={"readAccess": ["bob"]})
+    for watched in (alice, bob):
+        await watched.page.goto(f"{server.url}/ui/jobs/{job_id}")
+        await shows(watched.page.locator("main"), "shared-pending")
+        await shows(watched.page.locator(".details"), "Priority")
+    # alice (its admin) has both; bob may only read it
+    assert await alice.page.get_by_role("button", name="Cancel job…").is_visible()
+    assert await alice.page.get_by_role("spinbutton", name="Priority").is_visible()
+    assert await bob.page.get_by_role("button", name="Cancel job…").count() == 0
+    assert await bob.page.get_by_role("spinbutton", name="Priority").count() == 0
+    assert await bob.page.locator(".page-actions button, .details input").count() == 0
+    # and queues are an operator's page: bob is told so, with no control
+    await bob.page.goto(f"{server.url}/ui/queues")
+    await shows(bob.page.locator("main"), "worker or admin role")
+    assert await bob.page.locator("main button").count() == 0
+
+
+async def test_queues_page_lists_queues_and_an_admin_pauses_one(
+        carol: Watched, http: Api, server: Server) -> None:
+    page = carol.page
+    await new_job(http, "queue-a")
+    await new_job(http, "queue-a", runAt=LATER)
+    held = await new_job(http, "queue-b")
+    await claim(http, "queue-b")
+
+    # the overview's queue table (an operator's: from the queues query) has them, and the
+    # navigation leads to the queues page, each with its counts
+    await page.goto(f"{server.url}/ui/")
+    await shows(page.locator("table.queues"), "queue-b")
+    assert await page.locator("table.queues button").count() == 0  # controls: queues page
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Queues").click()
+    await page.get_by_role("heading", name="Queues", exact=True).wait_for()
+    queue_a = page.locator("table.queues tbody tr").filter(
+        has=page.get_by_role("link", name="queue-a", exact=True))
+    queue_b = page.locator("table.queues tbody tr").filter(
+        has=page.get_by_role("link", name="queue-b", exact=True))
+    await shows(queue_a, "running")
+    cells = await queue_a.locator("td").all_inner_texts()
+    assert cells[:5] == ["1", "1", "0", "0", "0"], cells  # pending, delayed, processing...
+    assert (await queue_b.locator("td").all_inner_texts())[2] == "1"
+
+    # when carol (admin) pauses queue-a and limits it
+    await queue_a.get_by_role("button", name="Pause").click()
+    await shows(queue_a, "paused")
+    await shows(queue_a, "by carol")
+    await queue_a.get_by_role("spinbutton", name="Concurrency limit of queue-a").fill("2")
+    await queue_a.get_by_role("button", name="Set limit").click()
+
+    # then the API says so
+    async def configured() -> bool:
+        queue = (await http.data(QUEUE, {"t": "queue-a"}, as_=ADMIN))["queue"]
+        return queue == {"paused": True, "maxConcurrency": 2}
+
+    await eventually(configured, deadline=DEADLINE)
+    assert await queue_a.get_by_role("button", name="Resume").is_visible()
+
+    # and the page follows the jobs live: a new job of queue-a is counted without a reload
+    await new_job(http, "queue-a")
+    await eventually(lambda: first_cell(queue_a, "2"), deadline=DEADLINE)
+
+    # the workers page shows the worker and the job it holds
+    await page.get_by_role("link", name="Workers →").click()
+    workers = page.locator("table.workers tbody tr").filter(has_text=WORKER.user_id)
+    await shows(workers, "queue-b")
+    assert await workers.locator(f'[title="{held}"]').count() == 1
+
+
+async def test_batch_page_retries_failed_jobs_and_cancels_the_rest(alice: Watched, http: Api,
+                                                                    server: Server) -> None:
+    page = alice.page
+    batch = (await http.data(CREATE_BATCH, {"input": {"batchName": "nightly", "jobs": [
+        {"jobType": "batch-work", "maxAttempts": 1}, {"jobType": "batch-work"},
+        {"jobType": "batch-work"}]}}))["createBatch"]["batchId"]
+    failed = await claim(http, "batch-work")
+    await http.data(FAIL, {"id": failed}, as_=WORKER)
+    await page.goto(f"{server.url}/ui/batches/{batch}")
+    legend = page.locator(".legend")
+    await shows(legend, "failed 1")
+
+    # retrying its failed jobs puts the failed one back to PENDING
+    await page.get_by_role("button", name="Retry failed jobs").click()
+    await shows(legend, "pending 3")
+    assert (await http.data(JOB_STATE, {"id": failed}))["job"]["status"] == "PENDING"
+    await page.get_by_role("button", name="Retry failed jobs").wait_for(state="detached")
+
+    # cancelling the batch (confirmed) cancels all three, counted apart from the failed
+    await page.get_by_role("button", name="Cancel batch").click()
+    await shows(legend, "cancelled 3")
+    assert (await http.data(JOB_STATE, {"id": failed}))["job"]["error"]["code"] == "CANCELLED"
+    await page.get_by_role("button", name="Cancel batch").wait_for(state="detached")
+
+
+async def first_cell(row_: Any, text: str) -> bool:
+    return (await row_.locator("td").first.inner_text()).strip() == text
 
 
 def test_outage_noise_is_only_connection_failures() -> None:

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 import strawberry
 
-from graph.schema.core.context import Context
+from graph.schema.core.context import Context, Info
 from graph.schema.core.node import Node, global_id
 from graph.schema.jobs.types import SecretaryJob
 from repository.queues import Queue as QueueModel
+from repository.queues import can_configure
 from repository.workers import Worker as WorkerModel
 
 JobTypeArg = Annotated[str, strawberry.argument(description="The job type (the queue's name).")]
@@ -80,6 +81,12 @@ class Queue(Node):
     updated_by: str | None = strawberry.field(description="Who did.")
     workers: list[Worker] = strawberry.field(
         description="Workers seen taking this type lately (see the query's argument).")
+
+    @strawberry.field(description="Whether you may pause, resume and limit it (`pauseQueue`, "
+                      "`resumeQueue`, `setQueueConcurrency`): the admin role.")
+    @staticmethod
+    def viewer_can_admin(root: QueueModel, info: Info) -> bool:
+        return can_configure(info.context.principal)
 
     @strawberry.field(description="Seconds the longest-waiting claimable job has waited.")
     @staticmethod

@@ -18,11 +18,13 @@ import Job from './pages/job.js';
 import Jobs from './pages/jobs.js';
 import NotFound from './pages/not-found.js';
 import Overview from './pages/overview.js';
+import Queues from './pages/queues.js';
 import Schedule from './pages/schedule.js';
 import Schedules from './pages/schedules.js';
 import SignIn from './pages/sign-in.js';
 import Webhook from './pages/webhook.js';
 import Webhooks from './pages/webhooks.js';
+import Workers from './pages/workers.js';
 
 /** Path (below /ui/) to page; a group in the pattern is handed to the page as `id`. */
 const ROUTES = [
@@ -37,11 +39,14 @@ const ROUTES = [
   [/^schedules\/([^/]+)$/, Schedule],
   [/^webhooks$/, Webhooks],
   [/^webhooks\/([^/]+)$/, Webhook],
+  [/^queues$/, Queues],
+  [/^workers$/, Workers],
   [/^sign-in$/, SignIn],
 ];
 
 const NAV = [
   ['', 'Overview'],
+  ['queues', 'Queues'],
   ['jobs', 'Jobs'],
   ['batches', 'Batches'],
   ['documentation-jobs', 'Documentation jobs'],

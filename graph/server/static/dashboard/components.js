@@ -66,7 +66,7 @@ export function ProgressBar({ progress, status }) {
     </span>`;
 }
 
-const COUNT_ORDER = ['completed', 'failed', 'processing', 'pending'];
+const COUNT_ORDER = ['completed', 'failed', 'cancelled', 'processing', 'pending'];
 
 /** A batch's jobs by status as one stacked bar, with the numbers written out. */
 export function CountsBar({ counts, compact = false }) {
@@ -215,7 +215,11 @@ export const pageSize = (route, fallback = 25) => {
 
 /** The fields a row of jobs shows (lists, a batch's and a schedule's jobs, live events). */
 export const JOB_ROW = `jobId jobType status createdAt updatedAt owner claimedBy attempts
-  batchId scheduleId progress { step percent } error { code message }`;
+  batchId scheduleId progress { step percent } error { code message } priority runAt
+  cancelRequested { at }`;
+
+/** Readable names of jobgraph's own error codes (a worker's codes stay as they are). */
+const ERROR_TAGS = { CANCELLED: 'cancelled', TIMED_OUT: 'timed out', LEASE_EXPIRED: 'lease expired' };
 
 export function JobTable({ jobs, caption, showType = true, highlight }) {
   if (!jobs.length) return html`<${Empty}>No jobs here.<//>`;
@@ -228,6 +232,7 @@ export function JobTable({ jobs, caption, showType = true, highlight }) {
             <th scope="col">Job</th>
             ${showType && html`<th scope="col">Type</th>`}
             <th scope="col">Status</th>
+            <th scope="col"><abbr title="Priority: higher is claimed first">Prio.</abbr></th>
             <th scope="col" class="wide">Progress</th>
             <th scope="col">Worker</th>
             <th scope="col">Created</th>
@@ -240,8 +245,14 @@ export function JobTable({ jobs, caption, showType = true, highlight }) {
               <th scope="row"><a href=${href(`jobs/${job.jobId}`)}><${ShortId} value=${job.jobId} /></a></th>
               ${showType && html`<td>${job.jobType}</td>`}
               <td><${StatusBadge} status=${job.status} />
+                ${job.status === 'PENDING' && job.runAt && new Date(job.runAt).getTime() > Date.now()
+                  && html` <span class="tag" title=${`Delayed until ${formatTime(job.runAt)}`}>delayed</span>`}
+                ${job.status === 'PROCESSING' && job.cancelRequested
+                  && html` <span class="tag warn">cancel requested</span>`}
                 ${job.status === 'FAILED' && job.error && html`
-                  <div class="muted small"><code>${job.error.code}</code></div>`}</td>
+                  <div class="muted small"><code>${job.error.code}</code>${ERROR_TAGS[job.error.code]
+                    ? ` ${ERROR_TAGS[job.error.code]}` : ''}</div>`}</td>
+              <td class="number">${job.priority ?? 0}</td>
               <td class="wide"><${ProgressBar} progress=${job.progress} status=${job.status} /></td>
               <td>${job.claimedBy ?? html`<span class="muted">–</span>`}</td>
               <td><${RelativeTime} value=${job.createdAt} /></td>

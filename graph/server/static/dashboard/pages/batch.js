@@ -1,5 +1,5 @@
 // One batch: its counts as a bar (following batchChanged), its jobs paged and live, and
-// activate/deactivate for its writers.
+// for its writers: activate/deactivate, cancel its unfinished jobs, retry its failed ones.
 
 import { useState } from 'preact/hooks';
 import { request } from '../api.js';
@@ -13,7 +13,7 @@ import { replaceInConnection, useLiveJobs } from '../live.js';
 import { href, withParams } from '../router.js';
 
 const BATCH_FIELDS = `batchId batchName status active createdAt updatedAt owner version
-  counts { pending processing completed failed total }
+  counts { pending processing completed failed cancelled total }
   accessControl { visibility readAccess writeAccess adminAccess } viewerCanWrite viewerCanAdmin`;
 const BATCH = `query Batch($batchId: ID!, $status: JobStatus, $first: Int, $after: String,
                           $last: Int, $before: String) {
@@ -28,6 +28,10 @@ const BATCH = `query Batch($batchId: ID!, $status: JobStatus, $first: Int, $afte
 }`;
 const BATCH_CHANGED = `subscription BatchChanged($batchId: ID!) {
   batchChanged(batchId: $batchId) { ${BATCH_FIELDS} } }`;
+const CANCEL_BATCH = `mutation CancelBatch($batchId: ID!, $reason: String) {
+  cancelBatch(batchId: $batchId, reason: $reason) { ${BATCH_FIELDS} } }`;
+const RETRY_FAILED = `mutation RetryFailed($batchId: ID!) {
+  retryFailedJobs(batchId: $batchId) { ${BATCH_FIELDS} } }`;
 const SET_ACTIVE = (active) => `mutation SetActive($batchId: ID!) {
   ${active ? 'activateBatch' : 'deactivateBatch'}(batchId: $batchId) { ${BATCH_FIELDS} } }`;
 
@@ -61,10 +65,20 @@ export default function Batch({ id, route }) {
       batch: { ...data.batch, jobs: replaceInConnection(data.batch.jobs, job) } })),
   });
 
+  const unfinished = batch ? batch.counts.pending + batch.counts.processing : 0;
   const toggle = batch?.viewerCanWrite && html`
     <${ActionButton} label=${batch.active ? 'Deactivate' : 'Activate'}
       run=${() => request(SET_ACTIVE(!batch.active), { batchId: id })}
-      onDone=${(data) => merge(data.activateBatch ?? data.deactivateBatch)} />`;
+      onDone=${(data) => merge(data.activateBatch ?? data.deactivateBatch)} />
+    ${batch.counts.failed > 0 && html`
+      <${ActionButton} label="Retry failed jobs"
+        run=${() => request(RETRY_FAILED, { batchId: id })}
+        onDone=${(data) => { merge(data.retryFailedJobs); query.refetch(); }} />`}
+    ${unfinished > 0 && html`
+      <${ActionButton} label="Cancel batch" variant="danger"
+        confirm=${`Cancel the ${unfinished} unfinished job(s) of batch ${batch.batchName}?`}
+        run=${() => request(CANCEL_BATCH, { batchId: id })}
+        onDone=${(data) => { merge(data.cancelBatch); query.refetch(); }} />`}`;
 
   return html`
     <${PageHeader} title=${batch ? batch.batchName : html`Batch <${ShortId} value=${id} />`}

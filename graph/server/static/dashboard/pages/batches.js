@@ -17,7 +17,7 @@ const BATCHES = `query Batches($filter: BatchFilterInput, $first: Int, $after: S
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { node { batchId batchName status active createdAt owner
-                   counts { pending processing completed failed total } } }
+                   counts { pending processing completed failed cancelled total } } }
   }
 }`;
 const CHANGES = 'subscription BatchJobsChanged { jobsChanged(initial: 0) { kind jobId } }';

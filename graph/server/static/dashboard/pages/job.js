@@ -1,16 +1,16 @@
 // One job: its state following jobChanged, its log following jobLogs (resumed after a
-// reconnect from the last entry seen), and the actions the viewer may take.
+// reconnect from the last entry seen), and the actions the viewer may take (each shown by
+// its `viewerCan...` flag: retry, delete, cancel with a reason, change the priority).
 //
-// Cancel and change-priority buttons (viewerCanCancel, setJobPriority) and the job's
-// history wait for the queue-semantics and insight APIs: they go into `Actions` and a
-// section after the log.
+// The job's history waits for the insight API: it goes into a section after the log.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { request } from '../api.js';
 import {
   ActionButton, Details, ErrorNotice, JsonView, Loading, PageHeader, ProgressBar,
-  RelativeTime, Section, ShortId, StatusBadge, formatTime,
+  RelativeTime, Section, ShortId, StatusBadge, formatDuration, formatTime,
 } from '../components.js';
+import { InputAction, JOB_ERROR_NAMES, describeRetryPolicy, isDelayed } from '../forms.js';
 import { useQuery, useSubscription, useTitle } from '../hooks.js';
 import { html } from '../html.js';
 import { href, navigate } from '../router.js';
@@ -21,7 +21,10 @@ const JOB_FIELDS = `jobId jobType status parameters results createdAt updatedAt
   claimedBy processingStartedAt completedAt leaseExpiresAt attempts maxAttempts retryable
   logSeq version scheduleId scheduledFor
   accessControl { visibility readAccess writeAccess adminAccess }
-  viewerCanWrite viewerCanAdmin viewerCanRetry viewerCanDelete`;
+  priority runAt timeoutSeconds timeoutAt cancelRequested { by at reason }
+  retryPolicy { maxAttempts backoff baseSeconds capSeconds }
+  viewerCanWrite viewerCanAdmin viewerCanRetry viewerCanDelete viewerCanCancel
+  viewerCanSetPriority`;
 
 const JOB = `query Job($jobId: ID!) { job(jobId: $jobId) { ${JOB_FIELDS} } }`;
 const JOB_CHANGED = `subscription JobChanged($jobId: ID!) { jobChanged(jobId: $jobId) {
@@ -31,6 +34,10 @@ const JOB_LOGS = `subscription JobLogs($jobId: ID!, $after: Int!) {
     lastSeq gap { fromSeq toSeq } entries { seq timestamp level message attempt } } }`;
 const RETRY = `mutation Retry($jobId: ID!) { retryJob(jobId: $jobId) { ${JOB_FIELDS} } }`;
 const DELETE = 'mutation Delete($jobId: ID!) { deleteJob(jobId: $jobId) { jobId } }';
+const CANCEL = `mutation Cancel($jobId: ID!, $reason: String) {
+  cancelJob(jobId: $jobId, reason: $reason) { ${JOB_FIELDS} } }`;
+const SET_PRIORITY = `mutation SetPriority($jobId: ID!, $priority: Int!) {
+  setJobPriority(jobId: $jobId, priority: $priority) { ${JOB_FIELDS} } }`;
 const MAX_SHOWN_ENTRIES = 2000;
 
 function Actions({ job, replace }) {
@@ -39,6 +46,9 @@ function Actions({ job, replace }) {
     buttons.push(html`<${ActionButton} label="Retry" variant="primary"
       run=${() => request(RETRY, { jobId: job.jobId })} onDone=${(data) => replace(data.retryJob)} />`);
   }
+  if (job.viewerCanCancel) {
+    buttons.push(html`<${CancelAction} job=${job} replace=${replace} />`);
+  }
   if (job.viewerCanDelete) {
     buttons.push(html`<${ActionButton} label="Delete" variant="danger"
       confirm=${`Delete job ${job.jobId}? This cannot be undone.`}
@@ -46,6 +56,49 @@ function Actions({ job, replace }) {
       onDone=${() => navigate(href('jobs'))} />`);
   }
   return buttons.length ? buttons : null;
+}
+
+/** "Cancel job…" opens a reason field (optional) and the button that cancels. */
+function CancelAction({ job, replace }) {
+  const [open, setOpen] = useState(false);
+  if (!open) {
+    return html`<button type="button" class="button danger" aria-expanded="false"
+      onClick=${() => setOpen(true)}>Cancel job…</button>`;
+  }
+  const what = job.status === 'PROCESSING'
+    ? 'Its worker is asked to stop; the job ends FAILED with CANCELLED.'
+    : 'It ends FAILED with CANCELLED at once.';
+  return html`
+    <div class="cancel-box" role="group" aria-label="Cancel the job">
+      <${InputAction} label="Cancel job" inputLabel="Reason (optional)" variant="danger"
+        placeholder="why, for the worker and the record"
+        run=${(reason) => request(CANCEL, { jobId: job.jobId, reason: reason || null })}
+        onDone=${(data) => replace(data.cancelJob)} />
+      <p class="muted small">${what}${' '}
+        <button type="button" class="link" onClick=${() => setOpen(false)}>Keep it</button></p>
+    </div>`;
+}
+
+/** The priority, and a field to change it while the job waits (viewerCanSetPriority). */
+function Priority({ job, replace }) {
+  if (!job.viewerCanSetPriority) return html`<span>${job.priority}</span>`;
+  return html`<${InputAction} label="Set" inputLabel="Priority" type="number" min="-1000"
+    max="1000" required=${true} initial=${job.priority} className="compact"
+    run=${(priority) => request(SET_PRIORITY, { jobId: job.jobId, priority })}
+    onDone=${(data) => replace(data.setJobPriority)} />`;
+}
+
+/** Who asked a running job to cancel, when and why; until its worker stops. */
+function CancelRequested({ job }) {
+  const asked = job.cancelRequested;
+  if (!asked || job.status !== 'PROCESSING') return null;
+  return html`
+    <div class="notice warn" role="status">
+      <strong>Cancel requested</strong> by ${asked.by}${' '}<${RelativeTime} value=${asked.at} />
+      ${asked.reason ? html`: “${asked.reason}”` : html` <span class="muted">(no reason given)</span>`}.
+      <br /><span class="small">Waiting for the worker to stop${job.timeoutAt
+        ? html`; its claim ends <${RelativeTime} value=${job.timeoutAt} /> at the latest` : ''}.</span>
+    </div>`;
 }
 
 function Log({ jobId }) {
@@ -97,10 +150,18 @@ function Log({ jobId }) {
 }
 
 function ErrorBlock({ error, title }) {
+  const name = JOB_ERROR_NAMES[error.code];
+  const cancel = error.code === 'CANCELLED' && error.details;
   return html`
     <div class="job-error">
-      <p><code class="code">${error.code}</code> ${error.message}</p>
-      ${error.details != null && html`<${JsonView} value=${error.details} label=${`${title} details`} />`}
+      <p><code class="code">${error.code}</code>${name && html` <strong>${name}</strong>`}${' '}
+        ${error.message}</p>
+      ${cancel ? html`<${Details} rows=${[
+        ['Cancelled by', cancel.by],
+        ['Asked', cancel.at && html`<${RelativeTime} value=${cancel.at} />`],
+        ['Reason', cancel.reason],
+      ]} />` : error.details != null
+        && html`<${JsonView} value=${error.details} label=${`${title} details`} />`}
     </div>`;
 }
 
@@ -138,15 +199,26 @@ export default function Job({ id }) {
         <${Section} title="State" id="state">
           <div class="state-line">
             <${StatusBadge} status=${job.status} />
+            ${job.status === 'FAILED' && JOB_ERROR_NAMES[job.error?.code] && html`
+              <span class="tag">${JOB_ERROR_NAMES[job.error.code].toLowerCase()}</span>`}
+            ${isDelayed(job) && html`<span class="tag">delayed</span>`}
+            ${job.cancelRequested && job.status === 'PROCESSING' && html`<span class="tag warn">cancel requested</span>`}
             <${ProgressBar} progress=${job.progress} status=${job.status} />
           </div>
           ${job.progress?.message && html`<p class="muted">${job.progress.message}</p>`}
+          <${CancelRequested} job=${job} />
           <${Details} rows=${[
             ['Job id', html`<code>${job.jobId}</code>`],
             ['Type', job.jobType],
+            ['Priority', html`<${Priority} job=${job} replace=${replace} />`],
+            job.runAt && [isDelayed(job) ? 'Delayed until' : 'Run at', html`
+              <${RelativeTime} value=${job.runAt} />${isDelayed(job) && html` <span class="tag">delayed</span>`}`],
             ['Attempts', `${job.attempts} of ${job.maxAttempts}`],
+            ['Retry policy', describeRetryPolicy(job.retryPolicy)],
+            job.timeoutSeconds != null && ['Timeout', `${formatDuration(job.timeoutSeconds * 1000)} per run`],
             ['Worker', job.claimedBy],
             job.status === 'PROCESSING' && ['Lease expires', html`<${RelativeTime} value=${job.leaseExpiresAt} />`],
+            job.status === 'PROCESSING' && job.timeoutAt && ['Claim ends', html`<${RelativeTime} value=${job.timeoutAt} />`],
             ['Created', html`<${RelativeTime} value=${job.createdAt} />`],
             ['Started', job.processingStartedAt && html`<${RelativeTime} value=${job.processingStartedAt} />`],
             ['Finished', job.completedAt && html`<${RelativeTime} value=${job.completedAt} />`],

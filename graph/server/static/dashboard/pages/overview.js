@@ -2,10 +2,11 @@
 // counted again whenever a job changes, each panel by its own request, at most every few
 // seconds and never busier than the server can answer.
 //
-// Until the API has a `queues` query and `jobStats`, the counts are `totalCount`s of
-// filtered job lists, and the job types are those of the newest jobs and of the schedules.
-// Those APIs will replace `typeCounts` (the queue table) and add the throughput chart
-// (its place is marked below).
+// The queue table comes from the `queues` query (counts per state, the oldest waiting job
+// of each type, paused or limited). That query is the operators' (worker or admin role):
+// for anyone else the table falls back to `totalCount`s of filtered job lists, the job
+// types being those of the newest jobs and of the schedules. `jobStats` will add the
+// throughput chart (its place is marked below).
 
 import { useEffect, useState } from 'preact/hooks';
 import { onReconnect, request } from '../api.js';
@@ -18,6 +19,7 @@ import {
 } from '../hooks.js';
 import { html } from '../html.js';
 import { href } from '../router.js';
+import { POLL_MS, QUEUES, QueueTable, QueuesError, usePolling } from './queues.js';
 
 const STATUS = `query OverviewStatus {
   pending: jobs(filter: {status: PENDING}) { totalCount }
@@ -154,7 +156,11 @@ export default function Overview() {
   const elsewhere = useQuery(ELSEWHERE);
   const [types, setTypes] = useState({ rows: null, error: null, took: 0 });
   const [typesDue, setTypesDue] = useState(0);
-  const typeKey = jobs.data ? knownTypes(jobs.data).join('\n') : null;
+  const queues = useQuery(QUEUES);
+  // not an operator: count per type from the job lists instead
+  const fallback = queues.error?.code === 'FORBIDDEN';
+  const typeKey = jobs.data && fallback ? knownTypes(jobs.data).join('\n') : null;
+  usePolling(queues.refetch, POLL_MS, !fallback);
 
   useEffect(() => {
     if (typeKey === null) return undefined;
@@ -173,7 +179,9 @@ export default function Overview() {
                                         refreshInterval(elsewhere, ELSEWHERE_MS));
   const refreshTypes = useThrottled(() => setTypesDue((n) => n + 1),
                                     Math.max(TYPES_MS, 3 * types.took));
+  const refreshQueues = useThrottled(queues.refetch, refreshInterval(queues, STATUS_MS));
   const changed = () => {
+    if (!fallback) refreshQueues();
     refreshStatus();
     refreshJobs();
     refreshElsewhere();
@@ -205,8 +213,11 @@ export default function Overview() {
           </ul>`)}
       <//>
     </div>
-    <${Section} title="Jobs by type" id="types">
-      <${TypeTable} rows=${types.rows} error=${types.error} />
+    <${Section} title="Queues" id="types"
+        actions=${!fallback && html`<a href=${href('queues')}>Queues and workers →</a>`}>
+      ${fallback ? html`<${TypeTable} rows=${types.rows} error=${types.error} />`
+        : queues.data ? html`<${QueueTable} queues=${queues.data.queues} caption="Queues by job type" />`
+          : queues.error ? html`<${QueuesError} error=${queues.error} />` : html`<${Loading} />`}
     <//>
     ${/* THROUGHPUT: the chart of the last hour goes here once `jobStats` exists */ null}
     <${Section} title="Recent failures" id="failures">
