@@ -6,10 +6,19 @@ from typing import Annotated
 
 import strawberry
 
-from graph.schema.core.connections import AFTER, BEFORE, FILTER, FIRST, LAST, Connection, paginate
+from graph.schema.core.connections import (
+    AFTER,
+    BEFORE,
+    FILTER,
+    FIRST,
+    LAST,
+    ORDER_BY,
+    Connection,
+    paginate,
+)
 from graph.schema.core.context import Info
 
-from .types import JobFilterInput, JobIdArg, SecretaryJob
+from .types import JobFilterInput, JobIdArg, JobOrderInput, SecretaryJob
 
 
 @strawberry.type
@@ -18,7 +27,8 @@ class JobQueries:
     async def job(self, info: Info, job_id: JobIdArg) -> SecretaryJob | None:
         return await info.context.store.jobs.get(info.context.principal, job_id)
 
-    @strawberry.field(description="Jobs you may read, newest first.")
+    @strawberry.field(description="Jobs you may read, newest first unless `orderBy` says "
+                      "otherwise.")
     async def jobs(
         self,
         info: Info,
@@ -27,6 +37,8 @@ class JobQueries:
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
+        order_by: Annotated[JobOrderInput | None, ORDER_BY] = None,
     ) -> Connection[SecretaryJob]:
         return await paginate(info.context.store.jobs, info.context.principal,
-                              (filter or JobFilterInput()).to_filter(), first, after, last, before)
+                              (filter or JobFilterInput()).to_filter(), first, after, last, before,
+                              (order_by or JobOrderInput()).to_order())
