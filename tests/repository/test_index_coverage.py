@@ -29,7 +29,11 @@ from repository import batches, documentation_jobs, jobs, queues, workers
 from repository.access import ANONYMOUS, Principal
 from repository.batches import BatchFilter, JobSpec
 from repository.database import Store, make_client
-from repository.documentation_jobs import DocumentationJobFilter
+from repository.documentation_job_filters import (
+    DocumentationJobFilter,
+    DocumentationJobOrderField,
+    documentation_job_order,
+)
 from repository.job_filters import JobFilter, JobOrderField, job_order
 from repository.models import DocumentationJobStatus, JobStatus, utcnow
 from repository.pagination import PageRequest, encode_cursor
@@ -279,6 +283,46 @@ async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
     # then
     assert {collection for collection, _, _ in listener.queries} == {
         "batches", "documentation_jobs"}
+    assert unserved(listener.queries, INDEXES) == []
+
+
+DOCUMENTATION_CONDITIONS: dict[str, dict[str, Any]] = {
+    "status": {"status": DocumentationJobStatus.RUNNING},
+    "statuses": {"statuses": (DocumentationJobStatus.COMPLETED, DocumentationJobStatus.FAILED)},
+    "repository": {"repository_name": "repo"},
+    "repositories": {"repository_names": ("repo", "other")},
+    "created": {"created_after": WHEN},
+    "started": {"started_after": WHEN, "started_before": WHEN + timedelta(days=1)},
+    "ended": {"ended_before": WHEN},
+}
+
+
+async def test_every_documentation_job_filter_in_every_order_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    orders = [documentation_job_order(by, descending)
+              for by in DocumentationJobOrderField for descending in (True, False)]
+    filters = [DocumentationJobFilter()]
+    for first, second in itertools.combinations_with_replacement(DOCUMENTATION_CONDITIONS, 2):
+        try:
+            filters.append(DocumentationJobFilter(**DOCUMENTATION_CONDITIONS[first],
+                                                  **DOCUMENTATION_CONDITIONS[second]).check())
+        except Exception:  # a contradiction (or the same field twice), refused
+            continue
+
+    # when
+    for caller in CALLERS.values():
+        for doc_filter in filters:
+            await store.documentation_jobs.count(caller, doc_filter)
+            for order in orders:
+                cursor = order.encode({"_id": "x", "created_at": WHEN, "updated_at": WHEN,
+                                       "started_at": WHEN, "ended_at": WHEN})
+                await store.documentation_jobs.list(caller, doc_filter,
+                                                    PageRequest(first=5, after=cursor), order)
+
+    # then
+    assert len(filters) > 15
     assert unserved(listener.queries, INDEXES) == []
 
 

@@ -6,10 +6,24 @@ from typing import Annotated
 
 import strawberry
 
-from graph.schema.core.connections import AFTER, BEFORE, FILTER, FIRST, LAST, Connection, paginate
+from graph.schema.core.connections import (
+    AFTER,
+    BEFORE,
+    FILTER,
+    FIRST,
+    LAST,
+    ORDER_BY,
+    Connection,
+    paginate,
+)
 from graph.schema.core.context import Info
 
-from .types import DocumentationJob, DocumentationJobFilterInput, DocumentationJobIdArg
+from .types import (
+    DocumentationJob,
+    DocumentationJobFilterInput,
+    DocumentationJobIdArg,
+    DocumentationJobOrderInput,
+)
 
 
 @strawberry.type
@@ -20,7 +34,8 @@ class DocumentationJobQueries:
     ) -> DocumentationJob | None:
         return await info.context.store.documentation_jobs.get(info.context.principal, job_id)
 
-    @strawberry.field(description="Documentation jobs you may read, newest first.")
+    @strawberry.field(description="Documentation jobs you may read, newest first unless "
+                      "`orderBy` says otherwise.")
     async def documentation_jobs(
         self,
         info: Info,
@@ -29,7 +44,8 @@ class DocumentationJobQueries:
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
+        order_by: Annotated[DocumentationJobOrderInput | None, ORDER_BY] = None,
     ) -> Connection[DocumentationJob]:
         return await paginate(info.context.store.documentation_jobs, info.context.principal,
                               (filter or DocumentationJobFilterInput()).to_filter(), first, after,
-                              last, before)
+                              last, before, (order_by or DocumentationJobOrderInput()).to_order())
