@@ -101,8 +101,9 @@ class DocumentationJobFilter:
         check_list("statuses", self.statuses)
         check_list("repositoryNames", self.repository_names)
         for name in (*(self.repository_names or ()), self.repository_name):
-            check_text("repositoryNames" if self.repository_names else "repositoryName", name,
-                       max_length=MAX_TEXT, required=False)
+            if name is not None:
+                check_text("repositoryNames" if self.repository_names else "repositoryName",
+                           name, max_length=MAX_TEXT)
         for name in ("created", "started", "ended"):
             check_range(name, getattr(self, f"{name}_after"), getattr(self, f"{name}_before"))
         return self

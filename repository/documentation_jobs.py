@@ -254,8 +254,13 @@ class DocumentationJobRepository:
         return await fetch_page(self.collection, query, page, documentation_job_from_document,
                                 order)
 
-    async def count(self, principal: Principal, job_filter: DocumentationJobFilter) -> int:
-        return await self.collection.count_documents(self._list_query(principal, job_filter))
+    async def count(self, principal: Principal, job_filter: DocumentationJobFilter,
+                    order: SortOrder | None = None) -> int:
+        """How many jobs ``list`` walks through (in ``order``: some hold only some jobs)."""
+        query = self._list_query(principal, job_filter)
+        if order is not None and order.only:
+            query = {"$and": [query, order.only]}
+        return await self.collection.count_documents(query)
 
     # -- claims and leases ----------------------------------------------------------------
 

@@ -140,7 +140,8 @@ class JobFilter:
                        max_length=MAX_TEXT)
         for name, value in (("batchId", self.batch_id), ("owner", self.owner),
                             ("claimedBy", self.claimed_by), ("errorCode", self.error_code)):
-            check_text(name, value, max_length=MAX_TEXT, required=False)
+            if value is not None:  # given: not empty either
+                check_text(name, value, max_length=MAX_TEXT)
         if self.batch_id is not None and self.has_batch is False:
             raise ValidationError("hasBatch", "is false, but batchId names a batch")
         for name in ("created", "updated", "finished"):

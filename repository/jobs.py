@@ -153,6 +153,24 @@ class JobRepository:
                 counts[JobStatus(row["_id"])] = row["count"]
         return counts
 
+    async def count_by_status_and_type(self, *, seconds: float | None = None
+                                       ) -> dict[tuple[JobStatus, str], int]:
+        """Jobs per (status, job type) over the whole collection (for metrics, so no access
+        filter); every status of every type seen is present. One aggregation, bounded to
+        ``seconds``, walking the ``claim`` index (status, job_type)."""
+        pipeline = [{"$sort": {"status": ASCENDING, "job_type": ASCENDING}},
+                    {"$group": {"_id": {"status": "$status", "job_type": "$job_type"},
+                                "count": {"$sum": 1}}}]
+        with pymongo.timeout(seconds):
+            rows = await (await self.collection.aggregate(pipeline)).to_list()
+        types = {row["_id"].get("job_type") for row in rows}
+        counts = {(status, job_type): 0 for status in JobStatus for job_type in types}
+        for row in rows:
+            status = row["_id"].get("status")
+            if status in JobStatus.__members__:
+                counts[(JobStatus(status), row["_id"].get("job_type"))] = row["count"]
+        return counts
+
     # -- creation ---------------------------------------------------------
 
     def new_job(
@@ -254,8 +272,13 @@ class JobRepository:
         page = page.validated(self.limits.max_page_size, order)
         return await fetch_page(self.collection, query, page, job_from_document, order)
 
-    async def count(self, principal: Principal, job_filter: JobFilter) -> int:
-        return await self.collection.count_documents(self._list_query(principal, job_filter))
+    async def count(self, principal: Principal, job_filter: JobFilter,
+                    order: SortOrder | None = None) -> int:
+        """How many jobs ``list`` walks through (in ``order``: some hold only some jobs)."""
+        query = self._list_query(principal, job_filter)
+        if order is not None and order.only:
+            query = {"$and": [query, order.only]}
+        return await self.collection.count_documents(query)
 
     # -- lifecycle --------------------------------------------------------
 

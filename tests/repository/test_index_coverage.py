@@ -37,6 +37,7 @@ from repository.documentation_job_filters import (
 from repository.job_filters import JobFilter, JobOrderField, job_order
 from repository.models import DocumentationJobStatus, JobStatus, utcnow
 from repository.pagination import PageRequest, encode_cursor
+from repository.stats import Bucket, StatsWindow, documentation_job_stats, job_stats
 
 CALLERS = {
     "admin": Principal("root", frozenset({"admin"})),
@@ -253,6 +254,8 @@ async def test_every_job_filter_in_every_order_is_served_by_an_index(
                 for page in (PageRequest(first=5, after=cursor),
                              PageRequest(last=5, before=cursor)):
                     await store.jobs.list(caller, job_filter, page, order)
+                if order.only:
+                    await store.jobs.count(caller, job_filter, order)
 
     # then
     assert len(filters) > 90
@@ -320,9 +323,33 @@ async def test_every_documentation_job_filter_in_every_order_is_served_by_an_ind
                                        "started_at": WHEN, "ended_at": WHEN})
                 await store.documentation_jobs.list(caller, doc_filter,
                                                     PageRequest(first=5, after=cursor), order)
+                if order.only:
+                    await store.documentation_jobs.count(caller, doc_filter, order)
 
     # then
     assert len(filters) > 15
+    assert unserved(listener.queries, INDEXES) == []
+
+
+async def test_every_statistic_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    window = StatsWindow(WHEN, WHEN + timedelta(hours=6), Bucket.HOUR)
+
+    # when: each caller's statistics, over each job filter and documentation job filter
+    for caller in CALLERS.values():
+        for job_filter in job_filters():
+            await job_stats(store.jobs.collection, caller, job_filter, window)
+        for name in DOCUMENTATION_CONDITIONS:
+            doc_filter = DocumentationJobFilter(**DOCUMENTATION_CONDITIONS[name])
+            await documentation_job_stats(store.documentation_jobs.collection, caller,
+                                          doc_filter)
+
+    # then
+    assert {collection for collection, _, _ in listener.queries} == {
+        "jobs", "documentation_jobs"}
+    assert len(listener.queries) > 4 * 90 * 5
     assert unserved(listener.queries, INDEXES) == []
 
 

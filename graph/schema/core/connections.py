@@ -58,7 +58,9 @@ async def paginate(repository: Any, principal: Principal, list_filter: Any, firs
     request = page_request(first, after, last, before)
     page = await (repository.list(principal, list_filter, request) if order is None
                   else repository.list(principal, list_filter, request, order))
-    return to_connection(page, lambda: repository.count(principal, list_filter))
+    if order is None:
+        return to_connection(page, lambda: repository.count(principal, list_filter))
+    return to_connection(page, lambda: repository.count(principal, list_filter, order))
 
 
 def page_request(

@@ -17,7 +17,9 @@ from graph.schema.core.connections import (
     paginate,
 )
 from graph.schema.core.context import Info
+from repository.stats import documentation_job_stats
 
+from .stats import DocumentationJobStats
 from .types import (
     DocumentationJob,
     DocumentationJobFilterInput,
@@ -49,3 +51,14 @@ class DocumentationJobQueries:
         return await paginate(info.context.store.documentation_jobs, info.context.principal,
                               (filter or DocumentationJobFilterInput()).to_filter(), first, after,
                               last, before, (order_by or DocumentationJobOrderInput()).to_order())
+
+    @strawberry.field(description="Counts by status and tokens used per repository and per "
+                      "model of the documentation jobs you may read that match the filter.")
+    async def documentation_job_stats(
+        self,
+        info: Info,
+        filter: Annotated[DocumentationJobFilterInput | None, FILTER] = None,
+    ) -> DocumentationJobStats:
+        return await documentation_job_stats(  # type: ignore[return-value]  # same fields
+            info.context.store.documentation_jobs.collection, info.context.principal,
+            (filter or DocumentationJobFilterInput()).to_filter())

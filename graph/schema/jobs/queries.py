@@ -17,7 +17,9 @@ from graph.schema.core.connections import (
     paginate,
 )
 from graph.schema.core.context import Info
+from repository.stats import job_stats
 
+from .stats import JobStats, StatsWindowInput
 from .types import JobFilterInput, JobIdArg, JobOrderInput, SecretaryJob
 
 
@@ -42,3 +44,18 @@ class JobQueries:
         return await paginate(info.context.store.jobs, info.context.principal,
                               (filter or JobFilterInput()).to_filter(), first, after, last, before,
                               (order_by or JobOrderInput()).to_order())
+
+    @strawberry.field(description="Counts by status and job type, throughput per bucket and run "
+                      "times of the jobs you may read that match the filter.")
+    async def job_stats(
+        self,
+        info: Info,
+        filter: Annotated[JobFilterInput | None, FILTER] = None,
+        window: Annotated[StatsWindowInput | None, strawberry.argument(
+            description="The window of throughput and durations (default: the last 24 "
+            "hours, by the hour).")] = None,
+    ) -> JobStats:
+        stats = await job_stats(info.context.store.jobs.collection, info.context.principal,
+                                (filter or JobFilterInput()).to_filter(),
+                                (window or StatsWindowInput()).to_window())
+        return stats  # type: ignore[return-value]  # the same fields
