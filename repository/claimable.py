@@ -29,4 +29,4 @@ class Claimable:
 JOBS = Claimable("job", JobStatus.PROCESSING.value,
                 ("processing_started_at", "timeout_at"))  # timeout_at: the claim's deadline
 DOCUMENTATION_JOBS = Claimable("documentation job", DocumentationJobStatus.RUNNING.value,
-                               ("timestamp_start",))
+                               ("timestamp_start", "started_at"))

@@ -44,7 +44,8 @@ def failure_update(doc: dict[str, Any], now: datetime, *, code: str | None, mess
     error = {"code": code, "message": message, "attempt": attempt, "worker": worker,
              "failed_at": now.isoformat()}
     failed: dict[str, Any] = {"error": error, "error_message": message,
-                              "timestamp_end": now.isoformat(), "retryable": retryable}
+                              "timestamp_end": now.isoformat(), "ended_at": now,
+                              "retryable": retryable}
     if end_lease:
         failed["lease_expires_at"] = None
     return requeue_or_fail(doc, error, now, _policy(doc, default),
@@ -86,6 +87,7 @@ def retry_update(now: datetime) -> list[dict[str, Any]]:
         {"$set": {
             "status": PENDING, "error": None, "error_message": None, "claimed_by": None,
             "claim_token": None, "lease_expires_at": None, "timestamp_start": None,
-            "timestamp_end": None, "run_at": now, "retryable": True, "updated_at": now,
+            "timestamp_end": None, "started_at": None, "ended_at": None, "run_at": now,
+            "retryable": True, "updated_at": now,
         }},
     ]

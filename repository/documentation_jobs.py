@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -29,6 +29,12 @@ from .documentation_failures import (
     expiry_update,
     failure_update,
     retry_update,
+)
+from .documentation_job_filters import (
+    DOCUMENTATION_LIST_INDEXES,
+    DocumentationJobFilter,
+    backfill_dates,
+    documentation_job_order,
 )
 from .documents import access_update, bump_version, rename_id, with_access
 from .errors import ForbiddenError, NotFoundError, ValidationError
@@ -48,7 +54,7 @@ from .models import (
     new_id,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
+from .pagination import Page, PageRequest, SortOrder, fetch_page, keyset_indexes
 from .refusals import refuse
 from .retry import RetryPolicy
 from .validation import check_text
@@ -81,18 +87,14 @@ INDEXES = [
 ]
 INDEXES += keyset_indexes({"status": "status", "repository_name": "repository"},
                           {"": "", "readers": "readers", "claimed_by": "claimed"}, INDEXES)
+# orderBy, the other filters and the statistics (repository.documentation_job_filters)
+INDEXES += DOCUMENTATION_LIST_INDEXES
 
 
-@dataclass(frozen=True)
-class DocumentationJobFilter:
-    status: DocumentationJobStatus | None = None
-    repository_name: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-    def query(self) -> dict[str, Any]:
-        return filter_query({"status": self.status, "repository_name": self.repository_name},
-                            self.created_after, self.created_before)
+def readable_documentation_jobs_query(principal: Principal, job_filter: DocumentationJobFilter
+                                      ) -> dict[str, Any]:
+    """The documentation jobs matching ``job_filter`` that ``principal`` may read."""
+    return {**job_filter.query(), **read_filter(principal, claimable=True)}
 
 
 def documentation_job_to_document(job: DocumentationJob) -> dict[str, Any]:
@@ -165,6 +167,7 @@ class DocumentationJobRepository:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
+        await backfill_dates(self.collection)
 
     async def create(
         self,
@@ -239,17 +242,25 @@ class DocumentationJobRepository:
                 async for doc in self.collection.find(query)}
 
     def _list_query(self, principal: Principal, job_filter: DocumentationJobFilter) -> dict:
-        return {**job_filter.query(), **read_filter(principal, claimable=True)}
+        return readable_documentation_jobs_query(principal, job_filter)
 
     async def list(
-        self, principal: Principal, job_filter: DocumentationJobFilter, page: PageRequest
+        self, principal: Principal, job_filter: DocumentationJobFilter, page: PageRequest,
+        order: SortOrder | None = None,
     ) -> Page[DocumentationJob]:
-        page = page.validated(self.limits.max_page_size)
-        return await fetch_page(self.collection, self._list_query(principal, job_filter), page,
-                                documentation_job_from_document)
+        order = order or documentation_job_order()
+        query = self._list_query(principal, job_filter)
+        page = page.validated(self.limits.max_page_size, order)
+        return await fetch_page(self.collection, query, page, documentation_job_from_document,
+                                order)
 
-    async def count(self, principal: Principal, job_filter: DocumentationJobFilter) -> int:
-        return await self.collection.count_documents(self._list_query(principal, job_filter))
+    async def count(self, principal: Principal, job_filter: DocumentationJobFilter,
+                    order: SortOrder | None = None) -> int:
+        """How many jobs ``list`` walks through (in ``order``: some hold only some jobs)."""
+        query = self._list_query(principal, job_filter)
+        if order is not None and order.only:
+            query = {"$and": [query, order.only]}
+        return await self.collection.count_documents(query)
 
     # -- claims and leases ----------------------------------------------------------------
 
@@ -266,7 +277,7 @@ class DocumentationJobRepository:
         doc = await self.abandoned.claim(
             {"status": PENDING, "run_at": {"$not": {"$gt": now}}},
             {"$set": {"status": RUNNING, "claimed_by": principal.user_id, "claim_token": token,
-                      "timestamp_start": now.isoformat(), "updated_at": now,
+                      "timestamp_start": now.isoformat(), "started_at": now, "updated_at": now,
                       **self._lease_extension(now)},
              "$inc": {"attempts": 1, "version": 1}},
             sort=[("run_at", ASCENDING), ("_id", ASCENDING)], token=token, now=now)
@@ -297,12 +308,14 @@ class DocumentationJobRepository:
 
     async def start(self, principal: Principal, job_id: str) -> DocumentationJob:
         """The seed's ``start()``: a writer runs the job itself, with no claim and no lease."""
+        now = utcnow()
         return await self._transition(principal, job_id, "start",
-                                      {"timestamp_start": utcnow().isoformat()})
+                                      {"timestamp_start": now.isoformat(), "started_at": now})
 
     async def complete(self, principal: Principal, job_id: str) -> DocumentationJob:
+        now = utcnow()
         return await self._transition(principal, job_id, "complete",
-                                      {"timestamp_end": utcnow().isoformat(),
+                                      {"timestamp_end": now.isoformat(), "ended_at": now,
                                        "lease_expires_at": None})
 
     async def fail(self, principal: Principal, job_id: str, error_message: str, *,

@@ -8,7 +8,6 @@ the job once to say why (not found, forbidden, wrong state).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +38,7 @@ from .errors import (
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
+from .job_filters import LIST_INDEXES, JobFilter, check_order, job_order
 from .job_logs import (
     OLDEST_ENTRY,
     LogWindows,
@@ -63,7 +63,7 @@ from .models import (
     slice_after,
     utcnow,
 )
-from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
+from .pagination import Page, PageRequest, SortOrder, fetch_page, keyset_indexes
 from .queues import QueueRepository, QueueRules, claimable_query
 from .refusals import refuse
 from .requeue import END_FIELDS, Ending, end_claim
@@ -110,6 +110,8 @@ INDEXES = [
 # for admins (no read filter), readers and workers (the two branches of the read filter).
 INDEXES += keyset_indexes({"status": "status", "job_type": "type", "batch_id": "batch"},
                           {"": "", "readers": "readers", "claimed_by": "claimed"}, INDEXES)
+# orderBy and the other filters (repository.job_filters); jobStats' aggregations use them too
+INDEXES += LIST_INDEXES
 
 CLAIM_ORDER = [("priority", DESCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
@@ -117,28 +119,6 @@ MAX_DELAY = timedelta(days=366)
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 FAIL_FIELDS = {**DRIVE_FIELDS, **END_FIELDS}
 """What a failJob reads to decide between requeueing and failing."""
-
-
-@dataclass(frozen=True)
-class JobFilter:
-    status: JobStatus | None = None
-    job_type: str | None = None
-    batch_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-    def query(self) -> dict[str, Any]:
-        return filter_query(
-            {"status": self.status, "job_type": self.job_type, "batch_id": self.batch_id},
-            self.created_after, self.created_before)
-
-    def matches(self, document: dict[str, Any] | None) -> bool:
-        """Whether a stored job document passes the status, type and batch conditions."""
-        if document is None:
-            return False
-        return ((self.status is None or document.get("status") == self.status.value)
-                and (self.job_type is None or document.get("job_type") == self.job_type)
-                and (self.batch_id is None or document.get("batch_id") == self.batch_id))
 
 
 class JobRepository:
@@ -171,6 +151,24 @@ class JobRepository:
         for row in rows:
             if row["_id"] in counts:  # a StrEnum: the stored string finds its member
                 counts[JobStatus(row["_id"])] = row["count"]
+        return counts
+
+    async def count_by_status_and_type(self, *, seconds: float | None = None
+                                       ) -> dict[tuple[JobStatus, str], int]:
+        """Jobs per (status, job type) over the whole collection (for metrics, so no access
+        filter); every status of every type seen is present. One aggregation, bounded to
+        ``seconds``, walking the ``claim`` index (status, job_type)."""
+        pipeline = [{"$sort": {"status": ASCENDING, "job_type": ASCENDING}},
+                    {"$group": {"_id": {"status": "$status", "job_type": "$job_type"},
+                                "count": {"$sum": 1}}}]
+        with pymongo.timeout(seconds):
+            rows = await (await self.collection.aggregate(pipeline)).to_list()
+        types = {row["_id"].get("job_type") for row in rows}
+        counts = {(status, job_type): 0 for status in JobStatus for job_type in types}
+        for row in rows:
+            status = row["_id"].get("status")
+            if status in JobStatus.__members__:
+                counts[(JobStatus(status), row["_id"].get("job_type"))] = row["count"]
         return counts
 
     # -- creation ---------------------------------------------------------
@@ -260,18 +258,27 @@ class JobRepository:
         return {doc["_id"]: job_from_document(doc) async for doc in self.collection.find(query)}
 
     def _list_query(self, principal: Principal, job_filter: JobFilter) -> dict[str, Any]:
-        return {**job_filter.query(), **read_filter(principal, claimable=True)}
+        return readable_jobs_query(principal, job_filter)
 
     async def list(
-        self, principal: Principal, job_filter: JobFilter, page: PageRequest
+        self, principal: Principal, job_filter: JobFilter, page: PageRequest,
+        order: SortOrder | None = None,
     ) -> Page[SecretaryJob]:
-        page = page.validated(self.limits.max_page_size)
-        return await fetch_page(
-            self.collection, self._list_query(principal, job_filter), page, job_from_document
-        )
+        """A page of the jobs matching ``job_filter`` that the caller may read, in
+        ``order`` (``job_order()``: newest first, by default)."""
+        order = order or job_order()
+        query = self._list_query(principal, job_filter)
+        check_order(job_filter, order)
+        page = page.validated(self.limits.max_page_size, order)
+        return await fetch_page(self.collection, query, page, job_from_document, order)
 
-    async def count(self, principal: Principal, job_filter: JobFilter) -> int:
-        return await self.collection.count_documents(self._list_query(principal, job_filter))
+    async def count(self, principal: Principal, job_filter: JobFilter,
+                    order: SortOrder | None = None) -> int:
+        """How many jobs ``list`` walks through (in ``order``: some hold only some jobs)."""
+        query = self._list_query(principal, job_filter)
+        if order is not None and order.only:
+            query = {"$and": [query, order.only]}
+        return await self.collection.count_documents(query)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -646,6 +653,11 @@ class JobRepository:
             refuse_job_write(principal, current, job_id, action=action,
                              allowed_statuses=allowed, now=now)
         return job_from_document(doc)
+
+
+def readable_jobs_query(principal: Principal, job_filter: JobFilter) -> dict[str, Any]:
+    """The jobs matching ``job_filter`` that ``principal`` may read, as a MongoDB filter."""
+    return {**job_filter.query(), **read_filter(principal, claimable=True)}
 
 
 def require_user(principal: Principal) -> None:

@@ -1,7 +1,8 @@
-"""Keyset pagination over (created_at, _id), newest first, in both directions.
+"""Keyset pagination in both directions: over (created_at, _id), newest first, by default,
+or over any ``SortOrder`` (its keys, then ``_id`` to break ties).
 
 Cursors are opaque to clients; a malformed one is a validation error, never a
-server error.
+server error, and so is one made under another order than the page asks for.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any, Generic, TypeVar
@@ -42,13 +43,84 @@ def decode_cursor(field: str, cursor: str) -> tuple[datetime, str]:
 
 
 @dataclass(frozen=True)
+class SortOrder:
+    """A list order: ``keys`` (then ``_id``), all descending or all ascending.
+
+    Every listed document must hold a value of each key (``only`` says which documents
+    do, e.g. finished ones for a finish time), since a keyset cannot step past a null.
+    Keys ending in ``_at`` hold instants, the others integers.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    descending: bool = True
+    only: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}_{'desc' if self.descending else 'asc'}"
+
+    @property
+    def legacy(self) -> bool:
+        """The default order's cursors keep their first format (clients may hold some)."""
+        return self.keys == ("created_at",) and self.descending and not self.only
+
+    def sort(self, backwards: bool = False) -> list[tuple[str, int]]:
+        direction = DESCENDING if self.descending != backwards else ASCENDING
+        return [(key, direction) for key in (*self.keys, "_id")]
+
+    def encode(self, doc: dict[str, Any]) -> str:
+        values = [_plain(doc.get(key)) for key in self.keys]
+        data = [*values, doc["_id"]] if self.legacy else [self.tag, *values, doc["_id"]]
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode(self, field_name: str, cursor: str) -> tuple[list[Any], str]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not isinstance(data, list) or not data:
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise ValidationError(field_name, "is not a valid cursor") from None
+        tag = data.pop(0) if isinstance(data[0], str) and len(data) > 2 else CREATED.tag
+        if tag != self.tag:
+            raise ValidationError(field_name, f"was made for another order ({tag}) than "
+                                  f"this page's ({self.tag}); start again without it")
+        try:
+            *values, object_id = data
+            if len(values) != len(self.keys) or not isinstance(object_id, str) or any(
+                    type(value) is not int for value in values):
+                raise ValueError
+            return [_typed(key, value) for key, value in zip(self.keys, values, strict=True)
+                    ], object_id
+        except (ValueError, TypeError, OverflowError, OSError):
+            raise ValidationError(field_name, "is not a valid cursor") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return value
+
+
+def _typed(key: str, value: int) -> Any:
+    return datetime.fromtimestamp(value / 1000, UTC) if key.endswith("_at") else value
+
+
+CREATED = SortOrder("created", ("created_at",))
+"""The default: newest first."""
+
+
+@dataclass(frozen=True)
 class PageRequest:
     first: int | None = None
     after: str | None = None
     last: int | None = None
     before: str | None = None
 
-    def validated(self, max_page_size: int = MAX_PAGE_SIZE) -> PageRequest:
+    def validated(self, max_page_size: int = MAX_PAGE_SIZE,
+                  order: SortOrder = CREATED) -> PageRequest:
         """This request checked against the configured maximum, with its size decided: a
         list asked for without ``first`` or ``last`` gets the default size, never more
         than the maximum."""
@@ -59,9 +131,9 @@ class PageRequest:
             if value is not None and not 0 <= value <= max_page_size:
                 raise ValidationError(name, f"must be between 0 and {max_page_size}, got {value}")
         if self.after is not None:
-            decode_cursor("after", self.after)
+            order.decode("after", self.after)
         if self.before is not None:
-            decode_cursor("before", self.before)
+            order.decode("before", self.before)
         if self.first is None and self.last is None:
             default = min(DEFAULT_PAGE_SIZE, max_page_size)
             return replace(self, last=default) if self.before is not None else replace(
@@ -99,33 +171,39 @@ def filter_query(equal: dict[str, Any], created_after: datetime | None,
     return query
 
 
-def keyset_query(base: dict[str, Any], page: PageRequest) -> tuple[dict[str, Any], list[Any]]:
-    """The filter and sort for one page. Newest first; backwards pages are read reversed."""
+def keyset_query(base: dict[str, Any], page: PageRequest, order: SortOrder = CREATED
+                 ) -> tuple[dict[str, Any], list[Any]]:
+    """The filter and sort for one page, in ``order``; backwards pages are read reversed."""
     clauses = [base] if base else []
+    if order.only:
+        clauses.append(order.only)
     if page.after is not None:
-        clauses.append(_beyond(*decode_cursor("after", page.after), older=True))
+        clauses.append(_beyond(order, *order.decode("after", page.after), later=True))
     if page.before is not None:
-        clauses.append(_beyond(*decode_cursor("before", page.before), older=False))
+        clauses.append(_beyond(order, *order.decode("before", page.before), later=False))
     query = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
-    direction = 1 if page.backwards else -1
-    return query, [("created_at", direction), ("_id", direction)]
+    return query, order.sort(page.backwards)
 
 
-def _beyond(created_at: datetime, object_id: str, *, older: bool) -> dict[str, Any]:
-    op = "$lt" if older else "$gt"
-    # The outer bound lets the index scan start at the cursor instead of the edge.
-    return {
-        "created_at": {op + "e": created_at},
-        "$or": [{"created_at": {op: created_at}}, {"_id": {op: object_id}}],
-    }
+def _beyond(order: SortOrder, values: list[Any], object_id: str, *, later: bool
+            ) -> dict[str, Any]:
+    """Documents past the cursor in ``order`` (``later``) or before it: lexicographic
+    over the keys and ``_id``, nested so that each level holds ranges only. The outer bound
+    lets the index scan start at the cursor instead of the edge."""
+    op = "$lt" if order.descending == later else "$gt"
+    condition: dict[str, Any] = {"_id": {op: object_id}}
+    for key, value in reversed(list(zip(order.keys, values, strict=True))):
+        condition = {key: {op + "e": value}, "$or": [{key: {op: value}}, condition]}
+    return condition
 
 
-async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any) -> Page:
+async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any,
+                     order: SortOrder = CREATED) -> Page:
     """One round trip: read one more than asked to learn whether another page exists.
 
     ``page`` comes from ``PageRequest.validated``, against the configured maximum.
     """
-    query, sort = keyset_query(base, page)
+    query, sort = keyset_query(base, page, order)
     size = page.size
     docs = await collection.find(query, sort=sort, limit=size + 1).to_list() if size else []
     more = len(docs) > size
@@ -133,7 +211,7 @@ async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, d
     if page.backwards:
         docs.reverse()
     items = [decode(doc) for doc in docs]
-    cursors = [encode_cursor(doc["created_at"], doc["_id"]) for doc in docs]
+    cursors = [order.encode(doc) for doc in docs]
     if page.backwards:
         return Page(items, cursors, has_next_page=page.before is not None,
                     has_previous_page=more)

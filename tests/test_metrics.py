@@ -83,7 +83,9 @@ async def test_metrics_count_errors_by_code(api: Api) -> None:
 
 
 async def test_metrics_count_jobs_by_status(api: Api) -> None:
-    # given: one job in each status
+    # given: one job of type pdf in each status, and two of type ocr, pending
+    for _ in range(2):
+        await api.data("""mutation { createJob(input: {jobType: "ocr"}) { jobId } }""")
     ids = [(await api.data(CREATE_JOB))["createJob"]["jobId"] for _ in range(4)]
     await api.data(FAIL, {"id": ids[0]})
     claimed = (await api.data(CLAIM, as_=WORKER))["claimJob"]["jobId"]
@@ -94,7 +96,9 @@ async def test_metrics_count_jobs_by_status(api: Api) -> None:
     # then
     assert value(samples, "jobgraph_database_up") == 1
     for status in ("PENDING", "PROCESSING", "COMPLETED", "FAILED"):
-        assert value(samples, "jobgraph_jobs", status=status) == 1, status
+        assert value(samples, "jobgraph_jobs", status=status, job_type="pdf") == 1, status
+        assert value(samples, "jobgraph_jobs", status=status, job_type="ocr") == (
+            2 if status == "PENDING" else 0), status
 
 
 async def test_metrics_answer_while_database_is_down(tmp_path: Path) -> None:
@@ -236,7 +240,7 @@ async def test_jobs_are_counted_at_most_once_per_interval_however_often_scraped(
         sequential = [await scrape(api.client) for _ in range(20)]
         assert aggregations.count == 1
         for samples in (*concurrent, *sequential):
-            assert value(samples, "jobgraph_jobs", status="PENDING") == 1
+            assert value(samples, "jobgraph_jobs", status="PENDING", job_type="pdf") == 1
             assert value(samples, "jobgraph_database_up") == 1
 
 
@@ -249,11 +253,13 @@ async def test_the_jobs_gauge_follows_the_database_once_its_interval_has_passed(
     async with open_api(settings, mongo_uri,
                         client_options={"event_listeners": [aggregations]}) as api:
         started = time.monotonic()
-        assert value(await scrape(api.client), "jobgraph_jobs", status="PENDING") == 0
+        assert value(await scrape(api.client), "jobgraph_jobs", status="PENDING",
+                     job_type="pdf") == 0
         await api.data(CREATE_JOB)
 
         async def counted() -> bool:
-            return value(await scrape(api.client), "jobgraph_jobs", status="PENDING") == 1
+            return value(await scrape(api.client), "jobgraph_jobs", status="PENDING",
+                         job_type="pdf") == 1
 
         # scraped as fast as it answers, the gauge shows the new job once an interval passed
         assert await eventually(counted, interval=0.01)

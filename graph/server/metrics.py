@@ -83,12 +83,18 @@ class Counted:
             self.counting = None
 
 
+MAX_JOB_TYPE_LABELS = 200
+"""Job types are chosen by clients; past this many (the largest kept), the rest are
+counted together as ``job_type="_other"``."""
+
+
 class JobsByStatus(Counted):
-    """A collector that reports the last count of jobs by status (None: it failed)."""
+    """A collector that reports the last count of jobs by status and job type (None: it
+    failed)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.counts: dict[JobStatus, int] | None = None
+        self.counts: dict[tuple[JobStatus, str], int] | None = None
 
     def forget(self) -> None:
         self.counts = None
@@ -104,11 +110,24 @@ class JobsByStatus(Counted):
         up.add_metric([], 0 if counts is None else 1)
         yield up
         if counts is not None:
-            jobs = GaugeMetricFamily("jobgraph_jobs", "Jobs in the database by status.",
-                                     labels=["status"])
-            for status, count in counts.items():
-                jobs.add_metric([status.value], count)
+            jobs = GaugeMetricFamily("jobgraph_jobs", "Jobs in the database by status and "
+                                     "job type.", labels=["status", "job_type"])
+            for (status, job_type), count in capped(counts).items():
+                jobs.add_metric([status.value, job_type], count)
             yield jobs
+
+
+def capped(counts: dict[tuple[JobStatus, str], int]) -> dict[tuple[JobStatus, str], int]:
+    """At most ``MAX_JOB_TYPE_LABELS`` job types (the largest), the rest as ``_other``."""
+    totals: dict[str, int] = {}
+    for (_, job_type), count in counts.items():
+        totals[str(job_type)] = totals.get(str(job_type), 0) + count
+    kept = set(sorted(totals, key=lambda name: (-totals[name], name))[:MAX_JOB_TYPE_LABELS])
+    result: dict[tuple[JobStatus, str], int] = {}
+    for (status, job_type), count in counts.items():
+        key = (status, str(job_type) if str(job_type) in kept else "_other")
+        result[key] = result.get(key, 0) + count
+    return result
 
 
 class OutboxDepth(Counted):
@@ -272,7 +291,7 @@ class Metrics:
         try:
             # pymongo's own time limit first; wait_for only in case the call hangs anyway
             self.jobs.counts = await asyncio.wait_for(
-                store.jobs.count_by_status(seconds=seconds), seconds + 1.0)
+                store.jobs.count_by_status_and_type(seconds=seconds), seconds + 1.0)
         except Exception as exc:
             logger.warning("jobs by status not counted: %s", str(exc).splitlines()[0]
                            if str(exc) else type(exc).__name__)

@@ -4,12 +4,14 @@ answers it without a blocking sort at any size.
 The queries are not written out here: every filter combination, for every kind of
 caller and in both paging directions, goes through the repositories (the code the
 resolvers call), and the commands they send are captured from the driver. A query is
-served when some declared index starts with its equality fields (in any order; ``$in``
-counts, as MongoDB merges the sorted runs) followed by its sort keys in order (or all
-reversed), and then holds every other field it filters on that is not a sort key (a
-range, ``$ne``, ``$nin``, ``$not``: MongoDB's equality-sort-range rule), so those are
-decided from the index too. A contained ``$or`` (the worker's read filter) needs this for
-each branch. A query on ``_id`` reads one document at most, by the unique ``_id`` index.
+served when some declared index starts with equality fields of it (in any order; ``$in``
+counts, as MongoDB merges the sorted runs; as many as lead the index) followed by its
+sort keys in order (or all reversed), and then holds every other field it filters on that
+is not a sort key (a range, ``$ne``, ``$nin``, ``$not``, or an equality the index does not
+lead with: MongoDB's equality-sort-range rule), so those are decided from the index keys
+too and nothing is sorted in memory. A contained ``$or`` (the worker's read filter, a
+cursor's position) needs this for each branch. A query on ``_id`` reads one document at
+most, by the unique ``_id`` index.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ from repository import batches, documentation_jobs, jobs, queues, workers
 from repository.access import ANONYMOUS, Principal
 from repository.batches import BatchFilter, JobSpec
 from repository.database import Store, make_client
-from repository.documentation_jobs import DocumentationJobFilter
-from repository.jobs import JobFilter
+from repository.documentation_job_filters import (
+    DocumentationJobFilter,
+    DocumentationJobOrderField,
+    documentation_job_order,
+)
+from repository.job_filters import JobFilter, JobOrderField, job_order
 from repository.models import DocumentationJobStatus, JobStatus, utcnow
 from repository.pagination import PageRequest, encode_cursor
+from repository.stats import Bucket, StatsWindow, documentation_job_stats, job_stats
 
 CALLERS = {
     "admin": Principal("root", frozenset({"admin"})),
@@ -120,19 +127,23 @@ def conditions(query: dict[str, Any]) -> list[tuple[frozenset[str], frozenset[st
 
 def served(equal: frozenset[str], sort: list[tuple[str, int]],
            indexes: Iterable[IndexModel], ranges: frozenset[str] = frozenset()) -> bool:
-    """Equality fields first, then the sort keys, then any other filtered field (MongoDB's
-    equality-sort-range rule); a range over a sort key is read in order."""
+    """Equality fields first (all those the index leads with), then the sort keys, then
+    any other filtered field (MongoDB's equality-sort-range rule); a range over a sort key
+    is read in order."""
     sorted_by = {name for name, _ in sort}
     for index in indexes:
         keys = list(index.document["key"].items())
-        if len(keys) < len(equal) + len(sort):
+        lead = 0
+        while lead < len(keys) and keys[lead][0] in equal and keys[lead][0] not in sorted_by:
+            lead += 1
+        if len(keys) < lead + len(sort):
             continue
-        if {name for name, _ in keys[:len(equal)]} != equal:
-            continue
-        following = keys[len(equal):len(equal) + len(sort)]
+        following = keys[lead:lead + len(sort)]
         if [name for name, _ in following] != [name for name, _ in sort]:
             continue
-        if not ranges - sorted_by <= {name for name, _ in keys[len(equal) + len(sort):]}:
+        leading = {name for name, _ in keys[:lead]}
+        rest = (equal - leading) | (ranges - sorted_by)
+        if not rest <= {name for name, _ in keys[lead + len(sort):]}:
             continue
         same = all(direction == wanted for (_, direction), (_, wanted) in zip(
             following, sort, strict=True))
@@ -193,6 +204,65 @@ async def test_every_job_list_and_count_is_served_by_an_index(
     assert unserved(listener.queries, INDEXES) == []
 
 
+JOB_CONDITIONS: dict[str, dict[str, Any]] = {
+    "statuses": {"statuses": (JobStatus.COMPLETED, JobStatus.FAILED)},
+    "status": {"status": JobStatus.FAILED},
+    "job_types": {"job_types": ("pdf", "ocr")},
+    "job_type": {"job_type": "pdf"},
+    "batch": {"batch_id": "batch-1"},
+    "in_batch": {"has_batch": True},
+    "no_batch": {"has_batch": False},
+    "owner": {"owner": "alice"},
+    "claimed_by": {"claimed_by": "worker-1"},
+    "error_code": {"error_code": "CANCELLED"},
+    "created": {"created_after": WHEN, "created_before": WHEN + timedelta(days=9)},
+    "updated": {"updated_after": WHEN},
+    "finished": {"finished_before": WHEN},
+    "priority": {"min_priority": -5, "max_priority": 5},
+}
+
+
+def job_filters() -> Iterable[JobFilter]:
+    """No condition, each alone, each pair that may go together, and all at once."""
+    yield JobFilter()
+    names = list(JOB_CONDITIONS)
+    for first, second in itertools.combinations_with_replacement(names, 2):
+        combined = {**JOB_CONDITIONS[first], **JOB_CONDITIONS[second]}
+        try:
+            yield JobFilter(**combined).check()
+        except Exception:  # a contradiction, refused before any query
+            continue
+    yield JobFilter(**{key: value for name, condition in JOB_CONDITIONS.items()
+                       if name not in ("status", "job_type", "no_batch", "in_batch")
+                       for key, value in condition.items()})
+
+
+async def test_every_job_filter_in_every_order_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given every order, with a cursor of its own
+    store, listener = captured
+    orders = [job_order(by, descending) for by in JobOrderField for descending in (True, False)]
+    filters = list(job_filters())
+
+    # when: every caller pages and counts each filter in each order
+    for caller in CALLERS.values():
+        for job_filter in filters:
+            await store.jobs.count(caller, job_filter)
+            for order in orders:
+                cursor = order.encode({"_id": "some-id", "created_at": WHEN,
+                                       "updated_at": WHEN, "completed_at": WHEN, "priority": 3})
+                for page in (PageRequest(first=5, after=cursor),
+                             PageRequest(last=5, before=cursor)):
+                    await store.jobs.list(caller, job_filter, page, order)
+                if order.only:
+                    await store.jobs.count(caller, job_filter, order)
+
+    # then
+    assert len(filters) > 90
+    assert len(listener.queries) > 4 * 90 * 17
+    assert unserved(listener.queries, INDEXES) == []
+
+
 async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
         captured: tuple[Store, Captured]) -> None:
     # given
@@ -216,6 +286,70 @@ async def test_every_batch_and_documentation_job_list_is_served_by_an_index(
     # then
     assert {collection for collection, _, _ in listener.queries} == {
         "batches", "documentation_jobs"}
+    assert unserved(listener.queries, INDEXES) == []
+
+
+DOCUMENTATION_CONDITIONS: dict[str, dict[str, Any]] = {
+    "status": {"status": DocumentationJobStatus.RUNNING},
+    "statuses": {"statuses": (DocumentationJobStatus.COMPLETED, DocumentationJobStatus.FAILED)},
+    "repository": {"repository_name": "repo"},
+    "repositories": {"repository_names": ("repo", "other")},
+    "created": {"created_after": WHEN},
+    "started": {"started_after": WHEN, "started_before": WHEN + timedelta(days=1)},
+    "ended": {"ended_before": WHEN},
+}
+
+
+async def test_every_documentation_job_filter_in_every_order_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    orders = [documentation_job_order(by, descending)
+              for by in DocumentationJobOrderField for descending in (True, False)]
+    filters = [DocumentationJobFilter()]
+    for first, second in itertools.combinations_with_replacement(DOCUMENTATION_CONDITIONS, 2):
+        try:
+            filters.append(DocumentationJobFilter(**DOCUMENTATION_CONDITIONS[first],
+                                                  **DOCUMENTATION_CONDITIONS[second]).check())
+        except Exception:  # a contradiction (or the same field twice), refused
+            continue
+
+    # when
+    for caller in CALLERS.values():
+        for doc_filter in filters:
+            await store.documentation_jobs.count(caller, doc_filter)
+            for order in orders:
+                cursor = order.encode({"_id": "x", "created_at": WHEN, "updated_at": WHEN,
+                                       "started_at": WHEN, "ended_at": WHEN})
+                await store.documentation_jobs.list(caller, doc_filter,
+                                                    PageRequest(first=5, after=cursor), order)
+                if order.only:
+                    await store.documentation_jobs.count(caller, doc_filter, order)
+
+    # then
+    assert len(filters) > 15
+    assert unserved(listener.queries, INDEXES) == []
+
+
+async def test_every_statistic_is_served_by_an_index(
+        captured: tuple[Store, Captured]) -> None:
+    # given
+    store, listener = captured
+    window = StatsWindow(WHEN, WHEN + timedelta(hours=6), Bucket.HOUR)
+
+    # when: each caller's statistics, over each job filter and documentation job filter
+    for caller in CALLERS.values():
+        for job_filter in job_filters():
+            await job_stats(store.jobs.collection, caller, job_filter, window)
+        for name in DOCUMENTATION_CONDITIONS:
+            doc_filter = DocumentationJobFilter(**DOCUMENTATION_CONDITIONS[name])
+            await documentation_job_stats(store.documentation_jobs.collection, caller,
+                                          doc_filter)
+
+    # then
+    assert {collection for collection, _, _ in listener.queries} == {
+        "jobs", "documentation_jobs"}
+    assert len(listener.queries) > 4 * 90 * 5
     assert unserved(listener.queries, INDEXES) == []
 
 

@@ -51,10 +51,16 @@ def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connecti
 
 
 async def paginate(repository: Any, principal: Principal, list_filter: Any, first: int | None,
-                   after: str | None, last: int | None, before: str | None) -> Connection:
-    """A page of ``repository.list`` as a connection; ``totalCount`` is counted only if asked."""
-    page = await repository.list(principal, list_filter, page_request(first, after, last, before))
-    return to_connection(page, lambda: repository.count(principal, list_filter))
+                   after: str | None, last: int | None, before: str | None,
+                   order: Any = None) -> Connection:
+    """A page of ``repository.list`` as a connection (in ``order``, when the list has
+    orders); ``totalCount`` is counted only if asked."""
+    request = page_request(first, after, last, before)
+    page = await (repository.list(principal, list_filter, request) if order is None
+                  else repository.list(principal, list_filter, request, order))
+    if order is None:
+        return to_connection(page, lambda: repository.count(principal, list_filter))
+    return to_connection(page, lambda: repository.count(principal, list_filter, order))
 
 
 def page_request(
@@ -67,4 +73,5 @@ FIRST = strawberry.argument(description="Page size from the start (or after `aft
 AFTER = strawberry.argument(description="Cursor to continue after.")
 LAST = strawberry.argument(description="Page size from the end (or before `before`).")
 BEFORE = strawberry.argument(description="Cursor to continue before.")
+ORDER_BY = strawberry.argument(description="The order (default: newest first).")
 FILTER = strawberry.argument(description="Conditions the items must all meet (none: all).")

@@ -11,13 +11,20 @@ from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
+from graph.schema.core.ordering import OrderDirection
 from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
 from repository.access import rights
-from repository.documentation_jobs import STATISTICS, DocumentationJobFilter
+from repository.documentation_job_filters import (
+    DocumentationJobFilter,
+    DocumentationJobOrderField,
+    documentation_job_order,
+)
+from repository.documentation_jobs import STATISTICS
 from repository.models import DocumentationJob as DocumentationJobModel
 from repository.models import DocumentationJobStatus
 from repository.models import GenerationOptions as GenerationOptionsModel
 from repository.models import LLMConfig as LLMConfigModel
+from repository.pagination import SortOrder
 
 DocumentationJobIdArg = Annotated[
     strawberry.ID, strawberry.argument(description="The documentation job's `jobId`.")]
@@ -238,7 +245,19 @@ class CreateDocumentationJobInput:
         "CONFLICT).")
 
 
-@strawberry.input(description="Which documentation jobs to list.")
+described_enum(DocumentationJobOrderField, "The key a documentation jobs list is ordered by "
+               "(then `jobId`, to break ties).", {
+    "CREATED": "Creation time.",
+    "UPDATED": "Last change; a job that changes while you page moves in the list.",
+    "STARTED": "When its run started. The list then holds started jobs only.",
+    "ENDED": "When its run ended (COMPLETED or FAILED). The list then holds ended jobs only.",
+})
+
+
+@strawberry.input(description="Which documentation jobs to list, count or summarise; all "
+                  "given conditions must hold. Ranges exclude their ends; a contradiction is a "
+                  "VALIDATION_ERROR naming the field. Every combination, in every `orderBy`, "
+                  "is read from an index.")
 class DocumentationJobFilterInput:
     status: DocumentationJobStatus | None = strawberry.field(
         default=None, description="Only jobs in this status.")
@@ -248,10 +267,37 @@ class DocumentationJobFilterInput:
         default=None, description="Only jobs created after this instant.")
     created_before: datetime | None = strawberry.field(
         default=None, description="Only jobs created before this instant.")
+    statuses: list[DocumentationJobStatus] | None = strawberry.field(
+        default=None, description="Only jobs in these statuses (1 to 50; not with `status`).")
+    repository_names: list[str] | None = strawberry.field(
+        default=None, description="Only jobs of these repositories (1 to 50; not with "
+        "`repositoryName`).")
+    started_after: datetime | None = strawberry.field(
+        default=None, description="Only jobs whose run started after this instant.")
+    started_before: datetime | None = strawberry.field(
+        default=None, description="Only jobs whose run started before this instant.")
+    ended_after: datetime | None = strawberry.field(
+        default=None, description="Only jobs whose run ended after this instant.")
+    ended_before: datetime | None = strawberry.field(
+        default=None, description="Only jobs whose run ended before this instant.")
 
     def to_filter(self) -> DocumentationJobFilter:
-        return DocumentationJobFilter(self.status, self.repository_name, self.created_after,
-                                      self.created_before)
+        return DocumentationJobFilter(**{name: getattr(self, name) for name in (
+            "status", "repository_name", "created_after", "created_before", "statuses",
+            "repository_names", "started_after", "started_before", "ended_after",
+            "ended_before")})
+
+
+@strawberry.input(description="How a documentation jobs list is ordered; every order pages "
+                  "with its own cursors (a cursor from another order is a VALIDATION_ERROR).")
+class DocumentationJobOrderInput:
+    field: DocumentationJobOrderField = strawberry.field(
+        default=DocumentationJobOrderField.CREATED, description="The key (default CREATED).")
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC, description="The direction (default DESC).")
+
+    def to_order(self) -> SortOrder:
+        return documentation_job_order(self.field, self.direction is OrderDirection.DESC)
 
 
 def statistics_values(value: JobStatisticsInput | JobStatisticsIncrementInput

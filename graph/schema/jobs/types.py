@@ -14,12 +14,14 @@ from graph.schema.core.access import AccessControl, AccessControlInput, access_o
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
+from graph.schema.core.ordering import OrderDirection
 from graph.schema.core.retry import RetryPolicy, RetryPolicyInput
 from repository.access import rights
-from repository.jobs import JobFilter
+from repository.job_filters import JobFilter, JobOrderField, job_order
 from repository.models import JOB_TRANSITIONS, JobStatus
 from repository.models import JobProgress as JobProgressModel
 from repository.models import SecretaryJob as SecretaryJobModel
+from repository.pagination import SortOrder
 from repository.retry import RetryPolicy as RetryPolicyModel
 
 if TYPE_CHECKING:
@@ -30,6 +32,15 @@ described_enum(JobStatus, "Where a job is in its lifecycle.", {
     "PROCESSING": "Claimed by a worker, which holds a lease on it.",
     "COMPLETED": "Finished successfully; `results` holds what it produced.",
     "FAILED": "Finished without success; `error` says why (`retryJob` may run it again).",
+})
+
+described_enum(JobOrderField, "The key a jobs list is ordered by (then `jobId`, to break "
+               "ties).", {
+    "CREATED": "Creation time.",
+    "UPDATED": "Last change (of status, progress, log, priority, access ...). A job that "
+               "changes while you page moves, so it may be seen twice or not at all.",
+    "FINISHED": "When it COMPLETED or FAILED. The list then holds finished jobs only.",
+    "PRIORITY": "Priority, then creation time.",
 })
 
 JobIdArg = Annotated[strawberry.ID, strawberry.argument(description="The job's `jobId`.")]
@@ -251,7 +262,11 @@ class JobErrorInput:
     details: JSON | None = strawberry.field(default=None, description="Anything else to keep.")
 
 
-@strawberry.input(description="Which jobs to list; all given conditions must hold.")
+@strawberry.input(description="Which jobs to list, count or summarise; all given conditions "
+                  "must hold. Ranges exclude their ends. A contradiction (e.g. `status` with "
+                  "`statuses`, an empty list, a range whose start is not before its end) is a "
+                  "VALIDATION_ERROR naming the field. Every combination, in every `orderBy`, "
+                  "is read from an index.")
 class JobFilterInput:
     status: JobStatus | None = strawberry.field(default=None, description="Only this status.")
     job_type: str | None = strawberry.field(default=None, description="Only this job type.")
@@ -260,10 +275,53 @@ class JobFilterInput:
         default=None, description="Created strictly after this instant.")
     created_before: datetime | None = strawberry.field(
         default=None, description="Created strictly before this instant.")
+    statuses: list[JobStatus] | None = strawberry.field(
+        default=None, description="Only these statuses (1 to 50 values; not with `status`).")
+    job_types: list[str] | None = strawberry.field(
+        default=None, description="Only these job types (1 to 50; not with `jobType`).")
+    has_batch: bool | None = strawberry.field(
+        default=None, description="true: only jobs in a batch; false: only jobs in none.")
+    owner: str | None = strawberry.field(
+        default=None, description="Only jobs created by this user id.")
+    claimed_by: str | None = strawberry.field(
+        default=None, description="Only jobs last claimed by this worker id (held now, or "
+        "finished by it).")
+    error_code: str | None = strawberry.field(
+        default=None, description="Only jobs whose current error has this code (e.g. "
+        "CANCELLED, TIMED_OUT, or a worker's own).")
+    updated_after: datetime | None = strawberry.field(
+        default=None, description="Last changed strictly after this instant.")
+    updated_before: datetime | None = strawberry.field(
+        default=None, description="Last changed strictly before this instant.")
+    finished_after: datetime | None = strawberry.field(
+        default=None, description="COMPLETED or FAILED strictly after this instant.")
+    finished_before: datetime | None = strawberry.field(
+        default=None, description="COMPLETED or FAILED strictly before this instant.")
+    min_priority: int | None = strawberry.field(
+        default=None, description="Priority at least this (-1000 to 1000).")
+    max_priority: int | None = strawberry.field(
+        default=None, description="Priority at most this (-1000 to 1000).")
 
     def to_filter(self) -> JobFilter:
-        return JobFilter(self.status, self.job_type, self.batch_id, self.created_after,
-                         self.created_before)
+        return JobFilter(**{name: getattr(self, name) for name in FILTER_FIELDS})
+
+
+FILTER_FIELDS = ("status", "job_type", "batch_id", "created_after", "created_before",
+                 "statuses", "job_types", "has_batch", "owner", "claimed_by", "error_code",
+                 "updated_after", "updated_before", "finished_after", "finished_before",
+                 "min_priority", "max_priority")
+
+
+@strawberry.input(description="How a jobs list is ordered; every order pages with its own "
+                  "cursors (a cursor from another order is a VALIDATION_ERROR).")
+class JobOrderInput:
+    field: JobOrderField = strawberry.field(
+        default=JobOrderField.CREATED, description="The key (default CREATED).")
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC, description="The direction (default DESC).")
+
+    def to_order(self) -> SortOrder:
+        return job_order(self.field, self.direction is OrderDirection.DESC)
 
 
 @strawberry.input(description="A new job.")
