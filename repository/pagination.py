@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import combinations
@@ -17,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from .errors import ValidationError
+from .mongo_types import Collection, Document
 
 T = TypeVar("T")
 
@@ -120,7 +122,8 @@ def _beyond(created_at: datetime, object_id: str, *, older: bool) -> dict[str, A
     }
 
 
-async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any) -> Page:
+async def fetch_page(collection: Collection, base: dict[str, Any], page: PageRequest,
+                     decode: Callable[[Document], T]) -> Page[T]:
     """One round trip: read one more than asked to learn whether another page exists.
 
     ``page`` comes from ``PageRequest.validated``, against the configured maximum.
