@@ -38,7 +38,7 @@ class Connection(Generic[T]):
         return await self.counter()
 
 
-def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connection:
+def to_connection(page: Page[T], counter: Callable[[], Awaitable[int]]) -> Connection[T]:
     edges = [Edge(node=item, cursor=cursor) for item, cursor in zip(page.items, page.cursors,
                                                                      strict=True)]
     info = PageInfo(
@@ -51,7 +51,7 @@ def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connecti
 
 
 async def paginate(repository: Any, principal: Principal, list_filter: Any, first: int | None,
-                   after: str | None, last: int | None, before: str | None) -> Connection:
+                   after: str | None, last: int | None, before: str | None) -> Connection[Any]:
     """A page of ``repository.list`` as a connection; ``totalCount`` is counted only if asked."""
     page = await repository.list(principal, list_filter, page_request(first, after, last, before))
     return to_connection(page, lambda: repository.count(principal, list_filter))
