@@ -22,7 +22,6 @@ from typing import Any
 
 import pymongo
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
@@ -40,13 +39,13 @@ from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
-from .mongo_types import Client
+from .mongo_types import Client, Db
 from .schedules import ScheduleRepository
 from .webhook_feed import FeedState
 from .webhooks import WebhookRepository
 
 # What graph/ needs of PyMongo, named here so that graph/ never imports it.
-Database = AsyncDatabase
+Database = Db
 DatabaseError = PyMongoError
 """Any failure talking to MongoDB."""
 CommandError = OperationFailure
