@@ -85,8 +85,9 @@ class JobMutations:
         results: Annotated[JSON | None, strawberry.argument(
             description="What the job produced (a JSON object).")] = None,
     ) -> SecretaryJob:
+        # JSON is any JSON value; the repository refuses one that is not an object
         return await info.context.store.jobs.complete(info.context.principal, job_id,
-            cast(dict[str, Any] | None, results))  # GraphQL checked it is an object
+                                                      cast(dict[str, Any] | None, results))
 
     @strawberry.mutation(
         description="Fail a PENDING or PROCESSING job. By the worker holding it, a retryable "

@@ -160,7 +160,7 @@ class JobTemplateInput:
         "of lower priority.")
 
     def to_model(self) -> JobTemplateModel:
-        parameters = cast(dict[str, Any] | None, self.parameters)  # GraphQL checked: an object
+        parameters = cast(dict[str, Any] | None, self.parameters)  # JSON: any value, as before
         return JobTemplateModel(self.job_type, dict(parameters or {}),
                                 access_or_none(self.access_control) or AccessControlModel(),
                                 self.max_attempts, self.priority)
