@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from graph.auth.tokens import mint_token
 from graph.config.settings import load_settings
@@ -72,8 +73,8 @@ class Graph:
 
 async def subscriber_socket(url: str, bearer: str, job_id: str, count: int,
                             received: list[int], ready: asyncio.Event) -> None:
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None,
-                                  ping_interval=None) as socket:
+    async with websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
+                                  max_size=None, ping_interval=None) as socket:
         await socket.send(json.dumps({"type": "connection_init",
                                       "payload": {"Authorization": bearer}}))
         json.loads(await socket.recv())

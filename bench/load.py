@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -207,6 +207,7 @@ async def _lifecycle(call: Any, queries: Any, job_type: str) -> bool:
 async def run_subscribers(spec: dict[str, Any]) -> dict[str, Any]:
     """``count`` WebSocket subscribers of one job; then one status change, timed to each."""
     import websockets
+    from websockets.typing import Subprotocol
 
     from . import queries
 
@@ -221,7 +222,7 @@ async def run_subscribers(spec: dict[str, Any]) -> dict[str, Any]:
     async def open_one() -> Any:
         async with gate:
             socket = await websockets.connect(spec["ws_url"],
-                                              subprotocols=["graphql-transport-ws"],
+                                              subprotocols=[Subprotocol("graphql-transport-ws")],
                                               open_timeout=60, ping_interval=None,
                                               max_size=None, compression=None)
             await socket.send(init)
@@ -346,7 +347,7 @@ async def _close(socket: Any) -> None:
 RUNNERS = {"http": run_http, "workers": run_workers, "subscribers": run_subscribers}
 
 
-def run_spec(argv: list[str], run: Callable[[dict[str, Any]], Awaitable[Any]]) -> int:
+def run_spec(argv: list[str], run: Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]) -> int:
     """A bench subprocess: read the JSON spec named on the command line, run it, print the
     result as JSON."""
     with open(argv[1], "rb") as handle:

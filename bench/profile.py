@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def variants(scenario: str, app: Any, store: Store, ids: list[str], settings: An
     token = mint_token(settings, READER, ())
     bare_path, make = BODIES[scenario]
     bodies = [orjson.dumps(body) for body in make(ids)]
-    return [Variant(name, lambda n, path=path: drive(app, path, bodies, token, n, concurrency))
+    return [Variant(name, partial(drive, app, path, bodies, token, concurrency=concurrency))
             for name, path in (("bare", bare_path), ("graphql", "/graphql"))]
 
 

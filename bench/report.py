@@ -81,7 +81,7 @@ def _verdict(met: bool | None) -> str:
 
 def _row(cells: list[Any]) -> str:
     widths = [30, 12, 7, 9, 8, 8, 8, 8, 6]
-    parts = []
+    parts: list[str] = []
     for cell, width in zip(cells, widths, strict=False):
         text = "" if cell is None else str(cell)
         parts.append(text.ljust(width) if len(parts) < 2 else text.rjust(width))

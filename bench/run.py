@@ -96,6 +96,7 @@ class Bench:
             self.uri = self.embedded.start()
 
     def start_server(self) -> None:
+        assert self.uri is not None  # start_database ran first
         self.port = free_port()
         env = {**os.environ, "JOBGRAPH_MONGODB_URI": self.uri, "JOBGRAPH_DATABASE": self.database,
                "JOBGRAPH_JWT_SECRET": self.secret,
@@ -171,6 +172,7 @@ class Bench:
         started = time.time()
         try:
             self.start_database()
+            assert self.uri is not None
             client = make_client(self.uri)
             store = self.store = Store(client, self.database)
             await store.ensure_indexes()
@@ -274,7 +276,7 @@ class Bench:
     async def subscription_runs(self, store: Store) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from repository.jobs import job_to_document
+        from repository.job_documents import job_to_document
         from repository.models import AccessControl, SecretaryJob, new_id
 
         idle_cursors = await open_cursors(store)

@@ -7,7 +7,7 @@ from typing import Any
 
 from repository.batches import batch_to_document
 from repository.database import Store
-from repository.jobs import job_to_document
+from repository.job_documents import job_to_document
 from repository.models import (
     AccessControl,
     BatchJob,

@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from graph.auth.tokens import mint_token
 from graph.config.settings import load_settings
@@ -188,7 +189,7 @@ class Subscribers:
         user = self.users[members[0]]
         for member in members:
             self.users[member] = user
-        async with websockets.connect(self.url, subprotocols=["graphql-transport-ws"],
+        async with websockets.connect(self.url, subprotocols=[Subprotocol("graphql-transport-ws")],
                                       max_size=None, open_timeout=60,
                                       ping_interval=None) as socket:
             await socket.send(json.dumps({"type": "connection_init", "payload": {
@@ -203,18 +204,19 @@ class Subscribers:
                 if message.get("type") == "ping":
                     await socket.send(json.dumps({"type": "pong"}))
                     continue
-                member = int(message["id"]) if message.get("id") else None
+                sender = int(message["id"]) if message.get("id") else None
                 payload = message.get("payload") or {}
                 if message["type"] != "next" or payload.get("errors"):
-                    self.errors.append(f"subscriber {member} ({user}): {message}")
+                    self.errors.append(f"subscriber {sender} ({user}): {message}")
                     continue
+                assert sender is not None  # a "next" message names its subscription
                 event = payload["data"]["jobsChanged"]
                 if event["job"] is None:
                     continue
                 job = event["job"]
                 if not may_read(user, job):
                     self.errors.append(f"{user} was told of {event['jobId']}, not theirs")
-                history = self.seen[member][event["jobId"]]
+                history = self.seen[sender][event["jobId"]]
                 if not history or history[-1] != job["status"]:
                     history.append(job["status"])
                 self.events += 1

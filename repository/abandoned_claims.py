@@ -26,12 +26,12 @@ from typing import Any
 
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from .claimable import JOBS, Claimable
 from .limits import Limits
 from .models import utcnow
+from .mongo_types import Collection
 
 logger = logging.getLogger("jobgraph.claims")
 
@@ -56,7 +56,7 @@ class AbandonedClaims:
     """Undoes claims whose caller is gone; keeps the tokens of those whose outcome is
     unknown, each until its lease would end."""
 
-    def __init__(self, collection: AsyncCollection, limits: Limits,
+    def __init__(self, collection: Collection, limits: Limits,
                  work: Claimable = JOBS) -> None:
         self.collection = collection
         self.limits = limits

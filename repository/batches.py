@@ -18,12 +18,12 @@ the batch.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, admin_filter, read_filter, write_filter
 from .cancellation import MAX_REASON_LENGTH, cancel_update
@@ -31,7 +31,8 @@ from .documents import access_update, bump_version, rename_id, with_access
 from .errors import InvalidTransitionError, JobErrorCode, NotFoundError, ValidationError
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
-from .jobs import JobRepository, job_to_document, require_user, retry_pipeline
+from .job_documents import job_to_document
+from .jobs import JobRepository, require_user, retry_pipeline
 from .limits import Limits
 from .models import (
     AccessControl,
@@ -43,6 +44,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
 from .refusals import refuse
 from .transactions import Abort, in_transaction
@@ -105,7 +107,7 @@ def batch_from_document(doc: dict[str, Any], counts: BatchCounts | None = None) 
 
 
 class BatchRepository:
-    def __init__(self, collection: AsyncCollection, jobs: JobRepository,
+    def __init__(self, collection: Collection, jobs: JobRepository,
                  limits: Limits | None = None) -> None:
         self.collection = collection
         self.jobs = jobs
@@ -199,7 +201,7 @@ class BatchRepository:
                      ) -> dict[str, BatchCounts]:
         """Per-status job counts of each batch, derived from the jobs in one aggregation."""
         result = {batch_id: BatchCounts() for batch_id in batch_ids}
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"batch_id": {"$in": list(batch_ids)}}},
             {"$group": {"_id": {"batch": "$batch_id", "status": "$status",
                                 "cancelled": {"$eq": ["$error.code",
@@ -280,7 +282,7 @@ class BatchRepository:
         return await self.get(principal, batch_id)
 
     async def add_jobs(self, principal: Principal, batch_id: str,
-                       jobs: list[JobSpec]) -> BatchJob:
+                       jobs: builtins.list[JobSpec]) -> BatchJob:
         """More jobs in an existing batch (its writers), within the batch size limit; they
         take the batch's access control unless given their own, and are held like the
         others while the batch is inactive."""
@@ -343,7 +345,7 @@ class BatchRepository:
             raise InvalidTransitionError(
                 f"cannot delete batch {batch_id!r}: {outcome} of its jobs are PROCESSING; "
                 "cancel the batch and wait for its workers to stop")
-        doc, counts = outcome  # type: ignore[misc]
+        doc, counts = outcome
         return batch_from_document(doc, counts)
 
     async def _writable(self, principal: Principal, batch_id: str, action: str) -> None:

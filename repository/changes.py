@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
+
+from .mongo_types import Db
 
 logger = logging.getLogger("jobgraph.changes")
 T = TypeVar("T")
@@ -223,7 +224,7 @@ def to_change(event: dict[str, Any], cache: StateCache,
 class ChangeFeed:
     """The database's change stream, resumed with its last token after any error."""
 
-    def __init__(self, db: AsyncDatabase, cache_size: int = 10_000) -> None:
+    def __init__(self, db: Db, cache_size: int = 10_000) -> None:
         self.db = db
         self.cache = StateCache(cache_size)
         self.resume_token: Any = None

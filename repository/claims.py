@@ -21,12 +21,12 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import NOTHING, Principal, can_read, can_write, read_filter, write_filter
 from .documents import bump_version
 from .errors import ConflictError, ForbiddenError, InvalidTransitionError, LeaseLostError
 from .models import AccessControl, JobStatus
+from .mongo_types import Collection as MongoCollection
 from .refusals import not_found
 
 LEASE_ACTIONS = frozenset({"progress", "heartbeat", "log", "complete", "fail",
@@ -66,7 +66,7 @@ def refusal_filter(principal: Principal, action: str) -> dict[str, Any]:
     return {"$or": [readable, {"claimed_by": uid}, {"former_workers": uid}]}
 
 
-async def read_to_write(collection: AsyncCollection, principal: Principal, job_id: str, *,
+async def read_to_write(collection: MongoCollection, principal: Principal, job_id: str, *,
                         action: str, allowed_statuses: Collection[str], now: datetime,
                         kind: str = "job", projection: dict[str, Any] = DRIVE_FIELDS
                         ) -> dict[str, Any]:
@@ -82,7 +82,7 @@ async def read_to_write(collection: AsyncCollection, principal: Principal, job_i
     return current
 
 
-async def write_job(collection: AsyncCollection, principal: Principal, job_id: str,
+async def write_job(collection: MongoCollection, principal: Principal, job_id: str,
                     update: dict[str, Any] | list[dict[str, Any]], *, action: str,
                     allowed_statuses: Collection[str], now: datetime, kind: str = "job",
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from typing import Any
 
 import pymongo
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
@@ -40,12 +39,13 @@ from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
 from .jobs import JobRepository
 from .limits import Limits
+from .mongo_types import Client, Db
 from .schedules import ScheduleRepository
 from .webhook_feed import FeedState
 from .webhooks import WebhookRepository
 
 # What graph/ needs of PyMongo, named here so that graph/ never imports it.
-Database = AsyncDatabase
+Database = Db
 DatabaseError = PyMongoError
 """Any failure talking to MongoDB."""
 CommandError = OperationFailure
@@ -64,7 +64,8 @@ EMBEDDED_EXECUTABLE = "secantusd-py"
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _executable() -> str:
@@ -205,7 +206,7 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("JOBGRAPH_DATA_DIR") or Path.cwd() / ".data" / "secantus")
 
 
-def make_client(uri: str, *, timeout_ms: int = 5000, **options: Any) -> AsyncMongoClient:
+def make_client(uri: str, *, timeout_ms: int = 5000, **options: Any) -> Client:
     try:
         return AsyncMongoClient(
             uri,
@@ -218,7 +219,7 @@ def make_client(uri: str, *, timeout_ms: int = 5000, **options: Any) -> AsyncMon
         raise DatabaseUnavailableError(f"JOBGRAPH_MONGODB_URI is not usable: {exc}") from None
 
 
-async def ping(client: AsyncMongoClient, uri: str) -> None:
+async def ping(client: Client, uri: str) -> None:
     try:
         await client.admin.command("ping")
     except PyMongoError as exc:
@@ -241,7 +242,7 @@ def redact(uri: str) -> str:
 class Store:
     """The repositories over one database."""
 
-    client: AsyncMongoClient
+    client: Client
     database_name: str
     limits: Limits = field(default_factory=Limits)
 

@@ -18,13 +18,13 @@ from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from .access import Principal
 from .errors import NotFoundError
 from .limits import Limits
 from .models import utcnow
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, fetch_page
 from .webhooks import WebhookEvent, WebhookRepository, owner_filter
 
@@ -94,7 +94,7 @@ def delivery_from_document(doc: dict[str, Any]) -> Delivery:
 
 
 class DeliveryRepository:
-    def __init__(self, collection: AsyncCollection, webhooks: WebhookRepository,
+    def __init__(self, collection: Collection, webhooks: WebhookRepository,
                  limits: Limits | None = None) -> None:
         self.collection = collection
         self.webhooks = webhooks

@@ -19,10 +19,10 @@ from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .job_filters import ACCESS_PREFIXES, MAX_TEXT, check_list, check_range, one_of, open_range
 from .models import DocumentationJobStatus
+from .mongo_types import Collection
 from .pagination import SortOrder
 from .validation import check_text
 
@@ -124,8 +124,8 @@ def documentation_job_filter_query(job_filter: DocumentationJobFilter) -> dict[s
     names = job_filter.repository_names or (
         None if job_filter.repository_name is None else (job_filter.repository_name,))
     if names:
-        names = list(dict.fromkeys(names))
-        query["repository_name"] = names[0] if len(names) == 1 else {"$in": names}
+        unique = list(dict.fromkeys(names))
+        query["repository_name"] = unique[0] if len(unique) == 1 else {"$in": unique}
     for name, stored in (("created", "created_at"), ("started", "started_at"),
                          ("ended", "ended_at")):
         bounds = open_range(getattr(job_filter, f"{name}_after"),
@@ -135,7 +135,7 @@ def documentation_job_filter_query(job_filter: DocumentationJobFilter) -> dict[s
     return query
 
 
-async def backfill_dates(collection: AsyncCollection, batch: int = 500) -> int:
+async def backfill_dates(collection: Collection, batch: int = 500) -> int:
     """``started_at``/``ended_at`` from the seed's ISO strings, for documents stored before
     they existed; idempotent, and cheap once done (nothing left to match)."""
     changed = 0

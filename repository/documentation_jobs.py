@@ -10,6 +10,7 @@ holder's writes, and a failed run is retried by the job's retry policy
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, fields
@@ -18,7 +19,6 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .abandoned_claims import AbandonedClaims
 from .access import Principal, admin_filter, read_filter
@@ -54,6 +54,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, SortOrder, fetch_page, keyset_indexes
 from .refusals import refuse
 from .retry import RetryPolicy
@@ -155,7 +156,7 @@ def statistics_changes(values: Mapping[str, int | None]) -> dict[str, int]:
 
 
 class DocumentationJobRepository:
-    def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
+    def __init__(self, collection: Collection, limits: Limits | None = None) -> None:
         self.collection = collection
         self.limits = limits or Limits()
         self.abandoned = AbandonedClaims(collection, self.limits, DOCUMENTATION_JOBS)
@@ -241,7 +242,8 @@ class DocumentationJobRepository:
         return {doc["_id"]: documentation_job_from_document(doc)
                 async for doc in self.collection.find(query)}
 
-    def _list_query(self, principal: Principal, job_filter: DocumentationJobFilter) -> dict:
+    def _list_query(self, principal: Principal,
+                    job_filter: DocumentationJobFilter) -> dict[str, Any]:
         return readable_documentation_jobs_query(principal, job_filter)
 
     async def list(
@@ -292,7 +294,7 @@ class DocumentationJobRepository:
         return await self._write(principal, job_id, "heartbeat", [RUNNING], now, {
             "$set": {"updated_at": now, **self._lease_extension(now)}})
 
-    async def reap_expired_leases(self, *, limit: int = 100) -> list[DocumentationJob]:
+    async def reap_expired_leases(self, *, limit: int = 100) -> builtins.list[DocumentationJob]:
         """Jobs whose holder's lease lapsed: requeued after a backoff while attempts remain,
         else FAILED with LEASE_EXPIRED. First, abandoned claims are undone."""
         await self.abandoned.sweep()
@@ -374,7 +376,8 @@ class DocumentationJobRepository:
                                  update)
 
     async def add_generated_files(
-        self, principal: Principal, job_id: str, files: list[str], module_count: int | None = None
+        self, principal: Principal, job_id: str, files: builtins.list[str],
+        module_count: int | None = None
     ) -> DocumentationJob:
         """Append files (duplicates ignored) and optionally set ``module_count``."""
         if not files and module_count is None:
@@ -429,7 +432,8 @@ class DocumentationJobRepository:
             "$set": {"status": target.value, "updated_at": now, **changes}})
 
     async def _write(self, principal: Principal, job_id: str, action: str,
-                     allowed: Any, now: datetime, update: dict[str, Any] | list[dict[str, Any]],
+                     allowed: Any, now: datetime,
+                     update: dict[str, Any] | builtins.list[dict[str, Any]],
                      *, extra: dict[str, Any] | None = None) -> DocumentationJob:
         """See ``claims.write_job``: the holder writes while its lease runs, writers that
         never claimed the job write too, a worker that lost its claim never does."""

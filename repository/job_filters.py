@@ -146,9 +146,9 @@ class JobFilter:
             raise ValidationError("hasBatch", "is false, but batchId names a batch")
         for name in ("created", "updated", "finished"):
             check_range(name, getattr(self, f"{name}_after"), getattr(self, f"{name}_before"))
-        for name, value in (("minPriority", self.min_priority),
-                            ("maxPriority", self.max_priority)):
-            if value is not None and not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        for name, priority in (("minPriority", self.min_priority),
+                               ("maxPriority", self.max_priority)):
+            if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
                 raise ValidationError(name, f"must be between {MIN_PRIORITY} and "
                                       f"{MAX_PRIORITY}")
         if (self.min_priority is not None and self.max_priority is not None

@@ -13,12 +13,11 @@ import asyncio
 import weakref
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from .access import Principal, read_filter
 from .errors import NotFoundError
 from .job_documents import job_from_document
 from .models import LogEntry, SecretaryJob
+from .mongo_types import Collection
 
 WITHOUT_LOGS = {"logs": 0}
 """Projection of a job document without its log."""
@@ -51,7 +50,7 @@ def first_shown(log_seq: int, kept: int) -> int:
     return max(1, log_seq - kept + 1)
 
 
-async def get_without_logs(collection: AsyncCollection, principal: Principal,
+async def get_without_logs(collection: Collection, principal: Principal,
                            job_id: str) -> SecretaryJob:
     """The job as ``JobRepository.get`` reads it, but with its log left in the database
     (``logs_loaded`` is False)."""
@@ -74,7 +73,7 @@ class _Read:
 class LogWindows:
     """Windows of one collection's job logs, read at most once at a time each."""
 
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: Collection) -> None:
         self.collection = collection
         self.reading: weakref.WeakValueDictionary[tuple[Any, int, int], _Read] = (
             weakref.WeakValueDictionary())

@@ -8,12 +8,12 @@ the job once to say why (not found, forbidden, wrong state).
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .abandoned_claims import AbandonedClaims
 from .access import Principal, admin_filter, read_filter, write_filter
@@ -63,6 +63,7 @@ from .models import (
     slice_after,
     utcnow,
 )
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, SortOrder, fetch_page, keyset_indexes
 from .queues import QueueRepository, QueueRules, claimable_query
 from .refusals import refuse
@@ -122,7 +123,7 @@ FAIL_FIELDS = {**DRIVE_FIELDS, **END_FIELDS}
 
 
 class JobRepository:
-    def __init__(self, collection: AsyncCollection, limits: Limits | None = None) -> None:
+    def __init__(self, collection: Collection, limits: Limits | None = None) -> None:
         self.collection = collection
         self.limits = limits or Limits()
         self.abandoned = AbandonedClaims(collection, self.limits)
@@ -143,7 +144,8 @@ class JobRepository:
     async def count_by_status(self, *, seconds: float | None = None) -> dict[JobStatus, int]:
         """Jobs per status over the whole collection (for metrics, so no access filter);
         every status is present. One aggregation, bounded to ``seconds``."""
-        pipeline = [{"$sort": {"status": ASCENDING}},  # lets MongoDB walk an index
+        pipeline: list[dict[str, Any]] = [
+                    {"$sort": {"status": ASCENDING}},  # lets MongoDB walk an index
                     {"$group": {"_id": "$status", "count": {"$sum": 1}}}]
         with pymongo.timeout(seconds):
             rows = await (await self.collection.aggregate(pipeline)).to_list()
@@ -158,7 +160,7 @@ class JobRepository:
         """Jobs per (status, job type) over the whole collection (for metrics, so no access
         filter); every status of every type seen is present. One aggregation, bounded to
         ``seconds``, walking the ``claim`` index (status, job_type)."""
-        pipeline = [{"$sort": {"status": ASCENDING, "job_type": ASCENDING}},
+        pipeline: list[dict[str, Any]] = [{"$sort": {"status": ASCENDING, "job_type": ASCENDING}},
                     {"$group": {"_id": {"status": "$status", "job_type": "$job_type"},
                                 "count": {"$sum": 1}}}]
         with pymongo.timeout(seconds):
@@ -283,7 +285,7 @@ class JobRepository:
     # -- lifecycle --------------------------------------------------------
 
     async def claim(
-        self, principal: Principal, job_types: list[str] | None = None
+        self, principal: Principal, job_types: builtins.list[str] | None = None
     ) -> SecretaryJob | None:
         """Atomically take the PENDING job of highest priority, oldest first within a
         priority (of ``job_types``, when given), that is due and claimable: its type's
@@ -315,7 +317,7 @@ class JobRepository:
         doc = await self.abandoned.shielded(claiming(), token=token, now=now)
         return None if doc is None else job_from_document(doc)
 
-    async def _claim(self, principal: Principal, job_types: list[str] | None,
+    async def _claim(self, principal: Principal, job_types: builtins.list[str] | None,
                      rules: QueueRules, token: str, now: datetime) -> dict[str, Any] | None:
         """One conditional update when no limited type is wanted. Otherwise the best due
         job is looked up first: a limited type's is claimed in a transaction with its
@@ -325,7 +327,7 @@ class JobRepository:
         due = claimable_query(now)
         limited = {job_type: maximum for job_type, maximum in rules.limits.items()
                    if job_types is None or job_type in job_types}
-        paused, full, open_drained = set(rules.paused), set(), False
+        paused, full, open_drained = set(rules.paused), set[str](), False
 
         async def plain() -> dict[str, Any] | None:
             wanted = type_condition(job_types, paused | full | set(limited))
@@ -387,7 +389,7 @@ class JobRepository:
         return job
 
     async def append_logs(
-        self, principal: Principal, job_id: str, entries: list[tuple[str, str]]
+        self, principal: Principal, job_id: str, entries: builtins.list[tuple[str, str]]
     ) -> SecretaryJob:
         """Append ``(level, message)`` entries, numbered on from the job's ``log_seq``.
 
@@ -588,7 +590,8 @@ class JobRepository:
     async def get_without_logs(self, principal: Principal, job_id: str) -> SecretaryJob:
         return await get_without_logs(self.collection, principal, job_id)
 
-    async def log_window(self, job: SecretaryJob, last: int | None = None) -> list[LogEntry]:
+    async def log_window(self, job: SecretaryJob,
+                         last: int | None = None) -> builtins.list[LogEntry]:
         """The newest ``last`` entries (all, when None) of ``job``'s log as of its state."""
         kept = self.limits.max_logs_per_job  # the document may hold a few more: log_push
         count = min(kept, job.log_seq if last is None else last)
@@ -608,7 +611,7 @@ class JobRepository:
 
     # -- leases -------------------------------------------------------------
 
-    async def reap_expired_leases(self, *, limit: int = 100) -> list[SecretaryJob]:
+    async def reap_expired_leases(self, *, limit: int = 100) -> builtins.list[SecretaryJob]:
         """See ``repository.leases``: lapsed leases and passed deadlines back to PENDING
         after the retry delay, or FAILED at the end (CANCELLED when asked to cancel).
         First, claims whose answer never reached their caller are undone."""
@@ -625,7 +628,7 @@ class JobRepository:
         principal: Principal,
         job_id: str,
         action: str,
-        update: dict[str, Any] | list[dict[str, Any]],
+        update: dict[str, Any] | builtins.list[dict[str, Any]],
         *,
         extra: dict[str, Any] | None = None,
     ) -> SecretaryJob:

@@ -15,16 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .errors import JobErrorCode
 from .job_documents import job_from_document, log_document
 from .limits import Limits
 from .models import JobStatus, LogEntry, SecretaryJob, utcnow
+from .mongo_types import Collection
 from .requeue import END_FIELDS, Ending, end_claim
 
 
-async def reap_expired_leases(collection: AsyncCollection, limits: Limits, *,
+async def reap_expired_leases(collection: Collection, limits: Limits, *,
                               limit: int = 100) -> list[SecretaryJob]:
     """Jobs whose worker's lease lapsed, or whose deadline passed (``timeoutSeconds``
     since the claim, or a cancel's grace), go back to PENDING after their retry delay,
@@ -50,7 +50,7 @@ async def reap_expired_leases(collection: AsyncCollection, limits: Limits, *,
     return [job_from_document(doc) for doc in lapsed + overdue]
 
 
-async def reap_lapsed(collection: AsyncCollection, query: dict[str, Any], *,
+async def reap_lapsed(collection: Collection, query: dict[str, Any], *,
                       projection: dict[str, Any], guard: tuple[str, ...],
                       update: Callable[[dict[str, Any]], dict[str, Any]],
                       limit: int) -> list[dict[str, Any]]:
@@ -75,7 +75,9 @@ def expiry_update(doc: dict[str, Any], now: datetime, limits: Limits) -> dict[st
     worker, attempt = doc.get("claimed_by"), max(doc.get("attempts", 0), 1)
     deadline, lapse = doc.get("timeout_at"), doc.get("lease_expires_at")
     overdue = deadline is not None and deadline < now
+    error: dict[str, Any]
     if overdue and doc.get("cancel_requested") is None:
+        assert deadline is not None  # overdue says so
         error = {"code": JobErrorCode.TIMED_OUT.value,
                  "message": f"attempt {attempt} of worker {worker!r} ran longer than its "
                  f"timeout of {doc.get('timeout_seconds')} s",

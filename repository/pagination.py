@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import combinations
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from .errors import ValidationError
+from .mongo_types import Collection, Document
 
 T = TypeVar("T")
 
@@ -197,8 +199,8 @@ def _beyond(order: SortOrder, values: list[Any], object_id: str, *, later: bool
     return condition
 
 
-async def fetch_page(collection: Any, base: dict[str, Any], page: PageRequest, decode: Any,
-                     order: SortOrder = CREATED) -> Page:
+async def fetch_page(collection: Collection, base: dict[str, Any], page: PageRequest,
+                     decode: Callable[[Document], T], order: SortOrder = CREATED) -> Page[T]:
     """One round trip: read one more than asked to learn whether another page exists.
 
     ``page`` comes from ``PageRequest.validated``, against the configured maximum.

@@ -24,12 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal
 from .errors import ForbiddenError, ValidationError
 from .limits import Limits
 from .models import BatchCounts, JobStatus, utcnow
+from .mongo_types import Collection
 from .transactions import Abort, in_transaction
 from .validation import check_text
 from .workers import Worker, WorkerRepository, require_operator
@@ -93,7 +93,7 @@ def claimable_query(now: datetime) -> dict[str, Any]:
 
 
 class QueueRepository:
-    def __init__(self, collection: AsyncCollection, jobs: AsyncCollection,
+    def __init__(self, collection: Collection, jobs: Collection,
                  workers: WorkerRepository, limits: Limits) -> None:
         self.collection = collection
         self.jobs = jobs

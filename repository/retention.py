@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure
+
+from .mongo_types import Collection
 
 # Retention (JOBGRAPH_FINISHED_JOB_TTL_SECONDS): a TTL index over finished jobs only.
 # ``completed_at`` is a date only while a job is COMPLETED or FAILED (retry resets it),
@@ -14,7 +15,7 @@ RETENTION_FILTER = {"completed_at": {"$type": "date"}, "batch_id": {"$type": "nu
 INDEX_CONFLICT_CODES = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
-async def ensure_retention(collection: AsyncCollection, ttl_seconds: int | None) -> int | None:
+async def ensure_retention(collection: Collection, ttl_seconds: int | None) -> int | None:
     """With ``ttl_seconds``, MongoDB deletes finished jobs that long after
     ``completed_at`` (TTL index); a changed value is applied with ``collMod``. None
     creates nothing and drops nothing. Returns the TTL now in force (an index left

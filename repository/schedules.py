@@ -13,6 +13,7 @@ schedule (``schedule_id``, ``scheduled_for``).
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,7 +21,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .access import Principal, admin_filter, read_filter, write_filter
@@ -31,6 +31,7 @@ from .job_documents import job_from_document, job_to_document
 from .jobs import JobRepository, require_user
 from .limits import Limits
 from .models import AccessControl, SecretaryJob, new_id, utcnow
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, fetch_page, filter_query, keyset_indexes
 from .refusals import refuse
 from .validation import check_document, check_text
@@ -177,7 +178,7 @@ def scheduled_job_id(schedule_id: str, fire_time: datetime) -> str:
 
 
 class ScheduleRepository:
-    def __init__(self, collection: AsyncCollection, jobs: JobRepository,
+    def __init__(self, collection: Collection, jobs: JobRepository,
                  limits: Limits | None = None) -> None:
         self.collection = collection
         self.jobs = jobs
@@ -314,7 +315,7 @@ class ScheduleRepository:
 
     # -- firing (the scheduler) -------------------------------------------------
 
-    async def due(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
+    async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
         """Unpaused schedules whose next fire time has come, the longest waiting first."""
         docs = await self.collection.find(
             {"next_fire_at": {"$lte": now}}, sort=[("next_fire_at", ASCENDING)], limit=limit,
@@ -322,7 +323,7 @@ class ScheduleRepository:
         return [schedule_from_document(doc) for doc in docs]
 
     def fire_times(self, schedule: Schedule, now: datetime, grace: float
-                   ) -> tuple[list[datetime], int]:
+                   ) -> tuple[builtins.list[datetime], int]:
         """The fire times up to ``now`` that get a job, and how many are skipped.
 
         SKIP: only the newest missed time, and only if it is at most ``grace`` seconds

@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from .access import Principal
 from .documentation_job_filters import DocumentationJobFilter
 from .documentation_jobs import readable_documentation_jobs_query
@@ -25,6 +23,7 @@ from .errors import ValidationError
 from .job_filters import JobFilter
 from .jobs import readable_jobs_query
 from .models import DocumentationJobStatus, JobStatus, utcnow
+from .mongo_types import Collection
 
 MAX_BUCKETS = 1440
 """The most buckets one throughput answer holds (a day of minutes)."""
@@ -114,7 +113,7 @@ class DocumentationJobStats:
     tokens_by_model: list[Tokens]
 
 
-async def _rows(collection: AsyncCollection, pipeline: list[dict[str, Any]]) -> list[dict]:
+async def _rows(collection: Collection, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return await (await collection.aggregate(pipeline)).to_list()
 
 
@@ -124,7 +123,7 @@ def _count_by(field: str, limit: int | None = None) -> list[dict[str, Any]]:
     return stages + ([{"$limit": limit}] if limit else [])
 
 
-async def job_stats(collection: AsyncCollection, principal: Principal, job_filter: JobFilter,
+async def job_stats(collection: Collection, principal: Principal, job_filter: JobFilter,
                     window: StatsWindow) -> JobStats:
     """Counts by status and by type of the matching jobs; created, completed and failed
     per bucket of ``window``; run-time percentiles of those completed in it."""
@@ -164,7 +163,7 @@ async def job_stats(collection: AsyncCollection, principal: Principal, job_filte
     for row in ended:
         at = row["_id"]["at"].astimezone(UTC)
         buckets.setdefault(at, {})[row["_id"]["status"]] = row["count"]
-    summary = durations[0] if durations else {"count": 0, "p": [None, None]}
+    summary: dict[str, Any] = durations[0] if durations else {"count": 0, "p": [None, None]}
     p50, p95 = (None if value is None else value / 1000 for value in summary["p"] or
                 [None, None])
     return JobStats(
@@ -178,7 +177,7 @@ async def job_stats(collection: AsyncCollection, principal: Principal, job_filte
         since=since, until=until)
 
 
-async def documentation_job_stats(collection: AsyncCollection, principal: Principal,
+async def documentation_job_stats(collection: Collection, principal: Principal,
                                   job_filter: DocumentationJobFilter
                                   ) -> DocumentationJobStats:
     """Counts by status, and tokens used per repository and per main model, of the

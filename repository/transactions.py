@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
+
+from .mongo_types import Collection
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ class Abort(Exception):
 MAX_RETRY_PAUSE = 0.1
 
 
-async def in_transaction(collection: AsyncCollection,
+async def in_transaction(collection: Collection,
                          body: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """``body(session)`` in one transaction on ``collection``'s client; retried on
     transient errors until the operation's deadline (pymongo's ``timeout``) or the
@@ -50,4 +51,4 @@ async def in_transaction(collection: AsyncCollection,
         try:
             return await session.with_transaction(paced)
         except Abort as abort:
-            return abort.value
+            return cast(T, abort.value)  # what the body chose to give back

@@ -73,6 +73,11 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def plain_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` of a document, typed as one."""
+    return {str(key): plain(item) for key, item in value.items()}
+
+
 def events_of(raw: dict[str, Any]) -> list[Event]:
     """The webhook events of one change-stream event (none, one or two)."""
     collection = (raw.get("ns") or {}).get("coll")
@@ -105,7 +110,7 @@ def events_of(raw: dict[str, Any]) -> list[Event]:
 
 
 def job_data(state: dict[str, Any]) -> dict[str, Any]:
-    return plain({
+    return plain_dict({
         "jobId": state["_id"], "jobType": state.get("job_type"), "status": state.get("status"),
         "batchId": state.get("batch_id"), "scheduleId": state.get("schedule_id"),
         "scheduledFor": state.get("scheduled_for"), "attempts": state.get("attempts"),
@@ -115,7 +120,7 @@ def job_data(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def documentation_job_data(state: dict[str, Any]) -> dict[str, Any]:
-    return plain({
+    return plain_dict({
         "jobId": state["_id"], "repositoryName": state.get("repository_name"),
         "status": state.get("status"), "commitHash": state.get("commit_hash"),
         "branchName": state.get("branch_name"), "timestampStart": state.get("timestamp_start"),

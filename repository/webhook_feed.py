@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .models import utcnow
+from .mongo_types import Collection
 
 FEED = "feed"
 BATCH_STATE_TTL_SECONDS = 31 * 24 * 3600
@@ -31,7 +31,7 @@ INDEXES = [
 
 
 class FeedState:
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: Collection) -> None:
         self.collection = collection
 
     async def ensure_indexes(self) -> None:

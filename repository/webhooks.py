@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 
 from bson import Timestamp
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import NOTHING, Principal
 from .errors import NotFoundError, ValidationError
 from .jobs import require_user
 from .limits import Limits
 from .models import new_id, utcnow
+from .mongo_types import Collection
 from .pagination import Page, PageRequest, fetch_page
 from .validation import check_text
 
@@ -171,7 +171,7 @@ def owner_filter(principal: Principal) -> dict[str, Any]:
 
 
 class WebhookRepository:
-    def __init__(self, collection: AsyncCollection, deliveries: AsyncCollection,
+    def __init__(self, collection: Collection, deliveries: Collection,
                  limits: Limits | None = None) -> None:
         self.collection = collection
         self.deliveries = deliveries

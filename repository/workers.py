@@ -9,6 +9,7 @@ older than a week are deleted by a TTL index.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import DESCENDING, IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
 
 from .access import Principal, readable_document
 from .errors import ForbiddenError, ValidationError
 from .job_documents import job_from_document
 from .limits import Limits
 from .models import JobStatus, SecretaryJob, utcnow
+from .mongo_types import Collection
 
 SEEN_RESOLUTION = 5.0
 KEPT_SECONDS = 7 * 24 * 3600
@@ -58,7 +59,7 @@ def require_operator(principal: Principal) -> None:
 
 
 class WorkerRepository:
-    def __init__(self, collection: AsyncCollection, jobs: AsyncCollection,
+    def __init__(self, collection: Collection, jobs: Collection,
                  limits: Limits) -> None:
         self.collection = collection
         self.jobs = jobs
@@ -111,7 +112,8 @@ class WorkerRepository:
             await self._attach_jobs(principal, workers)
         return workers
 
-    async def get_many(self, principal: Principal, worker_ids: list[str]) -> dict[str, Worker]:
+    async def get_many(self, principal: Principal,
+                       worker_ids: builtins.list[str]) -> dict[str, Worker]:
         """Workers by id, however long ago they were seen; none for a caller without the
         worker or admin role (to whom workers do not exist)."""
         if not (principal.is_worker or principal.is_admin):
@@ -122,7 +124,7 @@ class WorkerRepository:
             await self._attach_jobs(principal, workers)
         return {worker.worker_id: worker for worker in workers}
 
-    async def _attach_jobs(self, principal: Principal, workers: list[Worker]) -> None:
+    async def _attach_jobs(self, principal: Principal, workers: builtins.list[Worker]) -> None:
         by_id = {worker.worker_id: worker for worker in workers}
         async for doc in self.jobs.find({"claimed_by": {"$in": list(by_id)},
                                          "status": JobStatus.PROCESSING.value}):

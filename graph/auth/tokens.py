@@ -23,6 +23,7 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from graph.config.settings import Settings, SettingsError
@@ -91,7 +92,7 @@ def load_keys(settings: Settings) -> VerificationKeys:
     if settings.jwt_secret and not secret_algorithms:
         raise SettingsError("invalid JOBGRAPH_JWT_ALGORITHMS: JOBGRAPH_JWT_SECRET is set but no "
                             f"HMAC algorithm ({', '.join(HMAC_ALGORITHMS)}) is allowed")
-    public_key, public_algorithms = None, ()
+    public_key, public_algorithms = None, tuple[str, ...]()
     if settings.jwt_public_key:
         public_key = _load_public_key(settings.jwt_public_key)
         fitting = next(algs for kind, algs in PUBLIC_KEY_ALGORITHMS.items()
@@ -115,7 +116,7 @@ def _load_public_key(value: str) -> Any:
         text = path.read_text().strip()
     try:
         if "BEGIN CERTIFICATE" in text:
-            key = x509.load_pem_x509_certificate(text.encode()).public_key()
+            key: PublicKeyTypes = x509.load_pem_x509_certificate(text.encode()).public_key()
         else:
             key = load_pem_public_key(text.encode())
     except ValueError:
@@ -178,7 +179,7 @@ class Authenticator:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=[algorithm],
+                algorithms=[str(algorithm)],  # a known one: it has a key
                 issuer=self.settings.jwt_issuer,
                 audience=self.settings.jwt_audience,
                 options={"require": ["sub", "exp"]},

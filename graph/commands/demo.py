@@ -70,7 +70,8 @@ class Client:
             error = body["errors"][0]
             code = error.get("extensions", {}).get("code")
             raise DemoError(f"{code}: {error['message']}", code)
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -88,7 +89,8 @@ class Client:
             raise DemoError(f"cannot reach {self.url}: {reason}; is `jobgraph serve` "
                             "running?") from None
         try:
-            return json.loads(raw)
+            answer: dict[str, Any] = json.loads(raw)
+            return answer
         except ValueError:
             raise DemoError(f"{self.url} answered something other than JSON: "
                             f"{raw[:200]!r}") from None

@@ -202,7 +202,7 @@ class FastExecutor(ExecutionContext):
     def _leaf_list(value: Any, complete: Any, item_non_null: bool) -> list[Any]:
         if not isinstance(value, list | tuple):
             raise BAIL
-        completed = []
+        completed: list[Any] = []
         for item in value:
             if item is None:
                 if item_non_null:

@@ -64,16 +64,17 @@ class ExpressLane:
             return None
         return document, operation
 
-    async def execute(self, document: DocumentNode, context: Any, variables: dict | None,
-                      name: str | None, extensions: dict | None) -> ExecutionResult:
+    async def execute(self, document: DocumentNode, context: Any, variables: dict[str, Any] | None,
+                      name: str | None, extensions: dict[str, Any] | None) -> ExecutionResult:
         try:
             result = execute(
                 self.graphql_schema, document, root_value=None, context_value=context,
                 variable_values=variables, operation_name=name,
-                is_awaitable=optimized_is_awaitable, operation_extensions=extensions,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # no TypeGuard
+                operation_extensions=extensions,
                 **self.executor)
             if isawaitable(result):
                 result = await result
         except Exception as exc:  # as Schema.execute: the caller maps (and masks) errors
             result = ExecutionResult(None, [GraphQLError(str(exc), original_error=exc)])
-        return result  # type: ignore[return-value]
+        return result

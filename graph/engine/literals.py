@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphql import GraphQLError, ValidationRule, validate_input_literal
+from graphql import GraphQLError, validate_input_literal
 from graphql.language import SKIP, ArgumentNode, ValueNode, VisitorAction
-from graphql.validation import ValuesOfCorrectTypeRule
+from graphql.validation import ASTValidationRule, ValuesOfCorrectTypeRule
 
 
 class NamedValuesOfCorrectTypeRule(ValuesOfCorrectTypeRule):
@@ -51,7 +51,8 @@ def where(path: Sequence[str | int]) -> str:
     return " at " + "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path)
 
 
-def named_literals(rules: Sequence[type[ValidationRule]]) -> tuple[type[ValidationRule], ...]:
+def named_literals(rules: Sequence[type[ASTValidationRule]]
+                   ) -> tuple[type[ASTValidationRule], ...]:
     """The rules with graphql-core's literal check replaced by the one that names."""
     return tuple(NamedValuesOfCorrectTypeRule if rule is ValuesOfCorrectTypeRule else rule
                  for rule in rules)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time
-from enum import EnumMeta
+from enum import Enum, EnumMeta
 from typing import Any
 
 from graphql import (
@@ -79,7 +79,9 @@ def leaf_completer(named: Any) -> Any:
 def _enum_completer(coerce: Any, members: EnumMeta, generic: Any) -> Any:
     """Names of an enum's members and of their values (models may hold either), looked
     up by type and value, so that ``1`` and ``True`` stay apart."""
-    names = {}
+    names: dict[tuple[type, Any], Any] = {}
+    member: Enum
+    value: object
     for member in members:
         for value in (member, member.value):
             try:
@@ -181,7 +183,7 @@ def accepts(object_type: GraphQLObjectType, value: Any) -> bool:
     interface check their values; graphql-core gives the error when one does not). The
     schema's checks are plain ``isinstance`` tests that read no resolve info."""
     is_type_of = object_type.is_type_of
-    return is_type_of is None or is_type_of(value, None) is True
+    return is_type_of is None or is_type_of(value, None) is True  # type: ignore[arg-type]
 
 
 def schema_cache(schema: GraphQLSchema, name: str) -> dict[Any, Any]:

@@ -54,7 +54,7 @@ async def resolve(host: str, port: int) -> list[Address]:
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_SECONDS)
     except (OSError, TimeoutError) as exc:
         raise ValidationError("url", f"the host {host!r} cannot be resolved ({exc})") from None
-    found = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0])
+    found = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0])
                                for info in infos))
     if not found:
         raise ValidationError("url", f"the host {host!r} has no address")

@@ -16,7 +16,7 @@ from repository.batches import batch_from_document
 from repository.changes import Change
 from repository.database import Store
 from repository.errors import NotFoundError
-from repository.jobs import job_from_document
+from repository.job_documents import job_from_document
 from repository.models import BatchJob, SecretaryJob
 
 from .hub import Subscriber

@@ -58,7 +58,7 @@ NodeQueries = node_queries({
 
 @strawberry.type(description="Everything that can be read.")
 class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, ScheduleQueries,
-            WebhookQueries, NodeQueries):
+            WebhookQueries, NodeQueries):  # type: ignore[valid-type, misc]  # made by a function
     @strawberry.field(description="Who the server thinks you are.")
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
@@ -122,7 +122,7 @@ def build_schema(settings: Settings | None = None,
                               max_aliases=settings.max_aliases,
                               max_fields=settings.max_query_fields)
     # Factories, not instances: a fresh extension per request (the caches are shared).
-    extensions: list = [
+    extensions: list[Any] = [
         errors,  # error codes (and, from the server, metrics and logs)
         documents.extension,  # parse, limit and validate each distinct document once
     ]

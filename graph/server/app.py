@@ -136,7 +136,7 @@ def create_app(
                        store_getter=lambda: app.state.store,
                        hub_getter=lambda: getattr(app.state, "hub", None))
 
-    app = Starlette(
+    app: Starlette = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),

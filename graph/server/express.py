@@ -32,7 +32,8 @@ BODY_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 STREAMING = ("multipart", "event-stream")
 
 
-def _body_fields(data: Any) -> tuple[str, dict | None, str | None, dict | None] | None:
+def _body_fields(data: Any) -> tuple[str, dict[str, Any] | None, str | None,
+                                     dict[str, Any] | None] | None:
     if type(data) is not dict or not data.keys() <= BODY_KEYS:
         return None
     query, variables = data.get("query"), data.get("variables")

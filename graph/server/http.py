@@ -95,7 +95,7 @@ def negotiate(accept: str | None) -> str | None:
 
 TOKEN_PARAMS = ("Authorization", "authorization", "authToken", "token")
 
-def strip_request_error(payload: dict[str, Any], errors: Any) -> bool:
+def strip_request_error(payload: GraphQLHTTPResponse | dict[str, Any], errors: Any) -> bool:
     """Whether the answer is a request error (the operation never ran, for instance a
     variable of the wrong type); if so its ``data`` entry goes, as the spec wants."""
     if payload.get("data") is None and {code_of(e) for e in errors or ()} & REQUEST_ERROR_CODES:
@@ -126,8 +126,8 @@ async def disconnected(request: Request) -> None:
         pass
 
 
-class GraphQLView(GraphQL):
-    websocket_adapter_class = TextFrames  # type: ignore[assignment]
+class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrames
     graphql_transport_ws_handler_class = TransportWsHandler
     graphql_ws_handler_class = GraphQLWsHandler
 
@@ -145,10 +145,11 @@ class GraphQLView(GraphQL):
         self.hub_getter = hub_getter or (lambda: None)
         self.express = ExpressRequests(self)
 
-    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page(request)  # ours: assets from the package, not a CDN
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    def __call__(  # type: ignore[override]  # returns the awaitable: no frame of ours
+        self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
             # handed on, not awaited here: no frame of ours for as long as a WebSocket lasts
             return super().__call__(scope, receive, send)
@@ -189,7 +190,7 @@ class GraphQLView(GraphQL):
     def _json(self, data: Any, media: str, status: int) -> Response:
         return Response(self.encode_json(data), status_code=status, media_type=media)
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -302,12 +303,13 @@ class GraphQLView(GraphQL):
             request.state.request_error = True
         return data
 
-    async def get_sub_response(self, request: Request) -> Response:
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub_response = await super().get_sub_response(request)
         request.state.sub_response = sub_response
         return sub_response
 
-    def run(self, request: Any, context: Any = None, root_value: Any = None) -> Awaitable[Any]:
+    def run(  # type: ignore[override]  # a plain function handing on an awaitable
+        self, request: Any, context: Any = None, root_value: Any = None) -> Awaitable[Any]:
         if isinstance(request, WebSocket):  # handed on: no frame of ours per connection
             return super().run(request, context or UNSET, root_value or UNSET)
         return self._run_http(request, context, root_value)

@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
+from graphql import GraphQLFormattedError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import (
@@ -36,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from graph.schema.core.context import Context
 from repository.errors import ErrorCode
 
 MAX_CLOSE_REASON = 123
@@ -174,11 +176,11 @@ def graphql_ws_problem(message: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def refusal(reason: str) -> dict[str, Any]:
+def refusal(reason: str) -> GraphQLFormattedError:
     return {"message": reason, "extensions": {"code": ErrorCode.BAD_REQUEST.value}}
 
 
-class TransportWsHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)
         if problem is not None:
@@ -187,7 +189,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
         await super().handle_message(message)
 
 
-class GraphQLWsHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+class GraphQLWsHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_message(self, message: Any) -> None:
         problem = graphql_ws_problem(message)
         if problem is None:
@@ -195,8 +197,8 @@ class GraphQLWsHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
             return
         reason, operation_id = problem
         if operation_id is None:
-            await self.send_message({"type": "connection_error",  # type: ignore[typeddict-item]
-                                     "payload": refusal(reason)})
+            await self.send_message({"type": "connection_error",
+                                     "payload": dict(refusal(reason))})
         else:
             await self.send_message({"type": "error", "id": operation_id,
                                      "payload": refusal(reason)})

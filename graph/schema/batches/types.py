@@ -14,7 +14,7 @@ from graph.schema.core.node import Node, global_id
 from graph.schema.jobs.types import CreateJobInput, SecretaryJob
 from repository.access import rights
 from repository.batches import BatchFilter, JobSpec
-from repository.jobs import JobFilter
+from repository.job_filters import JobFilter
 from repository.models import BatchCounts as BatchCountsModel
 from repository.models import BatchJob as BatchJobModel
 from repository.models import JobStatus
@@ -39,14 +39,11 @@ async def _counts(root: BatchJobModel, info: Info) -> BatchCountsModel:
     return root.counts
 
 
-BatchIdArg = Annotated[strawberry.ID, strawberry.argument(description="The batch's `batchId`.")]
-
-
 @strawberry.type(description="A named group of jobs processed together.")
 class BatchJob(Node):
     batch_id: strawberry.ID = strawberry.field(description="Unique batch identifier.")
 
-    @strawberry.field(description="Global id (Relay's Node); `batchId` stays its own id.")
+    @strawberry.field(description="Global id (Relay's Node); `batchId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: BatchJobModel) -> strawberry.ID:
         return global_id("BatchJob", root.batch_id)
@@ -89,7 +86,7 @@ class BatchJob(Node):
     @strawberry.field(description="Jobs of the batch by status (all jobs, readable or not).")
     @staticmethod
     async def counts(root: BatchJobModel, info: Info) -> BatchCounts:
-        return await _counts(root, info)  # type: ignore[return-value]
+        return await _counts(root, info)
 
     @strawberry.field(description="The batch's jobs that you may read, newest first.")
     @staticmethod

@@ -38,7 +38,7 @@ class Connection(Generic[T]):
         return await self.counter()
 
 
-def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connection:
+def to_connection(page: Page[T], counter: Callable[[], Awaitable[int]]) -> Connection[T]:
     edges = [Edge(node=item, cursor=cursor) for item, cursor in zip(page.items, page.cursors,
                                                                      strict=True)]
     info = PageInfo(
@@ -52,7 +52,7 @@ def to_connection(page: Page, counter: Callable[[], Awaitable[int]]) -> Connecti
 
 async def paginate(repository: Any, principal: Principal, list_filter: Any, first: int | None,
                    after: str | None, last: int | None, before: str | None,
-                   order: Any = None) -> Connection:
+                   order: Any = None) -> Connection[Any]:
     """A page of ``repository.list`` as a connection (in ``order``, when the list has
     orders); ``totalCount`` is counted only if asked."""
     request = page_request(first, after, last, before)

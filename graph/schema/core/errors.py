@@ -9,6 +9,7 @@ masked, so no stack trace or internal message reaches a client.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import MissingQueryError
@@ -31,7 +32,8 @@ def camel_case(path: str) -> str:
 
 
 def code_of(error: GraphQLError) -> str:
-    return (error.extensions or {}).get("code", ErrorCode.INTERNAL_SERVER_ERROR.value)
+    code: str = (error.extensions or {}).get("code", ErrorCode.INTERNAL_SERVER_ERROR.value)
+    return code
 
 
 def client_error(error: GraphQLError) -> GraphQLError:
@@ -81,7 +83,7 @@ def _is_unexpected(original: BaseException) -> bool:
     return not isinstance(original, ValueError | TypeError)
 
 
-def _rebuild(error: GraphQLError, message: str, extensions: dict) -> GraphQLError:
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,

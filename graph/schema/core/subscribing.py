@@ -55,7 +55,8 @@ class ConnectionSubscription:
                                     f"a connection may hold at most {limit} subscriptions")
         principal = context.principal
         owner = None if principal.is_anonymous else principal.user_id
-        subscriber = await context.hub.subscribe(owner=owner, **self.interest).__aenter__()
+        subscriber: Subscriber = await context.hub.subscribe(
+            owner=owner, **self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
         connection.open_subscriptions += 1
         if context.expires_at is not None and isinstance(context.request, Request):

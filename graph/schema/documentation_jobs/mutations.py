@@ -38,11 +38,12 @@ class DocumentationJobMutations:
             repository_path=input.repository_path, repository_name=input.repository_name,
             output_directory=input.output_directory, commit_hash=input.commit_hash,
             branch_name=input.branch_name,
-            generation_options=input.generation_options and input.generation_options.to_model(),
-            llm_config=input.llm_config and input.llm_config.to_model(),
+            generation_options=input.generation_options.to_model()
+            if input.generation_options else None,
+            llm_config=input.llm_config.to_model() if input.llm_config else None,
             access_control=access_or_none(input.access_control),
-            retry_policy=input.retry_policy and input.retry_policy.to_model(
-                jobs.default_retry_policy),
+            retry_policy=input.retry_policy.to_model(jobs.default_retry_policy)
+            if input.retry_policy else None,
             idempotency_key=input.idempotency_key)
 
     @strawberry.mutation(
@@ -51,10 +52,11 @@ class DocumentationJobMutations:
         "is due. Needs the worker role.")
     async def claim_documentation_job(self, info: Info) -> DocumentationJob | None:
         jobs, principal = info.context.store.documentation_jobs, info.context.principal
-        return await claim_for_caller(
+        claimed = await claim_for_caller(
             lambda: jobs.claim(principal), jobs.release_claim, info.context.caller_gone,
             operation="claimDocumentationJob", user=principal.user_id,
             describe=lambda job: f"documentation job {job.job_id}")
+        return claimed
 
     @strawberry.mutation(
         description="Renew the lease of a RUNNING documentation job without other change.")

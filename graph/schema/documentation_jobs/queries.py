@@ -59,6 +59,6 @@ class DocumentationJobQueries:
         info: Info,
         filter: Annotated[DocumentationJobFilterInput | None, FILTER] = None,
     ) -> DocumentationJobStats:
-        return await documentation_job_stats(  # type: ignore[return-value]  # same fields
+        return await documentation_job_stats(  # the same fields
             info.context.store.documentation_jobs.collection, info.context.principal,
             (filter or DocumentationJobFilterInput()).to_filter())

@@ -82,7 +82,7 @@ class DocumentationJobError:
 class DocumentationJob(Node):
     job_id: strawberry.ID = strawberry.field(description="Unique identifier (a UUID).")
 
-    @strawberry.field(description="Global id (Relay's Node); `jobId` stays its own id.")
+    @strawberry.field(description="Global id (Relay's Node); `jobId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: DocumentationJobModel) -> strawberry.ID:
         return global_id("DocumentationJob", root.job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -44,10 +44,11 @@ class JobMutations:
             description="Job types this worker handles (none: any type).")] = None,
     ) -> SecretaryJob | None:
         jobs, principal = info.context.store.jobs, info.context.principal
-        return await claim_for_caller(
+        claimed = await claim_for_caller(
             lambda: jobs.claim(principal, job_types), jobs.release_claim,
             info.context.caller_gone, operation="claimJob", user=principal.user_id,
             describe=lambda job: f"job {job.job_id}")
+        return claimed
 
     @strawberry.mutation(description="Report progress of a PROCESSING job; renews the lease.")
     async def update_job_progress(
@@ -84,7 +85,9 @@ class JobMutations:
         results: Annotated[JSON | None, strawberry.argument(
             description="What the job produced (a JSON object).")] = None,
     ) -> SecretaryJob:
-        return await info.context.store.jobs.complete(info.context.principal, job_id, results)
+        # JSON is any JSON value; the repository refuses one that is not an object
+        return await info.context.store.jobs.complete(info.context.principal, job_id,
+                                                      cast(dict[str, Any] | None, results))
 
     @strawberry.mutation(
         description="Fail a PENDING or PROCESSING job. By the worker holding it, a retryable "
@@ -102,7 +105,7 @@ class JobMutations:
     ) -> SecretaryJob:
         return await info.context.store.jobs.fail(
             info.context.principal, job_id, code=error.code, message=error.message,
-            details=error.details, retryable=retryable)
+            details=cast(dict[str, Any] | None, error.details), retryable=retryable)
 
     @strawberry.mutation(description="Put a FAILED job back to PENDING; its error is kept. "
                          "Writers of the job only (not its worker by its claim).")

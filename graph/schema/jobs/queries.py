@@ -58,4 +58,4 @@ class JobQueries:
         stats = await job_stats(info.context.store.jobs.collection, info.context.principal,
                                 (filter or JobFilterInput()).to_filter(),
                                 (window or StatsWindowInput()).to_window())
-        return stats  # type: ignore[return-value]  # the same fields
+        return stats  # the same fields

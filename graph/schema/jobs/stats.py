@@ -65,4 +65,4 @@ class StatsWindowInput:
                                            description="Bucket size (default HOUR).")
 
     def to_window(self) -> StatsWindow:
-        return StatsWindow(self.since, self.until, Bucket(self.bucket.value))
+        return StatsWindow(self.since, self.until, Bucket[self.bucket.name])

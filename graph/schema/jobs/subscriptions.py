@@ -14,7 +14,8 @@ from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
 from repository.changes import Change
 from repository.errors import ValidationError
-from repository.jobs import JobFilter, job_from_document
+from repository.job_documents import job_from_document
+from repository.job_filters import JobFilter
 from repository.models import JobStatus, LogSlice
 from repository.pagination import PageRequest
 
@@ -119,7 +120,8 @@ class JobSubscriptions:
                 page = await store.jobs.list(principal, job_filter, PageRequest(first=initial))
                 for job in reversed(page.items):
                     versions[job.job_id] = job.version
-                    yield JobEvent(kind=JobEventKind.CURRENT, job_id=job.job_id, job=job)
+                    yield JobEvent(kind=JobEventKind.CURRENT, job_id=strawberry.ID(job.job_id),
+                                   job=job)  # type: ignore[arg-type]  # the model itself
             async for change in changes:
                 event = job_event(principal, change, versions)
                 if event is not None:
@@ -151,13 +153,13 @@ class JobLogSubscriptions:
             logs = await store.jobs.logs_after(job, after)
             version = job.version
             del job
-            yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
+            yield JobLogBatch.of(job_id, logs)
             after = logs.last_seq
             del logs
             async for current in newer_states(changes, version, principal, job_from_document,
                                               kind="job", object_id=job_id, claimable=True):
                 if current.log_seq > after:
                     logs = await store.jobs.logs_after(current, after)
-                    yield JobLogBatch.of(job_id, logs)  # type: ignore[misc]
+                    yield JobLogBatch.of(job_id, logs)
                     after = logs.last_seq
                     del logs

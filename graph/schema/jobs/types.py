@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import strawberry
 from strawberry.scalars import JSON
@@ -93,6 +93,12 @@ class JobError:
     message: str = strawberry.field(description="Human-readable explanation.")
     details: JSON | None = strawberry.field(description="Anything else the worker recorded.")
 
+    @overload
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> JobError: ...
+    @overload
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> JobError | None: ...
     @classmethod
     def from_dict(cls, value: dict[str, Any] | None) -> JobError | None:
         if value is None:
@@ -105,7 +111,7 @@ class JobError:
 class SecretaryJob(Node):
     job_id: strawberry.ID = strawberry.field(description="Unique job identifier.")
 
-    @strawberry.field(description="Global id (Relay's Node); `jobId` stays the job's own id.")
+    @strawberry.field(description="Global id (Relay's Node); `jobId` stays the job's own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: SecretaryJobModel) -> strawberry.ID:
         return global_id("SecretaryJob", root.job_id)
@@ -165,7 +171,7 @@ class SecretaryJob(Node):
             default = info.context.store.limits.retry_policy
             policy = RetryPolicyModel(root.max_attempts, default.backoff, default.base_seconds,
                                       default.cap_seconds)
-        return policy  # type: ignore[return-value]
+        return policy
 
     @strawberry.field(description="Error of the last failure: code, message, details.")
     @staticmethod
@@ -187,7 +193,7 @@ class SecretaryJob(Node):
             description="Only the newest `last` entries.")] = None,
     ) -> list[LogEntry]:
         # a job of a subscription's event comes without its log: just these are read
-        return await info.context.store.jobs.log_window(root, last)  # type: ignore[return-value]
+        return await info.context.store.jobs.log_window(root, last)
 
     @strawberry.field(description="Whether you are one of its writers (`writeAccess`, "
                       "`adminAccess` or the admin role), who may retry it once it failed. A "

@@ -35,7 +35,7 @@ class QueueCounts:
 class Worker(Node):
     worker_id: str = strawberry.field(description="The worker's user id (its token's `sub`).")
 
-    @strawberry.field(description="Global id (Relay's Node).")
+    @strawberry.field(description="Global id (Relay's Node).")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: WorkerModel) -> strawberry.ID:
         return global_id("Worker", root.worker_id)
@@ -58,7 +58,7 @@ class Worker(Node):
 class Queue(Node):
     job_type: str = strawberry.field(description="The job type.")
 
-    @strawberry.field(description="Global id (Relay's Node); `jobType` is the queue's own id.")
+    @strawberry.field(description="Global id (Relay's Node); `jobType` is the queue's own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: QueueModel) -> strawberry.ID:
         return global_id("Queue", root.job_type)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -63,7 +63,7 @@ class JobTemplate:
 class Schedule(Node):
     schedule_id: strawberry.ID = strawberry.field(description="Unique schedule identifier.")
 
-    @strawberry.field(description="Global id (Relay's Node); `scheduleId` stays its own id.")
+    @strawberry.field(description="Global id (Relay's Node); `scheduleId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: ScheduleModel) -> strawberry.ID:
         return global_id("Schedule", root.schedule_id)
@@ -142,8 +142,9 @@ class Schedule(Node):
         store, principal = info.context.store, info.context.principal
         page = await store.schedules.jobs_of(principal, root.schedule_id,
                                              page_request(first, after, last, before))
-        return to_connection(page, lambda: store.schedules.count_jobs(principal,
-                                                                      root.schedule_id))
+        connection = to_connection(page, lambda: store.schedules.count_jobs(
+            principal, root.schedule_id))
+        return connection
 
 
 @strawberry.input(description="The job a schedule creates at each fire time.")
@@ -159,7 +160,8 @@ class JobTemplateInput:
         "of lower priority.")
 
     def to_model(self) -> JobTemplateModel:
-        return JobTemplateModel(self.job_type, dict(self.parameters or {}),
+        parameters = cast(dict[str, Any] | None, self.parameters)  # JSON: any value, as before
+        return JobTemplateModel(self.job_type, dict(parameters or {}),
                                 access_or_none(self.access_control) or AccessControlModel(),
                                 self.max_attempts, self.priority)
 

@@ -39,7 +39,8 @@ class WebhookQueries:
     ) -> Connection[Webhook]:
         store, principal = info.context.store, info.context.principal
         page = await store.webhooks.list(principal, page_request(first, after, last, before))
-        return to_connection(page, lambda: store.webhooks.count(principal))
+        connection = to_connection(page, lambda: store.webhooks.count(principal))
+        return connection
 
     @strawberry.field(description="The deliveries of one of your webhooks, newest first.")
     async def webhook_deliveries(
@@ -56,5 +57,6 @@ class WebhookQueries:
         store, principal = info.context.store, info.context.principal
         page = await store.deliveries.list(principal, webhook_id, status,
                                            page_request(first, after, last, before))
-        return to_connection(page, lambda: store.deliveries.count(principal, webhook_id,
-                                                                  status))
+        connection = to_connection(page, lambda: store.deliveries.count(principal, webhook_id,
+                                                                      status))
+        return connection

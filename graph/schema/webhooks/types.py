@@ -71,7 +71,7 @@ class WebhookFilterInput:
 class Webhook(Node):
     webhook_id: strawberry.ID = strawberry.field(description="Unique webhook identifier.")
 
-    @strawberry.field(description="Global id (Relay's Node); `webhookId` stays its own id.")
+    @strawberry.field(description="Global id (Relay's Node); `webhookId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: WebhookModel) -> strawberry.ID:
         return global_id("Webhook", root.webhook_id)
@@ -101,7 +101,7 @@ class WebhookDelivery(Node):
     delivery_id: strawberry.ID = strawberry.field(
         description="The message id, sent as `webhook-id`; receivers drop repeats by it.")
 
-    @strawberry.field(description="Global id (Relay's Node); `deliveryId` stays its own id.")
+    @strawberry.field(description="Global id (Relay's Node); `deliveryId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
     def id(root: DeliveryModel) -> strawberry.ID:
         return global_id("WebhookDelivery", root.delivery_id)
