@@ -301,24 +301,33 @@ async def test_no_claim_that_starts_after_pause_queue_answered_takes_its_jobs(
         await create(api)
     paused_at: list[float] = []
     late_claims: list[dict[str, Any] | None] = []
+    taken = 0
+    racing, answered = asyncio.Event(), asyncio.Event()
 
     async def drain(worker: Caller) -> None:
+        nonlocal taken
         while True:
+            if taken >= 20:  # ten jobs stay for the claims after the pause (slow machines)
+                await answered.wait()
             started = time.monotonic()
             job = await claim(api, ["pdf"], worker)
             if paused_at and started > paused_at[0]:
                 late_claims.append(job)
             if job is None:
                 return
+            taken += 1
+            if taken >= 5:
+                racing.set()
 
     async def pause_soon() -> None:
-        await claim(api, ["pdf"], Caller("early", ("worker",)))
+        await racing.wait()  # the workers are mid-way: their claims race the pause
         await api.data(PAUSE, {"t": "pdf"}, as_=ADMIN)
         paused_at.append(time.monotonic())
+        answered.set()
 
     # when an admin pauses the queue while they work
-    await asyncio.gather(pause_soon(), *(drain(Caller(f"w{n}", ("worker",)))
-                                         for n in range(3)))
+    await asyncio.wait_for(asyncio.gather(pause_soon(), *(drain(Caller(f"w{n}", ("worker",)))
+                                                          for n in range(3))), 120)
 
     # then every claim that started after the pause answered got nothing
     assert late_claims and all(job is None for job in late_claims)
