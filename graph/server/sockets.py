@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from contextlib import suppress
+from functools import partial
 from typing import Any
 
 import orjson
@@ -36,7 +38,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from graph.engine.internals import OperationStreamClosed
+from graph.realtime.parking import Parked
 from repository.errors import ErrorCode
+
+from .fanout import GRAPHQL_WS, TRANSPORT_WS
 
 MAX_CLOSE_REASON = 123
 """Bytes a close frame's reason may hold (RFC 6455: 125 with the 2-byte code)."""
@@ -179,6 +185,13 @@ def refusal(reason: str) -> dict[str, Any]:
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    """Messages checked first; subscriptions parked where they can be (``fanout.py``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked: dict[str, Any] = {}
+        self.view.fanout.offer_parking(self.context, self.websocket.ws)
+
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)
         if problem is not None:
@@ -186,8 +199,67 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
             return
         await super().handle_message(message)
 
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        try:
+            await super()._send_result_stream(operation, result_source)
+        except Parked as parked:
+            self.parked[operation.id] = self.view.fanout.join(
+                parked, TRANSPORT_WS, operation.id, partial(self._parked_ended, operation))
+            raise OperationStreamClosed from None  # its task ends; the operation goes on
+
+    def _parked_ended(self, operation: Any) -> None:
+        self.parked.pop(operation.id, None)
+        if not operation.completed:  # as Strawberry does before a final message
+            operation.completed = True
+            if self.operations.get(operation.id) is operation:
+                del self.operations[operation.id]
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.parked.pop(operation_id, None)
+        if member is not None:
+            member.leave()
+        await super().cleanup_operation(operation_id)
+
 
 class GraphQLWsHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    """Messages checked first; subscriptions parked where they can be (``fanout.py``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked: dict[str, Any] = {}
+        self.view.fanout.offer_parking(self.context, self.websocket.ws)
+
+    async def handle_async_results(self, operation_id: str, query: str,
+                                   operation_name: str | None,
+                                   variables: dict[str, object] | None) -> None:
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except Parked as parked:
+            self.parked[operation_id] = self.view.fanout.join(
+                parked, GRAPHQL_WS, operation_id, partial(self.parked.pop, operation_id, None))
+
+    async def handle_start(self, message: Any) -> None:
+        if message["id"] in self.parked:  # the same id again: as for a running one
+            await self.cleanup_operation(message["id"])
+        await super().handle_start(message)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """A parked one is stopped like a running one: it leaves, then ``complete``."""
+        member = self.parked.pop(operation_id, None)
+        if member is None:
+            await super().cleanup_operation(operation_id)
+            return
+        member.leave()
+        with suppress(Exception):
+            await self.send_message({"type": "complete", "id": operation_id})
+
+    async def cleanup(self) -> None:
+        """The connection is gone: parked ones leave without a word."""
+        for member in list(self.parked.values()):
+            member.leave()
+        self.parked.clear()
+        await super().cleanup()
+
     async def handle_message(self, message: Any) -> None:
         problem = graphql_ws_problem(message)
         if problem is None:
