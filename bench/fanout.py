@@ -179,18 +179,16 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
             for c in clients:
                 await c.ask({"op": "expect", "field": "jobChanged", "key": "progress.percent",
                              "value": percent})
-            changed = []
-            for job_id in jobs:
-                changed.append((await clients[0].ask({
-                    "op": "change", "mongodb_uri": uri, "database": database,
-                    "job_id": job_id, "set": {"progress": {
-                        "step": "bench", "percent": percent, "message": None}}}))["at"])
+            changed = (await clients[0].ask({
+                "op": "change", "mongodb_uri": uri, "database": database, "job_ids": jobs,
+                "set": {"progress": {"step": "bench", "percent": percent,
+                                     "message": None}}}))["at"]
             answers = await asyncio.gather(*(c.ask({"op": "collect", "timeout": 60})
                                              for c in clients))
             missing = sum(answer["missing"] for answer in answers)
             if missing:
                 raise RuntimeError(f"{missing} of {total} subscribers missed change {number}")
-            delays.extend(at - changed[0] for answer in answers for at in answer["arrivals"])
+            delays.extend(at - changed for answer in answers for at in answer["arrivals"])
         fanout = meter.stop("fanout")
         if profiler is not None:
             profiler.stop()

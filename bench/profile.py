@@ -268,7 +268,8 @@ def run() -> None:
                         help="count instructions per request under valgrind (callgrind)")
     fan = parser.add_argument_group("fanout")
     fan.add_argument("--subscribers", type=int, default=300)
-    fan.add_argument("--mix", choices=["same", "users", "viewer", "distinct", "idle"], default="same")
+    fan.add_argument("--mix", choices=["same", "users", "viewer", "distinct", "idle"],
+                     default="same", help="who subscribes to what (see bench/fanout.py)")
     fan.add_argument("--changes", type=int, default=5, help="changes delivered (measured)")
     fan.add_argument("--clients", type=int, default=2, help="subscriber processes")
     fan.add_argument("--memory", action="store_true",

@@ -15,9 +15,10 @@ delivery. Driven over stdin/stdout, one JSON object a line each way:
 - ``{"op": "collect", "timeout": 30}``: waits for the armed deliveries; answers
   ``{"arrivals": [perf_counter, ...], "missing": n}`` (``time.perf_counter`` is the
   system's monotonic clock, comparable between processes on one machine).
-- ``{"op": "change", "mongodb_uri": ..., "database": ..., "job_id": ..., "set": {...}}``:
-  one direct update of a job in MongoDB (``$set`` and ``version`` + 1, as the API writes),
-  so the server's cost is the change stream and the fan-out alone; answers ``{"at": t}``.
+- ``{"op": "change", "mongodb_uri": ..., "database": ..., "job_ids": [...], "set": {...}}``:
+  one direct update of each job in MongoDB (``$set`` and ``version`` + 1, as the API
+  writes), so the server's cost is the change stream and the fan-out alone; answers
+  ``{"at": t}`` (when the first write was sent).
 - ``{"op": "close"}``: closes every socket; answers ``{"closed": n}`` and exits.
 """
 
@@ -39,6 +40,7 @@ class Subscribers:
         self.arrivals: list[float] = []
         self.done = asyncio.Event()
         self.expected = 0
+        self.mongo: Any = None
 
     async def open(self, command: dict[str, Any]) -> dict[str, Any]:
         import websockets
@@ -108,15 +110,14 @@ class Subscribers:
     async def change(self, command: dict[str, Any]) -> dict[str, Any]:
         from pymongo import AsyncMongoClient
 
-        client: AsyncMongoClient = AsyncMongoClient(command["mongodb_uri"])
-        try:
-            collection = client[command["database"]][command.get("collection", "jobs")]
-            at = time.perf_counter()
-            await collection.update_one({"_id": command["job_id"]},
-                                        {"$set": command["set"], "$inc": {"version": 1}})
-            return {"at": at}
-        finally:
-            await client.close()
+        if self.mongo is None:
+            self.mongo = AsyncMongoClient(command["mongodb_uri"])
+            await self.mongo.admin.command("ping")
+        collection = self.mongo[command["database"]][command.get("collection", "jobs")]
+        at = time.perf_counter()
+        await collection.update_many({"_id": {"$in": command["job_ids"]}},
+                                     {"$set": command["set"], "$inc": {"version": 1}})
+        return {"at": at}
 
     async def close(self) -> dict[str, Any]:
         for task in self.listeners:
@@ -127,6 +128,8 @@ class Subscribers:
                 await socket.close()
 
         await asyncio.gather(*(close_one(socket) for socket in self.sockets))
+        if self.mongo is not None:
+            await self.mongo.close()
         return {"closed": len(self.sockets)}
 
 
