@@ -135,7 +135,7 @@ class Subscribers:
 
 async def serve() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=2**28)  # a line holds every subscription
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     subscribers = Subscribers()
     while True:
@@ -176,7 +176,7 @@ class Client:
     async def start(cls, cwd: str, env: dict[str, str] | None = None) -> Client:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.subscribers", cwd=cwd, env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28)
         return cls(process)
 
     async def ask(self, command: dict[str, Any]) -> dict[str, Any]:
