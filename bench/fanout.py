@@ -147,10 +147,22 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
             tracemalloc.start(1)
             traced_before = tracemalloc.get_traced_memory()[0]
             rss_before = memory_kb(os.getpid())["VmRSS"]
+        connect_profile = None
+        if args.cprofile_connect:
+            import cProfile
+
+            connect_profile = cProfile.Profile()
+            connect_profile.enable()
         meter.start()
         await asyncio.gather(*(c.ask({"op": "open", "url": url, "subscriptions": share})
                                for c, share in zip(clients, shares, strict=True)))
         connect = meter.stop("connect")
+        if connect_profile is not None:
+            import pstats
+
+            connect_profile.disable()
+            pstats.Stats(connect_profile).sort_stats("tottime").print_stats(
+                args.cprofile_connect)
         connected = len(rest)
         if args.memory:
             await asyncio.sleep(0.5)

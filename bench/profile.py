@@ -276,6 +276,8 @@ def run() -> None:
                      help="memory per idle subscriber (tracemalloc, RSS) instead")
     fan.add_argument("--top", type=int, default=0,
                      help="with --memory: the allocation sites holding the most")
+    fan.add_argument("--cprofile-connect", type=int, default=0, metavar="N",
+                     help="cProfile the connect + subscribe window: its N costliest calls")
     args = parser.parse_args()
     if args.instructions and "JOBGRAPH_CALLGRIND_DIR" not in os.environ:
         raise SystemExit(under_callgrind(sys.argv[1:]))
