@@ -161,7 +161,7 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
             import pstats
 
             connect_profile.disable()
-            pstats.Stats(connect_profile).sort_stats("tottime").print_stats(
+            pstats.Stats(connect_profile).sort_stats(os.environ.get("JOBGRAPH_CPROFILE_SORT", "tottime")).print_stats(
                 args.cprofile_connect)
         connected = len(rest)
         if args.memory:
