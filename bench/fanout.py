@@ -161,8 +161,8 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
             import pstats
 
             connect_profile.disable()
-            pstats.Stats(connect_profile).sort_stats(os.environ.get("JOBGRAPH_CPROFILE_SORT", "tottime")).print_stats(
-                args.cprofile_connect)
+            order = os.environ.get("JOBGRAPH_CPROFILE_SORT", "tottime")  # or cumulative
+            pstats.Stats(connect_profile).sort_stats(order).print_stats(args.cprofile_connect)
         connected = len(rest)
         if args.memory:
             await asyncio.sleep(0.5)
