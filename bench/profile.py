@@ -227,6 +227,11 @@ async def main(args: argparse.Namespace, uri: str) -> None:
     database = f"jobgraph_profile_{uuid.uuid4().hex[:6]}"
     os.environ.update({"JOBGRAPH_MONGODB_URI": uri, "JOBGRAPH_DATABASE": database,
                        "JOBGRAPH_JWT_SECRET": secret, "JOBGRAPH_LOG_LEVEL": args.log_level})
+    if args.scenario == "fanout":
+        from . import fanout
+
+        await fanout.run(args, uri, database)
+        return
     from .server import create_app
 
     client = make_client(uri)
@@ -252,7 +257,8 @@ async def main(args: argparse.Namespace, uri: str) -> None:
 
 def run() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("scenario", choices=[*sorted(BODIES), "worker"])
+    parser.add_argument("scenario", choices=[*sorted(BODIES), "worker", "fanout"],
+                        help="fanout: connect, subscribe and deliver (see bench/fanout.py)")
     parser.add_argument("--requests", type=int, default=300,
                         help="operations per measurement (lifecycles for worker)")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -261,6 +267,18 @@ def run() -> None:
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per request under valgrind (callgrind)")
+    fan = parser.add_argument_group("fanout")
+    fan.add_argument("--subscribers", type=int, default=300)
+    fan.add_argument("--mix", choices=["same", "users", "viewer", "distinct", "idle"],
+                     default="same", help="who subscribes to what (see bench/fanout.py)")
+    fan.add_argument("--changes", type=int, default=5, help="changes delivered (measured)")
+    fan.add_argument("--clients", type=int, default=2, help="subscriber processes")
+    fan.add_argument("--memory", action="store_true",
+                     help="memory per idle subscriber (tracemalloc, RSS) instead")
+    fan.add_argument("--top", type=int, default=0,
+                     help="with --memory: the allocation sites holding the most")
+    fan.add_argument("--cprofile-connect", type=int, default=0, metavar="N",
+                     help="cProfile the connect + subscribe window: its N costliest calls")
     args = parser.parse_args()
     if args.instructions and "JOBGRAPH_CALLGRIND_DIR" not in os.environ:
         raise SystemExit(under_callgrind(sys.argv[1:]))

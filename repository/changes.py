@@ -73,6 +73,14 @@ class Change:
             found = self.decoded[decoder] = decoder(self.document)
         return found
 
+    def shared(self, key: Any, make: Callable[[], T]) -> T:
+        """What ``make`` builds of this change, built once per key, however many
+        subscribers ask (so that they can share what is done with it)."""
+        found = self.decoded.get(key)
+        if found is None:
+            found = self.decoded[key] = make()
+        return found
+
 
 def apply_update(document: dict[str, Any], description: dict[str, Any]) -> dict[str, Any]:
     """``document`` with an event's ``updateDescription`` applied (dotted paths too).

@@ -27,6 +27,7 @@ from .claims import (
     refusal_filter,
     refuse_job_write,
 )
+from .current_states import CurrentStates
 from .documents import access_update, bump_version
 from .errors import (
     CancelRequestedError,
@@ -43,7 +44,6 @@ from .job_logs import (
     OLDEST_ENTRY,
     LogWindows,
     first_shown,
-    get_without_logs,
     held_entries,
     log_push,
 )
@@ -131,6 +131,7 @@ class JobRepository:
         db = collection.database
         self.workers = WorkerRepository(db["workers"], collection, self.limits)
         self.queues = QueueRepository(db["queues"], collection, self.workers, self.limits)
+        self.current_states = CurrentStates(collection)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -588,7 +589,9 @@ class JobRepository:
     # -- logs, a few entries at a time (see repository.job_logs) -------------
 
     async def get_without_logs(self, principal: Principal, job_id: str) -> SecretaryJob:
-        return await get_without_logs(self.collection, principal, job_id)
+        """What a subscription reads first: one read for a burst of subscribers of the
+        job (``current_states.py``)."""
+        return await self.current_states.get(principal, job_id)
 
     async def log_window(self, job: SecretaryJob,
                          last: int | None = None) -> builtins.list[LogEntry]:

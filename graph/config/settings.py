@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_user: int = Field(100, ge=1)
     max_anonymous_subscriptions: int = Field(1000, ge=1)
     subscriber_queue_size: int = Field(256, ge=1)
+    shared_subscriptions: bool = True
+    """Subscribers whose events provably read the same execute each event once, and
+    WebSocket subscriptions are delivered without a task each (see README, Performance)."""
 
     # metrics
     metrics_token: SecretStr | None = None

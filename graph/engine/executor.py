@@ -45,17 +45,19 @@ from .plans import (
     schema_cache,
     unwrap,
 )
+from .sharing import event_key, shared_results
 
 
-def for_execution(context: Any) -> Any:
+def for_execution(context: Any, executor: Any = None) -> Any:
     """The context one execution (an operation, or one event of a subscription) runs with.
 
     A WebSocket hands every operation the same context, for as long as it is open; what a
     context caches (DataLoaders) must not outlive the execution that filled it, or a later
     operation would be served what access control has revoked since. A context that
-    offers ``for_execution()`` gets a fresh copy per execution."""
+    offers ``for_execution(executor)`` gets a fresh copy per execution; ``executor`` is
+    the operation's own (None for the copies made per subscription event)."""
     scoped = getattr(context, "for_execution", None)
-    return context if scoped is None else scoped()
+    return context if scoped is None else scoped(executor)
 
 
 class FastExecutor(ExecutionContext):
@@ -63,7 +65,11 @@ class FastExecutor(ExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.context_value = for_execution(self.context_value)
+        self.context_value = for_execution(self.context_value, self)
+        self._event_key: Any = Undefined
+        """A subscription's: the key its events' results are shared under (``sharing``)."""
+        self._event_share: tuple[Any, Any] | None = None
+        """An event's: its key and payload, when its result may be shared."""
         manager = self.middleware_manager
         self._fast = manager is None or not getattr(manager, "middlewares", None)
         self._plans: dict[int, tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
@@ -84,10 +90,41 @@ class FastExecutor(ExecutionContext):
             # requests, keyed by the operation's nodes, which this entry keeps alive.
             self._shared = known[1]
 
+    def event_key(self) -> Any:
+        """The key this subscription's events are shared under; None: not shared."""
+        key = self._event_key
+        if key is Undefined:
+            key = self._event_key = event_key(self)
+        return key
+
     def build_per_event_executor(self, payload: Any) -> FastExecutor:
-        executor = super().build_per_event_executor(payload)
+        executor: FastExecutor = super().build_per_event_executor(payload)  # type: ignore[assignment]
         executor.context_value = for_execution(executor.context_value)
-        return executor  # type: ignore[return-value]
+        key = self.event_key()
+        executor._event_share = None if key is None else (key, payload)
+        return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """An event's result, executed once for every subscriber it is shared with
+        (``graph/engine/sharing.py``)."""
+        share = self._event_share
+        if share is None:
+            return super().execute_operation(serially)
+        key, payload = share
+        results = shared_results(self.schema)
+        found = results.get(key, payload)
+        if found is not None:
+            return found
+        result = super().execute_operation(serially)
+        if self.is_awaitable(result):
+            return self._remember(results, key, payload, result)
+        results.put(key, payload, result)
+        return result
+
+    async def _remember(self, results: Any, key: Any, payload: Any, result: Any) -> Any:
+        result = await result
+        results.put(key, payload, result)
+        return result
 
     # -- plans ------------------------------------------------------------------
 

@@ -24,6 +24,10 @@ compares the fast executor with graphql-core's own on 100+ documents).
   operation's, and Strawberry then runs that one, where the GraphQL spec refuses).
 - ``EXECUTOR_OPTION``: graphql-core 3.3's ``execute(executor_class=...)``, which
   Strawberry's private ``_graphql_core.execution_context_class_kwargs`` only names.
+- ``OperationStreamClosed`` (``graphql_transport_ws.handlers._OperationStreamClosed``):
+  what ends a ``graphql-transport-ws`` operation's task without ``complete``; a parked
+  subscription (``graph/server/fanout.py``) goes on without its task. The handlers'
+  ``_send_result_stream`` that raises it is overridden too (``graph/server/sockets.py``).
 
 Overridden hooks of public classes, which a minor release may rename: graphql-core's
 ``ValuesOfCorrectTypeRule.is_valid_value_node`` (``graph/engine/literals.py``, checked by
@@ -46,6 +50,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as Ex
 from strawberry.schema.schema import validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema.types.base_scalars import isoformat
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    _OperationStreamClosed as OperationStreamClosed,
+)
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.enum import StrawberryEnumDefinition
 
@@ -66,6 +73,7 @@ __all__ = [
     "DEFINITION_BACKREF",
     "EXECUTOR_OPTION",
     "ExecutionContext",
+    "OperationStreamClosed",
     "convert_arguments",
     "gather_with_cancel",
     "is_leaf_type",

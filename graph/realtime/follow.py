@@ -4,6 +4,11 @@ The rules of each subscription, without GraphQL: access is checked on every even
 (an object the subscriber may no longer read looks exactly like a deleted one), states
 are ordered by ``version`` so nothing is sent twice, and a batch's status and counts are
 derived again from its jobs whenever something changes.
+
+The rules of one event are a follower's ``step``; ``follow`` applies them to each change
+as the subscription's own generator waits for it, and a parked subscription
+(``parking.py``) has the same ``step`` applied for it by its transport, so the two ways
+cannot differ.
 """
 
 from __future__ import annotations
@@ -20,23 +25,62 @@ from repository.job_documents import job_from_document
 from repository.models import BatchJob, SecretaryJob
 
 from .hub import Subscriber
+from .parking import Follower, Parked, Parking
 
 T = TypeVar("T")
 
 
-async def newer_states(changes: Subscriber, version: int, principal: Principal,
-                       decode: Callable[[dict[str, Any]], T], *, kind: str, object_id: str,
-                       claimable: bool = False) -> AsyncIterator[T]:
-    """The object after each change newer than ``version``; NOT_FOUND once it is deleted or
-    the subscriber may no longer read it (looking exactly like a missing object)."""
-    async for change in changes:
+async def follow(changes: Subscriber, follower: Follower, parking: Parking | None = None
+                 ) -> AsyncIterator[Any]:
+    """Each payload ``follower`` makes of the changes, until one of them ends it.
+
+    With a ``parking`` that accepts it, the subscription is handed over (``Parked`` is
+    raised) as soon as it would wait with nothing pending: every change before that one
+    went through here, every later one goes through the same ``step`` for it."""
+    while True:
+        if (parking is not None and not changes.pending and changes.error is None
+                and parking.can_park()):
+            raise Parked(parking, changes, follower)
+        payload = follower.step(await changes.next())
+        if payload is not None:
+            yield payload
+
+
+class NewerStates:
+    """One object's state after each change newer than ``version``; NOT_FOUND once it is
+    deleted or the subscriber may no longer read it (looking exactly like a missing
+    object). The state is the change's model, the same object for every subscriber."""
+
+    __slots__ = ("claimable", "decode", "kind", "object_id", "principal", "version")
+
+    def __init__(self, version: int, principal: Principal,
+                 decode: Callable[[dict[str, Any]], Any], *, kind: str, object_id: str,
+                 claimable: bool = False) -> None:
+        self.version = version
+        self.principal = principal
+        self.decode = decode
+        self.kind = kind
+        self.object_id = object_id
+        self.claimable = claimable
+
+    def step(self, change: Change) -> Any:
         if change.operation == "delete" or not readable_document(
-                principal, change.document, claimable=claimable):
-            raise NotFoundError(f"{kind} {object_id!r} not found")
-        current = change.model(decode)
-        if current.version > version:  # type: ignore[attr-defined]
-            version = current.version  # type: ignore[attr-defined]
-            yield current
+                self.principal, change.document, claimable=self.claimable):
+            raise NotFoundError(f"{self.kind} {self.object_id!r} not found")
+        current = change.model(self.decode)
+        if current.version > self.version:
+            self.version = current.version
+            return current
+        return None
+
+
+def newer_states(changes: Subscriber, version: int, principal: Principal,
+                 decode: Callable[[dict[str, Any]], T], *, kind: str, object_id: str,
+                 claimable: bool = False, parking: Parking | None = None
+                 ) -> AsyncIterator[T]:
+    """``NewerStates`` of the changes (see ``follow``)."""
+    return follow(changes, NewerStates(version, principal, decode, kind=kind,
+                                       object_id=object_id, claimable=claimable), parking)
 
 
 def job_event(principal: Principal, change: Change, versions: dict[str, int]
@@ -63,6 +107,24 @@ def job_event(principal: Principal, change: Change, versions: dict[str, int]
             return None
         del versions[job_id]
     return ("CREATED" if change.operation == "insert" else "UPDATED"), job_id, job
+
+
+class JobEvents:
+    """``job_event`` as a follower: ``make(change, kind, job_id, job)`` turns an event into
+    the payload (the schema's ``JobEvent``; the same object for every subscriber that
+    hears the same event of the same change)."""
+
+    __slots__ = ("make", "principal", "versions")
+
+    def __init__(self, principal: Principal, versions: dict[str, int],
+                 make: Callable[[Change, str, str, SecretaryJob | None], Any]) -> None:
+        self.principal = principal
+        self.versions = versions
+        self.make = make
+
+    def step(self, change: Change) -> Any:
+        event = job_event(self.principal, change, self.versions)
+        return None if event is None else self.make(change, *event)
 
 
 async def batch_states(changes: Subscriber, store: Store, principal: Principal,

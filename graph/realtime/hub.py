@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from graph.support import tasks
 from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
@@ -25,6 +25,20 @@ logger = logging.getLogger("jobgraph.hub")
 
 Key = tuple[str, Any]
 Predicate = Callable[[Change], bool]
+
+
+class Flush(Protocol):
+    def flush(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Takes a parked subscriber's changes (``parking.py``)."""
+
+    def receive(self, change: Change) -> Flush | None:
+        """This subscriber's part of ``change``; what to flush once everyone has had it."""
+
+    def failed(self, error: SubscriptionError) -> None:
+        """The hub dropped the subscriber (lagging, reset, shutdown)."""
 
 
 class SubscriptionError(CodedError):
@@ -78,6 +92,7 @@ class Subscriber:
         "predicate",
         "queue_size",
         "registered",
+        "sink",
     )
 
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
@@ -94,6 +109,8 @@ class Subscriber:
         self.error: SubscriptionError | None = None
         self.registered = False
         self._waiter: asyncio.Future[None] | None = None
+        self.sink: Sink | None = None
+        """Once parked (``parking.py``): who takes its changes instead of its reader."""
 
     async def __aenter__(self) -> Subscriber:
         self.hub.register(self)
@@ -102,16 +119,21 @@ class Subscriber:
     async def __aexit__(self, *exc_info: object) -> None:
         self.hub.unregister(self)
 
-    def offer(self, change: Change) -> None:
+    def offer(self, change: Change) -> Any:
+        """Queue ``change`` for the reader; a parked subscriber's sink takes it instead, and
+        what it returns is flushed once the change has been offered to everyone."""
         if self.error is not None:
-            return
+            return None
         if self.predicate is not None and not self.predicate(change):
-            return
+            return None
+        if self.sink is not None:
+            return self.sink.receive(change)
         if 0 < self.queue_size <= len(self.pending):
             self.fail(lagging())
             return
         self.pending.append(change)
         self._wake()
+        return None
 
     def fail(self, error: SubscriptionError) -> None:
         if self.error is None:
@@ -119,6 +141,8 @@ class Subscriber:
             self.pending.clear()
             self._wake()
             self.hub.remove(self)
+            if self.sink is not None:
+                self.sink.failed(error)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -239,8 +263,13 @@ class Hub:
         targets: set[Subscriber] = set(self.by_collection.get(change.collection, ()))
         for index_key in change_keys(change):
             targets |= self.by_key.get(index_key, set())
+        flushes: set[Flush] = set()
         for subscriber in targets:
-            subscriber.offer(change)
+            flush = subscriber.offer(change)
+            if flush is not None:
+                flushes.add(flush)
+        for flush in flushes:  # e.g. one execution for many parked subscribers
+            flush.flush()
 
     def all_subscribers(self) -> set[Subscriber]:
         found: set[Subscriber] = set()

@@ -41,6 +41,7 @@ from strawberry.types.unset import UNSET
 
 from graph.auth.tokens import Authenticator, UnauthenticatedError
 from graph.config.settings import Settings
+from graph.engine.sharing import ENCODINGS
 from graph.schema.core.context import Context
 from graph.schema.core.errors import client_error, code_of
 from repository.access import ANONYMOUS
@@ -51,6 +52,7 @@ from . import bodies
 from .error_bodies import error_body
 from .expiry import close_on_expiry
 from .express import ExpressRequests
+from .fanout import FanOut
 from .graphiql import graphiql_page
 from .sockets import GraphQLWsHandler, TextFrames, TransportWsHandler
 
@@ -144,6 +146,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.store_getter = store_getter
         self.hub_getter = hub_getter or (lambda: None)
         self.express = ExpressRequests(self)
+        self.fanout = FanOut(settings)
+        """Parked WebSocket subscriptions (``fanout.py``)."""
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page(request)  # ours: assets from the package, not a CDN
@@ -191,7 +195,9 @@ class GraphQLView(GraphQL[Context, None]):
         return Response(self.encode_json(data), status_code=status, media_type=media)
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        """orjson; a subscription event's result shared by several subscribers (an HTTP
+        stream's ``{"data": ...}``) is encoded once for all of them."""
+        return ENCODINGS.encoded(data, orjson.dumps)
 
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON, nested no deeper than the configured limit (``bodies.decode``)."""

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import StreamExecutionResult
 
+from graph.realtime.parking import Parked
 from graph.schema.core.errors import ErrorCodes, client_error, code_of
 from repository.errors import ErrorCode
 
@@ -194,18 +195,37 @@ class Observability(ErrorCodes):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         raised: list[str] = []
+        parked = False
         try:
             yield from super().on_operation()  # gives every error of the result its code
+        except Parked as handed_over:  # goes on without this pipeline: recorded at its end
+            parked = True
+            handed_over.finish = self._finisher(started)
+            raise
         except Exception as exc:
             raised.extend(_codes_of_exception(exc))
             raise
         finally:
-            self._finish(time.perf_counter() - started, raised)
+            if not parked:
+                self._finish(time.perf_counter() - started, raised)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         self.streamed = True
         yield from super().on_stream_result(result)  # codes given before the result leaves
         self.stream_codes.extend(code_of(e) for e in getattr(result, "errors", None) or ())
+
+    def _finisher(self, started: float) -> Callable[[list[str]], None]:
+        """What records a parked subscription when it ends: only what the record needs,
+        not this extension (which holds the operation's whole execution context)."""
+        context = self.execution_context
+        app_context, name = context.context, context.operation_name
+        codes = list(self.stream_codes)
+
+        def finish(later: list[str]) -> None:
+            record_operation(app_context, name, "subscription",
+                             time.perf_counter() - started, codes + later)
+
+        return finish
 
     def _finish(self, seconds: float, raised: list[str]) -> None:
         context = self.execution_context

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
-from typing import Any
+from contextlib import suppress
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLFormattedError
@@ -37,8 +39,28 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from graph.engine.internals import OperationStreamClosed
+from graph.realtime.parking import Parked
 from graph.schema.core.context import Context
 from repository.errors import ErrorCode
+
+from .fanout import GRAPHQL_WS, TRANSPORT_WS, FanOut
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+
+def fanout_of(view: object) -> FanOut:
+    """The parking of our view (``http.GraphQLView``, which builds these handlers; typed
+    as Strawberry's base view there)."""
+    fanout: FanOut = view.fanout  # type: ignore[attr-defined]
+    return fanout
+
+
+def socket_of(websocket: object) -> WebSocket:
+    """Starlette's socket under Strawberry's adapter (``ASGIWebSocketAdapter.ws``)."""
+    socket: WebSocket = websocket.ws  # type: ignore[attr-defined]
+    return socket
 
 MAX_CLOSE_REASON = 123
 """Bytes a close frame's reason may hold (RFC 6455: 125 with the 2-byte code)."""
@@ -181,6 +203,13 @@ def refusal(reason: str) -> GraphQLFormattedError:
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Messages checked first; subscriptions parked where they can be (``fanout.py``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked: dict[str, Any] = {}
+        fanout_of(self.view).offer_parking(self.context, socket_of(self.websocket))
+
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)
         if problem is not None:
@@ -188,8 +217,68 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_message(message)
 
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        try:
+            await super()._send_result_stream(operation, result_source)
+        except Parked as parked:
+            self.parked[operation.id] = fanout_of(self.view).join(
+                parked, TRANSPORT_WS, operation.id, partial(self._parked_ended, operation))
+            raise OperationStreamClosed from None  # its task ends; the operation goes on
+
+    def _parked_ended(self, operation: Any) -> None:
+        operation_id: str = operation.id
+        self.parked.pop(operation_id, None)
+        if not operation.completed:  # as Strawberry does before a final message
+            operation.completed = True
+            if self.operations.get(operation_id) is operation:
+                del self.operations[operation_id]
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.parked.pop(operation_id, None)
+        if member is not None:
+            member.leave()
+        await super().cleanup_operation(operation_id)
+
 
 class GraphQLWsHandler(BaseGraphQLWSHandler[Context, None]):
+    """Messages checked first; subscriptions parked where they can be (``fanout.py``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked: dict[str, Any] = {}
+        fanout_of(self.view).offer_parking(self.context, socket_of(self.websocket))
+
+    async def handle_async_results(self, operation_id: str, query: str,
+                                   operation_name: str | None,
+                                   variables: dict[str, object] | None) -> None:
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except Parked as parked:
+            self.parked[operation_id] = fanout_of(self.view).join(
+                parked, GRAPHQL_WS, operation_id, partial(self.parked.pop, operation_id, None))
+
+    async def handle_start(self, message: Any) -> None:
+        if message["id"] in self.parked:  # the same id again: as for a running one
+            await self.cleanup_operation(message["id"])
+        await super().handle_start(message)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """A parked one is stopped like a running one: it leaves, then ``complete``."""
+        member = self.parked.pop(operation_id, None)
+        if member is None:
+            await super().cleanup_operation(operation_id)
+            return
+        member.leave()
+        with suppress(Exception):
+            await self.send_message({"type": "complete", "id": operation_id})
+
+    async def cleanup(self) -> None:
+        """The connection is gone: parked ones leave without a word."""
+        for member in list(self.parked.values()):
+            member.leave()
+        self.parked.clear()
+        await super().cleanup()
+
     async def handle_message(self, message: Any) -> None:
         problem = graphql_ws_problem(message)
         if problem is None:

@@ -15,6 +15,13 @@ once and lets go of the connection's subscriptions; and a client that still answ
 nothing for ``close_timeout`` (10 s) more is cut off, so a connection never outlives its
 reader by more than the keepalive and that.
 
+It also offers the application a way to write a text frame at once, without a task or
+an await (``write_text``, found in the connection's ASGI scope under ``FRAMES``): a
+parked subscription's frames are written by whoever delivers a change to thousands of
+subscribers, one after the other (``graph/server/fanout.py``). Where uvicorn's own
+``send`` would wait (the client is not reading and the buffers are full), it says so
+instead, and the caller keeps its frames until ``writable()`` returns.
+
 This extends uvicorn's ``WebSocketsSansIOProtocol`` (``uvicorn[standard]``'s default
 since 0.35) and relies on its attributes; ``tests/graph/test_websocket_protocol.py``
 fails if they change. ``jobgraph serve`` uses it (``UVICORN_WEBSOCKETS``).
@@ -25,14 +32,44 @@ from __future__ import annotations
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 from repository.errors import ErrorCode
 
 LAGGING_CLOSE_CODE = 4499
 LAGGING_CLOSE_REASON = ErrorCode.SUBSCRIPTION_LAGGING.value
+FRAMES = "jobgraph.websocket.frames"
+"""The ASGI scope extension under which a connection offers ``write_text``."""
+WRITTEN, BLOCKED, CLOSED = "written", "blocked", "closed"
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # none when the handshake was refused
+        if scope is not None:
+            scope["extensions"][FRAMES] = self
+
+    def write_text(self, data: bytes) -> str:
+        """Write one text frame (UTF-8 ``data``) now: WRITTEN; BLOCKED when uvicorn's
+        ``send`` would wait for the client to read (nothing written); CLOSED when the
+        connection is closing or gone (nothing written, ever again)."""
+        if (self.close_sent or self.disconnected or not self.handshake_complete
+                or self.transport.is_closing()):
+            return CLOSED
+        if not self.writable.is_set():
+            return BLOCKED
+        try:
+            self.conn.send_text(data)
+        except InvalidState:
+            return CLOSED
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return WRITTEN
+
+    async def writable_again(self) -> None:
+        """Returns once frames may be written again (or the connection is gone)."""
+        await self.writable.wait()
+
     def keepalive_timeout(self) -> None:
         """The client answered no ping within ``ws_ping_timeout``: it stopped reading (or
         is gone). Close with SUBSCRIPTION_LAGGING instead of uvicorn's 1011."""

@@ -148,8 +148,11 @@ def test_uvicorns_protocol_still_has_what_ours_relies_on() -> None:
     # WebSocketProtocol overrides keepalive_timeout and uses these attributes
     source = inspect.getsource(WebSocketsSansIOProtocol)
     assert "def keepalive_timeout(self) -> None:" in source
+    assert "def handle_connect(self, event: Request) -> None:" in source
     for attribute in ("self.conn", "self.transport", "self.close_sent", "self.queue",
                       "self.read_paused", "self.close_timer", "self.close_timeout",
-                      "self.pong_timer", "self.pending_ping_payload", "self.loop"):
+                      "self.pong_timer", "self.pending_ping_payload", "self.loop",
+                      "self.writable", "self.disconnected", "self.handshake_complete",
+                      "self.scope"):
         assert re.search(rf"{re.escape(attribute)}(: [^=]+)? = ", source), attribute
     assert issubclass(WebSocketProtocol, WebSocketsSansIOProtocol)

@@ -65,6 +65,9 @@ class Context:
     caller_gone: Callable[[], Awaitable[None]] | None = None
     """Over HTTP: returns once the client has disconnected (the server supplies it), so a
     resolver whose answer must reach its caller can tell; None where nobody can tell."""
+    parking: Any = None
+    """Where the transport can deliver a subscription's changes for it: the connection's
+    (``graph/realtime/parking.py``); an operation's copy holds one bound to its executor."""
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property
@@ -74,11 +77,25 @@ class Context:
             self._loaders = Loaders(self.store, self.principal)
         return self._loaders
 
-    def for_execution(self) -> Context:
+    def for_execution(self, executor: Any = None) -> Context:
         """A copy for one operation or one subscription event (``graph.engine.executor``
-        makes one per execution): caches of its own, the connection's counters."""
+        makes one per execution): caches of its own, the connection's counters. An
+        operation's (``executor`` given) may park its subscription with that executor."""
+        parking = self.parking
+        if parking is not None:
+            parking = None if executor is None else parking.bind(executor)
         return Context(self.store, self.settings, self.principal, self.request, self.hub,
-                       self.expires_at, None, self.connection, self.caller_gone)
+                       self.expires_at, None, self.connection, self.caller_gone, parking)
+
+    def detached(self) -> Context:
+        """A copy that holds nothing of its connection: what executes events for several
+        subscribers, who share the caller (or a selection that reads no caller)."""
+        return Context(self.store, self.settings, self.principal)
+
+    def share_key(self) -> Any:
+        """Who results are shared among (``graph/engine/sharing.py``): this caller; None
+        when sharing is switched off."""
+        return self.principal if self.settings.shared_subscriptions else None
 
     def authenticate(self, principal: Principal, expires_at: float | None) -> None:
         """Set the caller of a WebSocket once its connection-init payload is known."""

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from graph.realtime.hub import Subscriber, SubscriptionError, unavailable
+from graph.realtime.parking import Parked
 from repository.errors import ErrorCode
 
 from .context import Info
@@ -36,10 +37,13 @@ class ConnectionSubscription:
     A class, not an ``asynccontextmanager``: one lives as long as its subscription, and a
     generator-based one would keep a generator and its frame for each of thousands."""
 
-    __slots__ = ("context", "interest", "subscriber", "timer")
+    __slots__ = ("connection", "context", "interest", "subscriber", "timer")
 
     def __init__(self, context: Any, interest: dict[str, Any]) -> None:
         self.context = context
+        """Until registered: what it holds for as long as the subscription lasts is its
+        connection's counter (the context of a parked one would keep its executor)."""
+        self.connection: Any = None
         self.interest = interest
         self.subscriber: Subscriber | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -59,14 +63,24 @@ class ConnectionSubscription:
             owner=owner, **self.interest).__aenter__()
         self.subscriber, self.interest = subscriber, {}
         connection.open_subscriptions += 1
+        self.connection, self.context = connection, None
         if context.expires_at is not None and isinstance(context.request, Request):
             self.timer = asyncio.get_running_loop().call_later(
                 max(0.0, context.expires_at - time.time()), subscriber.fail, token_expired())
         return subscriber
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if isinstance(exc, Parked):  # handed over: released when the parked one ends
+            exc.release = self.release
+            return
+        self.release()
+
+    def release(self) -> None:
+        """End the hub registration and free the connection's slot (once)."""
         if self.timer is not None:
             self.timer.cancel()
-        if self.subscriber is not None:
-            self.context.connection.open_subscriptions -= 1
-            await self.subscriber.__aexit__(*exc_info)
+            self.timer = None
+        subscriber, self.subscriber = self.subscriber, None
+        if subscriber is not None:
+            self.connection.open_subscriptions -= 1
+            subscriber.hub.unregister(subscriber)

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from graph.engine.sharing import shared_payloads
 from graph.realtime.follow import newer_states
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
@@ -18,6 +19,7 @@ from .types import DocumentationJob, DocumentationJobIdArg
 class DocumentationJobSubscriptions:
     @strawberry.subscription(
         description="A documentation job's current state, then its state after every change.")
+    @shared_payloads
     async def documentation_job_changed(
         self, info: Info, job_id: DocumentationJobIdArg
     ) -> AsyncGenerator[DocumentationJob, None]:
@@ -30,5 +32,5 @@ class DocumentationJobSubscriptions:
             async for current in newer_states(changes, version, principal,
                                               documentation_job_from_document,
                                               kind="documentation job", object_id=job_id,
-                                              claimable=True):
+                                              claimable=True, parking=info.context.parking):
                 yield current  # type: ignore[misc]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from graph.engine.sharing import caller_independent
 from graph.schema.core.access import AccessControl, AccessControlInput
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
@@ -84,6 +85,7 @@ class DocumentationJob(Node):
 
     @strawberry.field(description="Global id (Relay's Node); `jobId` stays its own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
+    @caller_independent
     def id(root: DocumentationJobModel) -> strawberry.ID:
         return global_id("DocumentationJob", root.job_id)
 
@@ -151,6 +153,7 @@ class DocumentationJob(Node):
 
     @strawberry.field(description="Attempts allowed and the waits between them.")
     @staticmethod
+    @caller_independent
     def retry_policy(root: DocumentationJobModel) -> RetryPolicy:
         policy = root.retry_policy
         return RetryPolicy(max_attempts=policy.max_attempts, backoff=policy.backoff,
@@ -158,11 +161,13 @@ class DocumentationJob(Node):
 
     @strawberry.field(description="The failure that ended the job, while it is FAILED.")
     @staticmethod
+    @caller_independent
     def error(root: DocumentationJobModel) -> DocumentationJobError | None:
         return None if root.error is None else DocumentationJobError.from_dict(root.error)
 
     @strawberry.field(description="Failures of earlier attempts, oldest first.")
     @staticmethod
+    @caller_independent
     def previous_errors(root: DocumentationJobModel) -> list[DocumentationJobError]:
         return [DocumentationJobError.from_dict(error) for error in root.previous_errors]
 

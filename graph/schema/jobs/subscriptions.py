@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
-from graph.realtime.follow import job_event, newer_states
+from graph.engine.sharing import shared_payloads
+from graph.realtime.follow import JobEvents, follow, newer_states
 from graph.schema.core.connections import FILTER
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
@@ -76,10 +77,17 @@ class JobSubscriptionFilter:
         return JobFilter(status=self.status, job_type=self.job_type, batch_id=self.batch_id)
 
 
+def job_event_of(change: Change, kind: str, job_id: str, job: Any) -> JobEvent:
+    """The event, one object per change and kind, for every subscriber who hears it."""
+    return change.shared((JobEvent, kind), lambda: JobEvent(
+        kind=JobEventKind(kind), job_id=job_id, job=job))  # type: ignore[arg-type]
+
+
 @strawberry.type
 class JobSubscriptions:
     @strawberry.subscription(
         description="A job's current state, then its state after every change.")
+    @shared_payloads
     async def job_changed(
         self, info: Info, job_id: JobIdArg
     ) -> AsyncGenerator[SecretaryJob, None]:
@@ -91,12 +99,14 @@ class JobSubscriptions:
             yield job  # type: ignore[misc]
             del job  # held for hours otherwise, by each subscription
             async for current in newer_states(changes, version, principal, job_from_document,
-                                              kind="job", object_id=job_id, claimable=True):
+                                              kind="job", object_id=job_id, claimable=True,
+                                              parking=info.context.parking):
                 yield current  # type: ignore[misc]
 
     @strawberry.subscription(
         description="Jobs matching the filter: first the newest `initial` of them (CURRENT), "
         "then every job that is created, changes, or leaves or enters the filter.")
+    @shared_payloads
     async def jobs_changed(
         self,
         info: Info,
@@ -122,12 +132,9 @@ class JobSubscriptions:
                     versions[job.job_id] = job.version
                     yield JobEvent(kind=JobEventKind.CURRENT, job_id=strawberry.ID(job.job_id),
                                    job=job)  # type: ignore[arg-type]  # the model itself
-            async for change in changes:
-                event = job_event(principal, change, versions)
-                if event is not None:
-                    kind, job_id, current = event
-                    yield JobEvent(kind=JobEventKind(kind), job_id=job_id,  # type: ignore[arg-type]
-                                   job=current)  # type: ignore[arg-type]
+            async for event in follow(changes, JobEvents(principal, versions, job_event_of),
+                                      info.context.parking):
+                yield event
 
 
 @strawberry.type

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, overload
 import strawberry
 from strawberry.scalars import JSON
 
+from graph.engine.sharing import caller_independent
 from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
@@ -113,6 +114,7 @@ class SecretaryJob(Node):
 
     @strawberry.field(description="Global id (Relay's Node); `jobId` stays the job's own id.")  # type: ignore[misc]  # Node's id field, here a resolver
     @staticmethod
+    @caller_independent
     def id(root: SecretaryJobModel) -> strawberry.ID:
         return global_id("SecretaryJob", root.job_id)
 
@@ -175,17 +177,20 @@ class SecretaryJob(Node):
 
     @strawberry.field(description="Error of the last failure: code, message, details.")
     @staticmethod
+    @caller_independent
     def error(root: SecretaryJobModel) -> JobError | None:
         return JobError.from_dict(root.error)
 
     @strawberry.field(description="Errors of earlier failed attempts, oldest first.")
     @staticmethod
+    @caller_independent
     def previous_errors(root: SecretaryJobModel) -> list[JobError]:
         return [JobError.from_dict(error) for error in root.previous_errors if error]
 
     @strawberry.field(
         description="Log entries, oldest first; the log keeps only the newest entries.")
     @staticmethod
+    @caller_independent  # the job's own entries: anyone who may read the job reads them
     async def logs(
         root: SecretaryJobModel,
         info: Info,
