@@ -22,6 +22,7 @@ from graph.schema.core.context import Info
 from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
 from graph.schema.documentation_jobs.queries import DocumentationJobQueries
 from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscriptions
+from graph.schema.jobs.history import JobHistorySubscriptions
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
@@ -75,7 +76,7 @@ class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMut
 @strawberry.type(description="Everything that can be followed as it changes: each "
                  "subscription sends the current state first, then every change.")
 class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscriptions,
-                   JobLogSubscriptions):
+                   JobLogSubscriptions, JobHistorySubscriptions):
     pass
 
 
