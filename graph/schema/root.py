@@ -22,6 +22,7 @@ from graph.schema.core.context import Info
 from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
 from graph.schema.documentation_jobs.queries import DocumentationJobQueries
 from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscriptions
+from graph.schema.jobs.bulk import BulkJobMutations
 from graph.schema.jobs.history import JobHistorySubscriptions
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
@@ -69,7 +70,7 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, Sch
 
 @strawberry.type(description="Everything that changes state.")
 class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMutations,
-               ScheduleMutations, WebhookMutations):
+               ScheduleMutations, WebhookMutations, BulkJobMutations):
     pass
 
 
