@@ -27,6 +27,7 @@ from repository.errors import ErrorCode
 
 from .dashboard import dashboard_routes
 from .error_bodies import error_body, routing_refusal
+from .export import export_routes
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
 from .http import GraphQLView
@@ -150,6 +151,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *export_routes(view),
             *graphiql_routes(settings),
             *dashboard_routes(settings),
         ],
