@@ -37,6 +37,7 @@ from .batches import BatchRepository
 from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
+from .job_history import HistoryRepository
 from .jobs import JobRepository
 from .limits import Limits
 from .mongo_types import Client, Db
@@ -259,6 +260,8 @@ class Store:
         self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
                                              self.limits)
         self.webhook_feed = FeedState(db["webhook_feed"])
+        self.history = HistoryRepository(db["job_history"], self.limits.history_days)
+        self.history_feed = FeedState(db["history_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -270,4 +273,5 @@ class Store:
             self.webhooks.ensure_indexes(),
             self.deliveries.ensure_indexes(),
             self.webhook_feed.ensure_indexes(),
+            self.history.ensure_indexes(),
         )
