@@ -3,7 +3,7 @@
 
 The filter is the GraphQL list's own ``filter`` argument, given as JSON in the ``filter``
 query parameter and coerced by the schema (``graph/engine/filters.py``); the MongoDB query
-is the list's (``_list_query``: the filter and the caller's read access), so an export
+is the list's (``repository.exports``: the filter and the caller's read access), so an export
 holds exactly what the list would page through, newest first. Memory stays constant: rows
 are written a cursor batch at a time, and the response waits for the client to take each
 chunk (the server's flow control) before reading further. A client that goes away ends
@@ -30,6 +30,7 @@ from graph.auth.tokens import UnauthenticatedError
 from graph.engine.filters import ListFilter
 from repository.database import DatabaseError
 from repository.errors import DomainError, ErrorCode, ValidationError
+from repository.exports import export_cursor
 
 from .error_bodies import error_body
 
@@ -87,10 +88,8 @@ class Export:
             given = self.filter.parse(request.query_params.get("filter"))
             list_filter = (given or self.filter.empty()).to_filter()
             repository = self.collection_of(self.view.store_getter())
-            query = repository._list_query(principal, list_filter)
-            cursor = repository.collection.find(
-                query, projection=self.projection, batch_size=BATCH_SIZE,
-                sort=[("created_at", -1), ("_id", -1)])
+            cursor = export_cursor(repository, principal, list_filter, self.projection,
+                                   BATCH_SIZE)
             first = await cursor.to_list(BATCH_SIZE)  # errors now, as a JSON answer
         except UnauthenticatedError as exc:
             response = JSONResponse(error_body(exc.code, exc.message), status_code=401)
