@@ -21,7 +21,7 @@ from .cancellation import MAX_REASON_LENGTH, cancel_update
 from .documents import bump_version
 from .errors import ValidationError
 from .job_filters import JobFilter
-from .job_history import DELETE_ACTION, actor_stamp, stamped
+from .job_history import delete_stamp, stamped
 from .jobs import JobRepository, retry_pipeline
 from .models import JOB_TRANSITIONS, CancelRequest, JobStatus, utcnow
 from .validation import check_text
@@ -105,7 +105,6 @@ class BulkJobs:
         if not ids:
             return BulkResult(0, 0, more)
         scoped = {"$and": [{"_id": {"$in": ids}}, conditions]}
-        await self.collection.update_many(scoped, {"$set": actor_stamp(principal,
-                                                                       DELETE_ACTION)})
+        await self.collection.update_many(scoped, delete_stamp(principal))
         result = await self.collection.delete_many(scoped)
         return BulkResult(len(ids), result.deleted_count, more)

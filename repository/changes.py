@@ -149,7 +149,12 @@ class StateCache:
 
 
 def stream_pipeline() -> list[dict[str, Any]]:
-    """The change stream's stages: the watched collections, without the LEFT_OUT fields.
+    """The change stream's stages: the watched collections, without the LEFT_OUT fields."""
+    return [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}, *without_left_out()]
+
+
+def without_left_out() -> list[dict[str, Any]]:
+    """Stages that strip the LEFT_OUT fields from events, for every stream that reads jobs.
 
     ``updateDescription`` names a changed field by its path (``logs``, ``logs.999``), so
     its ``updatedFields`` are filtered by their first path segment, as are
@@ -162,7 +167,6 @@ def stream_pipeline() -> list[dict[str, Any]]:
 
     description = "$updateDescription"
     return [
-        {"$match": {"ns.coll": {"$in": list(WATCHED)}}},
         {"$unset": [f"fullDocument.{name}" for name in fields]},
         {"$set": {"updateDescription": {"$cond": [
             {"$eq": [{"$type": description}, "object"]},

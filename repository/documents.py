@@ -29,10 +29,10 @@ def bump_version(update: dict[str, Any] | list[dict[str, Any]]) -> Any:
 
 
 STORAGE_ONLY = frozenset({"_id", "readers", "idempotency_key", "idempotency_fingerprint",
-                          "batch_active", "changed_by"})
+                          "batch_active", "changed_by", "deleting_admins"})
 """Kept for queries only. ``batch_active``: False on the jobs of a deactivated batch,
 which claims skip (``repository.batches``). ``changed_by``: who made the last change, for
-the history (``repository.job_history``)."""
+the history (``repository.job_history``), with ``deleting_admins`` on a job being deleted."""
 
 
 def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:

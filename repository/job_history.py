@@ -38,6 +38,9 @@ from .mongo_types import Collection
 SYSTEM_ACTOR = "system"
 STAMP = "changed_by"
 DELETE_ACTION = "delete"
+DELETING_ADMINS = "deleting_admins"
+"""Set with a delete's stamp: the admins who may read the DELETED entry (events carry no
+whole document, and the job is gone by the time the writer could read it)."""
 PENDING_DELETE_DAYS = 7
 
 INDEXES = [
@@ -100,6 +103,12 @@ def read_stamp(value: Any) -> tuple[str | None, str | None]:
 def stamp_pipeline(principal: Principal, action: str) -> dict[str, Any]:
     """``actor_stamp`` as a pipeline stage (literal: a user id may start with ``$``)."""
     return {"$set": {STAMP: {"$literal": actor_stamp(principal, action)[STAMP]}}}
+
+
+def delete_stamp(principal: Principal) -> list[dict[str, Any]]:
+    """The update before a delete: its stamp, and the job's admins beside it."""
+    return [{"$set": {STAMP: {"$literal": actor_stamp(principal, DELETE_ACTION)[STAMP]},
+                      DELETING_ADMINS: {"$ifNull": ["$access_control.admin_access", []]}}}]
 
 
 def stamped(update: dict[str, Any] | list[dict[str, Any]], principal: Principal,
@@ -176,8 +185,23 @@ class HistoryRepository:
 
     # -- from change events to entries ----------------------------------------
 
-    async def entries_of(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """The entry (none, or one) a raw change event of ``jobs`` stands for."""
+    async def admins_of(self, events: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+        """The admins of the jobs ``events`` update, read once for the batch (events carry
+        no whole document): as they are now, who may follow the entries from here on."""
+        ids = {(event.get("documentKey") or {}).get("_id") for event in events
+               if event.get("operationType") == "update"} - {None}
+        if not ids:
+            return {}
+        docs = self.collection.database["jobs"].find(
+            {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1})
+        return {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access") or ())
+                async for doc in docs}
+
+    async def entries_of(self, event: dict[str, Any],
+                         admins_of: dict[str, tuple[str, ...]] | None = None,
+                         ) -> list[dict[str, Any]]:
+        """The entry (none, or one) a raw change event of ``jobs`` stands for; an update's
+        admins come from ``admins_of`` (``admins_of`` of its batch)."""
         operation = event.get("operationType")
         job_id = (event.get("documentKey") or {}).get("_id")
         if job_id is None:
@@ -188,6 +212,8 @@ class HistoryRepository:
         seq = sequence(event.get("clusterTime"), wall)
         document = event.get("fullDocument") or {}
         admins = tuple((document.get("access_control") or {}).get("admin_access") or ())
+        if operation == "update":
+            admins = (admins_of or {}).get(job_id, ())
         if operation in ("insert", "replace"):
             changed = {name: document.get(name) for name in CREATED_FIELDS}
             kind = JobHistoryKind.CREATED if operation == "insert" else JobHistoryKind.UPDATED
@@ -199,6 +225,7 @@ class HistoryRepository:
                 changed[path] = None
             action, stamped_by = read_stamp(changed.get(STAMP))
             if action == DELETE_ACTION:  # the stamp before a delete: keep it for the delete
+                admins = tuple(changed.get(DELETING_ADMINS) or admins)
                 await self.pending_deletes.update_one(
                     {"_id": job_id}, {"$set": {
                         "by": stamped_by, "admins": list(admins),

@@ -40,7 +40,7 @@ from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
 from .job_filters import LIST_INDEXES, JobFilter, check_order, job_order
-from .job_history import DELETE_ACTION, actor_stamp, stamped
+from .job_history import actor_stamp, delete_stamp, stamped
 from .job_logs import (
     OLDEST_ENTRY,
     LogWindows,
@@ -570,9 +570,8 @@ class JobRepository:
 
     async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
         # stamped first, so the history knows who deleted it (repository.job_history)
-        stamp = actor_stamp(principal, DELETE_ACTION)
         doc = await self.collection.find_one_and_update(
-            {"_id": job_id, **admin_filter(principal)}, {"$set": stamp})
+            {"_id": job_id, **admin_filter(principal)}, delete_stamp(principal))
         if doc is not None:
             doc = await self.collection.find_one_and_delete({"_id": job_id}) or doc
         if doc is None:

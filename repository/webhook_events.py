@@ -32,7 +32,9 @@ PIPELINE: list[dict[str, Any]] = [{"$match": {"$or": [
      "updateDescription.updatedFields.progress": {"$exists": True}},
     {"ns.coll": "batches", "operationType": "insert"},
     {"ns.coll": "documentation_jobs", "operationType": {"$in": _WRITES}},
-]}}]
+]}}, {"$unset": "fullDocument.logs"}]
+"""The lookup's job leaves its log behind: a progress change of a job at the log's maxima
+would otherwise bring megabytes to the outbox writer (``repository.changes``)."""
 IDENTITY = ("_id", "readers", "job_type", "batch_id", "repository_name", "owner")
 """What is taken from the looked-up document: fields no change alters (``readers`` may
 change, and is checked again against the current document at delivery time)."""

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from graph.support import tasks
-from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES, without_left_out
 from repository.database import CommandError, DatabaseError, Store
 
 logger = logging.getLogger("jobgraph.history")
@@ -31,8 +31,11 @@ UNSUPPORTED_RETRY_SECONDS = 60.0
 PIPELINE: list[dict[str, Any]] = [
     {"$match": {"ns.coll": "jobs",
                 "operationType": {"$in": ["insert", "update", "replace", "delete"]}}},
-    {"$unset": ["fullDocument.logs", "fullDocument.parameters", "fullDocument.results"]},
+    *without_left_out(),
+    {"$unset": ["fullDocument.parameters", "fullDocument.results"]},
 ]
+"""No lookup of the whole job (``updateLookup``): an update's entry needs only what it
+changed, and a log append must cost no process the job's log (``repository.changes``)."""
 
 
 class HistoryWriter:
@@ -99,8 +102,9 @@ class HistoryWriter:
                 break
             changes.append(change)
         entries: list[dict[str, Any]] = []
+        admins = await self.store.history.admins_of(changes)
         for change in changes:  # in order: a delete's stamp is kept before its delete
-            entries += await self.store.history.entries_of(change)
+            entries += await self.store.history.entries_of(change, admins)
         self.written += await self.store.history.write(entries)
         token = self._stream.resume_token
         if token is not None and (changes or time.monotonic() - self._saved_at
@@ -115,8 +119,7 @@ class HistoryWriter:
 
     async def _open(self, state: dict[str, Any]) -> None:
         """Resume from the saved position (the first writer starts now)."""
-        options: dict[str, Any] = {"full_document": "updateLookup",
-                                   "max_await_time_ms": int(self.poll_seconds * 1000)}
+        options: dict[str, Any] = {"max_await_time_ms": int(self.poll_seconds * 1000)}
         token = state.get("resume_token")
         if token is not None and not self._from_now:
             options["resume_after"] = token
