@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -244,9 +245,11 @@ async def test_a_limit_of_3_holds_for_50_claimers_on_two_api_processes(
             await create(apis[index % 2], "capped")
         await create(apis[0], "free")
         held: list[tuple[float, float]] = []
-        done = asyncio.Event()
+        done, overlapped, waited = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        holding = 0
 
         async def work(number: int) -> None:
+            nonlocal holding
             api, worker = apis[number % 2], Caller(f"w{number}", ("worker",))
             while not done.is_set():
                 job = await claim(api, ["capped"], worker)
@@ -254,7 +257,16 @@ async def test_a_limit_of_3_holds_for_50_claimers_on_two_api_processes(
                     await asyncio.sleep(0.05)
                     continue
                 claimed_at = time.monotonic()
+                holding += 1
+                if holding >= 2:
+                    overlapped.set()
+                if not waited.is_set():  # once: hold on until a second claim gets in too,
+                    with contextlib.suppress(TimeoutError):  # however slow the machine
+                        async with asyncio.timeout(20):
+                            await overlapped.wait()
+                    waited.set()
                 await asyncio.sleep(0.03)
+                holding -= 1
                 held.append((claimed_at, time.monotonic()))
                 await api.data(COMPLETE, {"id": job["jobId"]}, as_=worker)
 
