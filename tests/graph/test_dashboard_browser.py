@@ -683,6 +683,42 @@ async def test_batch_page_retries_failed_jobs_and_cancels_the_rest(alice: Watche
     await page.get_by_role("button", name="Cancel batch").wait_for(state="detached")
 
 
+async def chart_total(page: Any, series: str) -> int:
+    text = await page.locator(f"figure.chart [data-series={series}]").inner_text()
+    return int(re.sub(r"\D", "", text))
+
+
+async def test_overview_chart_shows_completions_of_the_last_hour_live(
+        alice: Watched, http: Api, server: Server) -> None:
+    page = alice.page
+    await page.goto(f"{server.url}/ui/")
+    chart = page.get_by_role("img", name="Throughput over the last hour")
+    await chart.wait_for()
+    before = await chart_total(page, "completed")
+    failed_before = await chart_total(page, "failed")
+
+    # when a worker completes two jobs and fails one, the chart counts them without reload
+    for _ in range(3):
+        await new_job(http, "charted", maxAttempts=1)  # a failure is final
+    for _ in range(2):
+        await http.data(COMPLETE, {"id": await claim(http, "charted")}, as_=WORKER)
+    await http.data(FAIL, {"id": await claim(http, "charted")}, as_=WORKER)
+    await eventually(lambda: _at_least(page, "completed", before + 2), deadline=DEADLINE * 2)
+    await eventually(lambda: _at_least(page, "failed", failed_before + 1), deadline=DEADLINE * 2)
+
+    # and the same numbers are there for screen readers: a summary and a table per minute
+    described = await page.locator("svg.chart-svg desc").text_content() or ""
+    shown = await chart_total(page, "completed")
+    assert f"{shown} completed" in re.sub(r"(?<=\d)[,.\u202f\u00a0](?=\d)", "", described)
+    minutes = page.locator("figure.chart table tbody tr")
+    assert await minutes.count() >= 1
+    assert await page.locator("svg.chart-svg polyline.series-completed").count() == 1
+
+
+async def _at_least(page: Any, series: str, value: int) -> bool:
+    return await chart_total(page, series) >= value
+
+
 async def first_cell(row_: Any, text: str) -> bool:
     return (await row_.locator("td").first.inner_text()).strip() == text
 
