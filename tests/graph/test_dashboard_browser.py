@@ -719,6 +719,53 @@ async def _at_least(page: Any, series: str, value: int) -> bool:
     return await chart_total(page, series) >= value
 
 
+async def listed_ids(page: Any) -> list[str]:
+    return [await cell.get_attribute("title")
+            for cell in await page.locator("table.jobs tbody tr th [title]").all()]
+
+
+async def test_jobs_filtered_by_two_statuses_ordered_by_priority_survive_a_reload(
+        alice: Watched, http: Api, server: Server) -> None:
+    # given jobs of one type: b (9) PROCESSING, a (5) COMPLETED, d (3) and c (1) PENDING
+    a, b, c, d = [await new_job(http, "sorted", priority=p) for p in (5, 9, 1, 3)]
+    assert await claim(http, "sorted") == b  # the highest priority first
+    assert await claim(http, "sorted") == a
+    await http.data(COMPLETE, {"id": a}, as_=WORKER)
+
+    # when alice asks for pending and processing ones by priority, highest first
+    page = alice.page
+    await page.goto(f"{server.url}/ui/jobs?type=sorted")
+    await shows(page.locator(".pager"), "4 shown of 4 jobs")
+    await page.get_by_role("checkbox", name="pending").check()
+    await page.get_by_role("checkbox", name="processing").check()
+    await page.get_by_label("Order by").select_option("priority")
+    await page.get_by_label("Direction").select_option("desc")
+    await page.get_by_role("button", name="Apply").click()
+
+    # then the server's page lists exactly those, in that order, and the URL says so
+    await shows(page.locator(".pager"), "3 shown of 3 jobs")
+    assert await listed_ids(page) == [b, d, c]
+    query = dict(part.split("=", 1) for part in urlsplit(page.url).query.split("&"))
+    assert query["status"] == "PENDING%2CPROCESSING" and query["order"] == "priority"
+    await page.reload()
+    await shows(page.locator(".pager"), "3 shown of 3 jobs")
+    assert await listed_ids(page) == [b, d, c]
+    assert await page.get_by_role("checkbox", name="processing").is_checked()
+    assert await page.get_by_role("checkbox", name="completed").is_checked() is False
+
+    # the other direction, opened by its own URL
+    await page.goto(f"{server.url}/ui/jobs?type=sorted&status=PENDING,PROCESSING"
+                    "&order=priority&dir=asc&size=10")
+    await shows(page.locator(".pager"), "3 shown of 3 jobs")
+    assert await listed_ids(page) == [c, d, b]
+
+    # a range the API refuses is shown with its code
+    await page.get_by_label("Priority at least").fill("5")
+    await page.get_by_label("Priority at most").fill("1")
+    await page.get_by_role("button", name="Apply").click()
+    await page.get_by_role("alert").filter(has_text="VALIDATION_ERROR").wait_for()
+
+
 async def first_cell(row_: Any, text: str) -> bool:
     return (await row_.locator("td").first.inner_text()).strip() == text
 
