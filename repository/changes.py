@@ -29,7 +29,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 logger = logging.getLogger("jobgraph.changes")
 T = TypeVar("T")
 
-WATCHED = ("jobs", "batches", "documentation_jobs")
+WATCHED = ("jobs", "batches", "documentation_jobs", "job_history")
 LOOKUP_COMMENT = "jobgraph: change stream lookup"
 """Marks the lookups (in the server's logs and profiler, and for tests counting commands)."""
 LEFT_OUT = {"jobs": ("logs",)}

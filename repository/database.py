@@ -38,6 +38,7 @@ from .batches import BatchRepository
 from .deliveries import DeliveryRepository
 from .documentation_jobs import DocumentationJobRepository
 from .errors import DatabaseUnavailableError, EmbeddedDatabaseError
+from .job_history import HistoryRepository
 from .jobs import JobRepository
 from .limits import Limits
 from .schedules import ScheduleRepository
@@ -258,6 +259,8 @@ class Store:
         self.deliveries = DeliveryRepository(db["webhook_deliveries"], self.webhooks,
                                              self.limits)
         self.webhook_feed = FeedState(db["webhook_feed"])
+        self.history = HistoryRepository(db["job_history"], self.limits.history_days)
+        self.history_feed = FeedState(db["history_feed"])
 
     async def ensure_indexes(self) -> None:
         """Create declared indexes; idempotent, and never drops an index."""
@@ -269,4 +272,5 @@ class Store:
             self.webhooks.ensure_indexes(),
             self.deliveries.ensure_indexes(),
             self.webhook_feed.ensure_indexes(),
+            self.history.ensure_indexes(),
         )

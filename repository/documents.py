@@ -29,9 +29,10 @@ def bump_version(update: dict[str, Any] | list[dict[str, Any]]) -> Any:
 
 
 STORAGE_ONLY = frozenset({"_id", "readers", "idempotency_key", "idempotency_fingerprint",
-                          "batch_active"})
+                          "batch_active", "changed_by"})
 """Kept for queries only. ``batch_active``: False on the jobs of a deactivated batch,
-which claims skip (``repository.batches``)."""
+which claims skip (``repository.batches``). ``changed_by``: who made the last change, for
+the history (``repository.job_history``)."""
 
 
 def rename_id(doc: dict[str, Any], name: str) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .job_documents import job_from_document, job_to_document, log_document, progress_document
 from .job_filters import LIST_INDEXES, JobFilter, check_order, job_order
+from .job_history import DELETE_ACTION, actor_stamp, stamped
 from .job_logs import (
     OLDEST_ENTRY,
     LogWindows,
@@ -486,7 +487,8 @@ class JobRepository:
                  "attempts": current.get("attempts"),
                  "cancel_requested": current.get("cancel_requested"),
                  **lease_write_filter(principal, now)},
-                bump_version(update), return_document=ReturnDocument.AFTER)
+                bump_version(stamped(update, principal, "fail")),
+                return_document=ReturnDocument.AFTER)
             if doc is not None:
                 return job_from_document(doc)
         raise ConflictError(f"job {job_id!r} is changing too fast to fail; try again")
@@ -542,7 +544,7 @@ class JobRepository:
         doc = await self.collection.find_one_and_update(
             {"_id": job_id, "status": {"$in": allowed}, "cancel_requested": None,
              **write_filter(principal)},
-            cancel_update(request, self.limits.lease_seconds),
+            stamped(cancel_update(request, self.limits.lease_seconds), principal, "cancel"),
             return_document=ReturnDocument.AFTER)
         if doc is None:
             doc = await self.collection.find_one(
@@ -564,7 +566,12 @@ class JobRepository:
             "$set": {"priority": priority, "updated_at": utcnow()}})
 
     async def delete(self, principal: Principal, job_id: str) -> SecretaryJob:
-        doc = await self.collection.find_one_and_delete({"_id": job_id, **admin_filter(principal)})
+        # stamped first, so the history knows who deleted it (repository.job_history)
+        stamp = actor_stamp(principal, DELETE_ACTION)
+        doc = await self.collection.find_one_and_update(
+            {"_id": job_id, **admin_filter(principal)}, {"$set": stamp})
+        if doc is not None:
+            doc = await self.collection.find_one_and_delete({"_id": job_id}) or doc
         if doc is None:
             await refuse(self.collection, principal, job_id, kind="job", action="delete",
                          need="admin", claimable=True)
@@ -575,7 +582,8 @@ class JobRepository:
     ) -> SecretaryJob:
         doc = await self.collection.find_one_and_update(
             {"_id": job_id, **admin_filter(principal)},
-            bump_version({"$set": {**access_update(access), "updated_at": utcnow()}}),
+            bump_version({"$set": {**access_update(access), "updated_at": utcnow(),
+                                   **actor_stamp(principal, "access")}}),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
@@ -638,8 +646,8 @@ class JobRepository:
         else:
             query.update(write_filter(principal))
         doc = await self.collection.find_one_and_update(
-            query, bump_version(update), return_document=ReturnDocument.AFTER
-        )
+            query, bump_version(stamped(update, principal, action)),
+            return_document=ReturnDocument.AFTER)
         if doc is None:
             current = await self.collection.find_one(
                 {"_id": job_id, **refusal_filter(principal, action)},

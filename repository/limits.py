@@ -27,6 +27,10 @@ class Limits:
     retry_backoff: Backoff = Backoff.EXPONENTIAL
     retry_base_seconds: float = 5.0
     retry_cap_seconds: float = 3600.0
+    history_days: float = 30.0
+    """How long a job's history entries are kept (a TTL index)."""
+    max_bulk_jobs: int = 1000
+    """The most jobs one bulk operation (retryJobs, cancelJobs, deleteJobs) acts on."""
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(5.0, gt=0)
     finished_job_ttl_seconds: int | None = Field(None, ge=60)
 
+    # job history and bulk operations (see README, "Job history" and "Bulk operations")
+    history_days: float = Field(30.0, gt=0, le=3650)
+    history_poll_seconds: float = Field(0.5, gt=0, le=60)
+    max_bulk_jobs: int = Field(1000, ge=1, le=100_000)
+
     # schedules and webhooks (see README, "Schedules" and "Webhooks")
     dispatcher: bool = True
     scheduler_interval_seconds: float = Field(1.0, gt=0, le=3600)
@@ -170,6 +175,8 @@ class Settings(BaseSettings):
             retry_backoff=self.retry_backoff,
             retry_base_seconds=self.retry_base_seconds,
             retry_cap_seconds=self.retry_cap_seconds,
+            history_days=self.history_days,
+            max_bulk_jobs=self.max_bulk_jobs,
         )
 
 

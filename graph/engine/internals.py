@@ -15,6 +15,9 @@ compares the fast executor with graphql-core's own on 100+ documents).
   date/time scalars, so they serialize without a call per value. None public.
 - ``convert_arguments`` (``strawberry.types.arguments``): input-object arguments become
   Strawberry inputs exactly as its resolver wrapper makes them. None public.
+- ``graphql_schema``: the graphql-core schema Strawberry keeps as ``_schema``, where
+  ``graph/engine/filters.py`` coerces a list filter given outside GraphQL (the export
+  endpoints) by the schema's own input rules. None public.
 - ``gather_with_cancel`` (``graphql.pyutils``): sibling fields awaited as graphql-core
   3.3 awaits them, the rest cancelled on an error (``asyncio.gather`` does not cancel).
 - ``validate_document`` (``strawberry.schema.schema``): Strawberry's validation with its
@@ -53,6 +56,10 @@ DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 EXECUTOR_OPTION = "executor_class"
 
 
+def graphql_schema(schema: Any) -> Any:
+    return schema._schema
+
+
 def provided_operation_name(execution_context: Any) -> str | None:
     return execution_context._provided_operation_name  # type: ignore[no-any-return]
 
@@ -68,6 +75,7 @@ __all__ = [
     "ExecutionContext",
     "convert_arguments",
     "gather_with_cancel",
+    "graphql_schema",
     "is_leaf_type",
     "isoformat",
     "provided_operation_name",

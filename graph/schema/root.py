@@ -22,6 +22,8 @@ from graph.schema.core.context import Info
 from graph.schema.documentation_jobs.mutations import DocumentationJobMutations
 from graph.schema.documentation_jobs.queries import DocumentationJobQueries
 from graph.schema.documentation_jobs.subscriptions import DocumentationJobSubscriptions
+from graph.schema.jobs.bulk import BulkJobMutations
+from graph.schema.jobs.history import JobHistorySubscriptions
 from graph.schema.jobs.mutations import JobMutations
 from graph.schema.jobs.queries import JobQueries
 from graph.schema.jobs.subscriptions import JobLogSubscriptions, JobSubscriptions
@@ -68,14 +70,14 @@ class Query(JobQueries, BatchQueries, DocumentationJobQueries, QueueQueries, Sch
 
 @strawberry.type(description="Everything that changes state.")
 class Mutation(JobMutations, BatchMutations, DocumentationJobMutations, QueueMutations,
-               ScheduleMutations, WebhookMutations):
+               ScheduleMutations, WebhookMutations, BulkJobMutations):
     pass
 
 
 @strawberry.type(description="Everything that can be followed as it changes: each "
                  "subscription sends the current state first, then every change.")
 class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscriptions,
-                   JobLogSubscriptions):
+                   JobLogSubscriptions, JobHistorySubscriptions):
     pass
 
 

@@ -18,14 +18,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from graph.config.logs import configure_logging
 from graph.config.settings import Settings, load_settings
 from graph.loops.automation import Automation
+from graph.loops.history import HistoryWriter
 from graph.loops.reaper import Reaper
 from graph.realtime.hub import Hub
 from graph.schema.root import build_schema
-from repository.database import Store, make_client, ping
+from repository.database import DatabaseError, Store, make_client, ping
 from repository.errors import ErrorCode
 
 from .dashboard import dashboard_routes
 from .error_bodies import error_body, routing_refusal
+from .export import export_routes
 from .graphiql import graphiql_routes
 from .health import healthz, readyz
 from .http import GraphQLView
@@ -115,6 +117,11 @@ def create_app(
         reaper = Reaper(store.jobs, settings.reaper_interval_seconds, store.documentation_jobs)
         reaper.start()
         app.state.reaper = reaper
+        history = HistoryWriter(store, poll_seconds=settings.history_poll_seconds)
+        with contextlib.suppress(DatabaseError):  # a first round opens the stream: the
+            await history.step()                  # changes from now on are recorded
+        history.start()
+        app.state.history = history
         automation = Automation(store, settings, app.state.metrics)
         if settings.dispatcher:
             automation.start()
@@ -129,6 +136,7 @@ def create_app(
             gc.unfreeze()
             await automation.stop()
             await reaper.stop()
+            await history.stop()
             await hub.stop()
             await client.close()
 
@@ -143,6 +151,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *export_routes(view),
             *graphiql_routes(settings),
             *dashboard_routes(settings),
         ],

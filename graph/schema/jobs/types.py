@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.schema.core.access import AccessControl, AccessControlInput, access_or_none
+from graph.schema.core.connections import Connection
 from graph.schema.core.context import Context, Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.node import Node, global_id
@@ -23,6 +24,8 @@ from repository.models import JobProgress as JobProgressModel
 from repository.models import SecretaryJob as SecretaryJobModel
 from repository.pagination import SortOrder
 from repository.retry import RetryPolicy as RetryPolicyModel
+
+from .history import JobHistoryEntry, job_history
 
 if TYPE_CHECKING:
     from graph.schema.batches.types import BatchJob
@@ -228,6 +231,19 @@ class SecretaryJob(Node):
     @staticmethod
     def viewer_can_delete(root: SecretaryJobModel, info: Info) -> bool:
         return rights(info.context.principal, root.access_control).admin
+
+    @strawberry.field(description="Every change of the job (who, when, what), newest first, "
+                      "kept `JOBGRAPH_HISTORY_DAYS`; null unless you may administer the job "
+                      "(`viewerCanAdmin`).")
+    @staticmethod
+    async def history(
+        root: SecretaryJobModel, info: Info,
+        first: Annotated[int | None, strawberry.argument(
+            description="Page size (default 20, at most the maximum page size).")] = None,
+        after: Annotated[str | None, strawberry.argument(
+            description="Cursor to continue after.")] = None,
+    ) -> Connection[JobHistoryEntry] | None:
+        return await job_history(root, info, first, after)
 
     @strawberry.field(description="The batch, or null when there is none or you may not read it.")
     @staticmethod

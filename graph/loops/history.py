@@ -1,0 +1,145 @@
+"""The history writer: turns every change of a job into a history entry, in one process at
+a time (a lease in ``history_feed``; every API process stands by to take over).
+
+Like the webhook outbox (``graph/loops/outbox.py``) it reads the change stream and saves
+its resume token only after the entries of every change up to it are written, so a crash
+anywhere (in the process that changed the job, or in this writer) loses no acknowledged
+change while the saved position is still in the oplog; entries derive their ids from
+their change, so a replay stores each once. See ``repository.job_history``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from graph.support import tasks
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
+from repository.database import CommandError, DatabaseError, Store
+
+logger = logging.getLogger("jobgraph.history")
+
+BATCH = 200
+"""Changes read before their entries are written and the position is saved."""
+UNSUPPORTED_RETRY_SECONDS = 60.0
+PIPELINE: list[dict[str, Any]] = [
+    {"$match": {"ns.coll": "jobs",
+                "operationType": {"$in": ["insert", "update", "replace", "delete"]}}},
+    {"$unset": ["fullDocument.logs", "fullDocument.parameters", "fullDocument.results"]},
+]
+
+
+class HistoryWriter:
+    def __init__(self, store: Store, *, lease_seconds: float = 30.0,
+                 poll_seconds: float = 0.5, holder: str | None = None) -> None:
+        self.store = store
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.written = 0
+        self.leading = False
+        self._stream: Any = None
+        self._unsupported = False
+        self._from_now = False
+        self._saved_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="jobgraph-history")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await tasks.stop([task])
+        await self._close()
+        if self.leading:
+            with contextlib.suppress(DatabaseError):
+                await self.store.history_feed.release(self.holder)
+            self.leading = False
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if not await self.step():
+                    await asyncio.sleep(self.poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                tasks.reraise_if_cancelled(exc)
+                if not self._unsupported:
+                    level = logging.WARNING if isinstance(exc, DatabaseError) else logging.ERROR
+                    logger.log(level, "history writer interrupted, resuming: %s",
+                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                               exc_info=level == logging.ERROR)
+                await self._close()
+                await asyncio.sleep(UNSUPPORTED_RETRY_SECONDS if self._unsupported
+                                    else self.poll_seconds)
+
+    async def step(self) -> bool:
+        """One round: hold the lease, read what changed, write its entries, save the
+        position. False when there was nothing to do."""
+        state = await self.store.history_feed.acquire(self.holder, self.lease_seconds)
+        if state is None:
+            self.leading = False
+            await self._close()
+            return False
+        self.leading = True
+        if self._stream is None:
+            await self._open(state)
+        changes = []
+        while len(changes) < BATCH:
+            change = await self._stream.try_next()
+            if change is None:
+                break
+            changes.append(change)
+        entries: list[dict[str, Any]] = []
+        for change in changes:  # in order: a delete's stamp is kept before its delete
+            entries += await self.store.history.entries_of(change)
+        self.written += await self.store.history.write(entries)
+        token = self._stream.resume_token
+        if token is not None and (changes or time.monotonic() - self._saved_at
+                                  > self.lease_seconds / 3):
+            if not await self.store.history_feed.save_token(self.holder, token):
+                logger.warning("lost the history writer's lease; another process goes on")
+                self.leading = False
+                await self._close()
+                return False
+            self._saved_at = time.monotonic()
+        return bool(changes)
+
+    async def _open(self, state: dict[str, Any]) -> None:
+        """Resume from the saved position (the first writer starts now)."""
+        options: dict[str, Any] = {"full_document": "updateLookup",
+                                   "max_await_time_ms": int(self.poll_seconds * 1000)}
+        token = state.get("resume_token")
+        if token is not None and not self._from_now:
+            options["resume_after"] = token
+        self._from_now = False
+        try:
+            self._stream = await self.store.db.watch(PIPELINE, **options)
+        except CommandError as exc:
+            if exc.code in NO_CHANGE_STREAMS_CODES:
+                if not self._unsupported:
+                    logger.error("job history is not recorded: this MongoDB is a standalone "
+                                 "server without change streams; run it as a replica set")
+                self._unsupported = True
+            elif exc.code in HISTORY_LOST_CODES or "resume" in str(exc).lower():
+                logger.error("the history writer's saved position is no longer in the "
+                             "oplog; changes since then have no history: %s", exc)
+                self._from_now = True
+            raise
+        if self._unsupported:
+            logger.info("change streams are available: job history is recorded")
+        self._unsupported = False
+
+    async def _close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(DatabaseError):
+                await stream.close()

@@ -1,0 +1,270 @@
+"""A job's history: who changed what, when; kept a configured number of days (TTL).
+
+Entries are made from the database's change stream (``graph/loops/history.py``), not by
+each write: every acknowledged change of a job is in MongoDB's oplog, whichever process,
+loop or batch operation made it, and the writer saves its position only after the entries
+of every change up to it are written. A process killed between a job's write and its
+history entry loses nothing: the next writer replays from the saved position, and an
+entry's id derives from its change (the job id and the change's cluster time), so a
+replayed change is stored once.
+
+Who did it travels in the job document itself, in the same update as the change:
+``changed_by`` is one string of a fresh nonce, the action and the user id, so every
+stamped write shows it, whole, among the event's updated fields. A change that carries
+no stamp was made by jobgraph itself (the reaper, an abandoned claim undone, a batch
+operation): "system".
+A delete stamps the job first; the writer keeps that stamp (``pending_deletes``) until
+the delete event arrives, so the deleter is known even across a restart in between.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bson import Timestamp
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from .access import Principal
+from .errors import ValidationError
+from .models import new_id, utcnow
+
+SYSTEM_ACTOR = "system"
+STAMP = "changed_by"
+DELETE_ACTION = "delete"
+PENDING_DELETE_DAYS = 7
+
+INDEXES = [
+    IndexModel([("job_id", ASCENDING), ("seq", DESCENDING)], name="job_seq"),
+    IndexModel([("expires_at", ASCENDING)], name="expires_ttl", expireAfterSeconds=0),
+]
+
+BOOKKEEPING = frozenset({
+    "version", "updated_at", "readers", STAMP, "lease_expires_at", "logs", "log_seq", "log_first",
+    "claim_token", "former_workers", "batch_active", "timeout_at", "idempotency_key",
+    "idempotency_fingerprint", "_id"})
+"""Fields whose change alone is not worth an entry (heartbeats, log appends)."""
+CREATED_FIELDS = ("status", "job_type", "priority", "batch_id", "run_at", "owner")
+
+
+class JobHistoryKind(StrEnum):
+    CREATED = "CREATED"
+    CLAIMED = "CLAIMED"
+    PROGRESS = "PROGRESS"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    RETRIED = "RETRIED"
+    REQUEUED = "REQUEUED"
+    ACCESS_CHANGED = "ACCESS_CHANGED"
+    PRIORITY_CHANGED = "PRIORITY_CHANGED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    entry_id: str
+    job_id: str
+    seq: int
+    at: datetime
+    by: str
+    kind: JobHistoryKind
+    status: str | None
+    changes: dict[str, Any]
+    admins: tuple[str, ...]
+
+    def cursor(self) -> str:
+        return base64.urlsafe_b64encode(str(self.seq).encode()).decode().rstrip("=")
+
+
+def actor_stamp(principal: Principal, action: str) -> dict[str, Any]:
+    """The ``$set`` part that names who made this update (see the module's docstring)."""
+    return {STAMP: f"{new_id()}|{action}|{principal.user_id or SYSTEM_ACTOR}"}
+
+
+def read_stamp(value: Any) -> tuple[str | None, str | None]:
+    """(action, user id) of a stamp; (None, None) for none."""
+    if not isinstance(value, str) or value.count("|") < 2:
+        return None, None
+    _, action, by = value.split("|", 2)
+    return action, by
+
+
+def stamp_pipeline(principal: Principal, action: str) -> dict[str, Any]:
+    """``actor_stamp`` as a pipeline stage (literal: a user id may start with ``$``)."""
+    return {"$set": {STAMP: {"$literal": actor_stamp(principal, action)[STAMP]}}}
+
+
+def stamped(update: dict[str, Any] | list[dict[str, Any]], principal: Principal,
+            action: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """``update`` that also stamps its actor."""
+    if isinstance(update, list):
+        return [*update, stamp_pipeline(principal, action)]
+    return {**update, "$set": {**update.get("$set", {}), **actor_stamp(principal, action)}}
+
+
+def decode_history_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("after", "is not a valid cursor") from None
+
+
+def sequence(cluster_time: Any, wall: datetime) -> int:
+    """An entry's order: the change's cluster time (oplog order), else its wall time."""
+    if isinstance(cluster_time, Timestamp):
+        return (cluster_time.time << 32) | cluster_time.inc
+    return int(wall.timestamp() * 1000) << 22
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _top(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def classify(changed: dict[str, Any], action: str | None) -> JobHistoryKind:
+    tops = {_top(path) for path in changed}
+    status = changed.get("status")
+    if status == "PROCESSING":
+        return JobHistoryKind.CLAIMED
+    if status == "COMPLETED":
+        return JobHistoryKind.COMPLETED
+    if status == "FAILED":
+        return JobHistoryKind.FAILED
+    if status == "PENDING":
+        return JobHistoryKind.RETRIED if action == "retry" else JobHistoryKind.REQUEUED
+    if "cancel_requested" in tops and changed.get("cancel_requested") is not None:
+        return JobHistoryKind.CANCEL_REQUESTED
+    if "access_control" in tops:
+        return JobHistoryKind.ACCESS_CHANGED
+    if "progress" in tops:
+        return JobHistoryKind.PROGRESS
+    if "priority" in tops:
+        return JobHistoryKind.PRIORITY_CHANGED
+    return JobHistoryKind.UPDATED
+
+
+class HistoryRepository:
+    def __init__(self, collection: AsyncCollection, retention_days: float = 30.0) -> None:
+        self.collection = collection
+        self.pending_deletes = collection.database["job_history_deletes"]
+        self.retention = timedelta(days=retention_days)
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes(INDEXES)
+        await self.pending_deletes.create_indexes(
+            [IndexModel([("expires_at", ASCENDING)], name="expires_ttl",
+                        expireAfterSeconds=0)])
+
+    # -- from change events to entries ----------------------------------------
+
+    async def entries_of(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The entry (none, or one) a raw change event of ``jobs`` stands for."""
+        operation = event.get("operationType")
+        job_id = (event.get("documentKey") or {}).get("_id")
+        if job_id is None:
+            return []
+        wall = event.get("wallTime") or utcnow()
+        if wall.tzinfo is None:
+            wall = wall.replace(tzinfo=UTC)
+        seq = sequence(event.get("clusterTime"), wall)
+        document = event.get("fullDocument") or {}
+        admins = tuple((document.get("access_control") or {}).get("admin_access") or ())
+        if operation in ("insert", "replace"):
+            changed = {name: document.get(name) for name in CREATED_FIELDS}
+            kind = JobHistoryKind.CREATED if operation == "insert" else JobHistoryKind.UPDATED
+            by = read_stamp(document.get(STAMP))[1] or document.get("owner") or SYSTEM_ACTOR
+        elif operation == "update":
+            description = event.get("updateDescription") or {}
+            changed = dict(description.get("updatedFields") or {})
+            for path in description.get("removedFields") or ():
+                changed[path] = None
+            action, stamped_by = read_stamp(changed.get(STAMP))
+            if action == DELETE_ACTION:  # the stamp before a delete: keep it for the delete
+                await self.pending_deletes.update_one(
+                    {"_id": job_id}, {"$set": {
+                        "by": stamped_by, "admins": list(admins),
+                        "expires_at": utcnow() + timedelta(days=PENDING_DELETE_DAYS)}},
+                    upsert=True)
+                return []
+            changed = {path: value for path, value in changed.items()
+                       if _top(path) not in BOOKKEEPING}
+            if not changed:
+                return []
+            kind = classify(changed, action)
+            by = stamped_by or (
+                changed.get("claimed_by") if kind is JobHistoryKind.CLAIMED else None
+            ) or SYSTEM_ACTOR
+        elif operation == "delete":
+            pending = await self.pending_deletes.find_one_and_delete({"_id": job_id})
+            kind, changed = JobHistoryKind.DELETED, {}
+            by = (pending or {}).get("by") or SYSTEM_ACTOR
+            admins = tuple((pending or {}).get("admins") or ())
+        else:
+            return []
+        status = changed.get("status")  # only when this change set it: exact
+        return [{
+            "_id": f"{job_id}:{seq}", "job_id": job_id, "seq": seq, "at": wall, "by": by,
+            "kind": kind.value, "status": status, "changes": jsonable(changed),
+            "admins": list(admins), "expires_at": wall + self.retention,
+        }]
+
+    async def write(self, entries: list[dict[str, Any]]) -> int:
+        """Insert ``entries``, each once: a replayed change finds its entry there."""
+        if not entries:
+            return 0
+        try:
+            result = await self.collection.insert_many(entries, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            return exc.details.get("nInserted", 0)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def page(self, job_id: str, first: int, after: str | None
+                   ) -> tuple[list[HistoryEntry], bool]:
+        """Newest first; ``after`` a cursor of the previous page's last entry."""
+        query: dict[str, Any] = {"job_id": job_id}
+        if after is not None:
+            query["seq"] = {"$lt": decode_history_cursor(after)}
+        docs = await self.collection.find(query, sort=[("seq", DESCENDING)],
+                                          limit=first + 1).to_list()
+        return [entry_from_document(doc) for doc in docs[:first]], len(docs) > first
+
+    async def count(self, job_id: str) -> int:
+        return await self.collection.count_documents({"job_id": job_id})
+
+    async def after(self, job_id: str, seq: int) -> list[HistoryEntry]:
+        """Entries newer than ``seq``, oldest first (a subscription's catching up)."""
+        docs = await self.collection.find({"job_id": job_id, "seq": {"$gt": seq}},
+                                          sort=[("seq", ASCENDING)], limit=1000).to_list()
+        return [entry_from_document(doc) for doc in docs]
+
+
+def entry_from_document(doc: dict[str, Any]) -> HistoryEntry:
+    at = doc["at"]
+    return HistoryEntry(entry_id=doc["_id"], job_id=doc["job_id"], seq=doc["seq"],
+                        at=at if at.tzinfo else at.replace(tzinfo=UTC), by=doc["by"],
+                        kind=JobHistoryKind(doc["kind"]), status=doc.get("status"),
+                        changes=doc.get("changes") or {}, admins=tuple(doc.get("admins") or ()))

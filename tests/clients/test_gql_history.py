@@ -1,0 +1,76 @@
+"""The jobHistory subscription with Python's gql client: a job's admin hears each change
+as it is recorded (who, what), ending with its deletion; a writer who is not an admin is
+refused with FORBIDDEN, someone who cannot read the job with NOT_FOUND."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
+from tests.helpers.live import DEADLINE, LiveServer
+from tests.helpers.waiting import eventually
+
+from .conftest import CLAIM, COMPLETE, PROGRESS, create_job, token
+
+FOLLOW = GraphQLRequest("""subscription($id: ID!, $after: String) {
+  jobHistory(jobId: $id, after: $after) { jobId kind by status changes cursor } }""")
+CREATED = """query($id: ID!) { job(jobId: $id) { history { edges { cursor } } } }"""
+DELETE = """mutation($id: ID!) { deleteJob(jobId: $id) { jobId } }"""
+
+
+def transport(live: LiveServer, settings: Any, caller: Caller = ALICE) -> WebsocketsTransport:
+    return WebsocketsTransport(url=live.ws_url,
+                               subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                               init_payload={"Authorization": f"Bearer {token(settings, caller)}"})
+
+
+async def test_an_admin_hears_each_change_as_it_is_recorded(
+        live: LiveServer, http: Api, settings: Any) -> None:
+    job_id = await create_job(http, accessControl={"writeAccess": ["bob"]})
+    steps = [
+        lambda: http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER),
+        lambda: http.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER),
+        lambda: http.data(COMPLETE, {"id": job_id}, as_=WORKER),
+        lambda: http.data(DELETE, {"id": job_id}),
+    ]
+    created = await eventually(lambda: created_cursor(http, job_id))
+    await steps[0]()  # before subscribing: sent as one after `after`
+    events: list[dict[str, Any]] = []
+    async with Client(transport=transport(live, settings)) as session:
+        request = GraphQLRequest(FOLLOW, variable_values={"id": job_id, "after": created})
+        async with asyncio.timeout(DEADLINE):
+            subscription = session.subscribe(request)
+            events.append((await subscription.__anext__())["jobHistory"])
+            for step in steps[1:]:
+                await step()
+                events.append((await subscription.__anext__())["jobHistory"])
+            await subscription.aclose()
+    assert [(e["jobId"], e["kind"], e["by"]) for e in events] == [
+        (job_id, "CLAIMED", "worker-1"), (job_id, "PROGRESS", "worker-1"),
+        (job_id, "COMPLETED", "worker-1"), (job_id, "DELETED", "alice")]
+    assert events[1]["changes"]["progress"]["percent"] == 50
+    assert events[2]["status"] == "COMPLETED"
+
+
+async def created_cursor(http: Api, job_id: str) -> str | None:
+    edges = (await http.data(CREATED, {"id": job_id}))["job"]["history"]["edges"]
+    return edges[0]["cursor"] if edges else None
+
+
+@pytest.mark.parametrize(("caller", "code"), [(BOB, "FORBIDDEN"), (Caller("eve"), "NOT_FOUND")])
+async def test_others_are_refused(live: LiveServer, http: Api, settings: Any, caller: Caller,
+                                  code: str) -> None:
+    job_id = await create_job(http, accessControl={"writeAccess": ["bob"]})
+    async with Client(transport=transport(live, settings, caller)) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            async with asyncio.timeout(DEADLINE):
+                async for _ in session.subscribe(
+                        GraphQLRequest(FOLLOW, variable_values={"id": job_id})):
+                    pass
+    assert refused.value.errors[0]["extensions"]["code"] == code
