@@ -766,6 +766,32 @@ async def test_jobs_filtered_by_two_statuses_ordered_by_priority_survive_a_reloa
     await page.get_by_role("alert").filter(has_text="VALIDATION_ERROR").wait_for()
 
 
+async def test_history_shows_claim_and_completion_to_its_admin_only(
+        alice: Watched, bob: Watched, http: Api, server: Server) -> None:
+    # given alice's job that bob may read, open on both their pages
+    job_id = await new_job(http, "chronicled", accessControl={"readAccess": ["bob"]})
+    page = alice.page
+    await page.goto(f"{server.url}/ui/jobs/{job_id}")
+    history = page.locator("section").filter(has=page.get_by_role("heading", name="History"))
+    await history.locator('tr[data-kind="CREATED"]').wait_for()
+
+    # when a worker claims and completes it, alice's history shows both without a reload
+    await claim(http, "chronicled")
+    await http.data(COMPLETE, {"id": job_id}, as_=WORKER)
+    claimed = history.locator('tr[data-kind="CLAIMED"]')
+    await claimed.wait_for()
+    await history.locator('tr[data-kind="COMPLETED"]').wait_for()
+    assert str(WORKER.user_id) in await claimed.inner_text()
+    await shows(history.locator('tr[data-kind="COMPLETED"]'), "COMPLETED")
+
+    # and bob, who may only read the job, sees the job but no history section
+    await bob.page.goto(f"{server.url}/ui/jobs/{job_id}")
+    state = bob.page.locator("section").filter(has=bob.page.get_by_role("heading", name="State"))
+    await shows(state, "COMPLETED")
+    await bob.page.get_by_role("heading", name="Log").wait_for()
+    assert await bob.page.get_by_role("heading", name="History").count() == 0
+
+
 async def first_cell(row_: Any, text: str) -> bool:
     return (await row_.locator("td").first.inner_text()).strip() == text
 
