@@ -186,10 +186,10 @@ async def shoot(url: str, settings: Any) -> list[Path]:
                 written.append(target)
 
             if scheme == "dark":
-                await capture("", "overview-dark", "table.numbers")
+                await capture("", "overview-dark", "figure.chart")
                 await context.close()
                 continue
-            await capture("", "overview", "table.numbers")
+            await capture("", "overview", "figure.chart")
             await capture("jobs", "jobs", "table.jobs")
             await capture("queues", "queues", "table.queues")
             await capture("workers", "workers", "table.workers")

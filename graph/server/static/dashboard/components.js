@@ -175,26 +175,29 @@ export function ActionButton({ label, run, confirm, variant = 'secondary', onDon
 
 /**
  * Older/newer pages of a connection (newest first, keyset cursors in the URL, so a page
- * can be reloaded and shared). `reversed`: the page shows the oldest first.
+ * can be reloaded and shared). `reversed`: the page shows the oldest first. `labels`:
+ * [back, on, first] for other orders (e.g. ['Previous', 'Next', 'First']).
  */
-export function Pager({ route, pageInfo, shown, total, noun = 'items', reversed = false }) {
+export function Pager({ route, pageInfo, shown, total, noun = 'items', reversed = false,
+                        labels }) {
   if (!pageInfo) return null;
   const link = (enabled, params, label, rel) => (enabled
     ? html`<a class="button ghost" rel=${rel} href=${withParams(route, params)}>${label}</a>`
     : html`<span class="button ghost disabled" aria-disabled="true">${label}</span>`);
+  const [back, on, first] = labels ?? ['Newer', 'Older', reversed ? 'Oldest' : 'Newest'];
   const newer = (arrow) => link(pageInfo.hasPreviousPage && pageInfo.startCursor,
                                 { before: pageInfo.startCursor, after: '' },
-                                arrow === 'left' ? '← Newer' : 'Newer →', 'prev');
+                                arrow === 'left' ? `← ${back}` : `${back} →`, 'prev');
   const older = (arrow) => link(pageInfo.hasNextPage && pageInfo.endCursor,
                                 { after: pageInfo.endCursor, before: '' },
-                                arrow === 'left' ? '← Older' : 'Older →', 'next');
+                                arrow === 'left' ? `← ${on}` : `${on} →`, 'next');
   const paged = route.params.get('after') || route.params.get('before');
   return html`
     <nav class="pager" aria-label="Pages">
       <span class="muted">${formatNumber(shown)} shown of ${formatNumber(total)} ${noun}</span>
       <span class="pager-links">
         ${paged ? html`<a class="button ghost" href=${withParams(route, { after: '', before: '' })}>
-          ${reversed ? 'Oldest' : 'Newest'}</a>` : null}
+          ${first}</a>` : null}
         ${reversed ? [older('left'), newer('right')] : [newer('left'), older('right')]}
       </span>
     </nav>`;

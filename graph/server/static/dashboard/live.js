@@ -12,17 +12,37 @@ const JOBS_CHANGED = `subscription LiveJobs($filter: JobSubscriptionFilter) {
 const REFRESH_MS = 1500;
 const FLASH_MS = 1200;
 
-/** Whether a job passes a list's filter (what the subscription's filter cannot say). */
+const after = (value, bound) => !bound || (value != null
+  && new Date(value).getTime() > new Date(bound).getTime());
+const before = (value, bound) => !bound || (value != null
+  && new Date(value).getTime() < new Date(bound).getTime());
+
+/** Whether a job passes a list's filter (what the subscription's filter cannot say). A
+ * condition on a field the event lacks counts as passed: the list is queried again. */
 export function jobMatches(job, filter) {
   if (!job) return false;
   if (filter.status && job.status !== filter.status) return false;
+  if (filter.statuses && !filter.statuses.includes(job.status)) return false;
   if (filter.jobType && job.jobType !== filter.jobType) return false;
+  if (filter.jobTypes && !filter.jobTypes.includes(job.jobType)) return false;
   if (filter.batchId && job.batchId !== filter.batchId) return false;
   if (filter.scheduleId && job.scheduleId !== filter.scheduleId) return false;
-  const created = new Date(job.createdAt).getTime();
-  if (filter.createdAfter && !(created > new Date(filter.createdAfter).getTime())) return false;
-  if (filter.createdBefore && !(created < new Date(filter.createdBefore).getTime())) return false;
-  return true;
+  if (filter.owner && job.owner !== filter.owner) return false;
+  if (filter.claimedBy && job.claimedBy !== filter.claimedBy) return false;
+  if (filter.errorCode && job.error?.code !== filter.errorCode) return false;
+  if (filter.hasBatch != null && Boolean(job.batchId) !== filter.hasBatch) return false;
+  const priority = job.priority ?? 0;
+  if (typeof filter.minPriority === 'number' && priority < filter.minPriority) return false;
+  if (typeof filter.maxPriority === 'number' && priority > filter.maxPriority) return false;
+  if (!after(job.createdAt, filter.createdAfter) || !before(job.createdAt, filter.createdBefore)) {
+    return false;
+  }
+  if (!after(job.updatedAt, filter.updatedAfter) || !before(job.updatedAt, filter.updatedBefore)) {
+    return false;
+  }
+  if (!('completedAt' in job)) return true;
+  return after(job.completedAt, filter.finishedAfter)
+    && before(job.completedAt, filter.finishedBefore);
 }
 
 /**

@@ -1,4 +1,5 @@
-// Documentation jobs: by status and repository, paged from the server.
+// Documentation jobs: by statuses and repositories, in the orders the API offers (created,
+// updated, started, ended; either way), paged from the server, everything in the URL.
 
 import {
   ErrorNotice, Loading, PageHeader, Pager, RelativeTime, StatusBadge, formatNumber,
@@ -10,10 +11,34 @@ import { href, navigate, withParams } from '../router.js';
 
 export const DOCUMENTATION_STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'];
 
+const ORDERS = [['created', 'CREATED', 'Created'], ['updated', 'UPDATED', 'Updated'],
+                ['started', 'STARTED', 'Started'], ['ended', 'ENDED', 'Ended']];
+
+const list = (value) => (value ? value.split(',').map((item) => item.trim()).filter(Boolean) : []);
+
+/** The API's filter from the URL: `status=RUNNING,FAILED`, `repository=a,b`. */
+export function documentationFilterFrom(params) {
+  const statuses = list(params.get('status')).filter((s) => DOCUMENTATION_STATUSES.includes(s));
+  const repositories = list(params.get('repository'));
+  return {
+    ...(statuses.length === 1 && { status: statuses[0] }),
+    ...(statuses.length > 1 && { statuses }),
+    ...(repositories.length === 1 && { repositoryName: repositories[0] }),
+    ...(repositories.length > 1 && { repositoryNames: repositories }),
+  };
+}
+
+function orderFrom(params) {
+  const known = ORDERS.find(([key]) => key === params.get('order')) ?? ORDERS[0];
+  return { key: known[0], field: known[1],
+           direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
+}
+
 const DOCUMENTATION_JOBS = `query DocumentationJobs($filter: DocumentationJobFilterInput,
-    $first: Int, $after: String, $last: Int, $before: String) {
+    $first: Int, $after: String, $last: Int, $before: String,
+    $orderBy: DocumentationJobOrderInput) {
   documentationJobs(filter: $filter, first: $first, after: $after, last: $last,
-                    before: $before) {
+                    before: $before, orderBy: $orderBy) {
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { node { jobId repositoryName branchName status createdAt updatedAt moduleCount
@@ -23,11 +48,21 @@ const DOCUMENTATION_JOBS = `query DocumentationJobs($filter: DocumentationJobFil
 }`;
 
 function Filters({ route }) {
-  const current = route.params.get('status') || '';
+  const params = route.params;
+  const statuses = list(params.get('status'));
+  const current = statuses.length === 1 ? statuses[0] : statuses.length ? null : '';
+  const order = orderFrom(params);
   const submit = (event) => {
     event.preventDefault();
-    const repository = new FormData(event.currentTarget).get('repository').trim();
-    navigate(withParams(route, { repository, after: '', before: '' }));
+    const form = new FormData(event.currentTarget);
+    const text = (name) => String(form.get(name) ?? '').trim();
+    navigate(href('documentation-jobs', {
+      status: form.getAll('status').join(','),
+      repository: list(text('repository')).join(','),
+      order: text('order') === 'created' ? '' : text('order'),
+      dir: text('dir') === 'asc' ? 'asc' : '',
+      size: params.get('size'),
+    }));
   };
   return html`
     <nav class="tabs" aria-label="Status">
@@ -36,9 +71,24 @@ function Filters({ route }) {
            aria-current=${current === status ? 'page' : undefined}>${label}</a>`)}
     </nav>
     <form class="filters" onSubmit=${submit} aria-label="Filter documentation jobs"
-          key=${route.params.get('repository') ?? ''}>
-      <label>Repository (exact name)
-        <input name="repository" value=${route.params.get('repository') ?? ''} autocomplete="off" /></label>
+          key=${params.toString()}>
+      <fieldset class="checks">
+        <legend>Statuses</legend>
+        ${DOCUMENTATION_STATUSES.map((status) => html`
+          <label class="check"><input type="checkbox" name="status" value=${status}
+            checked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
+      </fieldset>
+      <label>Repositories (exact names, comma-separated)
+        <input name="repository" value=${params.get('repository') ?? ''} autocomplete="off" /></label>
+      <label>Order by
+        <select name="order" value=${order.key}>
+          ${ORDERS.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
+        </select></label>
+      <label>Direction
+        <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
+          <option value="desc">Descending</option>
+          <option value="asc">Ascending</option>
+        </select></label>
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
         <a class="button ghost" href=${href('documentation-jobs')}>Reset</a>
@@ -48,12 +98,13 @@ function Filters({ route }) {
 
 export default function DocumentationJobs({ route }) {
   useTitle('Documentation jobs');
-  const status = route.params.get('status');
-  const filter = {
-    ...(DOCUMENTATION_STATUSES.includes(status) && { status }),
-    ...(route.params.get('repository') && { repositoryName: route.params.get('repository') }),
-  };
-  const query = useQuery(DOCUMENTATION_JOBS, { filter, ...pageArguments(route, pageSize(route)) });
+  const filter = documentationFilterFrom(route.params);
+  const order = orderFrom(route.params);
+  const byDefault = order.field === 'CREATED' && order.direction === 'DESC';
+  const query = useQuery(DOCUMENTATION_JOBS, {
+    filter, ...pageArguments(route, pageSize(route)),
+    ...(!byDefault && { orderBy: { field: order.field, direction: order.direction } }),
+  });
   const connection = query.data?.documentationJobs;
   return html`
     <${PageHeader} title="Documentation jobs">
@@ -88,6 +139,7 @@ export default function DocumentationJobs({ route }) {
             </table>
           </div>`}
         <${Pager} route=${route} pageInfo=${connection.pageInfo} shown=${connection.edges.length}
-                  total=${connection.totalCount} noun="documentation jobs" />
+                  total=${connection.totalCount} noun="documentation jobs"
+                  labels=${byDefault ? undefined : ['Previous', 'Next', 'First']} />
       </section>`}`;
 }

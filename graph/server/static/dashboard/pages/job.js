@@ -2,7 +2,7 @@
 // reconnect from the last entry seen), and the actions the viewer may take (each shown by
 // its `viewerCan...` flag: retry, delete, cancel with a reason, change the priority).
 //
-// The job's history waits for the insight API: it goes into a section after the log.
+// Its history (job-history.js) follows the log, for the job's admins only.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { request } from '../api.js';
@@ -14,6 +14,7 @@ import { InputAction, JOB_ERROR_NAMES, describeRetryPolicy, isDelayed } from '..
 import { useQuery, useSubscription, useTitle } from '../hooks.js';
 import { html } from '../html.js';
 import { href, navigate } from '../router.js';
+import { JobHistory } from './job-history.js';
 
 const JOB_FIELDS = `jobId jobType status parameters results createdAt updatedAt
   progress { step percent message } error { code message details }
@@ -245,5 +246,6 @@ export default function Job({ id }) {
         <${Section} title="Parameters" id="parameters"><${JsonView} value=${job.parameters} label="Parameters" /><//>
         <${Section} title="Results" id="results"><${JsonView} value=${job.results} label="Results" /><//>
       </div>
-      <${Log} jobId=${id} />`}`;
+      <${Log} jobId=${id} />
+      <${JobHistory} jobId=${id} />`}`;
 }

@@ -1,9 +1,9 @@
-// Jobs: the filters the API offers (status, type, batch, creation time), newest or oldest
-// first, paged by the server's keyset cursors (everything in the URL), rows following
-// jobsChanged live.
-//
-// Richer filters and orders (several statuses at once, orderBy) wait for the insight API:
-// they go into `filterFrom` and the form below.
+// Jobs: every filter and order the API offers (several statuses and job types, owner,
+// worker, error code, batch, priority and time ranges; created, updated, finished or
+// priority order either way), all in the URL so a reload or a shared link shows the same
+// list; paged by the server's keyset cursors (never the whole list), rows following
+// jobsChanged live. Input the API refuses is shown with its code (VALIDATION_ERROR naming
+// the field).
 
 import {
   ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, PageHeader, Pager, pageSize,
@@ -14,33 +14,69 @@ import { replaceInConnection, useLiveJobs } from '../live.js';
 import { href, navigate, withParams } from '../router.js';
 
 const JOBS = `query Jobs($filter: JobFilterInput, $first: Int, $after: String, $last: Int,
-                         $before: String) {
-  jobs(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+                         $before: String, $orderBy: JobOrderInput) {
+  jobs(filter: $filter, first: $first, after: $after, last: $last, before: $before,
+       orderBy: $orderBy) {
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    edges { node { ${JOB_ROW} } }
+    edges { node { ${JOB_ROW} completedAt } }
   }
 }`;
+
+export const ORDERS = [['created', 'CREATED', 'Created'], ['updated', 'UPDATED', 'Updated'],
+                       ['finished', 'FINISHED', 'Finished'], ['priority', 'PRIORITY', 'Priority']];
+const TEXT_FILTERS = [['owner', 'owner', 'Owner (user id)'], ['worker', 'claimedBy', 'Worker id'],
+                      ['error', 'errorCode', 'Error code'], ['batch', 'batchId', 'Batch id']];
+const RANGES = [['created', 'Created'], ['updated', 'Updated'], ['finished', 'Finished']];
+
+const list = (value) => (value ? value.split(',').map((item) => item.trim()).filter(Boolean) : []);
+// a number when it is one; anything else goes to the API as it is, which says what is wrong
+const number = (value) => (value !== '' && Number.isFinite(Number(value)) ? Number(value) : value);
+
+/** The URL's statuses (`status=PENDING,FAILED`), only the API's. */
+export const statusesFrom = (params) => list(params.get('status'))
+  .filter((status) => JOB_STATUSES.includes(status));
 
 /** The API's filter from the page's URL. */
 export function filterFrom(params) {
   const filter = {};
-  const status = params.get('status');
-  if (JOB_STATUSES.includes(status)) filter.status = status;
-  if (params.get('type')) filter.jobType = params.get('type');
-  if (params.get('batch')) filter.batchId = params.get('batch');
-  if (params.get('createdAfter')) filter.createdAfter = params.get('createdAfter');
-  if (params.get('createdBefore')) filter.createdBefore = params.get('createdBefore');
+  const statuses = statusesFrom(params);
+  if (statuses.length === 1) [filter.status] = statuses;
+  else if (statuses.length > 1) filter.statuses = statuses;
+  const types = list(params.get('type'));
+  if (types.length === 1) [filter.jobType] = types;
+  else if (types.length > 1) filter.jobTypes = types;
+  for (const [name, field] of TEXT_FILTERS) {
+    if (params.get(name)) filter[field] = params.get(name);
+  }
+  if (params.get('hasBatch') === 'yes') filter.hasBatch = true;
+  if (params.get('hasBatch') === 'no') filter.hasBatch = false;
+  if (params.get('minPriority')) filter.minPriority = number(params.get('minPriority'));
+  if (params.get('maxPriority')) filter.maxPriority = number(params.get('maxPriority'));
+  for (const [name] of RANGES) {
+    for (const side of ['After', 'Before']) {
+      if (params.get(`${name}${side}`)) filter[`${name}${side}`] = params.get(`${name}${side}`);
+    }
+  }
   return filter;
 }
 
-/** Page arguments for an order: oldest first is the newest-first list read from its end. */
-function pageOf(params, size, oldest) {
+/** The order from the URL: `order=priority&dir=asc`; `order=oldest` is created ascending. */
+export function orderFrom(params) {
+  const order = params.get('order');
+  if (order === 'oldest') return { key: 'created', field: 'CREATED', direction: 'ASC' };
+  const known = ORDERS.find(([key]) => key === order) ?? ORDERS[0];
+  return { key: known[0], field: known[1],
+           direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
+}
+
+/** Page arguments: `after` pages on in the order, `before` back. */
+function pageOf(params, size) {
   const after = params.get('after');
   const before = params.get('before');
   if (after) return { first: size, after };
   if (before) return { last: size, before };
-  return oldest ? { last: size } : { first: size };
+  return { first: size };
 }
 
 const toLocalInput = (iso) => {
@@ -52,7 +88,8 @@ const toLocalInput = (iso) => {
 const fromLocalInput = (value) => (value ? new Date(value).toISOString() : '');
 
 function StatusTabs({ route }) {
-  const current = route.params.get('status') || '';
+  const statuses = statusesFrom(route.params);
+  const current = statuses.length === 1 ? statuses[0] : statuses.length ? null : '';
   const tabs = [['', 'All'], ...JOB_STATUSES.map((status) => [status, status.toLowerCase()])];
   return html`
     <nav class="tabs" aria-label="Status">
@@ -64,34 +101,73 @@ function StatusTabs({ route }) {
 
 function Filters({ route, types }) {
   const params = route.params;
+  const statuses = statusesFrom(params);
+  const order = orderFrom(params);
   const submit = (event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    navigate(href('jobs', {
-      status: params.get('status'),
-      type: form.get('type').trim(),
-      batch: form.get('batch').trim(),
-      createdAfter: fromLocalInput(form.get('createdAfter')),
-      createdBefore: fromLocalInput(form.get('createdBefore')),
-      order: form.get('order') === 'oldest' ? 'oldest' : '',
-      size: form.get('size') === '25' ? '' : form.get('size'),
-    }));
+    const text = (name) => String(form.get(name) ?? '').trim();
+    const values = {
+      status: form.getAll('status').join(','),
+      type: list(text('type')).join(','),
+      hasBatch: text('hasBatch'),
+      minPriority: text('minPriority'),
+      maxPriority: text('maxPriority'),
+      order: text('order') === 'created' ? '' : text('order'),
+      dir: text('dir') === 'asc' ? 'asc' : '',
+      size: text('size') === '25' ? '' : text('size'),
+    };
+    for (const [name] of TEXT_FILTERS) values[name] = text(name);
+    for (const [name] of RANGES) {
+      for (const side of ['After', 'Before']) {
+        values[`${name}${side}`] = fromLocalInput(text(`${name}${side}`));
+      }
+    }
+    navigate(href('jobs', values));
   };
+  const range = (name, label) => html`
+    <fieldset class="range">
+      <legend>${label}</legend>
+      <label>after
+        <input type="datetime-local" name=${`${name}After`} value=${toLocalInput(params.get(`${name}After`))} /></label>
+      <label>before
+        <input type="datetime-local" name=${`${name}Before`} value=${toLocalInput(params.get(`${name}Before`))} /></label>
+    </fieldset>`;
   return html`
     <form class="filters" onSubmit=${submit} aria-label="Filter jobs">
-      <label>Job type
+      <fieldset class="checks">
+        <legend>Statuses</legend>
+        ${JOB_STATUSES.map((status) => html`
+          <label class="check"><input type="checkbox" name="status" value=${status}
+            checked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
+      </fieldset>
+      <label>Job types (comma-separated)
         <input name="type" list="job-types" value=${params.get('type') ?? ''} autocomplete="off" />
         <datalist id="job-types">${types.map((type) => html`<option value=${type} />`)}</datalist>
       </label>
-      <label>Batch id <input name="batch" value=${params.get('batch') ?? ''} autocomplete="off" /></label>
-      <label>Created after
-        <input type="datetime-local" name="createdAfter" value=${toLocalInput(params.get('createdAfter'))} /></label>
-      <label>Created before
-        <input type="datetime-local" name="createdBefore" value=${toLocalInput(params.get('createdBefore'))} /></label>
-      <label>Order
-        <select name="order" value=${params.get('order') === 'oldest' ? 'oldest' : 'newest'}>
-          <option value="newest">Newest first</option>
-          <option value="oldest">Oldest first</option>
+      ${TEXT_FILTERS.map(([name, , label]) => html`
+        <label>${label} <input name=${name} value=${params.get(name) ?? ''} autocomplete="off" /></label>`)}
+      <label>In a batch
+        <select name="hasBatch" value=${params.get('hasBatch') ?? ''}>
+          <option value="">either</option>
+          <option value="yes">yes</option>
+          <option value="no">no</option>
+        </select></label>
+      <label>Priority at least
+        <input name="minPriority" type="number" class="narrow" step="1"
+               value=${params.get('minPriority') ?? ''} /></label>
+      <label>Priority at most
+        <input name="maxPriority" type="number" class="narrow" step="1"
+               value=${params.get('maxPriority') ?? ''} /></label>
+      ${RANGES.map(([name, label]) => range(name, label))}
+      <label>Order by
+        <select name="order" value=${order.key}>
+          ${ORDERS.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
+        </select></label>
+      <label>Direction
+        <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
+          <option value="desc">Descending</option>
+          <option value="asc">Ascending</option>
         </select></label>
       <label>Per page
         <select name="size" value=${String(pageSize(route))}>
@@ -108,12 +184,15 @@ export default function Jobs({ route }) {
   useTitle('Jobs');
   const params = route.params;
   const filter = filterFrom(params);
-  const oldest = params.get('order') === 'oldest';
+  const order = orderFrom(params);
   const size = pageSize(route);
-  const jobs = useQuery(JOBS, { filter, ...pageOf(params, size, oldest) });
+  const byDefault = order.field === 'CREATED' && order.direction === 'DESC';
+  const jobs = useQuery(JOBS, {
+    filter, ...pageOf(params, size),
+    ...(!byDefault && { orderBy: { field: order.field, direction: order.direction } }),
+  });
   const connection = jobs.data?.jobs;
-  const newestFirst = connection ? connection.edges.map((edge) => edge.node) : [];
-  const rows = oldest ? [...newestFirst].reverse() : newestFirst;
+  const rows = connection ? connection.edges.map((edge) => edge.node) : [];
   const firstPage = !params.get('after') && !params.get('before');
   const { stale, flashing } = useLiveJobs({
     filter, rows, fetchedAt: jobs.fetchedAt, refetch: jobs.refetch,
@@ -122,6 +201,9 @@ export default function Jobs({ route }) {
     replace: (job) => jobs.update((data) => ({ jobs: replaceInConnection(data.jobs, job) })),
   });
   const types = [...new Set(rows.map((job) => job.jobType))].sort();
+  const labels = order.field === 'CREATED'
+    ? (order.direction === 'DESC' ? ['Newer', 'Older', 'Newest'] : ['Older', 'Newer', 'Oldest'])
+    : ['Previous', 'Next', 'First'];
 
   return html`
     <${PageHeader} title="Jobs" />
@@ -130,12 +212,12 @@ export default function Jobs({ route }) {
     ${jobs.error && html`<${ErrorNotice} error=${jobs.error} title="The jobs could not be listed" />`}
     ${stale && html`
       <p class="notice info" role="status">Jobs changed since this page was loaded:${' '}
-        <a href=${withParams(route, { after: '', before: '' })}>show the newest</a> or${' '}
+        <a href=${withParams(route, { after: '', before: '' })}>show the first page</a> or${' '}
         <button type="button" class="link" onClick=${jobs.refetch}>reload this page</button>.</p>`}
     ${!connection ? (!jobs.error && html`<${Loading} />`) : html`
       <section class="card flush" aria-label="Job list" aria-busy=${jobs.loading ? 'true' : 'false'}>
         <${JobTable} jobs=${rows} caption="Jobs" highlight=${flashing} />
         <${Pager} route=${route} pageInfo=${connection.pageInfo} shown=${rows.length}
-                  total=${connection.totalCount} noun="jobs" reversed=${oldest} />
+                  total=${connection.totalCount} noun="jobs" labels=${labels} />
       </section>`}`;
 }

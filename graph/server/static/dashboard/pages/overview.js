@@ -5,8 +5,8 @@
 // The queue table comes from the `queues` query (counts per state, the oldest waiting job
 // of each type, paused or limited). That query is the operators' (worker or admin role):
 // for anyone else the table falls back to `totalCount`s of filtered job lists, the job
-// types being those of the newest jobs and of the schedules. `jobStats` will add the
-// throughput chart (its place is marked below).
+// types being those of the newest jobs and of the schedules. The throughput chart of the
+// last hour comes from `jobStats` (throughput.js).
 
 import { useEffect, useState } from 'preact/hooks';
 import { onReconnect, request } from '../api.js';
@@ -19,6 +19,7 @@ import {
 } from '../hooks.js';
 import { html } from '../html.js';
 import { href } from '../router.js';
+import { Throughput, useThroughput } from '../throughput.js';
 import { POLL_MS, QUEUES, QueueTable, QueuesError, usePolling } from './queues.js';
 
 const STATUS = `query OverviewStatus {
@@ -100,7 +101,7 @@ function OldestWaiting({ data }) {
           <span class="wait">waiting <strong>${formatDuration(now - new Date(job.createdAt).getTime())}</strong></span>
         </li>`)}
     </ol>
-    <p><a href=${href('jobs', { status: 'PENDING', order: 'oldest' })}>All waiting jobs, oldest first →</a></p>`;
+    <p><a href=${href('jobs', { status: 'PENDING', dir: 'asc' })}>All waiting jobs, oldest first →</a></p>`;
 }
 
 function TypeTable({ rows, error }) {
@@ -179,6 +180,7 @@ export default function Overview() {
                                         refreshInterval(elsewhere, ELSEWHERE_MS));
   const refreshTypes = useThrottled(() => setTypesDue((n) => n + 1),
                                     Math.max(TYPES_MS, 3 * types.took));
+  const throughput = useThroughput();
   const refreshQueues = useThrottled(queues.refetch, refreshInterval(queues, STATUS_MS));
   const changed = () => {
     if (!fallback) refreshQueues();
@@ -186,6 +188,7 @@ export default function Overview() {
     refreshJobs();
     refreshElsewhere();
     refreshTypes();
+    throughput.changed();
   };
   useSubscription(CHANGES, {}, { next: changed, resync: changed });
   useEffect(() => onReconnect(refreshTypes), [refreshTypes]);
@@ -219,7 +222,9 @@ export default function Overview() {
         : queues.data ? html`<${QueueTable} queues=${queues.data.queues} caption="Queues by job type" />`
           : queues.error ? html`<${QueuesError} error=${queues.error} />` : html`<${Loading} />`}
     <//>
-    ${/* THROUGHPUT: the chart of the last hour goes here once `jobStats` exists */ null}
+    <${Section} title="Throughput, last hour" id="throughput">
+      <${Throughput} query=${throughput} />
+    <//>
     <${Section} title="Recent failures" id="failures">
       ${panel(jobs, (found) => html`<${Failures} data=${found} />`)}
     <//>`;
