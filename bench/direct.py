@@ -15,7 +15,7 @@ from repository.jobs import JobRepository
 from repository.models import JobProgress
 
 from .load import run_spec
-from .measure import percentiles
+from .measure import measured_window, percentiles
 
 
 def _cpu_seconds() -> float:
@@ -54,7 +54,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(spec["warmup"])
     window["measuring"] = True
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
-    await asyncio.sleep(spec["duration"])
+    await measured_window(spec["duration"], lambda: len(lifecycles), spec["workers"])
     cpu1, wall1 = _cpu_seconds(), time.perf_counter()
     window["measuring"] = False
     window["stop"] = True

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .measure import cpu, memory_kb, percentiles
+from .measure import cpu, measured_window, memory_kb, percentiles
 
 
 class HttpConnection:
@@ -178,7 +178,7 @@ async def run_workers(spec: dict[str, Any]) -> dict[str, Any]:
     tasks = [asyncio.create_task(worker(n)) for n in range(spec["workers"])]
     await asyncio.sleep(spec["warmup"])
     window.start()
-    await asyncio.sleep(spec["duration"])
+    await measured_window(spec["duration"], lambda: len(lifecycles), spec["workers"])
     result = window.stop()
     state["stop"] = True
     await asyncio.gather(*tasks)

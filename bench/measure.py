@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -49,3 +52,13 @@ def percentiles(samples: list[float]) -> dict[str, float]:
         return round(ordered[index] * 1000, 3)
 
     return {"p50_ms": rank(0.50), "p95_ms": rank(0.95), "p99_ms": rank(0.99)}
+
+
+async def measured_window(duration: float, done: Callable[[], int], minimum: int) -> None:
+    """Wait ``duration`` seconds, then on until ``minimum`` operations were counted (at most
+    ten times as long): on a slow machine a short window may otherwise end before a single
+    operation of the slowest scenario did, and its cost per operation would be unknown."""
+    started = time.perf_counter()
+    await asyncio.sleep(duration)
+    while done() < minimum and time.perf_counter() - started < 10 * duration:
+        await asyncio.sleep(0.05)
