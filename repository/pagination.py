@@ -92,12 +92,17 @@ class SortOrder:
         try:
             *values, object_id = data
             if len(values) != len(self.keys) or not isinstance(object_id, str) or any(
-                    type(value) is not int for value in values):
+                    type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX
+                    for value in values):
                 raise ValueError
             return [_typed(key, value) for key, value in zip(self.keys, values, strict=True)
                     ], object_id
         except (ValueError, TypeError, OverflowError, OSError):
             raise ValidationError(field_name, "is not a valid cursor") from None
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+"""BSON's widest integer: a forged cursor's wider one would fail in the driver."""
 
 
 def _plain(value: Any) -> Any:

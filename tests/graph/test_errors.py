@@ -359,3 +359,25 @@ async def test_configured_page_size_maximum_is_honoured(
     assert accepted[root]["edges"] == []
     assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": "last"}
     assert str(LARGE_PAGE) in error["message"]
+
+
+ORDERED_JOBS = """
+query Ordered($after: String, $before: String, $orderBy: JobOrderInput) {
+  jobs(first: 5, after: $after, before: $before, orderBy: $orderBy) { totalCount }
+}
+"""
+
+
+@pytest.mark.parametrize("field", ["after", "before"])
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30], ids=["2^63", "-2^63-1", "10^30"])
+async def test_cursor_with_an_integer_beyond_64_bits_is_a_validation_error(
+        shared_api: Api, field: str, value: int) -> None:
+    """A forged cursor must not reach the driver, which cannot encode such an int."""
+    cursor = encoded(f'["priority_asc",{value},1700000000000,"id"]'.encode())
+    body = await shared_api.execute(
+        ORDERED_JOBS, {field: cursor, "orderBy": {"field": "PRIORITY", "direction": "ASC"}})
+
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": field}
+    assert error["message"] == f"{field}: is not a valid cursor"
