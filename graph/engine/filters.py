@@ -6,6 +6,7 @@ this gains too, with no code here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, get_variable_values, parse
@@ -32,15 +33,19 @@ class ListFilter:
         """The input with nothing given: every object."""
         return self.argument.type.of_type()
 
-    def parse(self, raw: str | None) -> Any:
+    def parse(self, raw: str | None, decode: Callable[[str], Any] = json.loads) -> Any:
         """The Strawberry input (None when ``raw`` is None); VALIDATION_ERROR naming
-        ``filter`` when it is not JSON or does not fit the input type."""
+        ``filter`` when it is not JSON or does not fit the input type.
+
+        ``decode`` is the server's strict JSON reader, so that a lone surrogate or nesting
+        past the body depth limit is refused here as in a /graphql body, not a 500 later."""
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
-        except ValueError:
-            raise ValidationError("filter", "is not valid JSON") from None
+            value = decode(raw)
+        except (ValueError, RecursionError):
+            raise ValidationError("filter", "is not valid JSON (or nests too deeply)"
+                                  ) from None
         coerced = get_variable_values(graphql_schema(self.schema), self.definitions or (),
                                       {"filter": value}, max_errors=1)
         if isinstance(coerced, list):

@@ -85,7 +85,8 @@ class Export:
                 return JSONResponse(error_body(ErrorCode.NOT_ACCEPTABLE, "exports are "
                                                f"{NDJSON} or {CSV}"), status_code=406)
             principal = self.view.authenticator.identify(request.headers).principal
-            given = self.filter.parse(request.query_params.get("filter"))
+            given = self.filter.parse(request.query_params.get("filter"),
+                                      self.view.decode_json)
             list_filter = (given or self.filter.empty()).to_filter()
             repository = self.collection_of(self.view.store_getter())
             cursor = export_cursor(repository, principal, list_filter, self.projection,

@@ -140,6 +140,10 @@ async def test_documentation_jobs_export_with_their_filter(http: Api) -> None:
     ({"filter": json.dumps({"createdAfter": "soon"})}, None, 400, "VALIDATION_ERROR",
      "createdAfter"),
     ({"format": "xml"}, None, 400, "VALIDATION_ERROR", "format"),
+    # what MongoDB cannot hold, or nesting past JOBGRAPH_MAX_BODY_DEPTH: refused as the
+    # /graphql body would be, never a 500
+    ({"filter": '{"jobType": "\\ud800"}'}, None, 400, "VALIDATION_ERROR", "filter"),
+    ({"filter": '{"a":' * 3000 + "1" + "}" * 3000}, None, 400, "VALIDATION_ERROR", "filter"),
     ({}, "image/png", 406, "NOT_ACCEPTABLE", "text/csv"),
 ])
 async def test_refusals_are_the_apis_json_error_bodies(
