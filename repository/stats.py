@@ -30,6 +30,7 @@ MAX_BUCKETS = 1440
 MAX_GROUPS = 1000
 """The most job types, repositories or models one answer lists (the largest first)."""
 DEFAULT_WINDOW = timedelta(hours=24)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class Bucket(StrEnum):
@@ -55,7 +56,8 @@ class StatsWindow:
 
     def resolved(self, now: datetime) -> tuple[datetime, datetime]:
         until = self.until or now
-        since = self.since or until - DEFAULT_WINDOW
+        # the default reaches back no further than the first instant a date can hold
+        since = self.since or max(until, EARLIEST + DEFAULT_WINDOW) - DEFAULT_WINDOW
         if since >= until:
             raise ValidationError("window.since", "must be before window.until")
         start = self.bucket.floor(since)
@@ -157,6 +159,8 @@ async def job_stats(collection: Collection, principal: Principal, job_filter: Jo
     while start < until:
         buckets[start] = {"created": 0, JobStatus.COMPLETED.value: 0,
                           JobStatus.FAILED.value: 0}
+        if until - start <= window.bucket.size:
+            break  # the last bucket; stepping past it may overflow year 9999
         start += window.bucket.size
     for row in created:
         buckets.setdefault(row["_id"].astimezone(UTC), {})["created"] = row["count"]

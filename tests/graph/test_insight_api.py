@@ -381,6 +381,23 @@ async def test_job_stats_window_is_checked(api: Api) -> None:
     assert len(hours["throughput"]) == 3
 
 
+@pytest.mark.parametrize("window", [
+    pytest.param({"until": "0001-01-01T00:30:00Z", "bucket": "MINUTE"}, id="until-year-1"),
+    pytest.param({"since": "9999-12-31T23:00:00Z", "until": "9999-12-31T23:59:59.999Z",
+                  "bucket": "MINUTE"}, id="last-hour-of-9999"),
+    pytest.param({"since": "9999-12-31T00:00:00Z", "until": "9999-12-31T23:59:59.999Z"},
+                 id="last-day-of-9999-by-hour"),
+])
+async def test_job_stats_window_at_the_ends_of_time_is_answered(
+        api: Api, window: dict[str, str]) -> None:
+    """Instants the scalar accepts must not overflow the window's own arithmetic (a 24 h
+    default before year 1, a bucket after the last one of year 9999)."""
+    stats = (await api.data(STATS, {"window": window}))["jobStats"]
+    starts = [row["start"] for row in stats["throughput"]]
+    assert starts and starts == sorted(starts)
+    assert all(row["created"] == 0 for row in stats["throughput"])
+
+
 # -- documentation jobs -------------------------------------------------------------------
 
 # id: (repository, status, owner, visibility, readers, model, tokens, started, ended)
