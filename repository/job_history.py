@@ -120,8 +120,13 @@ def stamped(update: dict[str, Any] | list[dict[str, Any]], principal: Principal,
 
 
 def decode_history_cursor(cursor: str) -> int:
+    """An entry's ``seq``: plain ASCII digits within BSON's 64-bit integers (a forged
+    wider one would fail in the driver, not as a bad cursor)."""
     try:
-        return int(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        if not text.isdigit() or len(text) > 19 or int(text) >= 2**63:
+            raise ValueError
+        return int(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("after", "is not a valid cursor") from None
 

@@ -5,6 +5,7 @@ refused with FORBIDDEN, someone who cannot read the job with NOT_FOUND."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import pytest
@@ -74,3 +75,18 @@ async def test_others_are_refused(live: LiveServer, http: Api, settings: Any, ca
                         GraphQLRequest(FOLLOW, variable_values={"id": job_id})):
                     pass
     assert refused.value.errors[0]["extensions"]["code"] == code
+
+
+async def test_a_forged_after_is_refused_as_a_bad_cursor(
+        live: LiveServer, http: Api, settings: Any) -> None:
+    """A sequence number beyond 64 bits must not reach the driver (an internal error)."""
+    job_id = await create_job(http)
+    forged = base64.urlsafe_b64encode(b"9" * 30).decode().rstrip("=")
+    async with Client(transport=transport(live, settings)) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            async with asyncio.timeout(DEADLINE):
+                async for _ in session.subscribe(GraphQLRequest(
+                        FOLLOW, variable_values={"id": job_id, "after": forged})):
+                    pass
+    assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
+                                                     "field": "after"}

@@ -3,6 +3,7 @@ or "system"), newest first, paged; readable by the job's admins only."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.helpers.graphql import ADMIN, ALICE, BOB, WORKER, Api, Caller, make_settings, open_api
@@ -120,3 +121,16 @@ async def test_the_reaper_requeueing_an_expired_claim_is_recorded_as_system(
         assert [(e["kind"], e["by"]) for e in entries[:2]] == [
             ("REQUEUED", "system"), ("CLAIMED", "worker-1")]
         assert entries[0]["changes"]["status"] == "PENDING"
+
+
+async def test_a_forged_history_cursor_is_a_validation_error(api: Api) -> None:
+    """Cursors are the entries' sequence numbers; one beyond 64 bits, or not plain digits,
+    must be refused before it reaches the driver (which cannot encode such an int)."""
+    job_id = await create(api)
+    await history(api, job_id, 1)
+    for text in ("9" * 30, "9223372036854775808", "-" + "9" * 30, "1e5", " 1", "1_0"):
+        cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        body = await api.execute(HISTORY, {"id": job_id, "after": cursor})
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": "after"}, text
+        assert body["data"]["job"]["history"] is None
