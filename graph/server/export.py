@@ -171,7 +171,7 @@ def negotiate(request: Request) -> str | None:
     accept = request.headers.get("accept", "").lower()
     if not accept.strip():
         return NDJSON
-    kinds = [part.split(";", 1)[0].strip() for part in accept.split(",")]
+    kinds = accepted(accept)
     for kind in kinds:
         if kind in (NDJSON, "application/jsonl", "application/json"):
             return NDJSON
@@ -180,6 +180,26 @@ def negotiate(request: Request) -> str | None:
     if any(kind in ("*/*", "application/*", "text/*") for kind in kinds):
         return CSV if "text/*" in kinds and "*/*" not in kinds else NDJSON
     return None
+
+
+def accepted(accept: str) -> list[str]:
+    """The media ranges of an Accept header, most preferred first (by ``q``, then as
+    listed), leaving out those refused with ``q=0`` (RFC 9110, 12.5.1); an unreadable
+    ``q`` counts as 1."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept.split(",")):
+        kind, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    weight = 1.0
+        if kind and weight > 0:
+            ranked.append((-weight, index, kind))
+    return [kind for _, _, kind in sorted(ranked)]
 
 
 def pick(doc: dict[str, Any], path: list[str]) -> Any:

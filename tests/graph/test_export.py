@@ -156,6 +156,26 @@ async def test_refusals_are_the_apis_json_error_bodies(
     assert names in error["message"]
 
 
+@pytest.mark.parametrize(("accept", "media"), [
+    ("text/csv;q=0.1, application/x-ndjson;q=0.9", "application/x-ndjson"),
+    ("application/x-ndjson;q=0.2, text/csv", "text/csv"),
+    ("text/csv;q=0, */*", "application/x-ndjson"),
+    ("application/x-ndjson;q=0, text/*;q=0.5", "text/csv"),
+    ("text/csv;q=0", None),
+    ("*/*;q=0", None),
+])
+async def test_accept_weights_decide_the_format(http: Api, accept: str, media: str | None
+                                                ) -> None:
+    """q values rank the media ranges, and q=0 refuses one (RFC 9110), not the order."""
+    response = await export(http, accept=accept)
+    if media is None:
+        assert response.status_code == 406
+        assert response.json()["errors"][0]["extensions"]["code"] == "NOT_ACCEPTABLE"
+    else:
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] == media
+
+
 async def test_a_bad_token_is_unauthenticated(http: Api) -> None:
     response = await http.client.get("/export/jobs",
                                      headers={"Authorization": "Bearer not-a-token"})
