@@ -191,6 +191,20 @@ def lookup_projection(collection: str) -> dict[str, int] | None:
     return dict.fromkeys(left_out, 0) if left_out else None
 
 
+SILENT = frozenset({"changed_by", "deleting_admins"})
+"""Fields written for the job history alone (``repository.job_history``: who changes, and a
+delete's admins, stamped before the delete): an update of nothing else bumps no version and
+changes nothing a subscriber sees, so it is no change here."""
+
+
+def is_silent(event: dict[str, Any]) -> bool:
+    if event.get("operationType") != "update":
+        return False
+    description = event.get("updateDescription") or {}
+    return (not description.get("removedFields") and not description.get("truncatedArrays")
+            and set(description.get("updatedFields") or {}) <= SILENT)
+
+
 def needs_lookup(event: dict[str, Any], cache: StateCache) -> bool:
     """Whether ``event``'s document state cannot be had without reading the document: an
     update of a document whose previous version this process does not hold."""
@@ -276,6 +290,8 @@ class ChangeFeed:
             self.resume_token = self._stream.resume_token
             if event is None:
                 await asyncio.sleep(0)
+                continue
+            if is_silent(event):  # (a delete's stamp: seen by the hub only as a lookup race)
                 continue
             looked_up = await self._lookup(event) if needs_lookup(event, self.cache) else None
             change = to_change(event, self.cache, looked_up)

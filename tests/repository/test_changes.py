@@ -113,3 +113,21 @@ def test_the_stream_pipeline_leaves_out_every_path_of_the_log() -> None:
     assert {"$unset": ["fullDocument.logs"]} in stages
     # updatedFields are filtered by their first path segment: logs, logs.999
     assert '"logs"' in json.dumps(stages[-1]) and "$split" in json.dumps(stages[-1])
+
+
+async def test_a_deletes_history_stamp_is_no_change_for_subscribers(store: Store) -> None:
+    """``deleteJob`` first stamps who deletes (for the history), then deletes: the stamp
+    bumps no version, and a hub that read it after the delete used to hand some
+    subscribers an UPDATED of the old version before the DELETED (seen in the shared
+    subscriptions' differential test). The feed gives only the delete."""
+    job = await store.jobs.create(Principal("alice"), job_type="t")
+    feed = ChangeFeed(store.db)
+    await feed.open()
+    try:
+        changes = feed.changes()
+        await store.jobs.delete(Principal("alice"), job.job_id)
+        first = await asyncio.wait_for(anext(changes), 30)
+        await changes.aclose()
+    finally:
+        await feed.close()
+    assert (first.operation, first.object_id) == ("delete", job.job_id)
