@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from graph.support import tasks
-from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES, buffered
 from repository.database import CommandError, DatabaseError, Store
 from repository.job_history import BOOKKEEPING, CREATED_FIELDS, STAMP
 
@@ -29,6 +29,9 @@ logger = logging.getLogger("jobgraph.history")
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
 UNSUPPORTED_RETRY_SECONDS = 60.0
+GATHER_SECONDS = 0.1
+"""After a round that wrote entries, the wait before the next: an entry may lag its change
+this much more under load, and each round's getMore brings that much of the flow at once."""
 
 
 def _pipeline() -> list[dict[str, Any]]:
@@ -99,6 +102,8 @@ class HistoryWriter:
             try:
                 if not await self.step():
                     await asyncio.sleep(self.poll_seconds)
+                else:  # changes flow: let more gather, written a round trip for many
+                    await asyncio.sleep(min(GATHER_SECONDS, self.poll_seconds))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -132,6 +137,8 @@ class HistoryWriter:
                 await self._open(state)
         changes: list[dict[str, Any]] = []
         while len(changes) < BATCH:
+            if changes and buffered(self._stream) == 0:
+                break  # one getMore's worth a round; the next round gathers (see _run)
             change = await self._stream.try_next()
             if change is None:
                 break
