@@ -41,6 +41,20 @@ NO_CHANGE_STREAMS_CODES = {40573}
 """``$changeStream`` is only supported on replica sets."""
 
 
+GATHER_SECONDS = 0.005
+"""While changes flow, the hub asks for more at most this often (see ``ChangeFeed``)."""
+
+
+def buffered(stream: Any) -> int | None:
+    """How many events ``stream`` holds already read (the next ``try_next`` returns one
+    without a round trip); None where this pymongo does not say (then nothing waits).
+
+    pymongo's change stream has no public way to ask, and every ``getMore`` costs a round
+    trip's CPU (~100 us in pymongo alone) whether it brings one event or a hundred."""
+    data = getattr(getattr(stream, "_cursor", None), "_data", None)
+    return len(data) if data is not None else None
+
+
 class ChangeHistoryLost(Exception):
     """The resume token is older than the oplog: changes in between are unknown."""
 
@@ -285,9 +299,17 @@ class ChangeFeed:
         subscription needs each job's state before a change to tell that it left the filter.
         """
         assert self._stream is not None, "open() first"
+        flowing = False
         while True:
+            if flowing and buffered(self._stream) == 0:
+                # the last getMore brought events and all are handed on: let a few more
+                # arrive before the next one (one round trip per change under a steady
+                # flow of writes was half of this consumer's CPU); a quiet stream waits
+                # for nothing, as a getMore that found no events leaves ``flowing`` False
+                await asyncio.sleep(GATHER_SECONDS)
             event = await self._stream.try_next()
             self.resume_token = self._stream.resume_token
+            flowing = event is not None
             if event is None:
                 await asyncio.sleep(0)
                 continue

@@ -20,22 +20,55 @@ import uuid
 from typing import Any
 
 from graph.support import tasks
-from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES, without_left_out
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES, buffered
 from repository.database import CommandError, DatabaseError, Store
+from repository.job_history import BOOKKEEPING, CREATED_FIELDS, STAMP
 
 logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
 UNSUPPORTED_RETRY_SECONDS = 60.0
-PIPELINE: list[dict[str, Any]] = [
-    {"$match": {"ns.coll": "jobs",
-                "operationType": {"$in": ["insert", "update", "replace", "delete"]}}},
-    *without_left_out(),
-    {"$unset": ["fullDocument.parameters", "fullDocument.results"]},
-]
-"""No lookup of the whole job (``updateLookup``): an update's entry needs only what it
-changed, and a log append must cost no process the job's log (``repository.changes``)."""
+GATHER_SECONDS = 0.1
+"""After a round that wrote entries, the wait before the next: an entry may lag its change
+this much more under load, and each round's getMore brings that much of the flow at once."""
+
+
+def _pipeline() -> list[dict[str, Any]]:
+    """The stream's stages: only what ``HistoryRepository.entries_of`` reads.
+
+    A job's document is large (parameters, results, its log) and most of an update's
+    fields are bookkeeping no entry shows, so the server drops them before sending: an
+    inserted document keeps only the fields an entry names, and ``updateDescription``
+    only the paths whose first segment is not BOOKKEEPING (the stamp excepted, which says
+    who). Decoding what was dropped was most of this writer's CPU per change."""
+    skipped = sorted(BOOKKEEPING - {STAMP})
+
+    def kept(path: str) -> dict[str, Any]:
+        return {"$not": [{"$in": [{"$arrayElemAt": [{"$split": [path, "."]}, 0]}, skipped]}]}
+
+    description = "$updateDescription"
+    document = ["access_control.admin_access", STAMP, "owner", *CREATED_FIELDS]
+    return [
+        {"$match": {"ns.coll": "jobs",
+                    "operationType": {"$in": ["insert", "update", "replace", "delete"]}}},
+        {"$project": {
+            "operationType": 1, "documentKey": 1, "clusterTime": 1, "wallTime": 1,
+            **{f"fullDocument.{name}": 1 for name in document},
+            "updateDescription.updatedFields": {"$arrayToObject": {"$filter": {
+                "input": {"$objectToArray": {"$ifNull": [f"{description}.updatedFields", {}]}},
+                "cond": kept("$$this.k")}}},
+            "updateDescription.removedFields": {"$filter": {
+                "input": {"$ifNull": [f"{description}.removedFields", []]},
+                "cond": kept("$$this")}},
+        }},
+    ]
+
+
+PIPELINE = _pipeline()
+"""No lookup of the whole job (``updateLookup``): an insert carries its document, an
+update's entry needs only what it changed, and a log append must cost no process the
+job's log (``repository.changes``)."""
 
 
 class HistoryWriter:
@@ -51,6 +84,7 @@ class HistoryWriter:
         self._unsupported = False
         self._from_now = False
         self._saved_at = 0.0
+        self._acquired_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -71,6 +105,8 @@ class HistoryWriter:
             try:
                 if not await self.step():
                     await asyncio.sleep(self.poll_seconds)
+                else:  # changes flow: let more gather, written a round trip for many
+                    await asyncio.sleep(min(GATHER_SECONDS, self.poll_seconds))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -87,16 +123,25 @@ class HistoryWriter:
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its entries, save the
         position. False when there was nothing to do."""
-        state = await self.store.history_feed.acquire(self.holder, self.lease_seconds)
-        if state is None:
-            self.leading = False
-            await self._close()
-            return False
-        self.leading = True
-        if self._stream is None:
-            await self._open(state)
+        if self._stream is None or not self.leading or (
+                time.monotonic() - self._acquired_at > self.lease_seconds / 3):
+            # renewed a third of a lease at a time, not per round: under a steady flow of
+            # changes a round is a change or two, and the lease's round trip doubled it
+            # (saving the position checks the lease too, so a lost one still stops us)
+            started = time.monotonic()
+            state = await self.store.history_feed.acquire(self.holder, self.lease_seconds)
+            if state is None:
+                self.leading = False
+                await self._close()
+                return False
+            self.leading = True
+            self._acquired_at = started
+            if self._stream is None:
+                await self._open(state)
         changes: list[dict[str, Any]] = []
         while len(changes) < BATCH:
+            if changes and buffered(self._stream) == 0:
+                break  # one getMore's worth a round; the next round gathers (see _run)
             change = await self._stream.try_next()
             if change is None:
                 break
