@@ -223,13 +223,21 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet recognises a formula: text a client wrote (an error message, a step)
+must not become one when an operator opens the export (OWASP's CSV injection)."""
+
+
 def csv_cell(value: Any) -> Any:
-    """Scalars as they are (a date in ISO 8601, null as empty); objects as JSON."""
+    """Scalars as they are (a date in ISO 8601, null as empty), text that would read as a
+    formula behind a ``'``; objects as JSON."""
     value = plain(value)
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 

@@ -120,6 +120,25 @@ async def test_a_csv_export_parses_with_pythons_csv_module(http: Api) -> None:
     assert csv_rows(empty) == [] and empty.text.startswith("jobId,jobType,status")
 
 
+async def test_csv_cells_never_start_a_spreadsheet_formula(http: Api) -> None:
+    """A worker's error message like ``=HYPERLINK(...)`` must stay text when an operator
+    opens the CSV in a spreadsheet: such cells get a leading ``'``; NDJSON keeps them."""
+    message = '=HYPERLINK("http://evil.example","x")'
+    job_id = await create(http, "formula", priority=-5)
+    await http.data(CLAIM, {"types": ["formula"]}, as_=WORKER)
+    await http.data("""mutation($id: ID!, $m: String!) { failJob(jobId: $id,
+        error: {code: "E", message: $m}, retryable: false) { status } }""",
+                    {"id": job_id, "m": message}, as_=WORKER)
+    selected = {"filter": json.dumps({"jobType": "formula"})}
+
+    [row] = csv_rows(await export(http, params={**selected, "format": "csv"}))
+    [line] = ndjson(await export(http, params=selected))
+
+    assert row["errorMessage"] == "'" + message
+    assert row["priority"] == "-5"  # a number is no formula
+    assert line["errorMessage"] == message
+
+
 async def test_documentation_jobs_export_with_their_filter(http: Api) -> None:
     for name in ("repo-a", "repo-b"):
         await http.data(CREATE_DOC, {"input": {"repositoryPath": f"/src/{name}",
