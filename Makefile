@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
+# Two pytest-xdist workers, each with its own embedded database: on a 2-core machine the
+# suite waits on the database half the time. `make test PYTEST_ARGS=` runs it in one.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test typecheck lint schema bench seed-demo demo-worker lock clean node-clients screenshots
 
