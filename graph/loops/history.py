@@ -10,25 +10,19 @@ their change, so a replay stores each once. See ``repository.job_history``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from typing import Any
 
-from graph.support import tasks
-from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES, buffered
-from repository.database import CommandError, DatabaseError, Store
+from graph.loops.feed_writer import FeedWriter
+from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
+from repository.database import CommandError, Store
 from repository.job_history import BOOKKEEPING, CREATED_FIELDS, STAMP
 
 logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
-UNSUPPORTED_RETRY_SECONDS = 60.0
 GATHER_SECONDS = 0.1
 """After a round that wrote entries, the wait before the next: an entry may lag its change
 this much more under load, and each round's getMore brings that much of the flow at once."""
@@ -71,54 +65,19 @@ update's entry needs only what it changed, and a log append must cost no process
 job's log (``repository.changes``)."""
 
 
-class HistoryWriter:
+class HistoryWriter(FeedWriter):
+    what = "history writer"
+    task_name = "jobgraph-history"
+
     def __init__(self, store: Store, *, lease_seconds: float = 30.0,
                  poll_seconds: float = 0.5, holder: str | None = None) -> None:
-        self.store = store
-        self.lease_seconds = lease_seconds
-        self.poll_seconds = poll_seconds
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.written = 0
-        self.leading = False
-        self._stream: Any = None
-        self._unsupported = False
-        self._from_now = False
-        self._saved_at = 0.0
+        super().__init__(store, store.history_feed, logger, lease_seconds=lease_seconds,
+                         poll_seconds=poll_seconds, holder=holder)
         self._acquired_at = 0.0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="jobgraph-history")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await tasks.stop([task])
-        await self._close()
-        if self.leading:
-            with contextlib.suppress(DatabaseError):
-                await self.store.history_feed.release(self.holder)
-            self.leading = False
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                if not await self.step():
-                    await asyncio.sleep(self.poll_seconds)
-                else:  # changes flow: let more gather, written a round trip for many
-                    await asyncio.sleep(min(GATHER_SECONDS, self.poll_seconds))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                tasks.reraise_if_cancelled(exc)
-                if not self._unsupported:
-                    level = logging.WARNING if isinstance(exc, DatabaseError) else logging.ERROR
-                    logger.log(level, "history writer interrupted, resuming: %s",
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                               exc_info=level == logging.ERROR)
-                await self._close()
-                await asyncio.sleep(UNSUPPORTED_RETRY_SECONDS if self._unsupported
-                                    else self.poll_seconds)
+    def pause_after(self, busy: bool) -> float:
+        # changes flow: let more gather, written a round trip for many
+        return min(GATHER_SECONDS, self.poll_seconds) if busy else self.poll_seconds
 
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its entries, save the
@@ -138,28 +97,15 @@ class HistoryWriter:
             self._acquired_at = started
             if self._stream is None:
                 await self._open(state)
-        changes: list[dict[str, Any]] = []
-        while len(changes) < BATCH:
-            if changes and buffered(self._stream) == 0:
-                break  # one getMore's worth a round; the next round gathers (see _run)
-            change = await self._stream.try_next()
-            if change is None:
-                break
-            changes.append(change)
+        # one getMore's worth a round; the next round gathers (see pause_after)
+        changes = await self._read(BATCH, one_round_trip=True)
         entries: list[dict[str, Any]] = []
         admins = await self.store.history.admins_of(changes)
         for change in changes:  # in order: a delete's stamp is kept before its delete
             entries += await self.store.history.entries_of(change, admins)
         self.written += await self.store.history.write(entries)
-        token = self._stream.resume_token
-        if token is not None and (changes or time.monotonic() - self._saved_at
-                                  > self.lease_seconds / 3):
-            if not await self.store.history_feed.save_token(self.holder, token):
-                logger.warning("lost the history writer's lease; another process goes on")
-                self.leading = False
-                await self._close()
-                return False
-            self._saved_at = time.monotonic()
+        if not await self._save_position(bool(changes)):
+            return False
         return bool(changes)
 
     async def _open(self, state: dict[str, Any]) -> None:
@@ -185,9 +131,3 @@ class HistoryWriter:
         if self._unsupported:
             logger.info("change streams are available: job history is recorded")
         self._unsupported = False
-
-    async def _close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            with contextlib.suppress(DatabaseError):
-                await stream.close()

@@ -19,20 +19,14 @@ later than its saved position, so a new webhook misses nothing from its creation
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from graph.support import tasks
+from graph.loops.feed_writer import FeedWriter
 from repository.access import Principal, readable_document
 from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
-from repository.database import CommandError, DatabaseError, Store
+from repository.database import CommandError, Store
 from repository.deliveries import delivery_document
 from repository.models import utcnow
 from repository.webhook_events import (
@@ -49,59 +43,20 @@ logger = logging.getLogger("jobgraph.outbox")
 
 BATCH = 100
 """Changes read before their deliveries are written and the position is saved."""
-UNSUPPORTED_RETRY_SECONDS = 60.0
-"""A standalone MongoDB has no change streams: look again this rarely (and quietly)."""
 
 
-class OutboxWriter:
+class OutboxWriter(FeedWriter):
+    what = "outbox writer"
+    task_name = "jobgraph-outbox"
+
     def __init__(self, store: Store, *, lease_seconds: float, poll_seconds: float = 1.0,
                  metrics: Any = None, on_written: Callable[[], None] | None = None,
                  holder: str | None = None) -> None:
-        self.store = store
-        self.lease_seconds = lease_seconds
-        self.poll_seconds = poll_seconds
+        super().__init__(store, store.webhook_feed, logger, lease_seconds=lease_seconds,
+                         poll_seconds=poll_seconds, holder=holder)
         self.metrics = metrics
         self.on_written = on_written
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.written = 0
-        self.leading = False
-        self._stream: Any = None
-        self._from_now = False
         self._skip_token = False
-        self._unsupported = False
-        self._saved_at = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="jobgraph-outbox")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await tasks.stop([task])
-        await self._close()
-        if self.leading:
-            with contextlib.suppress(DatabaseError):
-                await self.store.webhook_feed.release(self.holder)
-            self.leading = False
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                if not await self.step():
-                    await asyncio.sleep(self.poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                tasks.reraise_if_cancelled(exc)
-                if not self._unsupported:
-                    level = logging.WARNING if isinstance(exc, DatabaseError) else logging.ERROR
-                    logger.log(level, "outbox writer interrupted, resuming: %s",
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                               exc_info=level == logging.ERROR)
-                await self._close()
-                await asyncio.sleep(UNSUPPORTED_RETRY_SECONDS if self._unsupported
-                                    else self.poll_seconds)
 
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its deliveries, save the
@@ -124,18 +79,11 @@ class OutboxWriter:
         self.leading = True
         if self._stream is None:
             await self._open(state)
-        changes = await self._read()
+        changes = await self._read(BATCH)
         if changes:
             await self.write(changes)
-        token = self._stream.resume_token
-        if token is not None and (changes or time.monotonic() - self._saved_at
-                                  > self.lease_seconds / 3):
-            if not await self.store.webhook_feed.save_token(self.holder, token):
-                logger.warning("lost the outbox writer's lease; another process goes on")
-                self.leading = False
-                await self._close()
-                return False
-            self._saved_at = time.monotonic()
+        if not await self._save_position(bool(changes)):
+            return False
         return bool(changes)
 
     async def _open(self, state: dict[str, Any]) -> None:
@@ -173,21 +121,6 @@ class OutboxWriter:
                     self._from_now = True
             raise
         self._skip_token = False
-
-    async def _close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            with contextlib.suppress(DatabaseError):
-                await stream.close()
-
-    async def _read(self) -> list[dict[str, Any]]:
-        changes: list[dict[str, Any]] = []
-        while len(changes) < BATCH:
-            change = await self._stream.try_next()
-            if change is None:
-                break
-            changes.append(change)
-        return changes
 
     async def write(self, changes: list[dict[str, Any]]) -> int:
         """The deliveries of ``changes`` (raw change events), written idempotently."""
