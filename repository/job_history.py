@@ -38,6 +38,9 @@ from .mongo_types import Collection
 SYSTEM_ACTOR = "system"
 STAMP = "changed_by"
 DELETE_ACTION = "delete"
+WRITER_COMMENT = "jobgraph: history writer"
+"""Marks the writer's reads of ``jobs`` (in the server's logs and profiler, and for tests
+counting a request's commands: the writer runs in the background)."""
 DELETING_ADMINS = "deleting_admins"
 """Set with a delete's stamp: the admins who may read the DELETED entry (events carry no
 whole document, and the job is gone by the time the writer could read it)."""
@@ -198,7 +201,8 @@ class HistoryRepository:
         if not ids:
             return {}
         docs = self.collection.database["jobs"].find(
-            {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1})
+            {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1},
+            comment=WRITER_COMMENT)
         return {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access") or ())
                 async for doc in docs}
 

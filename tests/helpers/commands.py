@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import monitoring
 
 from repository.changes import LOOKUP_COMMENT
+from repository.job_history import WRITER_COMMENT
 from tests.helpers.waiting import eventually
 
 IGNORED = frozenset({"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart",
@@ -25,7 +26,8 @@ class CommandCounter(monitoring.CommandListener):
 
     Left out: handshakes and pings, and the API's own change stream (its ``aggregate``,
     the ``getMore`` polls on its cursor and the lookups of documents it has no state
-    of), which runs in the background, as does the history writer.
+    of), which runs in the background, as does the history writer (its own collections,
+    and its reads of jobs, marked ``WRITER_COMMENT``).
     """
 
     database: str
@@ -49,7 +51,7 @@ class CommandCounter(monitoring.CommandListener):
             return
         if name == "getMore" and command.get("getMore") in self.stream_cursors:
             return
-        if command.get("comment") == LOOKUP_COMMENT:
+        if command.get("comment") in (LOOKUP_COMMENT, WRITER_COMMENT):
             return
         if command.get(name) in HISTORY_COLLECTIONS:
             return
