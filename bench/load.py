@@ -137,7 +137,7 @@ async def run_http(spec: dict[str, Any]) -> dict[str, Any]:
     tasks = [asyncio.create_task(client()) for _ in range(spec["clients"])]
     await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
     window.start()
-    await asyncio.sleep(spec["duration"])
+    await measured_window(spec["duration"], lambda: len(samples), spec["clients"])
     result = window.stop()
     end_of["run"] = 0.0
     await asyncio.gather(*tasks)
