@@ -22,11 +22,40 @@ class CpuReading:
 
 
 def cpu(pid: int) -> CpuReading:
-    """User and system CPU seconds of every thread of ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as handle:
-        data = handle.read()
-    fields = data[data.rindex(")") + 2:].split()
-    return CpuReading(int(fields[11]) / TICKS, int(fields[12]) / TICKS)
+    """User and system CPU seconds of every thread of ``pid`` and of its live descendants
+    (``uvicorn --workers N`` serves from child processes) so far."""
+    user = system = 0.0
+    for member in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{member}/stat") as handle:
+                data = handle.read()
+        except OSError:  # it ended in between
+            continue
+        fields = data[data.rindex(")") + 2:].split()
+        user += int(fields[11]) / TICKS
+        system += int(fields[12]) / TICKS
+    return CpuReading(user, system)
+
+
+def descendants(pid: int) -> list[int]:
+    """Live processes below ``pid``, from each one's parent in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        parent = int(data[data.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, pending = [], [pid]
+    while pending:
+        below = children.get(pending.pop(), [])
+        found.extend(below)
+        pending.extend(below)
+    return found
 
 
 def memory_kb(pid: int) -> dict[str, int]:

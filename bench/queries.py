@@ -36,7 +36,5 @@ APPEND_LOGS = ("mutation Logs($id: ID!) { appendJobLogs(jobId: $id, entries: [{l
 COMPLETE_JOB = ("mutation Complete($id: ID!) { completeJob(jobId: $id, results: {ok: true}) "
                 + SELECTION + " }")
 
-FAIL_JOB = ("mutation Fail($id: ID!) { failJob(jobId: $id, error: {code: \"BENCH\", "
-            "message: \"one status change\"}) " + SELECTION + " }")
-
-JOB_CHANGED = "subscription Changed($id: ID!) { jobChanged(jobId: $id) { jobId status version } }"
+JOB_CHANGED = ("subscription Changed($id: ID!) { jobChanged(jobId: $id) { jobId status version "
+               "progress { step percent } } }")

@@ -29,7 +29,7 @@ from repository.database import EmbeddedServer, Store, free_port, make_client
 
 from . import queries
 from .load import HttpConnection, request_bytes
-from .measure import memory_kb
+from .measure import cpu, memory_kb, percentiles
 from .report import render_table, verdicts
 from .seed import GROWTH_FILTER, READER, seed_jobs
 
@@ -46,7 +46,10 @@ class Plan:
     read_clients: int = 32
     page_clients: int = 8
     workers: int = 16
-    subscribers: tuple[int, ...] = (1000, 5000)
+    subscribers: tuple[int, ...] = (1000, 10_000)
+    changes: int = 5
+    subscriber_processes: int = max(1, min(8, (os.cpu_count() or 2) // 2))
+    scale_workers: int = max(2, min(8, (os.cpu_count() or 2) // 4))
     growth: tuple[int, int] = (1000, 100_000)
     jobs: int = 1000
 
@@ -54,7 +57,7 @@ class Plan:
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
             plan = cls(quick=True, duration=1.5, warmup=0.7, rounds=1, subscribers=(200,),
-                       growth=(1000, 3000))
+                       changes=2, growth=(1000, 3000))
         else:
             plan = cls(quick=False, duration=8.0, warmup=2.0, rounds=2)
         if args.duration:
@@ -63,6 +66,8 @@ class Plan:
             plan.subscribers = tuple(args.subscribers)
         if args.growth_jobs:
             plan.growth = (plan.jobs, args.growth_jobs)
+        if args.scale_workers:
+            plan.scale_workers = args.scale_workers
         return plan
 
 
@@ -95,13 +100,14 @@ class Bench:
             self.embedded = EmbeddedServer(data_dir=self.work / "db")
             self.uri = self.embedded.start()
 
-    def start_server(self) -> None:
+    def start_server(self, workers: int = 1) -> None:
         assert self.uri is not None  # start_database ran first
         self.port = free_port()
+        # the fan-out's subscribers are one user, as many as the largest run
+        most = str(max(self.plan.subscribers, default=1) + 10)
         env = {**os.environ, "JOBGRAPH_MONGODB_URI": self.uri, "JOBGRAPH_DATABASE": self.database,
-               "JOBGRAPH_JWT_SECRET": self.secret,
-               # the fan-out's subscribers are one user, as many as the largest run
-               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_USER": str(max(self.plan.subscribers, default=1)),
+               "JOBGRAPH_JWT_SECRET": self.secret, "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_USER": most,
+               "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_PROCESS": most,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                            os.environ.get("PYTHONPATH")]))}
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -112,9 +118,8 @@ class Bench:
             profiler = [str(beside) if beside.exists() else "py-spy", "record", "--rate", "250",
                         "--format", "raw", "--output", str(self.profile_server), "--"]
         self.server = subprocess.Popen(
-            [*profiler, sys.executable, "-m", "uvicorn", "bench.server:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-             "--no-access-log", "--log-level", "warning"],
+            [*profiler, sys.executable, "-m", "bench.server", "--port", str(self.port),
+             "--workers", str(workers)],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.server_pid = self.server.pid
         log.close()
@@ -195,6 +200,8 @@ class Bench:
                     "/bare/jobs", [{"query": queries.JOBS_PAGE, "variables": {"first": 100}}],
                     self.plan.page_clients)
                 self.results["page"]["round_trips"] = await self.round_trips()
+            if "scaling" in self.scenarios:
+                self.results["scaling"] = await self.scaling_run()
             if "subscriptions" in self.scenarios:
                 # a fresh process, so its memory growth is the subscribers' alone
                 self.results["server"] = {"peak_rss_kb": memory_kb(self.server_pid)["VmHWM"]}
@@ -274,34 +281,144 @@ class Bench:
                 "service": merge(service)}
 
     async def subscription_runs(self, store: Store) -> dict[str, Any]:
+        idle_cursors = await open_cursors(store)
+        runs = {}
+        for count in self.plan.subscribers:
+            runs[str(count)] = {**await self.fanout_run(store, count),
+                                "open_cursors_idle": idle_cursors}
+            await asyncio.sleep(1.0)  # let the server close the sockets
+        return runs
+
+    async def fanout_run(self, store: Store, count: int) -> dict[str, Any]:
+        """``count`` subscribers of one job in ``bench.subscribers`` processes (their CPU is
+        not the server's), then ``changes`` writes straight into MongoDB, each timed from
+        the write to every subscriber's frame; the server's CPU for connecting and for each
+        change is read from /proc around each."""
         from datetime import UTC, datetime
 
         from repository.job_documents import job_to_document
         from repository.models import AccessControl, SecretaryJob, new_id
 
-        idle_cursors = await open_cursors(store)
-        idle_memory = memory_kb(self.server_pid)["VmRSS"]
-        runs = {}
-        for count in self.plan.subscribers:
-            job_type = f"bench-fanout-{count}"
-            job = SecretaryJob(job_id=new_id(), job_type=job_type,
-                               created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
-                               access_control=AccessControl(read_access=[READER]))
-            await store.jobs.collection.insert_one(job_to_document(job))
-            result = await self.load({
-                "kind": "subscribers", "count": count, "job_id": job.job_id,
-                "job_type": job_type, "new_status": "FAILED",
-                "ws_url": f"ws://127.0.0.1:{self.port}/graphql", "token": self.token(READER),
-                # an admin: its write filter is {_id} alone, which SecantusDB finds by
-                # index (a user's holds an $or of access lists, which it scans for)
-                "owner_token": self.token("bench-admin", "admin"),
-                "mongodb_uri": self.uri, "database": self.database})
-            result["memory_per_subscriber_kb"] = round(
-                (result["memory_subscribed_kb"] - idle_memory) / count, 1)
-            result["open_cursors_idle"] = idle_cursors
-            runs[str(count)] = result
-            await asyncio.sleep(1.0)  # let the server close the sockets
-        return runs
+        from .subscribers import Client
+
+        job = SecretaryJob(job_id=new_id(), job_type=f"bench-fanout-{count}",
+                           created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
+                           access_control=AccessControl(read_access=[READER]))
+        await store.jobs.collection.insert_one(job_to_document(job))
+        spec = {"token": self.token(READER), "query": queries.JOB_CHANGED,
+                "variables": {"id": job.job_id}}
+        url = f"ws://127.0.0.1:{self.port}/graphql"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        processes = max(1, min(self.plan.subscriber_processes, count))
+        clients = [await Client.start(str(ROOT), env) for _ in range(processes)]
+        try:
+            # one subscriber first, uncounted: the document is parsed and validated
+            await clients[0].ask({"op": "open", "url": url, "subscriptions": [spec]})
+            rest = count - 1
+            shares = [rest // processes + (n < rest % processes) for n in range(processes)]
+            memory_before = memory_kb(self.server_pid)["VmRSS"]
+            cpu_before, started = cpu(self.server_pid), time.perf_counter()
+            await asyncio.gather(*(c.ask({"op": "open", "url": url,
+                                          "subscriptions": [spec] * share})
+                                   for c, share in zip(clients, shares, strict=True)))
+            connect_cpu = cpu(self.server_pid).total - cpu_before.total
+            connect_s = time.perf_counter() - started
+            await asyncio.sleep(0.5)  # settled, before reading its memory
+            memory_subscribed = memory_kb(self.server_pid)["VmRSS"]
+            cursors_subscribed = await open_cursors(store)
+            delays: list[float] = []
+            database_ms: list[float] = []
+            fanout_cpu, delivered = 0.0, 0
+            for number in range(self.plan.changes):
+                percent = 10 + number
+                for c in clients:
+                    await c.ask({"op": "expect", "field": "jobChanged",
+                                 "key": "progress.percent", "value": percent})
+                stream = await store.jobs.collection.watch(
+                    [{"$match": {"documentKey._id": job.job_id}}])
+                seen = asyncio.create_task(arrival(stream))
+                before = cpu(self.server_pid)
+                changed = (await clients[0].ask({
+                    "op": "change", "mongodb_uri": self.uri, "database": self.database,
+                    "job_ids": [job.job_id],
+                    "set": {"progress": {"step": "bench", "percent": percent,
+                                         "message": None}}}))["at"]
+                answers = await asyncio.gather(*(c.ask({"op": "collect", "timeout": 60})
+                                                 for c in clients))
+                fanout_cpu += cpu(self.server_pid).total - before.total
+                with contextlib.suppress(Exception):  # only a figure beside the delays
+                    database_ms.append((await asyncio.wait_for(seen, 10) - changed) * 1000)
+                await stream.close()
+                for answer in answers:
+                    delivered += len(answer["arrivals"])
+                    delays.extend(at - changed for at in answer["arrivals"])
+        finally:
+            for c in clients:
+                await c.stop()
+        deliveries = count * self.plan.changes
+        return {
+            "subscribers": count,
+            "changes": self.plan.changes,
+            "client_processes": processes,
+            "delivered": delivered,
+            "expected": deliveries,
+            "connect_s": round(connect_s, 2),
+            "connect_cpu_per_subscriber_us": round(connect_cpu / max(1, count - 1) * 1e6, 1),
+            "fanout_cpu_s": round(fanout_cpu, 3),
+            "cpu_per_delivery_us": round(fanout_cpu / deliveries * 1e6, 1),
+            **percentiles(delays),
+            "max_ms": round(max(delays) * 1000, 3) if delays else None,
+            # when a bare change stream in the driver saw each write: the database's part
+            "database_ms": round(sorted(database_ms)[len(database_ms) // 2], 1)
+            if database_ms else None,
+            "memory_before_kb": memory_before,
+            "memory_subscribed_kb": memory_subscribed,
+            "memory_per_subscriber_kb": round(
+                (memory_subscribed - memory_before) / max(1, count - 1), 1),
+            "open_cursors_subscribed": cursors_subscribed,
+        }
+
+    async def scaling_run(self) -> dict[str, Any]:
+        """Job by id served by 1 and by N uvicorn worker processes (``jobgraph serve
+        --workers N``: each its own event loop and change stream), driven by several load
+        processes; rounds alternate. Throughput with N over throughput with 1."""
+        bodies = [{"query": queries.JOB, "variables": {"id": job_id}}
+                  for job_id in self.job_ids[:500]]
+        token = self.token(READER)
+        sizes = (1, self.plan.scale_workers)
+        runs: dict[int, list[dict[str, Any]]] = {workers: [] for workers in sizes}
+        cursors: dict[int, int | None] = {}
+        for _ in range(self.plan.rounds):
+            for workers in sizes:
+                self.stop_server()
+                self.start_server(workers)
+                await settled(self.server_pid)
+                loaders = max(1, min(workers, 4))
+                found = await asyncio.gather(*(self.load({
+                    "kind": "http", "path": "/graphql", "bodies": bodies, "token": token,
+                    "clients": self.plan.read_clients * workers // loaders,
+                    "duration": self.plan.duration, "warmup": max(self.plan.warmup, 2.0)})
+                    for _ in range(loaders)))
+                cursors[workers] = await open_cursors(self.store)
+                runs[workers].append({
+                    "loaders": loaders,
+                    "clients": self.plan.read_clients * workers // loaders * loaders,
+                    "requests": sum(run["requests"] for run in found),
+                    "throughput_per_s": sum(run["throughput_per_s"] for run in found),
+                    "cpu_per_op_us": round(
+                        sum(run["server_cpu_s"] for run in found) / len(found)
+                        / max(1, sum(run["requests"] for run in found)) * 1e6, 1),
+                    **{key: max(run[key] for run in found)
+                       for key in ("p50_ms", "p95_ms", "p99_ms")},
+                    "failures": sum(run["failures"] for run in found)})
+        self.stop_server()
+        self.start_server()
+        return {str(workers): {
+            "workers": workers, "open_cursors": cursors[workers], **found[-1],
+            "throughput_per_s": round(sum(run["throughput_per_s"] for run in found)
+                                      / len(found), 1),
+            "rounds": [run["throughput_per_s"] for run in found]}
+            for workers, found in runs.items()}
 
     async def growth_run(self) -> dict[str, Any]:
         body = {"query": queries.GROWTH_PAGE, "variables": GROWTH_FILTER}
@@ -420,6 +537,25 @@ def _child_of(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
+async def settled(pid: int, seconds: float = 60.0) -> None:
+    """Until the server's processes are done starting: their CPU use falls to a trickle
+    (the first worker answering /readyz says nothing of the others)."""
+    deadline = time.monotonic() + seconds
+    last = cpu(pid).total
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = cpu(pid).total
+        if now - last < 0.1:
+            return
+        last = now
+
+
+async def arrival(stream: Any) -> float:
+    """When the stream's next event arrived."""
+    await stream.next()
+    return time.perf_counter()
+
+
 async def open_cursors(store: Store) -> int | None:
     try:
         status = await store.client.admin.command("serverStatus")
@@ -443,7 +579,7 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds": [run["cpu_per_op_us"] for run in runs]}
 
 
-SCENARIOS = ["job", "page", "worker", "subscriptions", "growth"]
+SCENARIOS = ["job", "page", "worker", "scaling", "subscriptions", "growth"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -453,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds per measured run")
     parser.add_argument("--subscribers", type=int, nargs="+", help="fan-out sizes")
     parser.add_argument("--growth-jobs", type=int, help="jobs stored for the large growth run")
+    parser.add_argument("--scale-workers", type=int,
+                        help="worker processes of the scaling run (default: CPUs / 4, 2 to 8)")
     parser.add_argument("--json", type=Path, help="where to write the JSON report")
     parser.add_argument("--profile-server", type=Path, metavar="RAW",
                         help="run the server under py-spy, writing its samples here")

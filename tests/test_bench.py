@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"job", "page", "worker", "subscriptions", "growth"}
+SCENARIOS = {"job", "page", "worker", "scaling", "subscriptions", "growth"}
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from graph.auth.tokens import (
     KNOWN_ROLES,
@@ -82,8 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
-
     settings = load_settings()
     configure_logging(settings)
     load_keys(settings)  # an unusable key stops here, before the database starts
@@ -104,20 +103,27 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run("graph.server.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=settings.log_level.lower(),
-                    proxy_headers=True, **UVICORN_WEBSOCKETS,
-                    # a WebSocket message is bounded like a request body: a larger frame
-                    # is refused from its header (close 1009), never read whole
-                    ws_max_size=settings.max_body_bytes,
-                    # our handler (JSON) formats uvicorn's lines too; each request is
-                    # logged once, by RequestObservability, with its request id
-                    log_config=None, access_log=False)
+                    workers=args.workers, **uvicorn_options(settings))
     finally:
         if shared_secret is not None:
             shared_secret.unlink(missing_ok=True)
         if server is not None:
             server.stop()
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn (the benchmark's server runs the same way)."""
+    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
+
+    return {"log_level": settings.log_level.lower(), "proxy_headers": True,
+            **UVICORN_WEBSOCKETS,
+            # a WebSocket message is bounded like a request body: a larger frame is
+            # refused from its header (close 1009), never read whole
+            "ws_max_size": settings.max_body_bytes,
+            # our handler (JSON) formats uvicorn's lines too; each request is logged
+            # once, by RequestObservability, with its request id
+            "log_config": None, "access_log": False}
 
 
 def session_secret_path(settings: Settings) -> Path:
