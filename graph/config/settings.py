@@ -92,6 +92,9 @@ class Settings(BaseSettings):
 
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
+    websocket_init_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    """A ``graphql-transport-ws`` socket that sends no ``connection_init`` within it is
+    closed with 4408."""
     max_subscriptions_per_process: int = Field(10_000, ge=1)
     max_subscriptions_per_user: int = Field(100, ge=1)
     max_anonymous_subscriptions: int = Field(1000, ge=1)

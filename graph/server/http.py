@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -140,6 +141,8 @@ class GraphQLView(GraphQL[Context, None]):
                          subscription_protocols=SUBSCRIPTION_PROTOCOLS,
                          # enforced with a coded error in graph/realtime/subscriptions.py
                          max_subscriptions_per_connection=None,
+                         connection_init_wait_timeout=timedelta(
+                             seconds=settings.websocket_init_timeout_seconds),
                          **options)
         self.settings = settings
         self.authenticator = Authenticator(settings)

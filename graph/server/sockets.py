@@ -19,6 +19,7 @@ protocol says:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator
 from contextlib import suppress
@@ -208,7 +209,38 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parked: dict[str, Any] = {}
+        self.init_timer: asyncio.TimerHandle | None = None
+        self.init_closing: asyncio.Task[None] | None = None
         fanout_of(self.view).offer_parking(self.context, socket_of(self.websocket))
+
+    def on_request_accepted(self) -> None:
+        """The wait for ``connection_init`` is a timer, not Strawberry's task: that task
+        lived, then stayed cancelled (with its error, traceback and frame) for as long as
+        the connection, ~2 KB each, and cost a task's start and cancellation per connect."""
+        self.init_timer = asyncio.get_running_loop().call_later(
+            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out)
+
+    def _init_timed_out(self) -> None:
+        self.init_timer = None
+        if self.connection_init_received:
+            return
+        self.connection_timed_out = True
+        self.init_closing = asyncio.create_task(self.websocket.close(
+            code=4408, reason="Connection initialisation timeout"))
+        self.init_closing.add_done_callback(self._task_done)
+
+    def _stop_init_timer(self) -> None:
+        if self.init_timer is not None:
+            self.init_timer.cancel()
+            self.init_timer = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self._stop_init_timer()
+        await super().handle_connection_init(message)
+
+    async def shutdown(self) -> None:
+        self._stop_init_timer()
+        await super().shutdown()
 
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)

@@ -29,6 +29,7 @@ fails if they change. ``jobgraph serve`` uses it (``UVICORN_WEBSOCKETS``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -43,7 +44,93 @@ FRAMES = "jobgraph.websocket.frames"
 WRITTEN, BLOCKED, CLOSED = "written", "blocked", "closed"
 
 
+class Inbox:
+    """uvicorn's queue of a connection's ASGI events, without ``asyncio.Queue``'s three
+    deques (2.2 KB per connection, most of them never used): uvicorn puts, the
+    application's ``receive`` gets."""
+
+    __slots__ = ("items", "waiters")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self.items.append(item)
+        if self.waiters:
+            waiters, self.waiters = self.waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self.items:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self.waiters:  # cancelled before an item came
+                    self.waiters.remove(waiter)
+        return self.items.pop(0)
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+
+class Flag:
+    """``asyncio.Event`` as uvicorn uses it for ``writable``, without the deque of
+    waiters each event allocates (620 B per connection): nobody waits unless the client
+    stops reading."""
+
+    __slots__ = ("value", "waiters")
+
+    def __init__(self) -> None:
+        self.value = False
+        self.waiters: list[asyncio.Future[bool]] | None = None
+
+    def is_set(self) -> bool:
+        return self.value
+
+    def set(self) -> None:
+        if self.value:
+            return
+        self.value = True
+        waiters, self.waiters = self.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self.value = False
+
+    async def wait(self) -> bool:
+        if self.value:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        await waiter
+        return True
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]  # what uvicorn calls of a Queue
+        self.writable = Flag()  # type: ignore[assignment]  # what uvicorn calls of an Event
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and getattr(self, "response", None) is not None:
+            # the 101 response and the request's headers, no longer read by anyone
+            self.response = None  # type: ignore[assignment]
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # none when the handshake was refused

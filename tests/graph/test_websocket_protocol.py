@@ -24,7 +24,7 @@ from websockets.frames import Close, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from graph.server.websocket_protocol import LAGGING_CLOSE_CODE, WebSocketProtocol
+from graph.server.websocket_protocol import LAGGING_CLOSE_CODE, Flag, Inbox, WebSocketProtocol
 from tests.helpers.graphql import WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, live_server
 from tests.helpers.waiting import eventually
@@ -156,3 +156,77 @@ def test_uvicorns_protocol_still_has_what_ours_relies_on() -> None:
                       "self.scope"):
         assert re.search(rf"{re.escape(attribute)}(: [^=]+)? = ", source), attribute
     assert issubclass(WebSocketProtocol, WebSocketsSansIOProtocol)
+
+
+def test_uvicorn_calls_of_its_queue_and_flag_are_those_inbox_and_flag_have() -> None:
+    # WebSocketProtocol swaps uvicorn's asyncio.Queue and Event for lighter ones
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    assert set(re.findall(r"self\.queue\.(\w+)", source)) <= {"put_nowait", "get", "empty"}
+    assert set(re.findall(r"self\.writable\.(\w+)", source)) <= {"set", "clear", "wait",
+                                                                "is_set"}
+    assert "self.response" in source  # dropped by ours once the handshake is written
+
+
+async def test_the_inbox_hands_items_in_order_to_a_waiting_reader() -> None:
+    inbox = Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait(1)
+    inbox.put_nowait(2)
+    assert await asyncio.wait_for(reader, DEADLINE) == 1
+    assert not inbox.empty() and inbox.qsize() == 1
+    assert await inbox.get() == 2 and inbox.empty()
+    # a reader cancelled while waiting leaves nothing behind, the next one gets the item
+    cancelled = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert inbox.waiters == []
+    inbox.put_nowait(3)
+    assert await asyncio.wait_for(inbox.get(), DEADLINE) == 3
+
+
+async def test_the_flag_wakes_every_waiter_when_set_and_waits_again_once_cleared() -> None:
+    flag = Flag()
+    assert not flag.is_set()
+    waiters = [asyncio.create_task(flag.wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(waiter.done() for waiter in waiters)
+    flag.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiters), DEADLINE) == [True] * 3
+    flag.clear()
+    late = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    assert not late.done()
+    flag.set()
+    assert await asyncio.wait_for(late, DEADLINE) is True
+
+
+async def test_a_socket_that_never_sends_connection_init_is_closed_with_4408(
+        mongo_uri: str, store: Any, database_name: str) -> None:
+    import websockets
+
+    settings = make_settings(database=database_name, websocket_init_timeout_seconds=0.5)
+    async with live_server(settings, mongo_uri) as server:
+        silent = await websockets.connect(server.ws_url,
+                                          subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        talking = await websockets.connect(server.ws_url,
+                                           subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        try:
+            await talking.send(json.dumps({"type": "connection_init",
+                                           "payload": bearer(settings, ALICE)}))
+            assert json.loads(await talking.recv())["type"] == "connection_ack"
+            # the silent one is closed once the wait is over
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(silent.recv(), DEADLINE)
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                4408, "Connection initialisation timeout")
+            # and the one that said hello in time still works after it
+            await talking.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "query { viewer { userId } }"}}))
+            answer = json.loads(await asyncio.wait_for(talking.recv(), DEADLINE))
+            assert answer["payload"]["data"]["viewer"]["userId"] == ALICE.user_id
+        finally:
+            await silent.close()
+            await talking.close()
