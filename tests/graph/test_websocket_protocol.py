@@ -230,3 +230,36 @@ async def test_a_socket_that_never_sends_connection_init_is_closed_with_4408(
         finally:
             await silent.close()
             await talking.close()
+
+
+def coroutine_chain(task: asyncio.Task[Any]) -> list[str]:
+    """The qualified names of the coroutines a task is suspended in, outermost first."""
+    names, current = [], task.get_coro()
+    while current is not None:
+        code = getattr(current, "cr_code", None) or getattr(current, "ag_code", None)
+        names.append(code.co_qualname if code is not None else type(current).__name__)
+        current = getattr(current, "cr_await", None) or getattr(current, "ag_await", None)
+    return names
+
+
+async def test_a_graphql_socket_holds_no_frame_of_the_middleware_stack_or_router(
+        mongo_uri: str, store: Any, database_name: str) -> None:
+    import websockets
+
+    settings = make_settings(database=database_name)
+    async with live_server(settings, mongo_uri) as server, websockets.connect(server.ws_url,
+                                  subprotocols=["graphql-transport-ws"]  # type: ignore[list-item]
+                                  ) as socket:
+        await socket.send(json.dumps({"type": "connection_init",
+                                      "payload": bearer(settings, ALICE)}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        connections = [chain for chain in map(coroutine_chain, asyncio.all_tasks())
+                       if chain and chain[0].endswith("run_asgi")]
+    # what a connection holds while it waits for its next message, for as long as it lasts
+    assert len(connections) == 1
+    held = connections[0]
+    assert "RequestObservability._websocket" in held  # still observed (id, metrics, log)
+    assert "BaseGraphQLTransportWSHandler.handle" in held
+    skipped = ("ServerErrorMiddleware", "ExceptionMiddleware", "Router", "WebSocketRoute",
+               "wrap_app_handling_exceptions", "GraphQL.__call__")
+    assert [name for name in held if name.startswith(skipped)] == [], held
