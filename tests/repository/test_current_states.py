@@ -1,7 +1,8 @@
 """A job's current state, read once for a burst of subscribers (repository/current_states.py):
 every caller gets what its own filtered read would have given (the job, or NOT_FOUND when
-it may not read it), in one ``find``; and a read already sent is never joined, so a
-caller never gets a state older than its own call."""
+it may not read it), in one ``find``; and a read already sent is joined only while the
+caller's hub says no change of the job reached its subscribers since the read started, so a
+caller never gets a state older than its own call without the change that follows it."""
 
 from __future__ import annotations
 
@@ -82,4 +83,65 @@ async def test_a_read_already_sent_is_not_joined(counted: tuple[Store, CommandCo
     # then it read again, and got the state after the change
     assert second.version == job.version + 1
     assert (await first).version in (job.version, job.version + 1)
+    assert counter.counts["find"] == 2
+
+
+class Epochs:
+    """Stands for the hub: the job's epoch is whatever the test says."""
+
+    def __init__(self, value: int | None) -> None:
+        self.value = value
+
+    def job_epoch(self, job_id: str) -> int | None:
+        return self.value
+
+
+async def started_read(store: Store, job_id: str, epochs: Epochs) -> asyncio.Task[Any]:
+    """A caller's read, sent (recorded as in flight) and not yet answered."""
+    first = asyncio.create_task(store.jobs.get_without_logs(ALICE, job_id, epochs))
+    await asyncio.sleep(0)  # it asks: its read waits for the end of the loop's pass
+    await asyncio.sleep(0)  # the read starts (its find is not even on the wire yet)
+    assert job_id in store.jobs.current_states.sent
+    return first
+
+
+async def test_a_read_in_flight_is_joined_while_no_change_of_the_job_reached_its_subscribers(
+        counted: tuple[Store, CommandCounter]) -> None:
+    store, counter = counted
+    [job] = await insert_jobs(store, [make_job()])
+    epochs = Epochs(7)
+    counter.clear()
+    # given a read in flight, and no change handed to the job's subscribers since it started
+    first = await started_read(store, job.job_id, epochs)
+    # when another caller asks (a reader, and one who may not read it)
+    second, refused = await asyncio.gather(
+        store.jobs.get_without_logs(ALICE, job.job_id, epochs),
+        outcome(store.jobs.get_without_logs(BOB, job.job_id, epochs)))
+    # then all were answered by the one find, each as its own read would have answered
+    assert (await first).version == second.version == job.version
+    assert refused[0] == "NOT_FOUND"
+    assert counter.counts["find"] == 1
+    assert store.jobs.current_states.sent == {}  # nothing kept once answered
+
+
+@pytest.mark.parametrize("moved", ["changed", "no subscribers", "another hub"])
+async def test_a_read_in_flight_is_not_joined_once_the_epoch_moved_or_is_unknown(
+        counted: tuple[Store, CommandCounter], moved: str) -> None:
+    store, counter = counted
+    [job] = await insert_jobs(store, [make_job()])
+    epochs = Epochs(7)
+    counter.clear()
+    # given a read in flight
+    first = await started_read(store, job.job_id, epochs)
+    # when a change of the job reached its subscribers, or the caller's epoch is unknown
+    # or from elsewhere, and a caller asks
+    asking = {"changed": epochs, "no subscribers": Epochs(None), "another hub": Epochs(7)}
+    if moved == "changed":
+        epochs.value = 8
+    elif moved == "no subscribers":
+        epochs.value = None
+    second = await store.jobs.get_without_logs(ALICE, job.job_id, asking[moved])
+    # then it read again
+    await first
+    assert second.job_id == job.job_id
     assert counter.counts["find"] == 2
