@@ -125,7 +125,9 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
     app = create_app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on",
-                                           ws_ping_interval=None, **UVICORN_WEBSOCKETS))
+                                           ws_ping_interval=None,
+                                           ws_per_message_deflate=settings.websocket_compression,
+                                           **UVICORN_WEBSOCKETS))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

@@ -54,7 +54,9 @@ class Subscribers:
             async with gate:
                 socket = await websockets.connect(command["url"], subprotocols=[protocol],
                                                   open_timeout=120, ping_interval=None,
-                                                  max_size=None, compression=None)
+                                                  # offers permessage-deflate, as
+                                                  # browsers and the npm ws client do
+                                                  max_size=None)
                 await socket.send(orjson.dumps({"type": "connection_init", "payload": {
                     "Authorization": f"Bearer {spec['token']}"}}).decode())
                 ack = orjson.loads(await socket.recv())

@@ -121,6 +121,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             # a WebSocket message is bounded like a request body: a larger frame is
             # refused from its header (close 1009), never read whole
             "ws_max_size": settings.max_body_bytes,
+            "ws_per_message_deflate": settings.websocket_compression,
             # our handler (JSON) formats uvicorn's lines too; each request is logged
             # once, by RequestObservability, with its request id
             "log_config": None, "access_log": False}

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
 
     # subscriptions
     max_subscriptions_per_connection: int = Field(20, ge=1)
+    websocket_compression: bool = False
+    """permessage-deflate for clients that offer it (browsers and the npm ``ws`` client
+    do): off, as the ``ws`` server's default, because each connection then holds its
+    own zlib state (~50 KB) and every frame is compressed once per subscriber."""
     websocket_init_timeout_seconds: float = Field(60.0, gt=0, le=3600)
     """A ``graphql-transport-ws`` socket that sends no ``connection_init`` within it is
     closed with 4408."""

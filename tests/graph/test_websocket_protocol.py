@@ -263,3 +263,21 @@ async def test_a_graphql_socket_holds_no_frame_of_the_middleware_stack_or_router
     skipped = ("ServerErrorMiddleware", "ExceptionMiddleware", "Router", "WebSocketRoute",
                "wrap_app_handling_exceptions", "GraphQL.__call__")
     assert [name for name in held if name.startswith(skipped)] == [], held
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_permessage_deflate_is_declined_unless_switched_on(
+        mongo_uri: str, store: Any, database_name: str, compression: bool) -> None:
+    import websockets
+
+    settings = make_settings(database=database_name, websocket_compression=compression)
+    # a client offering permessage-deflate, as browsers and the npm ws client do
+    async with live_server(settings, mongo_uri) as server, websockets.connect(
+            server.ws_url, compression="deflate",
+            subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        assert socket.response is not None
+        offered = socket.response.headers.get("Sec-WebSocket-Extensions") or ""
+        await socket.send(json.dumps({"type": "connection_init",
+                                      "payload": bearer(settings, ALICE)}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+    assert ("permessage-deflate" in offered) is compression

@@ -45,6 +45,7 @@ async def live_server(settings: Settings, mongo_uri: str,
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws_ping_interval=ws_ping, ws_ping_timeout=ws_ping,
+                            ws_per_message_deflate=settings.websocket_compression,
                             **UVICORN_WEBSOCKETS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
