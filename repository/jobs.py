@@ -27,7 +27,7 @@ from .claims import (
     refusal_filter,
     refuse_job_write,
 )
-from .current_states import CurrentStates, Epochs
+from .current_states import CurrentStates
 from .documents import access_update, bump_version
 from .errors import (
     CancelRequestedError,
@@ -595,11 +595,10 @@ class JobRepository:
 
     # -- logs, a few entries at a time (see repository.job_logs) -------------
 
-    async def get_without_logs(self, principal: Principal, job_id: str,
-                               epochs: Epochs | None = None) -> SecretaryJob:
+    async def get_without_logs(self, principal: Principal, job_id: str) -> SecretaryJob:
         """What a subscription reads first: one read for a burst of subscribers of the
         job (``current_states.py``)."""
-        return await self.current_states.get(principal, job_id, epochs)
+        return await self.current_states.get(principal, job_id)
 
     async def log_window(self, job: SecretaryJob,
                          last: int | None = None) -> builtins.list[LogEntry]:

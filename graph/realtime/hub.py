@@ -190,10 +190,6 @@ class Hub:
         self.supported = True
         self.lag_seconds = 0.0
         self.events = 0
-        self.ticks = 0
-        self.epochs: dict[Key, int] = {}
-        """Per key with subscribers: a tick taken when its group was formed and at each
-        change handed to it since (``epoch``)."""
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -266,11 +262,7 @@ class Hub:
                 self.metrics.set_change_stream_lag(self.lag_seconds)
         targets: set[Subscriber] = set(self.by_collection.get(change.collection, ()))
         for index_key in change_keys(change):
-            group = self.by_key.get(index_key)
-            if group:
-                targets |= group
-                self.ticks += 1
-                self.epochs[index_key] = self.ticks
+            targets |= self.by_key.get(index_key, set())
         flushes: set[Flush] = set()
         for subscriber in targets:
             flush = subscriber.offer(change)
@@ -278,14 +270,6 @@ class Hub:
                 flushes.add(flush)
         for flush in flushes:  # e.g. one execution for many parked subscribers
             flush.flush()
-
-    def job_epoch(self, job_id: str) -> int | None:
-        """What a job's subscribers have been handed, as a number: it changes whenever a
-        change of the job is dispatched to them, and when their group is formed anew;
-        None while the job has none. Equal at two moments: no change of the job reached
-        its subscribers in between (``repository/current_states.py`` joins a read in
-        flight on it)."""
-        return self.epochs.get(("jobs", job_id))
 
     def all_subscribers(self) -> set[Subscriber]:
         found: set[Subscriber] = set()
@@ -323,12 +307,7 @@ class Hub:
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
         for key in subscriber.keys:
-            group = self.by_key.get(key)
-            if group is None:
-                group = self.by_key[key] = set()
-                self.ticks += 1
-                self.epochs[key] = self.ticks
-            group.add(subscriber)
+            self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
             self.by_collection[collection].add(subscriber)
         subscriber.registered = True
@@ -355,6 +334,5 @@ class Hub:
                 group.discard(subscriber)
                 if not group:
                     del self.by_key[key]
-                    del self.epochs[key]
         for collection in subscriber.collections:
             self.by_collection[collection].discard(subscriber)

@@ -1,8 +1,7 @@
 """A job's current state, read once for a burst of subscribers (repository/current_states.py):
 every caller gets what its own filtered read would have given (the job, or NOT_FOUND when
-it may not read it), in one ``find``; and a read already sent is joined only while the
-caller's hub says no change of the job reached its subscribers since the read started, so a
-caller never gets a state older than its own call without the change that follows it."""
+it may not read it), in one ``find``; and a read already sent is never joined (who asks
+meanwhile shares the next one), so a caller never gets a state older than its own call."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from repository.errors import NotFoundError
 from repository.job_logs import get_without_logs
 from repository.models import AccessControl, JobStatus
 from tests.helpers.commands import CommandCounter
-from tests.helpers.waiting import eventually
+from tests.helpers.waiting import DEADLINE, eventually
 
 from .support import ALICE, ANON, BOB, CAROL, ROOT, WORKER, insert_jobs, make_job
 
@@ -86,62 +85,70 @@ async def test_a_read_already_sent_is_not_joined(counted: tuple[Store, CommandCo
     assert counter.counts["find"] == 2
 
 
-class Epochs:
-    """Stands for the hub: the job's epoch is whatever the test says."""
+class SlowFind:
+    """The job collection, except that ``find_one`` answers only when the test says so,
+    with the document as it was when the read was sent (its snapshot), as a read in
+    flight does; each read's start is recorded."""
 
-    def __init__(self, value: int | None) -> None:
-        self.value = value
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.sent: list[asyncio.Event] = []
+        self.release = asyncio.Event()
 
-    def job_epoch(self, job_id: str) -> int | None:
-        return self.value
-
-
-async def started_read(store: Store, job_id: str, epochs: Epochs) -> asyncio.Task[Any]:
-    """A caller's read, sent (recorded as in flight) and not yet answered."""
-    first = asyncio.create_task(store.jobs.get_without_logs(ALICE, job_id, epochs))
-    await asyncio.sleep(0)  # it asks: its read waits for the end of the loop's pass
-    await asyncio.sleep(0)  # the read starts (its find is not even on the wire yet)
-    assert job_id in store.jobs.current_states.sent
-    return first
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        taken = asyncio.Event()
+        self.sent.append(taken)
+        doc = await self.collection.find_one(*args, **kwargs)
+        taken.set()
+        await self.release.wait()
+        return doc
 
 
-async def test_a_read_in_flight_is_joined_while_no_change_of_the_job_reached_its_subscribers(
-        counted: tuple[Store, CommandCounter]) -> None:
-    store, counter = counted
+def slowed(store: Store) -> SlowFind:
+    states = store.jobs.current_states
+    slow = SlowFind(states.collection)
+    states.collection = slow  # type: ignore[assignment]
+    return slow
+
+
+async def test_callers_who_ask_while_a_read_is_in_flight_share_the_next_one(
+        store: Store) -> None:
     [job] = await insert_jobs(store, [make_job()])
-    epochs = Epochs(7)
-    counter.clear()
-    # given a read in flight, and no change handed to the job's subscribers since it started
-    first = await started_read(store, job.job_id, epochs)
-    # when another caller asks (a reader, and one who may not read it)
-    second, refused = await asyncio.gather(
-        store.jobs.get_without_logs(ALICE, job.job_id, epochs),
-        outcome(store.jobs.get_without_logs(BOB, job.job_id, epochs)))
-    # then all were answered by the one find, each as its own read would have answered
-    assert (await first).version == second.version == job.version
-    assert refused[0] == "NOT_FOUND"
-    assert counter.counts["find"] == 1
-    assert store.jobs.current_states.sent == {}  # nothing kept once answered
+    slow = slowed(store)
+    # given a read of the job in flight, its snapshot taken
+    first = asyncio.create_task(store.jobs.get_without_logs(ALICE, job.job_id))
+    await eventually(lambda: len(slow.sent) == 1)
+    await asyncio.wait_for(slow.sent[0].wait(), DEADLINE)
+    # when the job changes and five callers ask meanwhile
+    await store.jobs.collection.update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+    later = [asyncio.create_task(store.jobs.get_without_logs(ALICE, job.job_id))
+             for _ in range(5)]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    # then none of them joined the read in flight, nor sent its own
+    assert len(slow.sent) == 1 and not any(task.done() for task in later)
+    # and once it is answered, one more read answers all five, with the change
+    slow.release.set()
+    assert (await first).version == job.version
+    assert {(await task).version for task in later} == {job.version + 1}
+    assert len(slow.sent) == 2
 
 
-@pytest.mark.parametrize("moved", ["changed", "no subscribers", "another hub"])
-async def test_a_read_in_flight_is_not_joined_once_the_epoch_moved_or_is_unknown(
-        counted: tuple[Store, CommandCounter], moved: str) -> None:
-    store, counter = counted
-    [job] = await insert_jobs(store, [make_job()])
-    epochs = Epochs(7)
-    counter.clear()
-    # given a read in flight
-    first = await started_read(store, job.job_id, epochs)
-    # when a change of the job reached its subscribers, or the caller's epoch is unknown
-    # or from elsewhere, and a caller asks
-    asking = {"changed": epochs, "no subscribers": Epochs(None), "another hub": Epochs(7)}
-    if moved == "changed":
-        epochs.value = 8
-    elif moved == "no subscribers":
-        epochs.value = None
-    second = await store.jobs.get_without_logs(ALICE, job.job_id, asking[moved])
-    # then it read again
+async def test_a_caller_who_lost_read_access_before_asking_never_gets_the_job(
+        store: Store) -> None:
+    # (found by a tester: a caller joining a read sent before its access was taken got the
+    # state from before)
+    [job] = await insert_jobs(store, [make_job(
+        access=AccessControl(admin_access=["alice"], read_access=["bob"]))])
+    slow = slowed(store)
+    # given a read in flight that took the job while bob could still read it
+    first = asyncio.create_task(store.jobs.get_without_logs(ALICE, job.job_id))
+    await eventually(lambda: len(slow.sent) == 1)
+    await asyncio.wait_for(slow.sent[0].wait(), DEADLINE)
+    # when alice takes bob's access, and then bob asks
+    await store.jobs.set_access(ALICE, job.job_id, AccessControl(admin_access=["alice"]))
+    asking = asyncio.create_task(outcome(store.jobs.get_without_logs(BOB, job.job_id)))
+    slow.release.set()
     await first
-    assert second.job_id == job.job_id
-    assert counter.counts["find"] == 2
+    # then bob gets NOT_FOUND, as his own read after the change gives, never the job
+    assert (await asking)[0] == "NOT_FOUND"

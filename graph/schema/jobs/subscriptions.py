@@ -94,7 +94,7 @@ class JobSubscriptions:
         store, principal = info.context.store, info.context.principal
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
             # without its log, as every later state: `logs` reads what is selected of it
-            job = await store.jobs.get_without_logs(principal, job_id, changes.hub)
+            job = await store.jobs.get_without_logs(principal, job_id)
             version = job.version
             yield job  # type: ignore[misc]
             del job  # held for hours otherwise, by each subscription
@@ -154,7 +154,7 @@ class JobLogSubscriptions:
         if after < 0:
             raise ValidationError("after", "must not be negative")
         async with subscribe(info, keys=[("jobs", job_id)]) as changes:
-            job = await store.jobs.get_without_logs(principal, job_id, changes.hub)
+            job = await store.jobs.get_without_logs(principal, job_id)
             if after > job.log_seq:
                 raise ValidationError("after", f"is beyond the newest entry ({job.log_seq})")
             logs = await store.jobs.logs_after(job, after)
