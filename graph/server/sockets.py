@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import suppress
 from functools import partial
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from graphql import GraphQLFormattedError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnected as SocketAlreadyClosed
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
@@ -46,6 +48,8 @@ from graph.schema.core.context import Context
 from repository.errors import ErrorCode
 
 from .fanout import GRAPHQL_WS, TRANSPORT_WS, FanOut
+
+logger = logging.getLogger("jobgraph.sockets")
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -82,7 +86,7 @@ class TextFrames(ASGIWebSocketAdapter):
     async def send_json(self, message: Any) -> None:
         try:
             await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
+        except (WebSocketDisconnect, SocketAlreadyClosed) as exc:  # gone, or closed by us
             raise WebSocketDisconnected from exc
 
     async def close(self, code: int, reason: str) -> None:
@@ -242,6 +246,14 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self._stop_init_timer()
         await super().shutdown()
 
+    async def handle_task_exception(self, error: Exception) -> None:
+        """A client that leaves while its operation sends is no error of the server's
+        (Strawberry logged each at ERROR, with a traceback)."""
+        if isinstance(error, WebSocketDisconnected):
+            logger.debug("the client left while its operation was sending")
+            return
+        await super().handle_task_exception(error)
+
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)
         if problem is not None:
@@ -285,6 +297,10 @@ class GraphQLWsHandler(BaseGraphQLWSHandler[Context, None]):
                                    variables: dict[str, object] | None) -> None:
         try:
             await super().handle_async_results(operation_id, query, operation_name, variables)
+        except WebSocketDisconnected:
+            # the client left while it was sent something (even the ``complete`` of a
+            # stop): its task ended unread, logged by asyncio at ERROR
+            logger.debug("the client left while its operation was sending")
         except Parked as parked:
             self.parked[operation_id] = fanout_of(self.view).join(
                 parked, GRAPHQL_WS, operation_id, partial(self.parked.pop, operation_id, None))
