@@ -811,3 +811,50 @@ async def first_cell(row_: Any, text: str) -> bool:
 def test_outage_noise_is_only_connection_failures() -> None:
     assert OUTAGE_NOISE.search("WebSocket connection to 'ws://127.0.0.1:1/graphql' failed: ")
     assert not OUTAGE_NOISE.search("Uncaught TypeError: x is undefined")
+
+
+CREATE_DOCUMENTATION = ("mutation($input: CreateDocumentationJobInput!) { "
+                        "createDocumentationJob(input: $input) { jobId } }")
+
+
+async def documentation_listed(page: Any) -> list[str]:
+    return await page.locator(
+        'section[aria-label="Documentation job list"] tbody th a').all_inner_texts()
+
+
+async def test_documentation_jobs_filtered_by_repository_in_either_order_survive_a_reload(
+        alice: Watched, http: Api, server: Server) -> None:
+    # given three documentation jobs, created one after the other
+    names = [f"ordered-{uuid.uuid4().hex[:6]}-{n}" for n in range(3)]
+    for name in names:
+        await http.data(CREATE_DOCUMENTATION, {"input": {
+            "repositoryPath": f"/src/{name}", "repositoryName": name,
+            "outputDirectory": "/out"}}, as_=ALICE)
+
+    # when alice lists those repositories, oldest first
+    page = alice.page
+    await page.goto(f"{server.url}/ui/documentation-jobs")
+    await page.get_by_label("Repositories").fill(", ".join(names))
+    await page.get_by_label("Order by").select_option("created")
+    await page.get_by_label("Direction").select_option("asc")
+    await page.get_by_role("button", name="Apply").click()
+
+    # then the server's page lists them in that order, and the URL keeps it
+    await shows(page.locator(".pager"), "3 shown of 3 documentation jobs")
+    assert await documentation_listed(page) == names
+    query = dict(part.split("=", 1) for part in urlsplit(page.url).query.split("&"))
+    assert query["dir"] == "asc" and "order" not in query  # created is the default
+    await page.reload()
+    await shows(page.locator(".pager"), "3 shown of 3 documentation jobs")
+    assert await documentation_listed(page) == names
+    assert await page.get_by_label("Direction").input_value() == "asc"
+
+    # and newest first, the other way
+    await page.get_by_label("Direction").select_option("desc")
+    await page.get_by_role("button", name="Apply").click()
+    await page.wait_for_url(lambda url: "dir=" not in url)  # newest first: the default
+
+    async def newest_first() -> bool:
+        return await documentation_listed(page) == names[::-1]
+
+    await eventually(newest_first)

@@ -217,6 +217,30 @@ export const pageSize = (route, fallback = 25) => {
 };
 
 /** The fields a row of jobs shows (lists, a batch's and a schedule's jobs, live events). */
+/**
+ * A list's order from the URL (`order=KEY&dir=asc`) among `orders` ([key, API field, label]):
+ * the first one, newest first, unless the URL says otherwise.
+ */
+export function listOrder(params, orders) {
+  const known = orders.find(([key]) => key === params.get('order')) ?? orders[0];
+  return { key: known[0], field: known[1],
+           direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
+}
+
+/** A filter form's "Order by" and "Direction" fields, for `listOrder`. */
+export function OrderFields({ orders, order }) {
+  return html`
+    <label>Order by
+      <select name="order" value=${order.key}>
+        ${orders.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
+      </select></label>
+    <label>Direction
+      <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
+        <option value="desc">Descending</option>
+        <option value="asc">Ascending</option>
+      </select></label>`;
+}
+
 export const JOB_ROW = `jobId jobType status createdAt updatedAt owner claimedBy attempts
   batchId scheduleId progress { step percent } error { code message } priority runAt
   cancelRequested { at }`;

@@ -2,8 +2,8 @@
 // updated, started, ended; either way), paged from the server, everything in the URL.
 
 import {
-  ErrorNotice, Loading, PageHeader, Pager, RelativeTime, StatusBadge, formatNumber,
-  pageArguments, pageSize,
+  ErrorNotice, Loading, OrderFields, PageHeader, Pager, RelativeTime, StatusBadge, formatNumber,
+  listOrder, pageArguments, pageSize,
 } from '../components.js';
 import { useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -28,11 +28,7 @@ export function documentationFilterFrom(params) {
   };
 }
 
-function orderFrom(params) {
-  const known = ORDERS.find(([key]) => key === params.get('order')) ?? ORDERS[0];
-  return { key: known[0], field: known[1],
-           direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
-}
+const orderFrom = (params) => listOrder(params, ORDERS);
 
 const DOCUMENTATION_JOBS = `query DocumentationJobs($filter: DocumentationJobFilterInput,
     $first: Int, $after: String, $last: Int, $before: String,
@@ -80,15 +76,7 @@ function Filters({ route }) {
       </fieldset>
       <label>Repositories (exact names, comma-separated)
         <input name="repository" value=${params.get('repository') ?? ''} autocomplete="off" /></label>
-      <label>Order by
-        <select name="order" value=${order.key}>
-          ${ORDERS.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
-        </select></label>
-      <label>Direction
-        <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
-          <option value="desc">Descending</option>
-          <option value="asc">Ascending</option>
-        </select></label>
+      <${OrderFields} orders=${ORDERS} order=${order} />
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
         <a class="button ghost" href=${href('documentation-jobs')}>Reset</a>

@@ -6,7 +6,8 @@
 // the field).
 
 import {
-  ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, PageHeader, Pager, pageSize,
+  ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, OrderFields, PageHeader, Pager,
+  listOrder, pageSize,
 } from '../components.js';
 import { refreshInterval, useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -65,9 +66,7 @@ export function filterFrom(params) {
 export function orderFrom(params) {
   const order = params.get('order');
   if (order === 'oldest') return { key: 'created', field: 'CREATED', direction: 'ASC' };
-  const known = ORDERS.find(([key]) => key === order) ?? ORDERS[0];
-  return { key: known[0], field: known[1],
-           direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
+  return listOrder(params, ORDERS);
 }
 
 /** Page arguments: `after` pages on in the order, `before` back. */
@@ -160,15 +159,7 @@ function Filters({ route, types }) {
         <input name="maxPriority" type="number" class="narrow" step="1"
                value=${params.get('maxPriority') ?? ''} /></label>
       ${RANGES.map(([name, label]) => range(name, label))}
-      <label>Order by
-        <select name="order" value=${order.key}>
-          ${ORDERS.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
-        </select></label>
-      <label>Direction
-        <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
-          <option value="desc">Descending</option>
-          <option value="asc">Ascending</option>
-        </select></label>
+      <${OrderFields} orders=${ORDERS} order=${order} />
       <label>Per page
         <select name="size" value=${String(pageSize(route))}>
           ${[10, 25, 50, 100].map((size) => html`<option value=${String(size)}>${size}</option>`)}
