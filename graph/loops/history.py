@@ -82,21 +82,13 @@ class HistoryWriter(FeedWriter):
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its entries, save the
         position. False when there was nothing to do."""
-        if self._stream is None or not self.leading or (
-                time.monotonic() - self._acquired_at > self.lease_seconds / 3):
+        if (self._stream is None or not self.leading or (
+                time.monotonic() - self._acquired_at > self.lease_seconds / 3)
+                ) and not await self.open():
             # renewed a third of a lease at a time, not per round: under a steady flow of
             # changes a round is a change or two, and the lease's round trip doubled it
             # (saving the position checks the lease too, so a lost one still stops us)
-            started = time.monotonic()
-            state = await self.store.history_feed.acquire(self.holder, self.lease_seconds)
-            if state is None:
-                self.leading = False
-                await self._close()
-                return False
-            self.leading = True
-            self._acquired_at = started
-            if self._stream is None:
-                await self._open(state)
+            return False
         # one getMore's worth a round; the next round gathers (see pause_after)
         changes = await self._read(BATCH, one_round_trip=True)
         entries: list[dict[str, Any]] = []
@@ -107,6 +99,23 @@ class HistoryWriter(FeedWriter):
         if not await self._save_position(bool(changes)):
             return False
         return bool(changes)
+
+    async def open(self) -> bool:
+        """Take or renew the lease and, holding it, have the stream open; False when
+        another process holds it. Reads nothing: at start-up this fixes the position the
+        changes are recorded from without waiting, as a first ``step`` did, up to
+        ``poll_seconds`` for a change (half a second of every start)."""
+        started = time.monotonic()
+        state = await self.store.history_feed.acquire(self.holder, self.lease_seconds)
+        if state is None:
+            self.leading = False
+            await self._close()
+            return False
+        self.leading = True
+        self._acquired_at = started
+        if self._stream is None:
+            await self._open(state)
+        return True
 
     async def _open(self, state: dict[str, Any]) -> None:
         """Resume from the saved position (the first writer starts now)."""

@@ -145,8 +145,8 @@ def create_app(
         reaper.start()
         app.state.reaper = reaper
         history = HistoryWriter(store, poll_seconds=settings.history_poll_seconds)
-        with contextlib.suppress(DatabaseError):  # a first round opens the stream: the
-            await history.step()                  # changes from now on are recorded
+        with contextlib.suppress(DatabaseError):  # the changes from now on are recorded
+            await history.open()
         history.start()
         app.state.history = history
         automation = Automation(store, settings, app.state.metrics)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from pymongo import monitoring
+
 from tests.helpers.graphql import ADMIN, ALICE, BOB, WORKER, Api, Caller, make_settings, open_api
 from tests.helpers.waiting import eventually
 
@@ -134,3 +136,40 @@ async def test_a_forged_history_cursor_is_a_validation_error(api: Api) -> None:
         [error] = body["errors"]
         assert error["extensions"] == {"code": "VALIDATION_ERROR", "field": "after"}, text
         assert body["data"]["job"]["history"] is None
+
+
+
+class HistoryPolls(monitoring.CommandListener):
+    """The history writer's polls (its ``getMore``s wait ``history_poll_seconds``) that
+    were answered, in order."""
+
+    def __init__(self, poll_ms: int) -> None:
+        self.poll_ms = poll_ms
+        self.polls: set[int] = set()
+        self.answered = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "getMore" and event.command.get("maxTimeMS") == self.poll_ms:
+            self.polls.add(event.request_id)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.request_id in self.polls:
+            self.answered += 1
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_start_up_records_from_its_start_without_waiting_for_a_poll(
+        mongo_uri: str, database_name: str, store: Any) -> None:
+    # the history writer's stream is opened before serving, so the changes from then on are
+    # recorded; the first round it ran for that also waited for a change, up to the poll
+    # interval (half a second of every start, 60 s here, up to the embedded database's cap)
+    settings = make_settings(database=database_name, history_poll_seconds=60)
+    polls = HistoryPolls(60_000)
+    async with open_api(settings, mongo_uri,
+                        client_options={"event_listeners": [polls]}) as api:
+        assert polls.answered == 0, "start-up waited for the history writer's poll"
+        job_id = await create(api)
+        entries = await history(api, job_id, 1)
+        assert [(e["kind"], e["by"]) for e in entries] == [("CREATED", "alice")]
