@@ -39,10 +39,12 @@ def database_name() -> str:
 
 
 @pytest.fixture
-async def store(mongo_uri: str, database_name: str) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, mongo_uri: str, database_name: str
+                ) -> AsyncIterator[Store]:
     client = make_client(mongo_uri)
     store = Store(client, database_name)
-    await store.ensure_indexes()
+    if "app" not in request.fixturenames:  # (the app's start-up ensures them, before the test)
+        await store.ensure_indexes()
     yield store
     await client.drop_database(database_name)
     await client.close()
