@@ -17,6 +17,16 @@ from repository.database import EmbeddedServer, Store, make_client
 pytest_plugins = ["tests.helpers.graphql"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the longest (``slow(seconds=...)``) before the others:
+    collected late, they were the suite's tail, one worker still running one alone after
+    the others had finished."""
+    def weight(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return 0.0 if slow is None else float(slow.kwargs.get("seconds", 1))
+    items.sort(key=weight, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer | None]:
     if os.environ.get("JOBGRAPH_MONGODB_URI"):
@@ -43,7 +53,7 @@ async def store(request: pytest.FixtureRequest, mongo_uri: str, database_name: s
                 ) -> AsyncIterator[Store]:
     client = make_client(mongo_uri)
     store = Store(client, database_name)
-    if "app" not in request.fixturenames:  # (the app's start-up ensures them, before the test)
+    if not {"app", "live"} & set(request.fixturenames):  # (the app's start-up does, first)
         await store.ensure_indexes()
     yield store
     await client.drop_database(database_name)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"job", "page", "worker", "scaling", "subscriptions", "growth"}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=120)
 def test_the_quick_benchmark_reports_every_scenario_with_a_ratio(tmp_path: Path) -> None:
     # given
     output = tmp_path / "bench.json"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.graphql import ADMIN, ALICE, WORKER, Api, make_settings
 from tests.outage import Outage, app_on_own_database
 
@@ -103,6 +105,7 @@ async def lost_writes(api: Api, acks: Acknowledged) -> list[str]:
     return lost
 
 
+@pytest.mark.slow
 async def test_acknowledged_writes_survive_kill_9_of_the_embedded_database(
     tmp_path: Path
 ) -> None:

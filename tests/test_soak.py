@@ -9,6 +9,7 @@ import pytest
 from bench.soak import Options, run
 
 
+@pytest.mark.slow
 async def test_soak_short_mode_loses_nothing_across_a_database_kill() -> None:
     if os.environ.get("JOBGRAPH_MONGODB_URI"):
         pytest.skip("the database named by JOBGRAPH_MONGODB_URI is not the suite's to kill")

@@ -232,6 +232,7 @@ class ExportCursor(monitoring.CommandListener):
         pass
 
 
+@pytest.mark.slow
 async def test_a_client_leaving_mid_stream_stops_the_cursor(
         settings: Any, mongo_uri: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # given 400 readable jobs of 40 KB parameters each: 20 cursor batches of 20, 16 MB,

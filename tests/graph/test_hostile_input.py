@@ -9,6 +9,7 @@ collection of the database byte for byte as it was.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -75,9 +76,11 @@ the jobs themselves are compared."""
 
 async def snapshot(store: Store) -> Snapshot:
     digests, documents = {}, {}
-    for name in sorted(set(await store.db.list_collection_names()) - DERIVED):
-        collection = store.db.get_collection(name, codec_options=RAW)
-        docs = await collection.find({}, sort=[("_id", 1)]).to_list()
+    names = sorted(set(await store.db.list_collection_names()) - DERIVED)
+    found = await asyncio.gather(*(  # at once: a snapshot per example, a read per collection
+        store.db.get_collection(name, codec_options=RAW).find({}, sort=[("_id", 1)]).to_list()
+        for name in names))
+    for name, docs in zip(names, found, strict=True):
         digest = hashlib.sha256()
         for doc in docs:
             digest.update(doc.raw)

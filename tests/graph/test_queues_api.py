@@ -222,6 +222,7 @@ async def test_a_limit_holds_through_every_way_a_job_leaves_processing(
     assert len(await admitted(api)) > 0
 
 
+@pytest.mark.slow
 async def test_a_limit_of_3_holds_for_50_claimers_on_two_api_processes(
         settings: Any, mongo_uri: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The limit holds across processes: 50 workers claim through two API processes

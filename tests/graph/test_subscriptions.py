@@ -412,6 +412,7 @@ async def test_one_change_stream_per_process_with_200_subscribers(
     assert with_subscribers == with_server
 
 
+@pytest.mark.slow
 async def test_slow_subscriber_is_dropped_while_a_fast_one_keeps_receiving(
     mongo_uri: str, store: Any, database_name: str
 ) -> None:

@@ -92,6 +92,7 @@ class RawClient:
         self.writer.close()
 
 
+@pytest.mark.slow
 async def test_a_subscriber_that_stops_reading_is_closed_with_subscription_lagging(
     mongo_uri: str, store: Any, database_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXAsyncTransport
 from standardwebhooks.webhooks import Webhook as Verifier
@@ -38,6 +39,7 @@ async def gql(url: str, user: str, document: str, variables: dict[str, Any]) -> 
         return await session.execute(GraphQLRequest(document, variable_values=variables))
 
 
+@pytest.mark.slow
 async def test_two_api_processes_fire_a_schedule_once_per_tick(
         mongo_uri: str, database_name: str, store: Store) -> None:
     async with api_processes(mongo_uri, database_name, 2) as (first, second):

@@ -237,6 +237,7 @@ def job_filters() -> Iterable[JobFilter]:
                        for key, value in condition.items()})
 
 
+@pytest.mark.slow
 async def test_every_job_filter_in_every_order_is_served_by_an_index(
         captured: tuple[Store, Captured]) -> None:
     # given every order, with a cursor of its own

@@ -423,6 +423,7 @@ async def test_claim_by_admin_role_is_allowed(store: Store) -> None:
     assert (claimed.job_id, claimed.claimed_by) == (job.job_id, "root")
 
 
+@pytest.mark.slow
 async def test_claim_by_50_concurrent_workers_takes_each_of_200_jobs_exactly_once(
     store: Store, concurrent: Store
 ) -> None:
