@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -31,6 +33,13 @@ logger = logging.getLogger("jobgraph.changes")
 T = TypeVar("T")
 
 WATCHED = ("jobs", "batches", "documentation_jobs", "job_history")
+ON_DEMAND = frozenset({"job_history"})
+"""Watched only while someone follows them (``ChangeFeed.want``): an entry is written for
+every change of a job, about six per worker lifecycle, and every process decoded each
+one whether anyone followed a history or not."""
+LINGER_SECONDS = 60.0
+"""How long an on-demand collection stays watched after its last follower left, so that
+followers coming and going do not reopen the stream each time."""
 LOOKUP_COMMENT = "jobgraph: change stream lookup"
 """Marks the lookups (in the server's logs and profiler, and for tests counting commands)."""
 LEFT_OUT = {"jobs": ("logs",)}
@@ -162,9 +171,9 @@ class StateCache:
         self.states.clear()
 
 
-def stream_pipeline() -> list[dict[str, Any]]:
-    """The change stream's stages: the watched collections, without the LEFT_OUT fields."""
-    return [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}, *without_left_out()]
+def stream_pipeline(collections: Iterable[str] = WATCHED) -> list[dict[str, Any]]:
+    """The change stream's stages: these collections, without the LEFT_OUT fields."""
+    return [{"$match": {"ns.coll": {"$in": list(collections)}}}, *without_left_out()]
 
 
 def without_left_out() -> list[dict[str, Any]]:
@@ -268,12 +277,44 @@ class ChangeFeed:
         self.db = db
         self.cache = StateCache(cache_size)
         self.resume_token: Any = None
+        self.watched: tuple[str, ...] = ()
+        """The collections the open stream reads."""
+        self.wanted: dict[str, float] = {}
+        """Per ON_DEMAND collection, until when it is watched (inf: someone follows it)."""
         self._stream: Any = None
+        self._reopened: list[asyncio.Future[None]] = []
+
+    def want(self, collection: str, followed: bool) -> None:
+        """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
+        more. Takes effect at the stream's next round, which opens it again from the last
+        change handed on (``watching`` waits for that)."""
+        self.wanted[collection] = math.inf if followed else time.monotonic() + LINGER_SECONDS
+
+    async def reopened(self) -> None:
+        """Returns once the stream was opened again, or closed."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._reopened.append(waiter)
+        await waiter
+
+    def _wake(self) -> None:
+        waiters, self._reopened = self._reopened, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def collections(self) -> tuple[str, ...]:
+        """The collections to watch now."""
+        if not self.wanted:
+            return tuple(name for name in WATCHED if name not in ON_DEMAND)
+        now = time.monotonic()
+        return tuple(name for name in WATCHED
+                     if name not in ON_DEMAND or self.wanted.get(name, 0.0) > now)
 
     async def open(self) -> None:
         """Start watching. Changes after this returns are never missed."""
+        watched = self.collections()
         try:
-            self._stream = await self.db.watch(stream_pipeline(),
+            self._stream = await self.db.watch(stream_pipeline(watched),
                                                resume_after=self.resume_token)
         except OperationFailure as exc:
             if exc.code in NO_CHANGE_STREAMS_CODES:
@@ -283,10 +324,14 @@ class ChangeFeed:
                 self.cache.clear()
                 raise ChangeHistoryLost(str(exc)) from None
             raise
+        self.watched = watched
         if self._stream.resume_token is not None:
             self.resume_token = self._stream.resume_token
+        self._wake()
 
     async def close(self) -> None:
+        self.watched = ()
+        self._wake()
         stream, self._stream = self._stream, None
         if stream is not None:
             with contextlib.suppress(PyMongoError):
@@ -301,6 +346,12 @@ class ChangeFeed:
         assert self._stream is not None, "open() first"
         flowing = False
         while True:
+            if self.wanted and self.collections() != self.watched:
+                # from the last change handed on (what the old stream read past it is
+                # read again), with the collections followed now
+                await self.close()
+                await self.open()
+                flowing = False
             if flowing and buffered(self._stream) == 0:
                 # the last getMore brought events and all are handed on: let a few more
                 # arrive before the next one (one round trip per change under a steady

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from graph.support import tasks
-from repository.changes import Change, ChangeFeed, ChangeHistoryLost, ChangeStreamsUnsupported
+from repository.changes import (
+    ON_DEMAND,
+    Change,
+    ChangeFeed,
+    ChangeHistoryLost,
+    ChangeStreamsUnsupported,
+)
 from repository.database import Database, DatabaseError
 from repository.errors import CodedError, ErrorCode
 
@@ -76,6 +82,11 @@ def change_keys(change: Change) -> list[Key]:
     return keys
 
 
+def on_demand(subscriber: Subscriber) -> set[str]:
+    """The ON_DEMAND collections ``subscriber`` follows (by collection or by key)."""
+    return {*subscriber.collections, *(key[0] for key in subscriber.keys)} & ON_DEMAND
+
+
 class Subscriber:
     """One subscription: its pending changes (bounded) and, while its reader waits, one
     future. Not an ``asyncio.Queue`` with an ``Event`` and two waiting tasks: with
@@ -114,6 +125,11 @@ class Subscriber:
 
     async def __aenter__(self) -> Subscriber:
         self.hub.register(self)
+        try:
+            await self.hub.watching(self)
+        except BaseException:
+            self.hub.unregister(self)
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -185,6 +201,8 @@ class Hub:
         self.retry_delay = retry_delay
         self.by_key: dict[Key, set[Subscriber]] = defaultdict(set)
         self.by_collection: dict[str, set[Subscriber]] = defaultdict(set)
+        self.followers: dict[str, int] = {}
+        """Subscribers per ON_DEMAND collection (the stream reads it while there are any)."""
         self.count = 0
         self.running = False
         self.supported = True
@@ -271,6 +289,16 @@ class Hub:
         for flush in flushes:  # e.g. one execution for many parked subscribers
             flush.flush()
 
+    async def watching(self, subscriber: Subscriber) -> None:
+        """Returns once the stream reads every collection ``subscriber`` follows, so that
+        what it reads next (the current state) and what the stream brings leave nothing
+        out; at once unless it is the first to follow an ON_DEMAND collection (then at
+        the stream's next round: up to the server's getMore wait, 1 s on MongoDB)."""
+        needed = set(on_demand(subscriber))
+        while (needed - set(self.feed.watched) and self._task is not None
+               and subscriber.error is None):
+            await self.feed.reopened()
+
     def all_subscribers(self) -> set[Subscriber]:
         found: set[Subscriber] = set()
         for group in (*self.by_key.values(), *self.by_collection.values()):
@@ -310,6 +338,10 @@ class Hub:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
             self.by_collection[collection].add(subscriber)
+        for collection in on_demand(subscriber):
+            self.followers[collection] = self.followers.get(collection, 0) + 1
+            if self.followers[collection] == 1:
+                self.feed.want(collection, True)
         subscriber.registered = True
         self.count += 1
         if self.metrics is not None:
@@ -336,3 +368,7 @@ class Hub:
                     del self.by_key[key]
         for collection in subscriber.collections:
             self.by_collection[collection].discard(subscriber)
+        for collection in on_demand(subscriber):
+            self.followers[collection] -= 1
+            if not self.followers[collection]:
+                self.feed.want(collection, False)

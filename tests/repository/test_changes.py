@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import uuid
 from typing import Any
+
+import pytest
 
 from repository.access import Principal
 from repository.changes import ChangeFeed, StateCache, apply_update, stream_pipeline, to_change
@@ -131,3 +134,41 @@ async def test_a_deletes_history_stamp_is_no_change_for_subscribers(store: Store
     finally:
         await feed.close()
     assert (first.operation, first.object_id) == ("delete", job.job_id)
+
+
+async def test_job_histories_are_read_only_while_someone_follows_one(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry is written for every change of a job; a process whose subscribers follow no
+    history must not decode them all. Following one opens the stream again from the last
+    change handed on, so none after it is missed; unfollowed, it lingers, then goes."""
+    alice, entries = Principal("alice"), store.db["job_history"]
+    feed = ChangeFeed(store.db)
+    await feed.open()
+    changes = feed.changes()
+
+    async def following() -> list[tuple[str, str]]:
+        """What comes of an entry then a job written now."""
+        await entries.insert_one({"_id": uuid.uuid4().hex, "job_id": "j"})
+        job = await store.jobs.create(alice, job_type="t")
+        seen = []
+        while not seen or seen[-1][1] != job.job_id:
+            change = await asyncio.wait_for(anext(changes), 30)
+            seen.append((change.collection, change.object_id))
+        return [(collection, "job" if key == job.job_id else "entry") for collection, key in seen]
+
+    try:
+        assert "job_history" not in feed.watched
+        assert await following() == [("jobs", "job")]
+        await entries.insert_one({"_id": uuid.uuid4().hex, "job_id": "j"})  # after the last
+        feed.want("job_history", True)                                       # handed on
+        assert await following() == [("job_history", "entry")] * 2 + [("jobs", "job")]
+        assert "job_history" in feed.watched
+        feed.want("job_history", False)  # lingers, so that followers coming and going...
+        assert await following() == [("job_history", "entry"), ("jobs", "job")]
+        monkeypatch.setattr("repository.changes.LINGER_SECONDS", 0.0)
+        feed.want("job_history", False)  # ...do not reopen the stream each time
+        assert await following() == [("jobs", "job")]
+        assert "job_history" not in feed.watched
+    finally:
+        await changes.aclose()
+        await feed.close()
