@@ -52,12 +52,16 @@ class Plan:
     scale_workers: int = max(2, min(8, (os.cpu_count() or 2) // 4))
     growth: tuple[int, int] = (1000, 100_000)
     jobs: int = 1000
+    scale_warmup: float = 2.0
+    """The scaling scenario's warm-up: every worker process of the server warms up."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
+            # small enough for the suite (tests/test_bench.py), where it runs beside the
+            # other tests: fewer workers, a smaller growth, no long warm-up for scaling
             plan = cls(quick=True, duration=1.5, warmup=0.7, rounds=1, subscribers=(200,),
-                       changes=2, growth=(1000, 3000))
+                       changes=2, growth=(1000, 2000), workers=8, scale_warmup=0.7)
         else:
             plan = cls(quick=False, duration=8.0, warmup=2.0, rounds=2)
         if args.duration:
@@ -397,7 +401,7 @@ class Bench:
                 found = await asyncio.gather(*(self.load({
                     "kind": "http", "path": "/graphql", "bodies": bodies, "token": token,
                     "clients": self.plan.read_clients * workers // loaders,
-                    "duration": self.plan.duration, "warmup": max(self.plan.warmup, 2.0)})
+                    "duration": self.plan.duration, "warmup": self.plan.scale_warmup})
                     for _ in range(loaders)))
                 cursors[workers] = await open_cursors(self.store)
                 runs[workers].append({
