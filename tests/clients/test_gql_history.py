@@ -90,3 +90,34 @@ async def test_a_forged_after_is_refused_as_a_bad_cursor(
                     pass
     assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
                                                      "field": "after"}
+
+
+SET_ACCESS = """mutation($id: ID!, $ac: AccessControlInput!) {
+  setJobAccess(jobId: $id, accessControl: $ac) { version } }"""
+
+
+@pytest.mark.parametrize(("read_access", "code"), [(["bob"], "FORBIDDEN"), ([], "NOT_FOUND")])
+async def test_a_follower_whose_access_is_taken_is_ended(
+        live: LiveServer, http: Api, settings: Any, read_access: list[str], code: str) -> None:
+    """README, Subscriptions: one who loses read access hears NOT_FOUND and nothing more;
+    one who may still read the job but no longer administer it is refused with FORBIDDEN,
+    as a new subscription would be. (Found by breaker3: the subscription stayed open,
+    silent, for as long as the client kept it.)"""
+    job_id = await create_job(http, accessControl={"adminAccess": ["alice", "bob"],
+                                                   "readAccess": ["bob"]})
+    created = await eventually(lambda: created_cursor(http, job_id))
+    await http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
+    async with Client(transport=transport(live, settings, BOB)) as session:
+        subscription = session.subscribe(
+            GraphQLRequest(FOLLOW, variable_values={"id": job_id, "after": created}))
+        heard = []
+        with pytest.raises(TransportQueryError) as ended:
+            async with asyncio.timeout(DEADLINE):
+                heard.append((await subscription.__anext__())["jobHistory"]["kind"])
+                await http.data(SET_ACCESS, {"id": job_id, "ac": {
+                    "adminAccess": ["alice"], "readAccess": read_access}})
+                await http.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER)
+                async for event in subscription:
+                    heard.append(event["jobHistory"]["kind"])
+    assert heard == ["CLAIMED"]
+    assert ended.value.errors[0]["extensions"]["code"] == code
