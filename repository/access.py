@@ -80,6 +80,16 @@ def readable_document(principal: Principal, doc: dict[str, Any] | None, *,
     return claimable and holds_claim(principal, doc.get("claimed_by"))
 
 
+def administered_document(principal: Principal, doc: dict[str, Any] | None) -> bool:
+    """``admin_filter`` applied to one stored document, e.g. a change-stream event's."""
+    if doc is None:
+        return False
+    if principal.is_admin:
+        return True
+    admins = (doc.get("access_control") or {}).get("admin_access") or ()
+    return principal.user_id is not None and principal.user_id in admins
+
+
 def write_filter(principal: Principal) -> dict[str, Any]:
     """Writers and admins of the object (for a job's worker, see ``claims``)."""
     if principal.is_admin:

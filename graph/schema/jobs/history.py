@@ -14,9 +14,9 @@ from graph.schema.core.connections import Connection, Edge, PageInfo
 from graph.schema.core.context import Info
 from graph.schema.core.enums import described_enum
 from graph.schema.core.subscribing import subscribe
-from repository.access import Principal, rights
+from repository.access import Principal, administered_document, readable_document, rights
 from repository.changes import Change
-from repository.errors import ForbiddenError, ValidationError
+from repository.errors import ForbiddenError, NotFoundError, ValidationError
 from repository.job_history import HistoryEntry, JobHistoryKind, decode_history_cursor
 from repository.job_history import entry_from_document as history_entry_from_document
 from repository.models import SecretaryJob as SecretaryJobModel
@@ -82,6 +82,19 @@ async def job_history(root: SecretaryJobModel, info: Info, first: int | None,
                       counter=lambda: history.count(root.job_id))
 
 
+def lost_access(principal: Principal, job_id: str, change: Change) -> None:
+    """End a follower who may no longer read the job (NOT_FOUND) or administer it
+    (FORBIDDEN), as a new subscription would be refused, and before the entries of what
+    came after (they follow their change). A delete is not that: its DELETED entry ends
+    the history."""
+    if change.operation == "delete":
+        return
+    if not readable_document(principal, change.document):
+        raise NotFoundError(f"job {job_id!r} not found")
+    if not administered_document(principal, change.document):
+        raise ForbiddenError(f"only admins of job {job_id!r} may follow its history")
+
+
 def may_see(principal: Principal, entry: HistoryEntry) -> bool:
     return principal.is_admin or (principal.user_id is not None
                                   and principal.user_id in entry.admins)
@@ -93,7 +106,9 @@ class JobHistorySubscriptions:
         description="A job's history entries (its admins only: FORBIDDEN for other readers): "
         "those after `after` first (none when null), then each new one as it is recorded, "
         "oldest first. Entries come shortly after their change (the history writer reads "
-        "the change stream). A deleted job's last entry is DELETED.")
+        "the change stream). A deleted job's last entry is DELETED. A follower who is no "
+        "longer an admin of the job is ended with FORBIDDEN, one who may no longer read it "
+        "with NOT_FOUND, before any entry of a later change.")
     async def job_history(
         self,
         info: Info,
@@ -105,9 +120,12 @@ class JobHistorySubscriptions:
         seq = decode_history_cursor(after) if after is not None else None
 
         def relevant(change: Change) -> bool:
+            if change.collection == "jobs":  # (by key: this job's) its access, below
+                return True
             return change.document is not None and change.document.get("job_id") == job_id
 
-        async with subscribe(info, collections=["job_history"], predicate=relevant) as changes:
+        async with subscribe(info, keys=[("jobs", job_id)], collections=["job_history"],
+                             predicate=relevant) as changes:
             job = await store.jobs.get_without_logs(principal, job_id)
             if not rights(principal, job.access_control).admin:
                 raise ForbiddenError(f"only admins of job {job_id!r} may follow its history")
@@ -120,6 +138,9 @@ class JobHistorySubscriptions:
                     seq = entry.seq
                     yield JobHistoryEntry.of(entry)
             async for change in changes:
+                if change.collection == "jobs":
+                    lost_access(principal, job_id, change)
+                    continue
                 assert change.document is not None
                 entry = history_entry_from_document(change.document)
                 if entry.seq <= seq or not may_see(principal, entry):
