@@ -115,7 +115,11 @@ class EmbeddedServer:
              "--noop-heartbeat-seconds", "5",
              *(["--sync-on-commit"] if self.durable else []), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            # its own session: a terminal's Ctrl+C signals the whole foreground process
+            # group, and the server, killed by it at once, left the app's shutdown without
+            # a database (no lease given back: the next start waited out the history
+            # writer's); the app, once shut down, stops it
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         log.close()
         self._wait_until_answering()

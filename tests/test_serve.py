@@ -6,13 +6,20 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
+from repository.database import EmbeddedServer, free_port, make_client
+from tests.helpers.graphql import TEST_SECRET
 from tests.helpers.live import DEADLINE
 from tests.helpers.serving import jobgraph_serve
 from tests.helpers.waiting import eventually
@@ -105,3 +112,69 @@ async def test_serve_closes_a_socket_whose_message_exceeds_the_body_limit_with_1
             except websockets.ConnectionClosed:
                 pass
         assert socket.close_code == 1009
+
+
+async def embedded_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """``jobgraph serve`` on its embedded database, ready, in its own process group (as a
+    terminal's foreground job): the process, its data directory and its output."""
+    port, data = free_port(), tmp_path / "data"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("JOBGRAPH_")}
+    env |= {"JOBGRAPH_DATA_DIR": str(data), "JOBGRAPH_JWT_SECRET": TEST_SECRET}
+    output = tmp_path / "serve.log"
+    with output.open("w") as sink:
+        process = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "graph.commands.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async def ready() -> bool:
+            try:
+                return (await http.get("/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+        await eventually(ready, deadline=60)
+    return process, data, output
+
+
+@pytest.mark.slow
+async def test_ctrl_c_shuts_the_app_down_before_its_embedded_database(tmp_path: Path) -> None:
+    """A terminal's Ctrl+C signals the whole process group: the embedded database died at
+    once, the app's shutdown found no database (warnings, ~11 s), gave no lease back, and
+    the next start waited out the history writer's lease (~16 s without history)."""
+    process, data, output = await embedded_serve(tmp_path)
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        assert await asyncio.to_thread(process.wait, 60) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    log = output.read_text()
+    assert "interrupted" not in log, log
+    # the history writer gave its lease back: the next start writes history at once
+    database = EmbeddedServer(data_dir=data)
+    database.start()
+    try:
+        client = make_client(database.uri)
+        feed = await client["jobgraph"]["history_feed"].find_one({"_id": "feed"})
+        await client.close()
+    finally:
+        database.stop()
+    assert feed is not None and feed["lease_until"] <= datetime.now(UTC), feed
+
+
+@pytest.mark.slow
+async def test_the_embedded_database_dies_with_a_killed_serve(tmp_path: Path) -> None:
+    """In a session of its own (out of reach of Ctrl+C), it still goes with its parent."""
+    process, data, _ = await embedded_serve(tmp_path)
+    process.kill()
+    await asyncio.to_thread(process.wait, 30)
+
+    async def data_directory_free() -> bool:  # the server holds a lock on it while it runs
+        database = EmbeddedServer(data_dir=data, startup_timeout=10)
+        try:
+            database.start()
+        except Exception:
+            return False
+        database.stop()
+        return True
+    assert await eventually(data_directory_free, deadline=60)
