@@ -294,7 +294,7 @@ class Hub:
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB)."""
-        needed = set(on_demand(subscriber))
+        needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
             await self.feed.reopened()

@@ -120,7 +120,7 @@ class JobHistorySubscriptions:
         seq = decode_history_cursor(after) if after is not None else None
 
         def relevant(change: Change) -> bool:
-            if change.collection == "jobs":  # (by key: this job's) its access, below
+            if change.collection == "jobs":  # the job's own (its key): access, checked below
                 return True
             return change.document is not None and change.document.get("job_id") == job_id
 
