@@ -32,7 +32,11 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
     if os.environ.get("JOBGRAPH_MONGODB_URI"):
         yield None
         return
-    server = EmbeddedServer(data_dir=tmp_path_factory.mktemp("secantus") / "data")
+    # no sync on commit: nothing kills this one (the tests of durability, restarts and
+    # outages start their own, durable as `jobgraph serve`'s), and each commit's fsync
+    # was the database's wait on every write of the suite
+    server = EmbeddedServer(data_dir=tmp_path_factory.mktemp("secantus") / "data",
+                            durable=False)
     server.start()
     yield server
     server.stop()
