@@ -19,9 +19,8 @@ import pytest
 import websockets
 
 from repository.database import EmbeddedServer, free_port, make_client
-from tests.helpers.graphql import TEST_SECRET
 from tests.helpers.live import DEADLINE
-from tests.helpers.serving import jobgraph_serve
+from tests.helpers.serving import Served, jobgraph_serve, serve_environment, until_ready
 from tests.helpers.waiting import eventually
 
 
@@ -118,21 +117,13 @@ async def embedded_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path,
     """``jobgraph serve`` on its embedded database, ready, in its own process group (as a
     terminal's foreground job): the process, its data directory and its output."""
     port, data = free_port(), tmp_path / "data"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("JOBGRAPH_")}
-    env |= {"JOBGRAPH_DATA_DIR": str(data), "JOBGRAPH_JWT_SECRET": TEST_SECRET}
     output = tmp_path / "serve.log"
     with output.open("w") as sink:
         process = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "graph.commands.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        async def ready() -> bool:
-            try:
-                return (await http.get("/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-        await eventually(ready, deadline=60)
+             "--port", str(port)], env=serve_environment(JOBGRAPH_DATA_DIR=str(data)),
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    await until_ready(Served(port, output), process.poll)
     return process, data, output
 
 

@@ -369,7 +369,6 @@ async def test_list_batches_pages_without_duplicate_or_gap(store: Store) -> None
     assert seen == expected
 
 
-@pytest.mark.slow
 async def test_list_documentation_jobs_pages_without_duplicate_or_gap(store: Store) -> None:
     # given
     jobs = [DocumentationJob(repository_path="/r", repository_name="r", output_directory="/o",
