@@ -86,6 +86,8 @@ class Meter:
     def __init__(self, instructions: bool) -> None:
         self.instructions = instructions
         self.started = 0.0
+        self.system = 0.0
+        """System (kernel) seconds of the last window, part of what ``stop`` returns."""
         if instructions:
             from .profile import callgrind
 
@@ -97,6 +99,7 @@ class Meter:
 
             callgrind("--zero")
         self.started = time.process_time()
+        self.system = os.times().system
 
     def stop(self, label: str) -> float:
         if self.instructions:
@@ -104,6 +107,7 @@ class Meter:
 
             callgrind(f"--dump={label}")
             return dumped_instructions(Path(os.environ["JOBGRAPH_CALLGRIND_DIR"]), label)
+        self.system = os.times().system - self.system
         return time.process_time() - self.started
 
 
@@ -159,6 +163,7 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
         await asyncio.gather(*(c.ask({"op": "open", "url": url, "subscriptions": share})
                                for c, share in zip(clients, shares, strict=True)))
         connect = meter.stop("connect")
+        connect_system = meter.system
         if connect_profile is not None:
             import pstats
 
@@ -208,11 +213,13 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False, show_all=False))
         unit, scale = ("k instructions", 1e-3) if args.instructions else ("us", 1e6)
+        kernel = "" if args.instructions else (
+            f" ({connect_system / connected * scale:.0f} of it in the kernel)")
         delays.sort()
         p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))] * 1000
         print(f"fanout ({args.mix}, {total} subscribers, {args.changes} changes, "
               f"{processes} client processes): connect + subscribe "
-              f"{connect / connected * scale:.0f} {unit}/subscriber, delivery "
+              f"{connect / connected * scale:.0f} {unit}/subscriber{kernel}, delivery "
               f"{fanout / (args.changes * total) * scale:.1f} {unit}/delivery, "
               f"p99 {p99:.0f} ms after the write")
     finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pymongo
+from bson.tz_util import utc as bson_utc
 from pymongo import AsyncMongoClient
 from pymongo.errors import (
     AutoReconnect,
@@ -53,6 +54,8 @@ CommandError = OperationFailure
 """MongoDB refused a command (its ``code`` says why)."""
 UNREACHABLE_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 """MongoDB did not answer (in time): the API says DATABASE_UNAVAILABLE."""
+STORED_UTC = bson_utc
+"""The time zone of every datetime read from the database (``make_client``'s ``tz_aware``)."""
 
 
 def deadline(seconds: float) -> contextlib.AbstractContextManager[None]:

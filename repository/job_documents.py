@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .documents import rename_id, with_access
+from .documents import fields, rename_id, with_access
 from .models import AccessControl, CancelRequest, JobProgress, JobStatus, LogEntry, SecretaryJob
 from .retry import RetryPolicy
 
@@ -52,17 +52,17 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
     data = rename_id(doc, "job_id")
     data["status"] = JobStatus(data["status"])
     if data.get("progress") is not None:
-        data["progress"] = JobProgress(**data["progress"])
+        data["progress"] = JobProgress(**fields(data["progress"]))
     data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
     first = data.pop("log_first", 0)  # entries before it are held, but dropped: log_push
-    data["logs"] = [LogEntry(**entry) for entry in data.get("logs") or ()
+    data["logs"] = [LogEntry(**fields(entry)) for entry in data.get("logs") or ()
                     if entry["seq"] >= first]
-    data["access_control"] = AccessControl(**data["access_control"])
+    data["access_control"] = AccessControl(**fields(data["access_control"]))
     if data.get("retry_policy") is not None:
         data["retry_policy"] = RetryPolicy.from_document(
             data["retry_policy"], RetryPolicy(max_attempts=data.get("max_attempts", 3)))
     if data.get("cancel_requested") is not None:
-        data["cancel_requested"] = CancelRequest(**data["cancel_requested"])
+        data["cancel_requested"] = CancelRequest(**fields(data["cancel_requested"]))
     return SecretaryJob(**data)
 
 

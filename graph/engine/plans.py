@@ -8,10 +8,11 @@ generic (graphql-core's own path). See ``graph/engine/executor.py``.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from enum import Enum, EnumMeta
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
@@ -30,6 +31,8 @@ from strawberry.relay.types import GlobalID
 from strawberry.resolvers import is_default_resolver
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
+
+from repository.database import STORED_UTC
 
 from .internals import DEFINITION_BACKREF, is_leaf_type, isoformat
 
@@ -58,8 +61,7 @@ def leaf_completer(named: Any) -> Any:
         return coerced
 
     if coerce is isoformat:  # Strawberry's DateTime, Date and Time
-        kinds = {datetime, date, time}
-        return lambda value: value.isoformat() if type(value) in kinds else generic(value)
+        return _temporal_completer(generic)
     members = getattr(named, "wrapped_cls", None)  # Strawberry's enums
     if isinstance(named, GraphQLEnumType) and isinstance(members, EnumMeta):
         return _enum_completer(coerce, members, generic)
@@ -74,6 +76,24 @@ def leaf_completer(named: Any) -> Any:
         return lambda value: value if type(value) is float and math.isfinite(value) \
             else generic(value)
     return generic
+
+
+def _temporal_completer(generic: Any) -> Any:
+    """``isoformat``'s text; for a UTC datetime (every one read from the database) through
+    orjson, in a third of the time: a job read with ten log entries has a dozen."""
+    kinds = {datetime, date, time}
+    dumps = orjson.dumps
+
+    def complete(value: Any) -> Any:
+        kind = type(value)
+        if kind is datetime:
+            zone = value.tzinfo
+            # orjson writes these as isoformat does (+00:00, or no offset); not every zone
+            if zone is STORED_UTC or zone is UTC or zone is None:
+                return dumps(value)[1:-1].decode()
+        return value.isoformat() if kind in kinds else generic(value)
+
+    return complete
 
 
 def _enum_completer(coerce: Any, members: EnumMeta, generic: Any) -> Any:

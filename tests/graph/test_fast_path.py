@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from types import SimpleNamespace
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import strawberry
@@ -22,6 +23,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.engine.executor import FastExecutor
+from repository.database import STORED_UTC
 
 
 @strawberry.enum
@@ -310,6 +312,36 @@ def test_variables_change_the_answer_alike(document: str, variables: dict[str, A
     fast = run(FAST, DOCUMENTS[document], forest(), variables)
     generic = run(GENERIC, DOCUMENTS[document], forest(), variables)
     assert fast == generic
+
+
+INSTANTS = [
+    WHEN, WHEN.replace(microsecond=0), WHEN.replace(microsecond=1), WHEN.replace(tzinfo=None),
+    datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    WHEN.replace(tzinfo=STORED_UTC), WHEN.replace(tzinfo=STORED_UTC, microsecond=0),
+    WHEN.replace(tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    WHEN.replace(tzinfo=timezone(timedelta(hours=-3, seconds=15))),
+    WHEN.replace(tzinfo=ZoneInfo("Europe/Paris")), WHEN.replace(fold=1, tzinfo=UTC),
+    LaterDate(2026, 1, 2, tzinfo=UTC), date(2026, 1, 2),
+]
+
+
+def test_instants_are_written_as_isoformat_writes_them() -> None:
+    """UTC datetimes go through orjson on the fast path: the text must not change, for
+    any microsecond, year or zone (every other zone, and subclasses, keep isoformat)."""
+    # given: each instant as a leaf, the database's own UTC among them
+    nodes = [node(number, leaf=leaf(f"l{number}", when=when))
+             for number, when in enumerate(INSTANTS)]
+    document = "{ nodes { leaf { when } } }"
+
+    # when
+    fast = run(FAST, document, nodes, {})
+    generic = run(GENERIC, document, nodes, {})
+
+    # then
+    assert fast == generic
+    assert [n["leaf"]["when"] for n in fast["data"]["nodes"]] == [
+        when.isoformat() for when in INSTANTS]
 
 
 def test_the_same_document_twice_with_other_variables_is_not_answered_from_a_cache() -> None:
