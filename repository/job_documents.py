@@ -55,7 +55,7 @@ def job_from_document(doc: dict[str, Any]) -> SecretaryJob:
         data["progress"] = JobProgress(**fields(data["progress"]))
     data["logs_loaded"] = "logs" in data  # read without it: see repository.job_logs
     first = data.pop("log_first", 0)  # entries before it are held, but dropped: log_push
-    data["logs"] = [LogEntry(**fields(entry)) for entry in data.get("logs") or ()
+    data["logs"] = [log_entry(entry) for entry in data.get("logs") or ()
                     if entry["seq"] >= first]
     data["access_control"] = AccessControl(**fields(data["access_control"]))
     if data.get("retry_policy") is not None:
@@ -84,6 +84,12 @@ def progress_document(progress: JobProgress | None) -> dict[str, Any] | None:
     if progress is None:
         return None
     return {"step": progress.step, "percent": progress.percent, "message": progress.message}
+
+
+def log_entry(entry: dict[str, Any]) -> LogEntry:
+    """A stored entry (positional: a job's dozens of entries are most of its reading)."""
+    return LogEntry(entry["timestamp"], entry["level"], entry["message"], entry.get("seq", 0),
+                    entry.get("attempt", 1))
 
 
 def log_document(entry: LogEntry) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .access import Principal, read_filter
 from .errors import NotFoundError
-from .job_documents import job_from_document
+from .job_documents import job_from_document, log_entry
 from .models import LogEntry, SecretaryJob
 from .mongo_types import Collection
 
@@ -98,4 +98,4 @@ class LogWindows:
                     {"$project": {"_id": 0, "logs": {"$filter": {
                         "input": {"$ifNull": ["$logs", []]}, "as": "entry", "cond": within}}}}]
         rows = await (await self.collection.aggregate(pipeline)).to_list()
-        return [LogEntry(**entry) for entry in rows[0]["logs"]] if rows else []
+        return [log_entry(entry) for entry in rows[0]["logs"]] if rows else []
