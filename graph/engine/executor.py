@@ -29,7 +29,6 @@ from graphql.pyutils import Path, Undefined
 
 from .internals import ExecutionContext, convert_arguments, gather_with_cancel
 from .plans import (
-    BAIL,
     DIRECT,
     GENERIC,
     LEAF,
@@ -40,6 +39,7 @@ from .plans import (
     TYPENAME,
     Bail,
     accepts,
+    compiled_leaves,
     field_kind,
     is_static,
     schema_cache,
@@ -72,8 +72,9 @@ class FastExecutor(ExecutionContext):
         """An event's: its key and payload, when its result may be shared."""
         manager = self.middleware_manager
         self._fast = manager is None or not getattr(manager, "middlewares", None)
-        self._plans: dict[int, tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+        self._plans: dict[int, tuple[Any, Any, list[tuple[Any, ...]]]] = {}
         self._field_kinds = schema_cache(self.schema, "_jobgraph_field_kinds")
+        self._fills = schema_cache(self.schema, "_jobgraph_compiled_leaves")
         self._shared: dict[Any, Any] | None = None
         if self._fast:
             statics = schema_cache(self.schema, "_jobgraph_static_operations")
@@ -129,8 +130,9 @@ class FastExecutor(ExecutionContext):
     # -- plans ------------------------------------------------------------------
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any
-              ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The leaves and the other fields of one selection on one type."""
+              ) -> tuple[Any, list[tuple[Any, ...]]]:
+        """The leaves (as one function, ``compile_leaves``) and the other fields of one
+        selection on one type."""
         key = id(grouped_field_set)
         plans = self._plans
         cached = plans.get(key)
@@ -164,10 +166,11 @@ class FastExecutor(ExecutionContext):
                 leaves.append((kind[0], response_name, *kind[1:]))
             else:
                 others.append((kind[0], response_name, field_details_list, *kind[1:]))
-        plans[key] = (grouped_field_set, leaves, others)
+        fill = compiled_leaves(self._fills, parent_type.name, tuple(grouped_field_set), leaves)
+        plans[key] = (grouped_field_set, fill, others)
         if self._shared is not None and self._shared.get(("set", key)) is grouped_field_set:
             self._shared[key] = plans[key]
-        return leaves, others
+        return fill, others
 
     def _subfields(self, object_type: GraphQLObjectType, field_details_list: Any) -> Any:
         shared = self._shared
@@ -209,45 +212,15 @@ class FastExecutor(ExecutionContext):
         if not self._fast or position_context is not None:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                           position_context)
-        leaves, others = self._plan(parent_type, grouped_field_set)
-        results: dict[str, Any] = dict.fromkeys(grouped_field_set)
+        fill, others = self._plan(parent_type, grouped_field_set)
         try:
-            for step in leaves:
-                kind, response_name = step[0], step[1]
-                if kind is TYPENAME:
-                    results[response_name] = parent_type.name
-                    continue
-                value = getattr(source_value, step[2], Undefined)
-                if value is None:
-                    if step[3]:
-                        raise BAIL
-                elif value is Undefined:
-                    raise BAIL
-                elif kind is LEAF:
-                    value = step[4](value)
-                else:
-                    value = self._leaf_list(value, step[4], step[5])
-                results[response_name] = value
+            results: dict[str, Any] = fill(source_value)
         except Bail:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                           position_context)
         if not others:
             return results
         return self._execute_others(parent_type, source_value, path, results, others)
-
-    @staticmethod
-    def _leaf_list(value: Any, complete: Any, item_non_null: bool) -> list[Any]:
-        if not isinstance(value, list | tuple):
-            raise BAIL
-        completed: list[Any] = []
-        for item in value:
-            if item is None:
-                if item_non_null:
-                    raise BAIL
-                completed.append(None)
-            else:
-                completed.append(complete(item))
-        return completed
 
     def _execute_others(self, parent_type: GraphQLObjectType, source_value: Any,
                         path: Path | None, results: dict[str, Any],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, time
 from enum import Enum, EnumMeta
+from keyword import iskeyword
 from typing import Any
 
 import orjson
@@ -41,23 +42,25 @@ LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, DIRECT, GENERIC = range(7)
 
 
 class Bail(Exception):
-    """A leaf the fast path cannot complete: graphql-core completes the object instead."""
+    """A leaf the fast path cannot complete: graphql-core completes the object instead.
+    Raised new each time: one shared instance gathered a frame per raise in its
+    traceback, and kept each (with what it read) alive."""
 
 
-BAIL = Bail()
+MISSING = object()
 
 
 def leaf_completer(named: Any) -> Any:
-    """A function that returns the completed leaf value or raises ``_Bail``."""
+    """A function that returns the completed leaf value or raises ``Bail``."""
     coerce = named.coerce_output_value
 
     def generic(value: Any) -> Any:
         try:
             coerced = coerce(value)
         except Exception:
-            raise BAIL from None
+            raise Bail from None
         if coerced is None or coerced is Undefined:
-            raise BAIL
+            raise Bail
         return coerced
 
     if coerce is isoformat:  # Strawberry's DateTime, Date and Time
@@ -76,6 +79,81 @@ def leaf_completer(named: Any) -> Any:
         return lambda value: value if type(value) is float and math.isfinite(value) \
             else generic(value)
     return generic
+
+
+MAX_COMPILED = 2_000
+"""Compiled leaf functions kept per schema (all are dropped when there are more)."""
+
+
+def compiled_leaves(cache: dict[Any, Any], type_name: str, response_names: tuple[str, ...],
+                    leaves: list[tuple[Any, ...]]) -> Any:
+    """``compile_leaves``, once per distinct selection: a selection collected anew per
+    request (the root's, a document's with variable directives) finds it by its shape."""
+    key = (type_name, response_names, tuple(leaves))
+    fill = cache.get(key)
+    if fill is None:
+        if len(cache) >= MAX_COMPILED:
+            cache.clear()
+        fill = cache[key] = compile_leaves(type_name, list(response_names), leaves)
+    return fill
+
+
+def compile_leaves(type_name: str, response_names: list[str], leaves: list[tuple[Any, ...]]
+                   ) -> Any:
+    """One function that reads and completes every leaf of a selection on one type and
+    returns the response dict (its keys in response order, other fields None for now), or
+    raises ``Bail``: what a loop over the steps did, less its per-leaf dispatch (a job read
+    has ~70 leaves, most of them in its log's entries). Leaves are read and completed one
+    after the other, as the loop did, so an exception surfaces from the same leaf.
+
+    Only identifiers reach the source: an attribute name that is not one is read with
+    ``getattr``; response names and completers are passed as values."""
+    names: dict[str, Any] = {"Bail": Bail, "MISSING": MISSING, "type_name": type_name,
+                             "complete_list": _complete_leaf_list}
+    lines = ["def fill(source):"]
+    values = dict.fromkeys(response_names, "None")
+    for number, step in enumerate(leaves):
+        kind, response_name = step[0], step[1]
+        if kind is TYPENAME:
+            values[response_name] = "type_name"
+            continue
+        attribute, non_null, complete = step[2], step[3], step[4]
+        value = f"v{number}"
+        names[f"a{number}"], names[f"c{number}"] = attribute, complete
+        if attribute.isidentifier() and not iskeyword(attribute):
+            lines += ["    try:", f"        {value} = source.{attribute}",
+                      "    except AttributeError:", "        raise Bail from None"]
+        else:
+            lines += [f"    {value} = getattr(source, a{number}, MISSING)",
+                      f"    if {value} is MISSING:", "        raise Bail"]
+        completed = (f"c{number}({value})" if kind is LEAF
+                     else f"complete_list({value}, c{number}, {bool(step[5])})")
+        lines += [f"    if {value} is None:", "        raise Bail" if non_null else "        pass",
+                  "    else:", f"        {value} = {completed}"]
+        values[response_name] = value
+    keys = [f"r{number}" for number in range(len(values))]
+    names.update(zip(keys, values, strict=True))
+    lines.append("    return {" + ", ".join(f"{key}: {value}" for key, value in
+                                         zip(keys, values.values(), strict=True)) + "}")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), names, namespace)  # our own source: no input reaches it
+    fill = namespace["fill"]
+    fill.__qualname__ = f"fill_{type_name}"
+    return fill
+
+
+def _complete_leaf_list(value: Any, complete: Any, item_non_null: bool) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise Bail
+    completed: list[Any] = []
+    for item in value:
+        if item is None:
+            if item_non_null:
+                raise Bail
+            completed.append(None)
+        else:
+            completed.append(complete(item))
+    return completed
 
 
 def _temporal_completer(generic: Any) -> Any:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
+import logging
+import weakref
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from types import SimpleNamespace
@@ -23,6 +26,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.engine.executor import FastExecutor
+from graph.engine.plans import LEAF, LEAF_LIST, TYPENAME, Bail, compile_leaves
 from repository.database import STORED_UTC
 
 
@@ -342,6 +346,53 @@ def test_instants_are_written_as_isoformat_writes_them() -> None:
     assert fast == generic
     assert [n["leaf"]["when"] for n in fast["data"]["nodes"]] == [
         when.isoformat() for when in INSTANTS]
+
+
+def test_compiled_leaves_read_any_attribute_name_and_bail_as_the_loop_did() -> None:
+    """Attribute names that are not identifiers (or are keywords) are read with getattr;
+    a missing attribute and a null in a non-null leaf hand the object to graphql-core."""
+    # given: leaves named by a keyword, by a non-identifier and plainly, one nullable
+    leaves = [(LEAF, "kind", "class", True, str), (LEAF, "dashed", "a-b", False, str),
+              (TYPENAME, "__typename"), (LEAF_LIST, "tags", "tags", True, str, True)]
+    fill = compile_leaves("Thing", ["kind", "other", "dashed", "__typename", "tags"], leaves)
+
+    def thing(**values: Any) -> SimpleNamespace:
+        return SimpleNamespace(**{"class": 1, "a-b": None, "tags": [2, 3], **values})
+
+    # when / then: the response in response order, the other field left for later
+    assert fill(thing()) == {"kind": "1", "other": None, "dashed": None,
+                             "__typename": "Thing", "tags": ["2", "3"]}
+    assert list(fill(thing())) == ["kind", "other", "dashed", "__typename", "tags"]
+    for broken_thing in (thing(**{"class": None}), thing(tags=[1, None]), thing(tags="x"),
+                         SimpleNamespace(**{"a-b": 1, "tags": []})):
+        with pytest.raises(Bail):
+            fill(broken_thing)
+
+
+class Tracker:
+    """Lives as long as the node holding it."""
+
+
+def test_a_value_the_fast_path_hands_to_graphql_core_is_not_kept_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Falling back raised one shared exception whose traceback grew by a frame per raise,
+    and kept each frame (with the objects it read) alive for as long as the process."""
+    # given: a node whose non-null label is missing, read many times (the error's log
+    # record, which holds its traceback, is not kept by the test's log capture)
+    monkeypatch.setattr(logging.getLogger("strawberry.execution"), "disabled", True)
+    sources = [broken(forest(), "non-null leaf") for _ in range(50)]
+    for nodes in sources:
+        nodes[1].tracker = Tracker()
+    alive = [weakref.ref(nodes[1].tracker) for nodes in sources]
+
+    # when
+    for nodes in sources:
+        assert run(FAST, DOCUMENTS["plain fields and aliases"], nodes, VARIABLES)["errors"]
+    del sources, nodes
+    gc.collect()
+
+    # then
+    assert [ref() for ref in alive if ref() is not None] == []
 
 
 def test_the_same_document_twice_with_other_variables_is_not_answered_from_a_cache() -> None:
