@@ -21,6 +21,7 @@ and compares the results.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
@@ -42,10 +43,15 @@ from .plans import (
     compiled_leaves,
     field_kind,
     is_static,
+    names_no_variable,
     schema_cache,
     unwrap,
 )
 from .sharing import event_key, shared_results
+
+MAX_LITERAL_ARGUMENTS = 5_000
+"""Fields with literal arguments whose coerced values are kept (all dropped past it)."""
+SCALARS = frozenset({str, int, float, bool})
 
 
 def for_execution(context: Any, executor: Any = None) -> Any:
@@ -75,6 +81,7 @@ class FastExecutor(ExecutionContext):
         self._plans: dict[int, tuple[Any, Any, list[tuple[Any, ...]]]] = {}
         self._field_kinds = schema_cache(self.schema, "_jobgraph_field_kinds")
         self._fills = schema_cache(self.schema, "_jobgraph_compiled_leaves")
+        self._literal_arguments = schema_cache(self.schema, "_jobgraph_literal_arguments")
         self._shared: dict[Any, Any] | None = None
         if self._fast:
             statics = schema_cache(self.schema, "_jobgraph_static_operations")
@@ -277,11 +284,7 @@ class FastExecutor(ExecutionContext):
         info = self.build_resolve_info(field_def, [details.node for details in
                                                    field_details_list], parent_type, path)
         try:
-            first = field_details_list[0]
-            node = first.node
-            raw = (get_argument_values(field_def, node, self.variable_values,
-                                       first.fragment_variable_values, self.hide_suggestions)
-                   if field_def.args or node.arguments else {})
+            raw = self._arguments(field_def, field_details_list[0])
             strawberry_info = None
             if convert is None:
                 kwargs = {python: raw[graphql] for graphql, python in arguments
@@ -309,6 +312,28 @@ class FastExecutor(ExecutionContext):
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
         return completed
+
+    def _arguments(self, field_def: Any, details: Any) -> dict[str, Any]:
+        """The field's coerced arguments. Scalar literals (``logs(last: 10)``) are coerced
+        once per field of a document this process keeps: the same in every request."""
+        node = details.node
+        if not (field_def.args or node.arguments):
+            return {}
+        literal = self._literal_arguments
+        found = literal.get(id(node))
+        if found is not None and found[0] is node and found[1] is field_def:
+            return found[2]  # type: ignore[no-any-return]
+        raw: dict[str, Any] = get_argument_values(
+            field_def, node, self.variable_values, details.fragment_variable_values,
+            self.hide_suggestions)
+        if (details.fragment_variable_values is None
+                and all(names_no_variable(argument.value) for argument in node.arguments or ())
+                and all(value is None or type(value) in SCALARS or isinstance(value, Enum)
+                        for value in raw.values())):  # nothing a resolver could change
+            if len(literal) >= MAX_LITERAL_ARGUMENTS:
+                literal.clear()
+            literal[id(node)] = (node, field_def, raw)
+        return raw
 
     def _plain_object(self, step: tuple[Any, ...], source_value: Any, field_path: Path) -> Any:
         """A plain field of an object type; Undefined hands it to graphql-core."""

@@ -297,6 +297,19 @@ MAX_SHARED_OPERATIONS = 1024
 holds); past that the cache starts over, so it never keeps more alive."""
 
 
+def names_no_variable(value: Any) -> bool:
+    """Whether an argument's value is a literal all through (no ``$x`` in a list or an
+    input object): its coerced value is then the same in every request."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, VariableNode):
+            return False
+        stack.extend(getattr(node, "values", None) or ())  # a list
+        stack.extend(field.value for field in getattr(node, "fields", None) or ())  # an object
+    return True
+
+
 def is_static(document: Any) -> bool:
     """Whether a document selects the same fields whatever its variables: no directive
     takes a variable (``@include(if: $x)``) and no fragment declares variables."""
