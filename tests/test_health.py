@@ -71,8 +71,14 @@ async def test_objects_from_startup_are_frozen_out_of_the_collector_while_servin
 
     from graph.server.app import create_app
 
+    from graph.server.app import YOUNG_OBJECTS
+
     app = create_app(settings, mongodb_uri=mongo_uri)
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 0
+        # a request's objects die before a collection of the youngest generation walks them
+        assert gc.get_threshold() == (YOUNG_OBJECTS, *before[1:])
     assert gc.get_freeze_count() == 0  # unfrozen on shutdown: nothing kept for good
+    assert gc.get_threshold() == before
