@@ -85,6 +85,8 @@ class Change:
     wall_time: datetime | None = None
     previous: dict[str, Any] | None = None
     """The state before this change, when this process knew it."""
+    changed: frozenset[str] | None = None
+    """The top-level fields an update wrote or removed; None for any other change."""
     decoded: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def model(self, decoder: Callable[[dict[str, Any]], T]) -> T:
@@ -267,7 +269,16 @@ def to_change(event: dict[str, Any], cache: StateCache,
         else:
             exact = False
     cache.put(key, document)
-    return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base)
+    return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base,
+                  changed_fields(event) if operation == "update" else None)
+
+
+def changed_fields(event: dict[str, Any]) -> frozenset[str]:
+    """The top-level fields an update event names (``progress.percent`` is ``progress``)."""
+    description = event.get("updateDescription") or {}
+    paths = [*(description.get("updatedFields") or {}), *(description.get("removedFields") or ()),
+             *(part.get("field", "") for part in description.get("truncatedArrays") or ())]
+    return frozenset(path.partition(".")[0] for path in paths)
 
 
 class ChangeFeed:

@@ -159,6 +159,15 @@ class JobFilter:
     def query(self) -> dict[str, Any]:
         return job_filter_query(self)
 
+    def may_have_matched(self, changed: frozenset[str] | None) -> bool:
+        """Whether a job that does not ``match`` now may have before a change that wrote
+        ``changed`` (its top-level fields; None: unknown): a field ``matches`` reads."""
+        if changed is None:
+            return True
+        return any(name in changed for name, condition in (
+            ("status", self.wanted_statuses()), ("job_type", self.wanted_types()),
+            ("batch_id", self.batch_id)) if condition is not None)
+
     def matches(self, document: dict[str, Any] | None) -> bool:
         """Whether a stored job document passes the status, type and batch conditions
         (what a filtered subscription asks for)."""

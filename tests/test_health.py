@@ -69,9 +69,7 @@ async def test_objects_from_startup_are_frozen_out_of_the_collector_while_servin
         settings: Any, mongo_uri: str, store: Any) -> None:
     import gc
 
-    from graph.server.app import create_app
-
-    from graph.server.app import YOUNG_OBJECTS
+    from graph.server.app import YOUNG_OBJECTS, create_app
 
     app = create_app(settings, mongodb_uri=mongo_uri)
     assert gc.get_freeze_count() == 0

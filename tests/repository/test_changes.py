@@ -14,6 +14,8 @@ from repository.access import Principal
 from repository.changes import ChangeFeed, StateCache, apply_update, stream_pipeline, to_change
 from repository.database import Store
 from repository.job_documents import job_from_document
+from repository.job_filters import JobFilter
+from repository.models import JobStatus
 
 
 def update_event(object_id: str, fields: dict[str, Any], *, looked_up: dict[str, Any] | None,
@@ -172,3 +174,25 @@ async def test_job_histories_are_read_only_while_someone_follows_one(
     finally:
         await changes.aclose()
         await feed.close()
+
+
+@pytest.mark.parametrize(("changed", "status_filter", "type_filter"), [
+    (frozenset({"progress", "updated_at", "version"}), False, False),
+    (frozenset({"status", "version"}), True, False),
+    (frozenset({"job_type"}), False, True),
+    (None, True, True),  # a replace: anything may have changed
+])
+def test_a_filter_may_have_matched_a_job_only_through_a_field_it_reads(
+        changed: frozenset[str] | None, status_filter: bool, type_filter: bool) -> None:
+    assert JobFilter(status=JobStatus.PENDING).may_have_matched(changed) is status_filter
+    assert JobFilter(job_type="pdf").may_have_matched(changed) is type_filter
+
+
+def test_an_update_names_the_top_level_fields_it_wrote() -> None:
+    event = update_event("j", {"progress.percent": 5, "version": 2}, looked_up=None,
+                         removed=["error"], truncated=[{"field": "former_workers",
+                                                        "newSize": 0}])
+    change = to_change(event, StateCache(), {"_id": "j", "version": 2})
+    assert change is not None
+    assert change.changed == {"progress", "version", "error", "former_workers"}
+    assert change.previous is None  # this process never saw it before

@@ -105,7 +105,10 @@ class JobSubscriptions:
 
     @strawberry.subscription(
         description="Jobs matching the filter: first the newest `initial` of them (CURRENT), "
-        "then every job that is created, changes, or leaves or enters the filter.")
+        "then every job that is created, changes, or leaves or enters the filter. A job that "
+        "left it comes as UPDATED with its new state; where the server cannot know the "
+        "state before a change (it started since), a job whose status, type or batch "
+        "changed comes so too, even if you were never sent it.")
     @shared_payloads
     async def jobs_changed(
         self,
@@ -122,7 +125,12 @@ class JobSubscriptions:
         def relevant(change: Change) -> bool:
             if change.document is None and change.previous is None:
                 return True  # deleted, state before unknown: job_event asks `versions`
-            return job_filter.matches(change.document) or job_filter.matches(change.previous)
+            if job_filter.matches(change.document) or job_filter.matches(change.previous):
+                return True
+            # the state before is unknown here (this process started since, or forgot it):
+            # it may have matched if the change wrote a field the filter reads
+            return (change.previous is None and change.operation != "insert"
+                    and job_filter.may_have_matched(change.changed))
 
         async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
             versions: dict[str, int] = {}
