@@ -370,15 +370,20 @@ class ChangeFeed:
                 # for nothing, as a getMore that found no events leaves ``flowing`` False
                 await asyncio.sleep(GATHER_SECONDS)
             event = await self._stream.try_next()
-            self.resume_token = self._stream.resume_token
+            token = self._stream.resume_token
             flowing = event is not None
             if event is None:
+                self.resume_token = token
                 await asyncio.sleep(0)
                 continue
             if is_silent(event):  # (a delete's stamp: seen by the hub only as a lookup race)
+                self.resume_token = token
                 continue
             looked_up = await self._lookup(event) if needs_lookup(event, self.cache) else None
             change = to_change(event, self.cache, looked_up)
+            # past this event only once it is handed on: a lookup that failed (the database
+            # gone) resumes at this event, not after it
+            self.resume_token = token
             if change is not None:
                 yield change
 

@@ -85,5 +85,6 @@ def _settle(read: asyncio.Future[Any], done: asyncio.Task[Any]) -> None:
         read.cancel()
     elif done.exception() is not None:
         read.set_exception(done.exception())  # type: ignore[arg-type]
+        read.exception()  # heard, even when every caller has left (no "never retrieved")
     else:
         read.set_result(done.result())

@@ -6,13 +6,15 @@ meanwhile shares the next one), so a caller never gets a state older than its ow
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from repository.access import Principal
-from repository.database import Store, make_client
+from repository.current_states import CurrentStates
+from repository.database import Store, free_port, make_client
 from repository.errors import NotFoundError
 from repository.job_logs import get_without_logs
 from repository.models import AccessControl, JobStatus
@@ -152,3 +154,26 @@ async def test_a_caller_who_lost_read_access_before_asking_never_gets_the_job(
     await first
     # then bob gets NOT_FOUND, as his own read after the change gives, never the job
     assert (await asking)[0] == "NOT_FOUND"
+
+
+async def test_a_failed_read_whose_callers_all_left_logs_no_unretrieved_exception(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Subscribers that leave while the database is down (a reconnect storm during an
+    outage, a server shutting down) left their shared read failing with no one to hear
+    it: asyncio logged "Future exception was never retrieved" at ERROR with a traceback,
+    which README's Reliability section does not explain (seen with a killed database)."""
+    client = make_client(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                         timeout_ms=300)  # nothing listens there: the database is down
+    try:
+        states = CurrentStates(client["down"]["jobs"])
+        caller = asyncio.create_task(states.get(ALICE, "j"))
+        await eventually(lambda: states.in_flight)  # the read is sent
+        caller.cancel()  # and its only caller leaves
+        await asyncio.gather(caller, return_exceptions=True)
+        await eventually(lambda: not states.in_flight)  # the read failed
+        del caller  # (its cancellation's traceback holds the read)
+        gc.collect()
+    finally:
+        await client.close()
+    unretrieved = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert not unretrieved, unretrieved[0].getMessage()
