@@ -289,10 +289,12 @@ class FastExecutor(ExecutionContext):
             if convert is None:
                 kwargs = {python: raw[graphql] for graphql, python in arguments
                           if graphql in raw}
+            elif convert[0] is not None:  # ours: see arguments.py
+                kwargs = convert[0](raw)
             else:
                 strawberry_info = info_class(_raw_info=info, _field=definition)
-                kwargs = convert_arguments(raw, convert[0], scalar_registry=convert[1],
-                                           config=convert[2], info=strawberry_info)
+                kwargs = convert_arguments(raw, convert[1], scalar_registry=convert[2],
+                                           config=convert[3], info=strawberry_info)
             if root_name is not None:
                 kwargs[root_name] = source
             if parent_name is not None:

@@ -35,6 +35,7 @@ from strawberry.types.field import StrawberryField
 
 from repository.database import STORED_UTC
 
+from .arguments import arguments_converter
 from .internals import DEFINITION_BACKREF, is_leaf_type, isoformat
 
 MAX_INT, MIN_INT = 2**31 - 1, -(2**31)
@@ -237,7 +238,9 @@ def _direct_call(field_def: Any, strawberry_schema: Any) -> tuple[Any, ...] | No
             type_ = type_.of_type
         if (isinstance(type_, StrawberryMaybe) or type_ is GlobalID
                 or not is_leaf_type(type_, converter.scalar_registry)):
-            convert = (definition.arguments, converter.scalar_registry, config)
+            convert = (arguments_converter(definition.arguments, converter.scalar_registry,
+                                           config),
+                       definition.arguments, converter.scalar_registry, config)
         arguments.append((config.name_converter.from_argument(argument), argument.python_name))
     resolver = definition.base_resolver
     if not callable(resolver.wrapped_func):
