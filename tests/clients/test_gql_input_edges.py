@@ -1,0 +1,76 @@
+"""Inputs at their edges, sent with Python's gql over HTTP: a counter summed past what
+GraphQL's ``Int`` can carry, and a JSON literal naming a variable the request leaves out.
+Both were found by a tester (breaker5) and predate the argument conversion of issue 19."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+
+from tests.helpers.graphql import ALICE, WORKER, Caller
+from tests.helpers.live import LiveServer
+
+from .conftest import token
+
+INT_MAX = 2**31 - 1
+
+
+def client(live: LiveServer, settings: Any, caller: Caller) -> Client:
+    return Client(transport=HTTPXAsyncTransport(
+        url=f"{live.url}/graphql",
+        headers={"Authorization": f"Bearer {token(settings, caller)}"}))
+
+
+async def outcome(session: Any, document: str, variables: dict[str, Any] | None = None
+                  ) -> tuple[Any, list[dict[str, Any]]]:
+    """The data and the errors of one request."""
+    try:
+        return await session.execute(GraphQLRequest(document, variable_values=variables)), []
+    except TransportQueryError as error:
+        return error.data, list(error.errors or [])
+
+
+async def test_statistics_summed_past_int_leave_the_documentation_job_readable(
+    live: LiveServer, settings: Any
+) -> None:
+    # given a running documentation job with totalTokensUsed at Int's largest value
+    async with client(live, settings, ALICE) as alice, \
+            client(live, settings, WORKER) as worker:
+        created, _ = await outcome(alice, """mutation { createDocumentationJob(input: {
+          repositoryPath: "/src", repositoryName: "big", outputDirectory: "/o"}) { jobId } }""")
+        job_id = created["createDocumentationJob"]["jobId"]
+        await outcome(worker, "mutation { claimDocumentationJob { jobId } }")
+        add = """mutation($id: ID!, $n: Int) { addDocumentationJobStatistics(jobId: $id,
+          increments: {totalTokensUsed: $n}) { statistics { totalTokensUsed } } }"""
+        _, errors = await outcome(worker, add, {"id": job_id, "n": INT_MAX})
+        assert errors == []
+
+        # when the worker adds to it once more
+        _, errors = await outcome(worker, add, {"id": job_id, "n": INT_MAX})
+
+        # then it is refused as a VALIDATION_ERROR, or taken within Int; either way the job stays
+        # readable (the sum was stored and every later read of the field failed, as a
+        # GRAPHQL_VALIDATION_FAILED without a path)
+        assert all(error["extensions"]["code"] == "VALIDATION_ERROR" for error in errors), errors
+        data, errors = await outcome(alice, """query($id: ID!) { documentationJob(jobId: $id) {
+          statistics { totalTokensUsed } } }""", {"id": job_id})
+        assert errors == [], errors
+        assert 0 <= data["documentationJob"]["statistics"]["totalTokensUsed"] <= INT_MAX
+
+
+async def test_a_json_literal_naming_an_omitted_variable_is_stored_without_it(
+    live: LiveServer, settings: Any
+) -> None:
+    # when a JSON literal names $p and the request leaves $p out
+    async with client(live, settings, ALICE) as alice:
+        data, errors = await outcome(alice, """mutation($p: JSON) { createJob(input: {
+          jobType: "json-literal", parameters: {k: $p, n: 1}}) { parameters } }""", {})
+
+    # then the job is created as an input object would be: the entry left out (the
+    # graphql-core sentinel reached the database encoder: a VALIDATION_ERROR on "value"
+    # naming graphql.pyutils.undefined.UndefinedType)
+    assert errors == [], errors
+    assert data["createJob"]["parameters"] == {"n": 1}
