@@ -74,3 +74,32 @@ async def test_a_json_literal_naming_an_omitted_variable_is_stored_without_it(
     # naming graphql.pyutils.undefined.UndefinedType)
     assert errors == [], errors
     assert data["createJob"]["parameters"] == {"n": 1}
+
+
+async def test_token_sums_past_int_leave_documentation_job_stats_answering(
+    live: LiveServer, settings: Any
+) -> None:
+    # given two documentation jobs of one repository, each with 1.5 billion tokens (each
+    # within Int, their sum not)
+    async with client(live, settings, ALICE) as alice, \
+            client(live, settings, WORKER) as worker:
+        for _ in range(2):
+            created, _ = await outcome(alice, """mutation { createDocumentationJob(input: {
+              repositoryPath: "/src", repositoryName: "busy", outputDirectory: "/o"}) {
+              jobId } }""")
+            job_id = created["createDocumentationJob"]["jobId"]
+            claimed, _ = await outcome(worker, "mutation { claimDocumentationJob { jobId } }")
+            assert claimed["claimDocumentationJob"]["jobId"] == job_id
+            _, errors = await outcome(worker, """mutation($id: ID!) {
+              addDocumentationJobStatistics(jobId: $id,
+              increments: {totalTokensUsed: 1500000000}) { version } }""", {"id": job_id})
+            assert errors == [], errors
+
+        # when their owner asks for the tokens per repository
+        data, errors = await outcome(alice, """{ documentationJobStats {
+          tokensByRepository { key tokens } } }""")
+
+    # then the stats answer (they failed whole: "Int cannot represent non 32-bit signed
+    # integer value: 3000000000", coded GRAPHQL_VALIDATION_FAILED, data null)
+    assert errors == [], errors
+    assert data["documentationJobStats"]["tokensByRepository"][0]["key"] == "busy"
