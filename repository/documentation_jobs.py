@@ -37,7 +37,7 @@ from .documentation_job_filters import (
     documentation_job_order,
 )
 from .documents import access_update, bump_version, rename_id, with_access
-from .errors import ForbiddenError, NotFoundError, ValidationError
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from .idempotency import INDEX as IDEMPOTENCY_INDEX
 from .idempotency import find_existing, insert_once, stamp
 from .jobs import require_user
@@ -139,6 +139,9 @@ def check_commit_hash(value: str | None) -> str | None:
 
 
 STATISTICS = tuple(field.name for field in fields(JobStatistics))
+MAX_STATISTIC = 2**31 - 1
+"""What a statistic may reach: GraphQL's ``Int`` carries no more, and a job whose counter
+passed it could no longer be read (an addition that would pass it is refused)."""
 
 
 def statistics_changes(values: Mapping[str, int | None]) -> dict[str, int]:
@@ -372,8 +375,23 @@ class DocumentationJobRepository:
             update["$max"] = {"statistics.max_depth": deepest}
         if given:
             update["$inc"] = {f"statistics.{name}": value for name, value in given.items()}
-        return await self._write(principal, job_id, "add statistics to", UNFINISHED, now,
-                                 update)
+        for name, value in given.items():
+            if value > MAX_STATISTIC:
+                raise ValidationError(name, f"the total would pass {MAX_STATISTIC}")
+        room = {f"statistics.{name}": {"$not": {"$gt": MAX_STATISTIC - value}}
+                for name, value in given.items()}
+        try:
+            return await self._write(principal, job_id, "add statistics to", UNFINISHED, now,
+                                     update, extra=room)
+        except ConflictError:  # matched nothing, yet the job may be written: no room left
+            current = await self.collection.find_one({"_id": job_id}, {"statistics": 1})
+            totals = (current or {}).get("statistics") or {}
+            for name, value in given.items():
+                if (totals.get(name) or 0) + value > MAX_STATISTIC:
+                    raise ValidationError(
+                        name, f"the total would pass {MAX_STATISTIC}: it is {totals[name]}"
+                    ) from None
+            raise
 
     async def add_generated_files(
         self, principal: Principal, job_id: str, files: builtins.list[str],

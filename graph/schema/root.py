@@ -35,8 +35,9 @@ from graph.schema.webhooks.mutations import WebhookMutations
 from graph.schema.webhooks.queries import WebhookQueries
 
 from .batches.types import fetch_batches
-from .core.dates import SCALARS
+from .core.dates import SCALARS as DATE_SCALARS
 from .core.errors import ErrorCodes
+from .core.json_values import SCALARS as JSON_SCALARS
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
 from .jobs.types import fetch_jobs
@@ -135,7 +136,7 @@ def build_schema(settings: Settings | None = None,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={**DATE_SCALARS, **JSON_SCALARS}),
         execution_context_class=FastExecutor,
     )
     schema.documents = documents

@@ -12,7 +12,9 @@ class TokenUsage:
     key: str | None = strawberry.field(
         description="The repository name or main model (null: jobs without one).")
     jobs: int = strawberry.field(description="How many matching jobs have it.")
-    tokens: int = strawberry.field(description="Their `statistics.totalTokensUsed`, summed.")
+    tokens: float = strawberry.field(
+        description="Their `statistics.totalTokensUsed`, summed: a Float, as sums pass what "
+        "an Int carries (2^31 - 1); exact up to 2^53.")
 
 
 @strawberry.type(description="Statistics over the documentation jobs you may read that match "
