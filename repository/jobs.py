@@ -603,6 +603,8 @@ class JobRepository:
     async def log_window(self, job: SecretaryJob,
                          last: int | None = None) -> builtins.list[LogEntry]:
         """The newest ``last`` entries (all, when None) of ``job``'s log as of its state."""
+        if last is not None and last < 0:
+            raise ValidationError("last", f"must not be negative, got {last}")
         kept = self.limits.max_logs_per_job  # the document may hold a few more: log_push
         count = min(kept, job.log_seq if last is None else last)
         if job.logs_loaded:

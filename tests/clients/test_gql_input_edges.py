@@ -103,3 +103,23 @@ async def test_token_sums_past_int_leave_documentation_job_stats_answering(
     # integer value: 3000000000", coded GRAPHQL_VALIDATION_FAILED, data null)
     assert errors == [], errors
     assert data["documentationJobStats"]["tokensByRepository"][0]["key"] == "busy"
+
+
+async def test_a_negative_number_of_log_entries_is_refused_as_first_is(
+    live: LiveServer, settings: Any
+) -> None:
+    # given a job
+    async with client(live, settings, ALICE) as alice:
+        created, _ = await outcome(alice, """mutation { createJob(input: {jobType: "neg"}) {
+          jobId } }""")
+        job_id = created["createJob"]["jobId"]
+
+        # when its log is asked for with a negative count, as a page can be
+        _, errors = await outcome(alice, """query($id: ID!) { job(jobId: $id) {
+          logs(last: -1) { seq } } }""", {"id": job_id})
+        _, page_errors = await outcome(alice, "{ jobs(first: -1) { edges { cursor } } }")
+
+    # then both are refused alike (the log answered [] as if the job had none)
+    assert [error["extensions"]["code"] for error in errors] == ["VALIDATION_ERROR"], errors
+    assert [error["extensions"]["code"] for error in page_errors] == ["VALIDATION_ERROR"]
+    assert errors[0]["extensions"]["field"] == "last"

@@ -198,7 +198,7 @@ class SecretaryJob(Node):
         root: SecretaryJobModel,
         info: Info,
         last: Annotated[int | None, strawberry.argument(
-            description="Only the newest `last` entries.")] = None,
+            description="Only the newest `last` entries (0 or more).")] = None,
     ) -> list[LogEntry]:
         # a job of a subscription's event comes without its log: just these are read
         return await info.context.store.jobs.log_window(root, last)
