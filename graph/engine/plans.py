@@ -129,8 +129,11 @@ def compile_leaves(type_name: str, response_names: list[str], leaves: list[tuple
                       f"    if {value} is MISSING:", "        raise Bail"]
         completed = (f"c{number}({value})" if kind is LEAF
                      else f"complete_list({value}, c{number}, {bool(step[5])})")
-        lines += [f"    if {value} is None:", "        raise Bail" if non_null else "        pass",
-                  "    else:", f"        {value} = {completed}"]
+        if non_null:
+            lines += [f"    if {value} is None:", "        raise Bail",
+                      f"    {value} = {completed}"]
+        else:
+            lines += [f"    if {value} is not None:", f"        {value} = {completed}"]
         values[response_name] = value
     keys = [f"r{number}" for number in range(len(values))]
     names.update(zip(keys, values, strict=True))
