@@ -52,6 +52,15 @@ NO_CHANGE_STREAMS_CODES = {40573}
 
 GATHER_SECONDS = 0.005
 """While changes flow, the hub asks for more at most this often (see ``ChangeFeed``)."""
+CATCH_UP_AWAIT_MS = 20
+"""How long the ``getMore`` after an unheard gather waits for a change when none is there
+(instead of the server's default, 1 s): a first subscriber waits for its answer."""
+UNHEARD_GATHER_SECONDS = 0.5
+"""The same while no subscriber of this process listens (``ChangeFeed.listen``): the
+states are kept up to date for the next subscriber, and no one waits for them. Each
+``getMore`` costs ~300 us of pymongo's command path whatever it brings; at the embedded
+database's pace a worker's changes came one per ``getMore``, most of what the hub cost a
+process that serves only workers."""
 
 
 def buffered(stream: Any) -> int | None:
@@ -62,6 +71,11 @@ def buffered(stream: Any) -> int | None:
     trip's CPU (~100 us in pymongo alone) whether it brings one event or a hundred."""
     data = getattr(getattr(stream, "_cursor", None), "_data", None)
     return len(data) if data is not None else None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ChangeHistoryLost(Exception):
@@ -294,12 +308,46 @@ class ChangeFeed:
         """Per ON_DEMAND collection, until when it is watched (inf: someone follows it)."""
         self._stream: Any = None
         self._reopened: list[asyncio.Future[None]] = []
+        self.listened = True
+        """Whether a subscriber of this process listens (``listen``)."""
+        self.behind = False
+        """Changes gathered unheard may wait in the database: from an unheard gather until
+        the batch the next ``getMore`` brings is handed on (see ``caught_up``)."""
+        self.caught_up: Callable[[], None] = lambda: None
+        """Called once the changes written before a moment when ``behind`` was True are
+        all handed on: a subscriber that came then is not sent them (they are older than
+        its subscription; the state it reads next holds them)."""
+        self._unheard: asyncio.Future[None] | None = None
+        self._fetched = False
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
         more. Takes effect at the stream's next round, which opens it again from the last
         change handed on (``watching`` waits for that)."""
         self.wanted[collection] = math.inf if followed else time.monotonic() + LINGER_SECONDS
+
+    def listen(self, listened: bool) -> None:
+        """A subscriber of this process listens now (``listened``), or none does any more.
+        While none does, changes are gathered for longer before each ``getMore``
+        (UNHEARD_GATHER_SECONDS); the first subscriber ends that wait at once."""
+        self.listened = listened
+        if listened and self._unheard is not None and not self._unheard.done():
+            self._unheard.set_result(None)
+
+    async def _gather(self) -> None:
+        """Let more changes arrive before the next ``getMore`` (see ``changes``)."""
+        if self.listened:
+            await asyncio.sleep(GATHER_SECONDS)
+            return
+        self.behind, self._fetched = True, False
+        loop = asyncio.get_running_loop()
+        waiter = self._unheard = loop.create_future()
+        timer = loop.call_later(UNHEARD_GATHER_SECONDS, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._unheard = None
 
     async def reopened(self) -> None:
         """Returns once the stream was opened again, or closed."""
@@ -357,6 +405,9 @@ class ChangeFeed:
         assert self._stream is not None, "open() first"
         flowing = False
         while True:
+            if self.behind and self._fetched and buffered(self._stream) == 0:
+                self.behind = False  # what the getMore after the gather brought is handed on
+                self.caught_up()
             if self.wanted and self.collections() != self.watched:
                 # from the last change handed on (what the old stream read past it is
                 # read again), with the collections followed now
@@ -368,8 +419,11 @@ class ChangeFeed:
                 # arrive before the next one (one round trip per change under a steady
                 # flow of writes was half of this consumer's CPU); a quiet stream waits
                 # for nothing, as a getMore that found no events leaves ``flowing`` False
-                await asyncio.sleep(GATHER_SECONDS)
-            event = await self._stream.try_next()
+                await self._gather()
+            fetching = buffered(self._stream) == 0
+            event = await (self._catch_up() if fetching and self.behind
+                           else self._stream.try_next())
+            self._fetched = self._fetched or fetching
             token = self._stream.resume_token
             flowing = event is not None
             if event is None:
@@ -386,6 +440,19 @@ class ChangeFeed:
             self.resume_token = token
             if change is not None:
                 yield change
+
+    async def _catch_up(self) -> dict[str, Any] | None:
+        """The ``getMore`` after an unheard gather, waiting only CATCH_UP_AWAIT_MS for a
+        change when none is there: a subscriber may wait to be let in (``caught_up``).
+        pymongo has no public way to set one ``getMore``'s wait; without it, the usual."""
+        cursor: Any = getattr(self._stream, "_cursor", None)
+        if not hasattr(cursor, "_max_await_time_ms"):
+            return await self._stream.try_next()  # type: ignore[no-any-return]
+        usual, cursor._max_await_time_ms = cursor._max_await_time_ms, CATCH_UP_AWAIT_MS
+        try:
+            return await self._stream.try_next()  # type: ignore[no-any-return]
+        finally:
+            cursor._max_await_time_ms = usual
 
     async def _lookup(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The document as it is now (a later state than the event's, maybe), without the

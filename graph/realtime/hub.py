@@ -189,6 +189,8 @@ class Hub:
                  max_per_user: int | None = None, max_anonymous: int | None = None,
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
+        self.feed.listen(False)  # until the first subscriber
+        self.feed.caught_up = self._admit
         self.metrics = metrics
         """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
@@ -202,6 +204,9 @@ class Hub:
         self.by_key: dict[Key, set[Subscriber]] = defaultdict(set)
         self.by_collection: dict[str, set[Subscriber]] = defaultdict(set)
         self.followers: dict[str, int] = {}
+        self.joining: dict[Subscriber, asyncio.Future[None]] = {}
+        """Subscribers that came while the stream was behind (``ChangeFeed.behind``): sent
+        changes from when it caught up (``_admit``); until then they wait in ``watching``."""
         """Subscribers per ON_DEMAND collection (the stream reads it while there are any)."""
         self.count = 0
         self.running = False
@@ -255,15 +260,22 @@ class Hub:
                 if self.running:
                     logger.warning("change stream interrupted, resuming: %s",
                                    str(exc).splitlines()[0])
-                self.running = False
+                self._interrupted()
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
             except Exception as exc:
                 tasks.reraise_if_cancelled(exc)
                 logger.exception("change stream failed unexpectedly; restarting it")
-                self.running = False
+                self._interrupted()
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
+
+    def _interrupted(self) -> None:
+        """The stream failed: whoever waits to be admitted is admitted now (the resumed
+        stream may send them changes from just before they came, as any lag would)."""
+        self.running = False
+        self.feed.behind = False
+        self._admit()
 
     # -- fan-out ------------------------------------------------------------
 
@@ -294,13 +306,16 @@ class Hub:
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB)."""
+        admitted = self.joining.get(subscriber)
+        if admitted is not None:
+            await admitted
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
             await self.feed.reopened()
 
     def all_subscribers(self) -> set[Subscriber]:
-        found: set[Subscriber] = set()
+        found: set[Subscriber] = set(self.joining)
         for group in (*self.by_key.values(), *self.by_collection.values()):
             found |= group
         return found
@@ -334,18 +349,34 @@ class Hub:
                 "this server; sign in, or try again later" if owner is None else
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
-        for key in subscriber.keys:
-            self.by_key[key].add(subscriber)
-        for collection in subscriber.collections:
-            self.by_collection[collection].add(subscriber)
+        if self.feed.behind and self.running:
+            self.joining[subscriber] = asyncio.get_running_loop().create_future()
+        else:
+            self._index(subscriber)
         for collection in on_demand(subscriber):
             self.followers[collection] = self.followers.get(collection, 0) + 1
             if self.followers[collection] == 1:
                 self.feed.want(collection, True)
         subscriber.registered = True
         self.count += 1
+        if self.count == 1:
+            self.feed.listen(True)
         if self.metrics is not None:
             self.metrics.subscription_started()
+
+    def _index(self, subscriber: Subscriber) -> None:
+        for key in subscriber.keys:
+            self.by_key[key].add(subscriber)
+        for collection in subscriber.collections:
+            self.by_collection[collection].add(subscriber)
+
+    def _admit(self) -> None:
+        """The stream caught up: the subscribers that came meanwhile hear from here on."""
+        joining, self.joining = self.joining, {}
+        for subscriber, admitted in joining.items():
+            self._index(subscriber)
+            if not admitted.done():
+                admitted.set_result(None)
 
     def unregister(self, subscriber: Subscriber) -> None:
         self.remove(subscriber)
@@ -357,6 +388,11 @@ class Hub:
             return
         subscriber.registered = False
         self.count -= 1
+        if not self.count:
+            self.feed.listen(False)
+        admitted = self.joining.pop(subscriber, None)
+        if admitted is not None and not admitted.done():
+            admitted.set_result(None)
         held = self.by_owner.pop(subscriber.owner, 1) - 1
         if held > 0:
             self.by_owner[subscriber.owner] = held

@@ -8,11 +8,15 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
+from pymongo import monitoring
 from pymongo.errors import AutoReconnect
 
 from graph.realtime.hub import Hub, Subscriber
+from repository import changes
 from repository.access import Principal
-from repository.database import Store
+from repository.database import Store, make_client
+from repository.models import JobProgress
 from tests.helpers.waiting import eventually
 
 
@@ -98,3 +102,61 @@ async def test_a_change_whose_lookup_fails_is_not_skipped_when_the_stream_resume
         assert (first.document["version"], first.document["status"]) == (1, "PROCESSING")
     finally:
         await hub.stop()
+
+
+async def test_with_no_subscriber_the_hub_gathers_and_the_first_subscriber_ends_the_wait(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no subscriber the hub waits UNHEARD_GATHER_SECONDS between ``getMore``s (each
+    costs the same whatever it brings). The first subscriber must not wait it out, and is
+    not sent what was written before it came and read only after (its current state, read
+    once the stream caught up, holds that)."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    hub = Hub(store.db)
+    await hub.start()
+    try:
+        job = await store.jobs.create(alice, job_type="unheard")
+        await eventually(lambda: hub.feed._unheard is not None)  # read it, and waits now
+        await store.jobs.claim(worker, ["unheard"])  # version 1, unread
+        async with hub.subscribe(keys=[("jobs", job.job_id)],
+                                 collections=["jobs"]) as subscriber:
+            assert hub.feed.listened and not hub.joining and not hub.feed.behind
+            current = await store.jobs.get(alice, job.job_id)
+            assert current is not None and current.version == 1
+            await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
+            progressed = await asyncio.wait_for(subscriber.next(), 30)
+            assert progressed.document is not None
+            assert (progressed.operation, progressed.document["version"]) == ("update", 2)
+        assert not hub.feed.listened  # the last one left
+    finally:
+        await hub.stop()
+
+
+async def test_the_first_subscriber_is_let_in_at_once_when_nothing_was_written_meanwhile(
+        store: Store, mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``getMore`` it waits for finds nothing new: it must not wait the server's usual
+    time for a change (1 s) but CATCH_UP_AWAIT_MS."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    waits: list[tuple[int, Any]] = []
+
+    class GetMores(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "getMore":
+                waits.append((event.request_id, event.command.get("maxTimeMS")))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None: ...
+        def failed(self, event: monitoring.CommandFailedEvent) -> None: ...
+
+    client = make_client(mongo_uri, event_listeners=[GetMores()])
+    hub = Hub(client[store.db.name])
+    await hub.start()
+    try:
+        await store.jobs.create(Principal("alice"), job_type="unheard")
+        await eventually(lambda: hub.feed._unheard is not None)
+        waits.clear()
+        async with asyncio.timeout(30), hub.subscribe(collections=["jobs"]):
+            assert not hub.joining
+            assert [wait for _, wait in waits[:1]] == [changes.CATCH_UP_AWAIT_MS]
+    finally:
+        await hub.stop()
+        await client.close()
