@@ -20,6 +20,11 @@ from repository.database import DatabaseError, Store
 
 UNSUPPORTED_RETRY_SECONDS = 60.0
 """A standalone MongoDB has no change streams: look again this rarely (and quietly)."""
+SAVE_SECONDS = 1.0
+"""While changes flow, the position is saved at most this often (and on stop), not after
+every round: a round trip a round was a quarter of the history writer's CPU. What a crash
+loses is only the position: the next writer writes those changes' entries (or
+deliveries) again, each kept once."""
 
 
 class FeedWriter:
@@ -43,6 +48,8 @@ class FeedWriter:
         self._unsupported = False
         self._from_now = False
         self._saved_at = 0.0
+        self._unsaved: Any = None
+        """The position after the last round written, while not saved yet."""
         self._task: asyncio.Task[None] | None = None
 
     async def step(self) -> bool:
@@ -55,6 +62,9 @@ class FeedWriter:
         task, self._task = self._task, None
         if task is not None:
             await tasks.stop([task])
+        if self.leading and self._unsaved is not None:  # (not the stream's: a round cut
+            with contextlib.suppress(DatabaseError):    # short read past what it wrote)
+                await self._save(self._unsaved)
         await self._close()
         if self.leading:
             with contextlib.suppress(DatabaseError):
@@ -86,18 +96,29 @@ class FeedWriter:
                                     else self.poll_seconds)
 
     async def _save_position(self, found_changes: bool) -> bool:
-        """Save the stream's position after a round (at least every third of a lease, to
-        keep it fresh); False when the lease was lost meanwhile (the writer stands down)."""
+        """Save the stream's position after a round whose changes are written: at most
+        every SAVE_SECONDS while changes flow (the rest on stop), at least every third of
+        a lease (to keep it fresh); False when the lease was lost meanwhile (the writer
+        stands down)."""
         token = self._stream.resume_token
-        if token is None or not (found_changes or time.monotonic() - self._saved_at
-                                 > self.lease_seconds / 3):
+        if token is None:
             return True
+        if found_changes:
+            self._unsaved = token
+        since = time.monotonic() - self._saved_at
+        if not ((self._unsaved is not None and since >= SAVE_SECONDS)
+                or since > self.lease_seconds / 3):
+            return True
+        return await self._save(token)
+
+    async def _save(self, token: Any) -> bool:
         if not await self.feed.save_token(self.holder, token):
             self.logger.warning("lost the %s's lease; another process goes on", self.what)
             self.leading = False
             await self._close()
             return False
         self._saved_at = time.monotonic()
+        self._unsaved = None
         return True
 
     async def _read(self, batch: int, *, one_round_trip: bool = False) -> list[dict[str, Any]]:

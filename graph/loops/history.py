@@ -23,9 +23,10 @@ logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
-GATHER_SECONDS = 0.1
+GATHER_SECONDS = 0.25
 """After a round that wrote entries, the wait before the next: an entry may lag its change
-this much more under load, and each round's getMore brings that much of the flow at once."""
+this much more under load (within ``history_poll_seconds``, as the README says), and each
+round's getMore brings that much of the flow at once (a round is three round trips)."""
 
 
 def _pipeline() -> list[dict[str, Any]]:

@@ -4,8 +4,12 @@ position; a replay stores each entry once; a delete names who deleted."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from graph.loops import feed_writer
 from graph.loops.history import HistoryWriter
 from repository.access import Principal
 from repository.database import Store
@@ -71,3 +75,57 @@ async def test_a_deletes_entry_names_the_deleter(store: Store) -> None:
     found = await until_written(writer, store, job.job_id, 3)
     assert found == [("CREATED", "alice"), ("ACCESS_CHANGED", "alice"), ("DELETED", "bob")]
     await writer.stop()
+
+
+async def saved_token(store: Store) -> Any:
+    return (await store.history_feed.collection.find_one({"_id": "feed"}))["resume_token"]
+
+
+async def test_while_changes_flow_the_position_is_saved_at_most_every_save_seconds(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save a round was a quarter of the writer's CPU; what is written but not saved is
+    saved on stop (and would only be written again, once, after a crash)."""
+    monkeypatch.setattr(feed_writer, "SAVE_SECONDS", 3600.0)
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+    await writer.step()
+    first = await saved_token(store)
+    job = await store.jobs.create(ALICE, job_type="pdf")
+    await store.jobs.set_priority(ALICE, job.job_id, 3)
+    assert await until_written(writer, store, job.job_id, 2)
+    assert await saved_token(store) == first  # written, not saved yet
+    await writer.stop()
+    assert await saved_token(store) != first
+    # and a writer resuming there starts after those changes: nothing is written twice
+    await store.history.collection.delete_many({"job_id": job.job_id})
+    await store.jobs.set_priority(ALICE, job.job_id, 4)
+    second = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="two")
+    assert await until_written(second, store, job.job_id, 1) == [("PRIORITY_CHANGED", "alice")]
+    await second.stop()
+
+
+async def test_a_writer_stopped_mid_round_saves_only_what_it_wrote(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feed_writer, "SAVE_SECONDS", 3600.0)
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+    await writer.step()
+    job = await store.jobs.create(ALICE, job_type="pdf")
+    assert await until_written(writer, store, job.job_id, 1)
+    # the next round reads a change and is stopped before it writes its entry
+    await store.jobs.set_priority(ALICE, job.job_id, 3)
+    read = asyncio.Event()
+
+    async def stalled_write(entries: list[dict[str, Any]]) -> int:
+        read.set()
+        await asyncio.Event().wait()
+        return 0
+
+    monkeypatch.setattr(store.history, "write", stalled_write)
+    writer.start()
+    await asyncio.wait_for(read.wait(), 30)
+    await writer.stop()
+    monkeypatch.undo()
+    # then the next writer writes it
+    second = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="two")
+    assert await until_written(second, store, job.job_id, 2) == [
+        ("CREATED", "alice"), ("PRIORITY_CHANGED", "alice")]
+    await second.stop()
