@@ -52,9 +52,6 @@ NO_CHANGE_STREAMS_CODES = {40573}
 
 GATHER_SECONDS = 0.005
 """While changes flow, the hub asks for more at most this often (see ``ChangeFeed``)."""
-CATCH_UP_AWAIT_MS = 20
-"""How long the ``getMore`` after an unheard gather waits for a change when none is there
-(instead of the server's default, 1 s): a first subscriber waits for its answer."""
 UNHEARD_GATHER_SECONDS = 0.5
 """The same while no subscriber of this process listens (``ChangeFeed.listen``): the
 states are kept up to date for the next subscriber, and no one waits for them. Each
@@ -101,7 +98,13 @@ class Change:
     """The state before this change, when this process knew it."""
     changed: frozenset[str] | None = None
     """The top-level fields an update wrote or removed; None for any other change."""
+    cluster_time: Any = None
+    """The change's place in the database's order (a ``Timestamp``; None if not told)."""
     decoded: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def written_before(self, seen: Any) -> bool:
+        """Whether this change is at or before cluster time ``seen`` (see ``seen``)."""
+        return self.cluster_time is not None and self.cluster_time <= seen
 
     def model(self, decoder: Callable[[dict[str, Any]], T]) -> T:
         """The document decoded once per change, however many subscribers read it; the
@@ -284,7 +287,8 @@ def to_change(event: dict[str, Any], cache: StateCache,
             exact = False
     cache.put(key, document)
     return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base,
-                  changed_fields(event) if operation == "update" else None)
+                  changed_fields(event) if operation == "update" else None,
+                  event.get("clusterTime"))
 
 
 def changed_fields(event: dict[str, Any]) -> frozenset[str]:
@@ -310,21 +314,24 @@ class ChangeFeed:
         self._reopened: list[asyncio.Future[None]] = []
         self.listened = True
         """Whether a subscriber of this process listens (``listen``)."""
-        self.behind = False
-        """Changes gathered unheard may wait in the database: from an unheard gather until
-        the batch the next ``getMore`` brings is handed on (see ``caught_up``)."""
-        self.caught_up: Callable[[], None] = lambda: None
-        """Called once the changes written before a moment when ``behind`` was True are
-        all handed on: a subscriber that came then is not sent them (they are older than
-        its subscription; the state it reads next holds them)."""
         self._unheard: asyncio.Future[None] | None = None
-        self._fetched = False
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
         more. Takes effect at the stream's next round, which opens it again from the last
         change handed on (``watching`` waits for that)."""
         self.wanted[collection] = math.inf if followed else time.monotonic() + LINGER_SECONDS
+
+    def seen(self) -> Any:
+        """The newest cluster time this process's client has been told (``Timestamp``), or
+        None where pymongo does not say. Every change written after it is later; a change
+        before or at it was written (or at least sent) before."""
+        topology = getattr(getattr(self.db, "client", None), "_topology", None)
+        try:
+            found = topology.max_cluster_time() if topology is not None else None
+        except Exception:  # pymongo's private API moved: send everything, as before
+            return None
+        return found.get("clusterTime") if isinstance(found, dict) else None
 
     def listen(self, listened: bool) -> None:
         """A subscriber of this process listens now (``listened``), or none does any more.
@@ -339,7 +346,6 @@ class ChangeFeed:
         if self.listened:
             await asyncio.sleep(GATHER_SECONDS)
             return
-        self.behind, self._fetched = True, False
         loop = asyncio.get_running_loop()
         waiter = self._unheard = loop.create_future()
         timer = loop.call_later(UNHEARD_GATHER_SECONDS, _settle, waiter)
@@ -405,9 +411,6 @@ class ChangeFeed:
         assert self._stream is not None, "open() first"
         flowing = False
         while True:
-            if self.behind and self._fetched and buffered(self._stream) == 0:
-                self.behind = False  # what the getMore after the gather brought is handed on
-                self.caught_up()
             if self.wanted and self.collections() != self.watched:
                 # from the last change handed on (what the old stream read past it is
                 # read again), with the collections followed now
@@ -420,10 +423,7 @@ class ChangeFeed:
                 # flow of writes was half of this consumer's CPU); a quiet stream waits
                 # for nothing, as a getMore that found no events leaves ``flowing`` False
                 await self._gather()
-            fetching = buffered(self._stream) == 0
-            event = await (self._catch_up() if fetching and self.behind
-                           else self._stream.try_next())
-            self._fetched = self._fetched or fetching
+            event = await self._stream.try_next()
             token = self._stream.resume_token
             flowing = event is not None
             if event is None:
@@ -440,19 +440,6 @@ class ChangeFeed:
             self.resume_token = token
             if change is not None:
                 yield change
-
-    async def _catch_up(self) -> dict[str, Any] | None:
-        """The ``getMore`` after an unheard gather, waiting only CATCH_UP_AWAIT_MS for a
-        change when none is there: a subscriber may wait to be let in (``caught_up``).
-        pymongo has no public way to set one ``getMore``'s wait; without it, the usual."""
-        cursor: Any = getattr(self._stream, "_cursor", None)
-        if not hasattr(cursor, "_max_await_time_ms"):
-            return await self._stream.try_next()  # type: ignore[no-any-return]
-        usual, cursor._max_await_time_ms = cursor._max_await_time_ms, CATCH_UP_AWAIT_MS
-        try:
-            return await self._stream.try_next()  # type: ignore[no-any-return]
-        finally:
-            cursor._max_await_time_ms = usual
 
     async def _lookup(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The document as it is now (a later state than the event's, maybe), without the

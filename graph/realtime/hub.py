@@ -103,6 +103,7 @@ class Subscriber:
         "predicate",
         "queue_size",
         "registered",
+        "since",
         "sink",
     )
 
@@ -119,6 +120,11 @@ class Subscriber:
         self.pending: list[Change] = []  # rarely more than one: a list is the lightest
         self.error: SubscriptionError | None = None
         self.registered = False
+        self.since: Any = None
+        """The cluster time this process had seen when it registered: changes up to it
+        were written before, and the state its reader reads next holds them (a stream
+        that lags, as it does by design while the process has no subscriber, would
+        otherwise send them as news)."""
         self._waiter: asyncio.Future[None] | None = None
         self.sink: Sink | None = None
         """Once parked (``parking.py``): who takes its changes instead of its reader."""
@@ -139,6 +145,8 @@ class Subscriber:
         """Queue ``change`` for the reader; a parked subscriber's sink takes it instead, and
         what it returns is flushed once the change has been offered to everyone."""
         if self.error is not None:
+            return None
+        if self.since is not None and change.written_before(self.since):
             return None
         if self.predicate is not None and not self.predicate(change):
             return None
@@ -190,7 +198,6 @@ class Hub:
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
         self.feed.listen(False)  # until the first subscriber
-        self.feed.caught_up = self._admit
         self.metrics = metrics
         """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
@@ -204,9 +211,6 @@ class Hub:
         self.by_key: dict[Key, set[Subscriber]] = defaultdict(set)
         self.by_collection: dict[str, set[Subscriber]] = defaultdict(set)
         self.followers: dict[str, int] = {}
-        self.joining: dict[Subscriber, asyncio.Future[None]] = {}
-        """Subscribers that came while the stream was behind (``ChangeFeed.behind``): sent
-        changes from when it caught up (``_admit``); until then they wait in ``watching``."""
         """Subscribers per ON_DEMAND collection (the stream reads it while there are any)."""
         self.count = 0
         self.running = False
@@ -260,22 +264,15 @@ class Hub:
                 if self.running:
                     logger.warning("change stream interrupted, resuming: %s",
                                    str(exc).splitlines()[0])
-                self._interrupted()
+                self.running = False
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
             except Exception as exc:
                 tasks.reraise_if_cancelled(exc)
                 logger.exception("change stream failed unexpectedly; restarting it")
-                self._interrupted()
+                self.running = False
                 await self.feed.close()
                 await asyncio.sleep(self.retry_delay)
-
-    def _interrupted(self) -> None:
-        """The stream failed: whoever waits to be admitted is admitted now (the resumed
-        stream may send them changes from just before they came, as any lag would)."""
-        self.running = False
-        self.feed.behind = False
-        self._admit()
 
     # -- fan-out ------------------------------------------------------------
 
@@ -306,16 +303,13 @@ class Hub:
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB)."""
-        admitted = self.joining.get(subscriber)
-        if admitted is not None:
-            await admitted
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
             await self.feed.reopened()
 
     def all_subscribers(self) -> set[Subscriber]:
-        found: set[Subscriber] = set(self.joining)
+        found: set[Subscriber] = set()
         for group in (*self.by_key.values(), *self.by_collection.values()):
             found |= group
         return found
@@ -349,10 +343,11 @@ class Hub:
                 "this server; sign in, or try again later" if owner is None else
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
-        if self.feed.behind and self.running:
-            self.joining[subscriber] = asyncio.get_running_loop().create_future()
-        else:
-            self._index(subscriber)
+        subscriber.since = self.feed.seen()
+        for key in subscriber.keys:
+            self.by_key[key].add(subscriber)
+        for collection in subscriber.collections:
+            self.by_collection[collection].add(subscriber)
         for collection in on_demand(subscriber):
             self.followers[collection] = self.followers.get(collection, 0) + 1
             if self.followers[collection] == 1:
@@ -363,20 +358,6 @@ class Hub:
             self.feed.listen(True)
         if self.metrics is not None:
             self.metrics.subscription_started()
-
-    def _index(self, subscriber: Subscriber) -> None:
-        for key in subscriber.keys:
-            self.by_key[key].add(subscriber)
-        for collection in subscriber.collections:
-            self.by_collection[collection].add(subscriber)
-
-    def _admit(self) -> None:
-        """The stream caught up: the subscribers that came meanwhile hear from here on."""
-        joining, self.joining = self.joining, {}
-        for subscriber, admitted in joining.items():
-            self._index(subscriber)
-            if not admitted.done():
-                admitted.set_result(None)
 
     def unregister(self, subscriber: Subscriber) -> None:
         self.remove(subscriber)
@@ -390,9 +371,6 @@ class Hub:
         self.count -= 1
         if not self.count:
             self.feed.listen(False)
-        admitted = self.joining.pop(subscriber, None)
-        if admitted is not None and not admitted.done():
-            admitted.set_result(None)
         held = self.by_owner.pop(subscriber.owner, 1) - 1
         if held > 0:
             self.by_owner[subscriber.owner] = held

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
@@ -50,3 +51,38 @@ async def test_the_first_subscriber_of_a_quiet_process_hears_the_next_change_at_
             assert progressed["version"] == 2
             await stream.aclose()
         await eventually(lambda: not hub.feed.listened)  # and with it gone, gathers again
+
+
+JOBS_CHANGED = GraphQLRequest("""subscription($type: String!) {
+  jobsChanged(filter: {jobType: $type}, initial: 0) { kind jobId job { version } } }""")
+
+
+async def test_a_first_subscriber_hears_only_what_changed_after_it_came(
+    settings: Any, mongo_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``jobsChanged(initial: 0)`` has no current state to hide older changes behind: the
+    ones this process wrote before the subscription, read by its stream only after
+    (it gathers), must not come as news; the next one must."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    job_type = f"quiet-{uuid.uuid4().hex[:8]}"
+    async with live_server(settings, mongo_uri) as quiet, httpx.AsyncClient(
+            base_url=quiet.url) as client:
+        http = Api(client, settings)  # writes through the quiet process itself
+        hub = quiet.app.state.hub
+        await create_job(http, job_type)
+        await eventually(lambda: hub.feed._unheard is not None)
+        claimed = await http.data(CLAIM, {"types": [job_type]}, as_=WORKER)  # unread yet
+        job_id = claimed["claimJob"]["jobId"]
+
+        transport = WebsocketsTransport(
+            url=quiet.ws_url, init_payload={"Authorization": f"Bearer {token(settings)}"})
+        async with Client(transport=transport) as session, asyncio.timeout(DEADLINE):
+            stream = session.subscribe(GraphQLRequest(JOBS_CHANGED,
+                                                      variable_values={"type": job_type}))
+            first = asyncio.ensure_future(anext(stream))
+            await eventually(lambda: hub.count)  # subscribed
+            await http.data(PROGRESS, {"id": job_id, "p": 40}, as_=WORKER)
+            event = (await first)["jobsChanged"]
+            assert (event["kind"], event["jobId"], event["job"]["version"]) == (
+                "UPDATED", job_id, 2), "sent a change from before it subscribed"
+            await stream.aclose()
