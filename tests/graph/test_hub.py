@@ -201,3 +201,47 @@ async def test_a_subscriber_coming_while_a_batch_is_handed_on_is_not_sent_older_
         if joining is not None and not joining.done():
             joining.cancel()
         await hub.stop()
+
+
+async def test_a_first_subscriber_coming_while_a_getmore_reply_is_unread_is_not_sent_it(
+        store: Store) -> None:
+    """As under load through gql (a tester): the reply to the stream's ``getMore`` (a
+    claim written before the subscription) waited unread in the process when the first
+    subscriber came; it was sent that claim, older than its subscription."""
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    job = await store.jobs.create(alice, job_type="unread-reply")  # before the hub
+    hub = Hub(store.db)
+    await hub.start()
+    stream, gate, arrived = hub.feed._stream, asyncio.Event(), asyncio.Event()
+    read = stream.try_next
+
+    async def slow_to_read() -> Any:
+        event = await read()
+        if event is not None and not gate.is_set():
+            arrived.set()
+            await gate.wait()  # the reply is here; the process is busy elsewhere
+        return event
+
+    stream.try_next = slow_to_read
+    joining = None
+    try:
+        claimed = await store.jobs.claim(worker, ["unread-reply"])  # version 1
+        assert claimed is not None and claimed.job_id == job.job_id
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert not hub.feed.listened
+        joining = asyncio.create_task(hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
+        await eventually(lambda: hub.count)
+        gate.set()
+        subscriber = await asyncio.wait_for(joining, 30)
+        current = await store.jobs.get(alice, job.job_id)
+        assert current is not None and current.version == 1  # its state holds the claim
+        await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
+        first = await asyncio.wait_for(subscriber.next(), 30)
+        assert first.document is not None
+        assert first.document["version"] == 2, "sent the claim, older than the subscription"
+        await subscriber.__aexit__(None, None, None)
+    finally:
+        gate.set()
+        if joining is not None and not joining.done():
+            joining.cancel()
+        await hub.stop()
