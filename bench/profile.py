@@ -33,6 +33,7 @@ from repository.database import EmbeddedServer, Store, make_client
 
 from . import queries
 from .seed import READER, seed_jobs
+from .task_cpu import TaskCpu
 
 BODIES = {
     "job": ("/bare/job", lambda ids: [{"query": queries.JOB, "variables": {"id": job_id}}
@@ -148,8 +149,17 @@ def worker_variants(app: Any, store: Store, settings: Any, concurrency: int) -> 
             Variant("graphql", lambda n: lifecycles(n, concurrency, graphql))]
 
 
-async def measure(variant: Variant, operations: int, instructions: bool) -> float:
-    """CPU seconds (or instructions, under callgrind) per operation."""
+async def measure(variant: Variant, operations: int, instructions: bool,
+                  tasks: TaskCpu | None = None) -> float:
+    """CPU seconds (or instructions, under callgrind) per operation; with ``tasks``, it
+    prints what the app's background tasks took of it."""
+    if tasks is not None and variant.in_app:
+        before = tasks.snapshot()
+        cost = await measure(variant, operations, instructions)
+        print(f"  {variant.name}: {cost * 1e6:.0f} us/op, of it {tasks.report(before, operations)}"
+              if not instructions else f"  {variant.name}: {tasks.report(before, operations)}",
+              flush=True)
+        return cost
     if instructions:
         callgrind("--zero")
         await variant.run(operations)
@@ -180,7 +190,8 @@ async def measure_all(app: Any, found: list[Variant], args: argparse.Namespace
                 await variant.run(max(2, args.requests // 20))
             for _ in range(rounds):  # alternate, keep the best of each: less noise
                 for variant in group:
-                    cost = await measure(variant, args.requests, args.instructions)
+                    cost = await measure(variant, args.requests, args.instructions,
+                                         args.task_cpu)
                     best[variant.name] = min(best.get(variant.name, cost), cost)
     if args.instructions:
         callgrind("--instr=off")
@@ -267,6 +278,9 @@ def run() -> None:
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per request under valgrind (callgrind)")
+    parser.add_argument("--tasks", action="store_true",
+                        help="print the CPU time of the app's background tasks (the hub's "
+                             "change stream, the history writer) per operation")
     fan = parser.add_argument_group("fanout")
     fan.add_argument("--subscribers", type=int, default=300)
     fan.add_argument("--mix", choices=["same", "users", "viewer", "distinct", "idle"],
@@ -280,6 +294,10 @@ def run() -> None:
     fan.add_argument("--cprofile-connect", type=int, default=0, metavar="N",
                      help="cProfile the connect + subscribe window: its N costliest calls")
     args = parser.parse_args()
+    args.task_cpu = None
+    if args.tasks:
+        args.task_cpu = TaskCpu()
+        args.task_cpu.install()
     if args.instructions and "JOBGRAPH_CALLGRIND_DIR" not in os.environ:
         raise SystemExit(under_callgrind(sys.argv[1:]))
     uri = os.environ.get("JOBGRAPH_MONGODB_URI")

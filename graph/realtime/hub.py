@@ -141,12 +141,13 @@ class Subscriber:
     async def __aexit__(self, *exc_info: object) -> None:
         self.hub.unregister(self)
 
-    def offer(self, change: Change) -> Any:
+    def offer(self, change: Change, old: bool = True) -> Any:
         """Queue ``change`` for the reader; a parked subscriber's sink takes it instead, and
-        what it returns is flushed once the change has been offered to everyone."""
+        what it returns is flushed once the change has been offered to everyone. ``old``:
+        whether it may be older than this subscriber (see ``since``)."""
         if self.error is not None:
             return None
-        if self.since is not None and change.written_before(self.since):
+        if old and self.since is not None and change.written_before(self.since):
             return None
         if self.predicate is not None and not self.predicate(change):
             return None
@@ -213,6 +214,8 @@ class Hub:
         self.followers: dict[str, int] = {}
         """Subscribers per ON_DEMAND collection (the stream reads it while there are any)."""
         self.count = 0
+        self.newest_since: Any = None
+        """The newest ``Subscriber.since`` given: a change after it is old to no one."""
         self.running = False
         self.supported = True
         self.lag_seconds = 0.0
@@ -291,8 +294,9 @@ class Hub:
         for index_key in change_keys(change):
             targets |= self.by_key.get(index_key, set())
         flushes: set[Flush] = set()
+        old = self.newest_since is not None and change.written_before(self.newest_since)
         for subscriber in targets:
-            flush = subscriber.offer(change)
+            flush = subscriber.offer(change, old)
             if flush is not None:
                 flushes.add(flush)
         for flush in flushes:  # e.g. one execution for many parked subscribers
@@ -344,6 +348,9 @@ class Hub:
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
         subscriber.since = self.feed.seen()
+        if subscriber.since is not None and (self.newest_since is None
+                                             or subscriber.since > self.newest_since):
+            self.newest_since = subscriber.since
         for key in subscriber.keys:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
