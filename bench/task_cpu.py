@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any
 
 NAMES = ("jobgraph-hub", "jobgraph-history")
@@ -56,8 +56,8 @@ class TaskCpu:
         self.seconds: dict[str, float] = dict.fromkeys(self.names, 0.0)
         self.steps: dict[str, int] = dict.fromkeys(self.names, 0)
 
-    def install(self) -> None:
-        """From now on, tasks created with one of ``names`` are timed."""
+    def install(self) -> Callable[[], None]:
+        """From now on, tasks created with one of ``names`` are timed; returns the undo."""
         create = asyncio.create_task
 
         def create_task(coroutine: Any, **options: Any) -> asyncio.Task[Any]:
@@ -72,6 +72,11 @@ class TaskCpu:
             return create(coroutine, **options)
 
         asyncio.create_task = create_task  # type: ignore[assignment]
+
+        def undo() -> None:
+            asyncio.create_task = create
+
+        return undo
 
     def snapshot(self) -> dict[str, tuple[float, int]]:
         return {name: (self.seconds[name], self.steps[name]) for name in self.names}
