@@ -52,12 +52,6 @@ NO_CHANGE_STREAMS_CODES = {40573}
 
 GATHER_SECONDS = 0.005
 """While changes flow, the hub asks for more at most this often (see ``ChangeFeed``)."""
-UNHEARD_GATHER_SECONDS = 0.5
-"""The same while no subscriber of this process listens (``ChangeFeed.listen``): the
-states are kept up to date for the next subscriber, and no one waits for them. Each
-``getMore`` costs ~300 us of pymongo's command path whatever it brings; at the embedded
-database's pace a worker's changes came one per ``getMore``, most of what the hub cost a
-process that serves only workers."""
 
 
 def buffered(stream: Any) -> int | None:
@@ -68,11 +62,6 @@ def buffered(stream: Any) -> int | None:
     trip's CPU (~100 us in pymongo alone) whether it brings one event or a hundred."""
     data = getattr(getattr(stream, "_cursor", None), "_data", None)
     return len(data) if data is not None else None
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class ChangeHistoryLost(Exception):
@@ -98,13 +87,7 @@ class Change:
     """The state before this change, when this process knew it."""
     changed: frozenset[str] | None = None
     """The top-level fields an update wrote or removed; None for any other change."""
-    cluster_time: Any = None
-    """The change's place in the database's order (a ``Timestamp``; None if not told)."""
     decoded: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def written_before(self, seen: Any) -> bool:
-        """Whether this change is at or before cluster time ``seen`` (see ``seen``)."""
-        return self.cluster_time is not None and self.cluster_time <= seen
 
     def model(self, decoder: Callable[[dict[str, Any]], T]) -> T:
         """The document decoded once per change, however many subscribers read it; the
@@ -287,8 +270,7 @@ def to_change(event: dict[str, Any], cache: StateCache,
             exact = False
     cache.put(key, document)
     return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base,
-                  changed_fields(event) if operation == "update" else None,
-                  event.get("clusterTime"))
+                  changed_fields(event) if operation == "update" else None)
 
 
 def changed_fields(event: dict[str, Any]) -> frozenset[str]:
@@ -312,48 +294,12 @@ class ChangeFeed:
         """Per ON_DEMAND collection, until when it is watched (inf: someone follows it)."""
         self._stream: Any = None
         self._reopened: list[asyncio.Future[None]] = []
-        self.listened = True
-        """Whether a subscriber of this process listens (``listen``)."""
-        self._unheard: asyncio.Future[None] | None = None
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
         more. Takes effect at the stream's next round, which opens it again from the last
         change handed on (``watching`` waits for that)."""
         self.wanted[collection] = math.inf if followed else time.monotonic() + LINGER_SECONDS
-
-    def seen(self) -> Any:
-        """The newest cluster time this process's client has been told (``Timestamp``), or
-        None where pymongo does not say. Every change written after it is later; a change
-        before or at it was written (or at least sent) before."""
-        topology = getattr(getattr(self.db, "client", None), "_topology", None)
-        try:
-            found = topology.max_cluster_time() if topology is not None else None
-        except Exception:  # pymongo's private API moved: send everything, as before
-            return None
-        return found.get("clusterTime") if isinstance(found, dict) else None
-
-    def listen(self, listened: bool) -> None:
-        """A subscriber of this process listens now (``listened``), or none does any more.
-        While none does, changes are gathered for longer before each ``getMore``
-        (UNHEARD_GATHER_SECONDS); the first subscriber ends that wait at once."""
-        self.listened = listened
-        if listened and self._unheard is not None and not self._unheard.done():
-            self._unheard.set_result(None)
-
-    async def _gather(self) -> None:
-        """Let more changes arrive before the next ``getMore`` (see ``changes``)."""
-        if self.listened:
-            await asyncio.sleep(GATHER_SECONDS)
-            return
-        loop = asyncio.get_running_loop()
-        waiter = self._unheard = loop.create_future()
-        timer = loop.call_later(UNHEARD_GATHER_SECONDS, _settle, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._unheard = None
 
     async def reopened(self) -> None:
         """Returns once the stream was opened again, or closed."""
@@ -422,7 +368,7 @@ class ChangeFeed:
                 # arrive before the next one (one round trip per change under a steady
                 # flow of writes was half of this consumer's CPU); a quiet stream waits
                 # for nothing, as a getMore that found no events leaves ``flowing`` False
-                await self._gather()
+                await asyncio.sleep(GATHER_SECONDS)
             event = await self._stream.try_next()
             token = self._stream.resume_token
             flowing = event is not None

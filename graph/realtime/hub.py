@@ -103,7 +103,6 @@ class Subscriber:
         "predicate",
         "queue_size",
         "registered",
-        "since",
         "sink",
     )
 
@@ -120,11 +119,6 @@ class Subscriber:
         self.pending: list[Change] = []  # rarely more than one: a list is the lightest
         self.error: SubscriptionError | None = None
         self.registered = False
-        self.since: Any = None
-        """The cluster time this process had seen when it registered: changes up to it
-        were written before, and the state its reader reads next holds them (a stream
-        that lags, as it does by design while the process has no subscriber, would
-        otherwise send them as news)."""
         self._waiter: asyncio.Future[None] | None = None
         self.sink: Sink | None = None
         """Once parked (``parking.py``): who takes its changes instead of its reader."""
@@ -141,13 +135,10 @@ class Subscriber:
     async def __aexit__(self, *exc_info: object) -> None:
         self.hub.unregister(self)
 
-    def offer(self, change: Change, old: bool = True) -> Any:
+    def offer(self, change: Change) -> Any:
         """Queue ``change`` for the reader; a parked subscriber's sink takes it instead, and
-        what it returns is flushed once the change has been offered to everyone. ``old``:
-        whether it may be older than this subscriber (see ``since``)."""
+        what it returns is flushed once the change has been offered to everyone."""
         if self.error is not None:
-            return None
-        if old and self.since is not None and change.written_before(self.since):
             return None
         if self.predicate is not None and not self.predicate(change):
             return None
@@ -198,7 +189,6 @@ class Hub:
                  max_per_user: int | None = None, max_anonymous: int | None = None,
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
-        self.feed.listen(False)  # until the first subscriber
         self.metrics = metrics
         """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
@@ -214,8 +204,6 @@ class Hub:
         self.followers: dict[str, int] = {}
         """Subscribers per ON_DEMAND collection (the stream reads it while there are any)."""
         self.count = 0
-        self.newest_since: Any = None
-        """The newest ``Subscriber.since`` given: a change after it is old to no one."""
         self.running = False
         self.supported = True
         self.lag_seconds = 0.0
@@ -294,9 +282,8 @@ class Hub:
         for index_key in change_keys(change):
             targets |= self.by_key.get(index_key, set())
         flushes: set[Flush] = set()
-        old = self.newest_since is not None and change.written_before(self.newest_since)
         for subscriber in targets:
-            flush = subscriber.offer(change, old)
+            flush = subscriber.offer(change)
             if flush is not None:
                 flushes.add(flush)
         for flush in flushes:  # e.g. one execution for many parked subscribers
@@ -347,10 +334,6 @@ class Hub:
                 "this server; sign in, or try again later" if owner is None else
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
-        subscriber.since = self.feed.seen()
-        if subscriber.since is not None and (self.newest_since is None
-                                             or subscriber.since > self.newest_since):
-            self.newest_since = subscriber.since
         for key in subscriber.keys:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
@@ -361,8 +344,6 @@ class Hub:
                 self.feed.want(collection, True)
         subscriber.registered = True
         self.count += 1
-        if self.count == 1:
-            self.feed.listen(True)
         if self.metrics is not None:
             self.metrics.subscription_started()
 
@@ -376,8 +357,6 @@ class Hub:
             return
         subscriber.registered = False
         self.count -= 1
-        if not self.count:
-            self.feed.listen(False)
         held = self.by_owner.pop(subscriber.owner, 1) - 1
         if held > 0:
             self.by_owner[subscriber.owner] = held
