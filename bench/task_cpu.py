@@ -18,7 +18,7 @@ NAMES = ("jobgraph-hub", "jobgraph-history")
 
 
 class _Timed:
-    """Awaits ``coroutine``, adding the CPU time of each of its steps to ``totals``."""
+    """Awaits ``coroutine``, adding the CPU time of each of its steps to ``usage``."""
 
     def __init__(self, coroutine: Coroutine[Any, Any, Any], name: str, usage: TaskCpu) -> None:
         self.coroutine, self.name, self.usage = coroutine, name, usage

@@ -135,6 +135,10 @@ class FeedWriter:
         return changes
 
     async def _close(self) -> None:
+        # a stream opens again from the saved position; an unsaved one, kept past a lost
+        # or given-up lease, could move the saved position back on stop (the outbox would
+        # then deliver to a webhook changes from before it existed)
+        self._unsaved = None
         stream, self._stream = self._stream, None
         if stream is not None:
             with contextlib.suppress(DatabaseError):

@@ -129,3 +129,20 @@ async def test_a_writer_stopped_mid_round_saves_only_what_it_wrote(
     assert await until_written(second, store, job.job_id, 2) == [
         ("CREATED", "alice"), ("PRIORITY_CHANGED", "alice")]
     await second.stop()
+
+
+async def test_a_writer_that_stood_down_saves_nothing_on_stop(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What it wrote before standing down (a lost lease, no webhooks for the outbox) is
+    not saved later over a newer position."""
+    monkeypatch.setattr(feed_writer, "SAVE_SECONDS", 3600.0)
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+    await writer.step()
+    job = await store.jobs.create(ALICE, job_type="pdf")
+    assert await until_written(writer, store, job.job_id, 1)
+    await writer._close()  # as when it stands down; another writer goes on from here
+    newer = {"_data": "newer"}
+    await store.history_feed.collection.update_one({"_id": "feed"},
+                                                   {"$set": {"resume_token": newer}})
+    await writer.stop()
+    assert await saved_token(store) == newer
