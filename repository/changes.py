@@ -52,6 +52,15 @@ NO_CHANGE_STREAMS_CODES = {40573}
 
 GATHER_SECONDS = 0.005
 """While changes flow, the hub asks for more at most this often (see ``ChangeFeed``)."""
+UNHEARD_GATHER_SECONDS = 0.5
+"""The same while no subscriber of this process listens (``ChangeFeed.listen``), whether
+changes flow or not: the states are kept up to date for the next subscriber, and no one
+waits for them. Each ``getMore`` costs ~300 us of pymongo's command path whatever it
+brings; at the embedded database's pace a worker's changes came one per ``getMore``, most
+of what the hub cost a process that serves only workers."""
+CATCH_UP_AWAIT_MS = 20
+"""How long a ``getMore`` waits for a change when none is there while the stream is
+``behind`` (instead of the server's default, 1 s): a first subscriber waits for it."""
 
 
 def buffered(stream: Any) -> int | None:
@@ -62,6 +71,11 @@ def buffered(stream: Any) -> int | None:
     trip's CPU (~100 us in pymongo alone) whether it brings one event or a hundred."""
     data = getattr(getattr(stream, "_cursor", None), "_data", None)
     return len(data) if data is not None else None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ChangeHistoryLost(Exception):
@@ -87,7 +101,13 @@ class Change:
     """The state before this change, when this process knew it."""
     changed: frozenset[str] | None = None
     """The top-level fields an update wrote or removed; None for any other change."""
+    cluster_time: Any = None
+    """The change's place in the database's order (a ``Timestamp``; None if not told)."""
     decoded: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def written_before(self, seen: Any) -> bool:
+        """Whether this change is at or before cluster time ``seen`` (``ChangeFeed.seen``)."""
+        return self.cluster_time is not None and self.cluster_time <= seen
 
     def model(self, decoder: Callable[[dict[str, Any]], T]) -> T:
         """The document decoded once per change, however many subscribers read it; the
@@ -270,7 +290,8 @@ def to_change(event: dict[str, Any], cache: StateCache,
             exact = False
     cache.put(key, document)
     return Change(collection, operation, object_id, document, exact, event.get("wallTime"), base,
-                  changed_fields(event) if operation == "update" else None)
+                  changed_fields(event) if operation == "update" else None,
+                  event.get("clusterTime"))
 
 
 def changed_fields(event: dict[str, Any]) -> frozenset[str]:
@@ -294,12 +315,89 @@ class ChangeFeed:
         """Per ON_DEMAND collection, until when it is watched (inf: someone follows it)."""
         self._stream: Any = None
         self._reopened: list[asyncio.Future[None]] = []
+        self.listened = True
+        """Whether a subscriber of this process listens (``listen``)."""
+        self.behind = False
+        """The stream lags by design: while no subscriber listens (changes are read every
+        UNHEARD_GATHER_SECONDS) and until whoever came then is ``caught_up``."""
+        self.issued = 0
+        """Replies asked of the database so far (``getMore``, and ``aggregate`` on open)."""
+        self.fetches = 0
+        """Replies read so far: a change handed on while this is N came in one of them."""
+        self._unheard: asyncio.Future[None] | None = None
+        self._catching_up: list[tuple[int, asyncio.Future[None]]] = []
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
         more. Takes effect at the stream's next round, which opens it again from the last
         change handed on (``watching`` waits for that)."""
         self.wanted[collection] = math.inf if followed else time.monotonic() + LINGER_SECONDS
+
+    def listen(self, listened: bool) -> None:
+        """A subscriber of this process listens now (``listened``), or none does any more.
+        While none does, changes are gathered for UNHEARD_GATHER_SECONDS before each
+        ``getMore``; the first subscriber ends that wait at once."""
+        self.listened = listened
+        if listened and self._unheard is not None:
+            _settle(self._unheard)
+
+    def seen(self) -> Any:
+        """The newest cluster time this process's client has been told (``Timestamp``), or
+        None where pymongo does not say. A change after it was written after this call; a
+        change at or before it was under way before."""
+        topology = getattr(getattr(self.db, "client", None), "_topology", None)
+        try:
+            found = topology.max_cluster_time() if topology is not None else None
+        except Exception:  # pymongo's private API moved: leave nothing out, as before
+            return None
+        return found.get("clusterTime") if isinstance(found, dict) else None
+
+    async def caught_up(self) -> None:
+        """Returns once every change visible in the database when this was called has been
+        handed on, so that a subscriber let in then is sent none older than itself: at once
+        unless the stream is ``behind`` (then once a ``getMore`` asked after this call,
+        which waits at most CATCH_UP_AWAIT_MS, is handed on), or when the stream closes."""
+        if not self.behind:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._catching_up.append((self.issued + 1, waiter))
+        await waiter
+
+    def _caught_up(self, read: float = math.inf) -> None:
+        """Lets in whoever waits for at most ``read`` replies (every reply read so far is
+        handed on); with none left waiting and a subscriber listening, the stream keeps
+        up again."""
+        waiting = []
+        for target, waiter in self._catching_up:
+            if target <= read:
+                _settle(waiter)
+            else:
+                waiting.append((target, waiter))
+        self._catching_up = waiting
+        if not waiting and self.listened:
+            self.behind = False
+
+    def _stop_waiting(self) -> None:
+        """The stream closed or failed: whoever waits is let in (a resumed stream may
+        send them changes from before they came, as any lag would; a subscriber must not
+        hang while the database is away)."""
+        self._caught_up()
+        self.behind = False
+
+    async def _gather(self) -> None:
+        """Let more changes arrive before the next ``getMore`` (see ``changes``)."""
+        if self.listened:
+            await asyncio.sleep(GATHER_SECONDS)
+            return
+        self.behind = True
+        loop = asyncio.get_running_loop()
+        waiter = self._unheard = loop.create_future()
+        timer = loop.call_later(UNHEARD_GATHER_SECONDS, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._unheard = None
 
     async def reopened(self) -> None:
         """Returns once the stream was opened again, or closed."""
@@ -336,11 +434,17 @@ class ChangeFeed:
                 raise ChangeHistoryLost(str(exc)) from None
             raise
         self.watched = watched
+        self.issued += 1
+        self.fetches = self.issued
         if self._stream.resume_token is not None:
             self.resume_token = self._stream.resume_token
         self._wake()
 
     async def close(self) -> None:
+        self._stop_waiting()
+        await self._close_stream()
+
+    async def _close_stream(self) -> None:
         self.watched = ()
         self._wake()
         stream, self._stream = self._stream, None
@@ -356,36 +460,62 @@ class ChangeFeed:
         """
         assert self._stream is not None, "open() first"
         flowing = False
-        while True:
-            if self.wanted and self.collections() != self.watched:
-                # from the last change handed on (what the old stream read past it is
-                # read again), with the collections followed now
-                await self.close()
-                await self.open()
-                flowing = False
-            if flowing and buffered(self._stream) == 0:
-                # the last getMore brought events and all are handed on: let a few more
-                # arrive before the next one (one round trip per change under a steady
-                # flow of writes was half of this consumer's CPU); a quiet stream waits
-                # for nothing, as a getMore that found no events leaves ``flowing`` False
-                await asyncio.sleep(GATHER_SECONDS)
-            event = await self._stream.try_next()
-            token = self._stream.resume_token
-            flowing = event is not None
-            if event is None:
+        try:
+            while True:
+                if self.behind and not buffered(self._stream):
+                    self._caught_up(self.fetches)  # every reply read so far is handed on
+                if self.wanted and self.collections() != self.watched:
+                    # from the last change handed on (what the old stream read past it is
+                    # read again), with the collections followed now
+                    await self._close_stream()
+                    await self.open()
+                    flowing = False
+                fetching = not buffered(self._stream)  # (None: pymongo does not say)
+                if fetching and (flowing or not self.listened):
+                    # the last getMore brought events and all are handed on: let a few more
+                    # arrive before the next one (one round trip per change under a steady
+                    # flow of writes was half of this consumer's CPU); a quiet stream waits
+                    # for nothing, as a getMore that found no events leaves ``flowing``
+                    # False, unless no subscriber listens (then it always waits)
+                    await self._gather()
+                if fetching:
+                    self.issued += 1
+                event = await (self._catch_up() if fetching and self.behind
+                               else self._stream.try_next())
+                if fetching:
+                    self.fetches = self.issued
+                token = self._stream.resume_token
+                flowing = event is not None
+                if event is None:
+                    self.resume_token = token
+                    await asyncio.sleep(0)
+                    continue
+                if is_silent(event):  # (a delete's stamp: seen by the hub as a lookup race)
+                    self.resume_token = token
+                    continue
+                looked_up = (await self._lookup(event) if needs_lookup(event, self.cache)
+                             else None)
+                change = to_change(event, self.cache, looked_up)
+                # past this event only once it is handed on: a lookup that failed (the
+                # database gone) resumes at this event, not after it
                 self.resume_token = token
-                await asyncio.sleep(0)
-                continue
-            if is_silent(event):  # (a delete's stamp: seen by the hub only as a lookup race)
-                self.resume_token = token
-                continue
-            looked_up = await self._lookup(event) if needs_lookup(event, self.cache) else None
-            change = to_change(event, self.cache, looked_up)
-            # past this event only once it is handed on: a lookup that failed (the database
-            # gone) resumes at this event, not after it
-            self.resume_token = token
-            if change is not None:
-                yield change
+                if change is not None:
+                    yield change
+        finally:
+            self._stop_waiting()
+
+    async def _catch_up(self) -> dict[str, Any] | None:
+        """A ``getMore`` while the stream is ``behind``, waiting only CATCH_UP_AWAIT_MS for
+        a change when none is there: a subscriber may wait for it (``caught_up``). pymongo
+        has no public way to set one ``getMore``'s wait; without it, the usual."""
+        cursor: Any = getattr(self._stream, "_cursor", None)
+        if not hasattr(cursor, "_max_await_time_ms"):
+            return await self._stream.try_next()  # type: ignore[no-any-return]
+        usual, cursor._max_await_time_ms = cursor._max_await_time_ms, CATCH_UP_AWAIT_MS
+        try:
+            return await self._stream.try_next()  # type: ignore[no-any-return]
+        finally:
+            cursor._max_await_time_ms = usual
 
     async def _lookup(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The document as it is now (a later state than the event's, maybe), without the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -103,6 +104,8 @@ class Subscriber:
         "predicate",
         "queue_size",
         "registered",
+        "settled",
+        "since",
         "sink",
     )
 
@@ -119,6 +122,13 @@ class Subscriber:
         self.pending: list[Change] = []  # rarely more than one: a list is the lightest
         self.error: SubscriptionError | None = None
         self.registered = False
+        self.since: Any = None
+        """The cluster time this process had seen when it registered (``ChangeFeed.seen``),
+        until ``settled``: a change at or before it, read from the database before the
+        reader reads the current state, is older than the subscription (see ``offer``)."""
+        self.settled = math.inf
+        """The stream's ``fetches`` when the reader was let in: changes read after that
+        are all sent."""
         self._waiter: asyncio.Future[None] | None = None
         self.sink: Sink | None = None
         """Once parked (``parking.py``): who takes its changes instead of its reader."""
@@ -130,6 +140,7 @@ class Subscriber:
         except BaseException:
             self.hub.unregister(self)
             raise
+        self.settled = self.hub.feed.fetches
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -140,6 +151,17 @@ class Subscriber:
         what it returns is flushed once the change has been offered to everyone."""
         if self.error is not None:
             return None
+        since = self.since
+        if since is not None:
+            # A change read by the time the reader was let in was visible before it reads
+            # the current state, which holds it; written at or before ``since`` it was under
+            # way before the subscription began (initial: 0 reads no state), and is not
+            # news. Read later, it is sent whatever its time: a write under way then may
+            # have become visible only after the state was read.
+            if self.hub.feed.fetches > self.settled:
+                self.since = None
+            elif change.written_before(since):
+                return None
         if self.predicate is not None and not self.predicate(change):
             return None
         if self.sink is not None:
@@ -189,6 +211,7 @@ class Hub:
                  max_per_user: int | None = None, max_anonymous: int | None = None,
                  retry_delay: float = 0.5, metrics: Any = None) -> None:
         self.feed = ChangeFeed(db)
+        self.feed.listen(False)  # until the first subscriber
         self.metrics = metrics
         """Optional ``graph.metrics.Metrics``: active subscriptions and change-stream lag."""
         self.queue_size = queue_size
@@ -293,7 +316,10 @@ class Hub:
         """Returns once the stream reads every collection ``subscriber`` follows, so that
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
-        the stream's next round: up to the server's getMore wait, 1 s on MongoDB)."""
+        the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
+        first subscriber of a process that gathered changes unheard waits for one round
+        trip, until what was written before it came is read (``ChangeFeed.caught_up``)."""
+        await self.feed.caught_up()
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
@@ -334,6 +360,7 @@ class Hub:
                 "this server; sign in, or try again later" if owner is None else
                 f"you hold your maximum of {cap} subscriptions on this server; end one first"))
         self.by_owner[owner] = held + 1
+        subscriber.since = self.feed.seen()
         for key in subscriber.keys:
             self.by_key[key].add(subscriber)
         for collection in subscriber.collections:
@@ -344,6 +371,8 @@ class Hub:
                 self.feed.want(collection, True)
         subscriber.registered = True
         self.count += 1
+        if self.count == 1:
+            self.feed.listen(True)
         if self.metrics is not None:
             self.metrics.subscription_started()
 
@@ -357,6 +386,8 @@ class Hub:
             return
         subscriber.registered = False
         self.count -= 1
+        if not self.count:
+            self.feed.listen(False)
         held = self.by_owner.pop(subscriber.owner, 1) - 1
         if held > 0:
             self.by_owner[subscriber.owner] = held

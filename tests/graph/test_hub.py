@@ -8,11 +8,14 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from pymongo.errors import AutoReconnect
 
 from graph.realtime.hub import Hub, Subscriber
+from repository import changes
 from repository.access import Principal
-from repository.database import Store
+from repository.database import Store, make_client
+from repository.models import JobProgress
 from tests.helpers.waiting import eventually
 
 
@@ -97,4 +100,168 @@ async def test_a_change_whose_lookup_fails_is_not_skipped_when_the_stream_resume
         assert first.document is not None
         assert (first.document["version"], first.document["status"]) == (1, "PROCESSING")
     finally:
+        await hub.stop()
+
+
+async def test_with_no_subscriber_the_hub_gathers_and_the_first_subscriber_ends_the_wait(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no subscriber the hub waits UNHEARD_GATHER_SECONDS between ``getMore``s (each
+    costs the same whatever it brings). The first subscriber must not wait it out, and is
+    not sent what this process wrote before it came and read only after (its current
+    state holds that)."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    hub = Hub(store.db)
+    await hub.start()
+    try:
+        job = await store.jobs.create(alice, job_type="unheard")
+        await eventually(lambda: hub.feed._unheard is not None)  # read it, and waits now
+        await store.jobs.claim(worker, ["unheard"])  # version 1, unread
+        async with hub.subscribe(keys=[("jobs", job.job_id)],
+                                 collections=["jobs"]) as subscriber:
+            assert hub.feed.listened
+            current = await store.jobs.get(alice, job.job_id)
+            assert current is not None and current.version == 1
+            await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
+            progressed = await asyncio.wait_for(subscriber.next(), 30)
+            assert progressed.document is not None
+            assert (progressed.operation, progressed.document["version"]) == ("update", 2)
+        assert not hub.feed.listened  # the last one left
+    finally:
+        await hub.stop()
+
+
+async def test_a_change_written_while_a_first_subscriber_waits_to_be_let_in_is_sent(
+        store: Store, mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first subscriber of a quiet process waits for a ``getMore`` asked after it
+    came; what that reply brings at or before the cluster time the process had seen is
+    left out (its state, read next, holds it), but a change written after, by anyone
+    (another client here: another process) and read in that very reply, is sent:
+    ``jobsChanged(initial: 0)`` reads no state and would lose it for good."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    job = await store.jobs.create(alice, job_type="late")  # before the hub's stream
+    client = make_client(mongo_uri)  # the hub's own: it sees nothing of ``store``'s writes
+    hub = Hub(client[store.db.name])
+    catch_up, asked, gate = hub.feed._catch_up, asyncio.Event(), asyncio.Event()
+
+    async def held_catch_up() -> Any:
+        asked.set()
+        await gate.wait()
+        return await catch_up()
+
+    hub.feed._catch_up = held_catch_up  # type: ignore[method-assign]
+    await hub.start()
+    joining = None
+    try:
+        await eventually(lambda: hub.feed._unheard is not None)
+        joining = asyncio.create_task(hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
+        await asyncio.wait_for(asked.wait(), 30)  # the subscriber came; its getMore is asked
+        assert not joining.done()  # and it waits for that getMore's answer
+        await store.jobs.claim(worker, ["late"])  # meanwhile, through another client
+        gate.set()
+        subscriber = await asyncio.wait_for(joining, 30)
+        claimed = await asyncio.wait_for(subscriber.next(), 30)
+        assert claimed.document is not None and claimed.document["version"] == 1
+        await subscriber.__aexit__(None, None, None)
+    finally:
+        gate.set()
+        if joining is not None and not joining.done():
+            joining.cancel()
+        await hub.stop()
+        await client.close()
+
+
+async def test_a_subscriber_coming_while_a_batch_is_handed_on_is_not_sent_older_changes(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It came while a batch was being handed on, after a change written before it came
+    and not read yet: that change is not sent to it (found by a tester through gql under
+    a steady flow of workers: a job's completion written before the subscription, sent
+    with a batch handed on after it came)."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    unknown = await store.jobs.create(alice, job_type="mid-batch-unknown")  # before the hub
+    hub = Hub(store.db)
+    read, gate, reading = hub.feed._lookup, asyncio.Event(), asyncio.Event()
+
+    async def held_lookup(event: dict[str, Any]) -> dict[str, Any] | None:
+        reading.set()
+        await gate.wait()
+        return await read(event)
+
+    hub.feed._lookup = held_lookup  # type: ignore[method-assign]
+    await hub.start()
+    joining = None
+    try:
+        job = await store.jobs.create(alice, job_type="mid-batch")  # read: then it gathers
+        await eventually(lambda: hub.feed._unheard is not None)
+        # a change of a job it holds no state of: its lookup is held while the batch that
+        # caught up is handed on
+        await store.db["jobs"].update_one({"_id": unknown.job_id}, {"$inc": {"version": 1}})
+        unheard = hub.feed._unheard
+        assert unheard is not None
+        unheard.set_result(None)  # the gather ends (as its half second would)
+        await asyncio.wait_for(reading.wait(), 30)  # the catch-up batch is being handed on
+        claimed = await store.jobs.claim(worker, ["mid-batch"])  # version 1, before it came
+        assert claimed is not None and claimed.job_id == job.job_id
+        joining = asyncio.create_task(
+            hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
+        await eventually(lambda: hub.count)
+        gate.set()
+        subscriber = await asyncio.wait_for(joining, 30)
+        current = await store.jobs.get(alice, job.job_id)
+        assert current is not None and current.version == 1  # its state holds the claim
+        await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
+        first = await asyncio.wait_for(subscriber.next(), 30)
+        assert first.document is not None
+        assert first.document["version"] == 2, "sent the claim, older than the subscription"
+        await subscriber.__aexit__(None, None, None)
+    finally:
+        gate.set()
+        if joining is not None and not joining.done():
+            joining.cancel()
+        await hub.stop()
+
+
+async def test_a_first_subscriber_coming_while_a_getmore_reply_is_unread_is_not_sent_it(
+        store: Store) -> None:
+    """As under load through gql (a tester): the reply to the stream's ``getMore`` (a
+    claim written before the subscription) waited unread in the process when the first
+    subscriber came; it was sent that claim, older than its subscription."""
+    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+    job = await store.jobs.create(alice, job_type="unread-reply")  # before the hub
+    hub = Hub(store.db)
+    await hub.start()
+    stream, gate, arrived = hub.feed._stream, asyncio.Event(), asyncio.Event()
+    read = stream.try_next
+
+    async def slow_to_read() -> Any:
+        event = await read()
+        if event is not None and not gate.is_set():
+            arrived.set()
+            await gate.wait()  # the reply is here; the process is busy elsewhere
+        return event
+
+    stream.try_next = slow_to_read
+    joining = None
+    try:
+        claimed = await store.jobs.claim(worker, ["unread-reply"])  # version 1
+        assert claimed is not None and claimed.job_id == job.job_id
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert not hub.feed.listened
+        joining = asyncio.create_task(hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
+        await eventually(lambda: hub.count)
+        gate.set()
+        subscriber = await asyncio.wait_for(joining, 30)
+        current = await store.jobs.get(alice, job.job_id)
+        assert current is not None and current.version == 1  # its state holds the claim
+        await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
+        first = await asyncio.wait_for(subscriber.next(), 30)
+        assert first.document is not None
+        assert first.document["version"] == 2, "sent the claim, older than the subscription"
+        await subscriber.__aexit__(None, None, None)
+    finally:
+        gate.set()
+        if joining is not None and not joining.done():
+            joining.cancel()
         await hub.stop()
