@@ -117,8 +117,8 @@ async def test_with_no_subscriber_the_hub_gathers_and_the_first_subscriber_ends_
         job = await store.jobs.create(alice, job_type="unheard")
         await eventually(lambda: hub.feed._unheard is not None)  # read it, and waits now
         await store.jobs.claim(worker, ["unheard"])  # version 1, unread
-        async with hub.subscribe(keys=[("jobs", job.job_id)],
-                                 collections=["jobs"]) as subscriber:
+        async with asyncio.timeout(30), hub.subscribe(  # let in well within the hour
+                keys=[("jobs", job.job_id)], collections=["jobs"]) as subscriber:
             assert hub.feed.listened
             current = await store.jobs.get(alice, job.job_id)
             assert current is not None and current.version == 1
