@@ -422,6 +422,7 @@ class ChangeFeed:
     async def open(self) -> None:
         """Start watching. Changes after this returns are never missed."""
         watched = self.collections()
+        self.issued += 1  # (asked before the await: one who comes meanwhile needs the next)
         try:
             self._stream = await self.db.watch(stream_pipeline(watched),
                                                resume_after=self.resume_token)
@@ -434,7 +435,6 @@ class ChangeFeed:
                 raise ChangeHistoryLost(str(exc)) from None
             raise
         self.watched = watched
-        self.issued += 1
         self.fetches = self.issued
         if self._stream.resume_token is not None:
             self.resume_token = self._stream.resume_token

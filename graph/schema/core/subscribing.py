@@ -59,10 +59,14 @@ class ConnectionSubscription:
                                     f"a connection may hold at most {limit} subscriptions")
         principal = context.principal
         owner = None if principal.is_anonymous else principal.user_id
-        subscriber: Subscriber = await context.hub.subscribe(
-            owner=owner, **self.interest).__aenter__()
+        connection.open_subscriptions += 1  # held while the hub lets it in (it may wait)
+        try:
+            subscriber: Subscriber = await context.hub.subscribe(
+                owner=owner, **self.interest).__aenter__()
+        except BaseException:
+            connection.open_subscriptions -= 1
+            raise
         self.subscriber, self.interest = subscriber, {}
-        connection.open_subscriptions += 1
         self.connection, self.context = connection, None
         if context.expires_at is not None and isinstance(context.request, Request):
             self.timer = asyncio.get_running_loop().call_later(
