@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pymongo.errors import OperationFailure, PyMongoError
@@ -61,6 +61,15 @@ of what the hub cost a process that serves only workers."""
 CATCH_UP_AWAIT_MS = 20
 """How long a ``getMore`` waits for a change when none is there while the stream is
 ``behind`` (instead of the server's default, 1 s): a first subscriber waits for it."""
+FULL_REPLY = 100
+"""A reply with this many events may have left more behind (SecantusDB sends at most 101
+a ``getMore``): the stream asks again at once, gulp or not."""
+LAGGING_SECONDS = 1.0
+"""A reply whose last change is older than this left the stream behind the flow: it asks
+again at once, gulp or not (a gulp must never let the lag grow)."""
+LET_IN_SECONDS = 0.25
+"""The longest a first subscriber waits for the stream to reach the moment it came (see
+``ChangeFeed.caught_up``); past it, it is let in and may be sent a few older changes."""
 
 
 def buffered(stream: Any) -> int | None:
@@ -76,6 +85,27 @@ def buffered(stream: Any) -> int | None:
 def _settle(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def lagging(wall: Any) -> bool:
+    """Whether a change written at ``wall`` (its event's ``wallTime``) is older than
+    LAGGING_SECONDS."""
+    if not isinstance(wall, datetime):
+        return False
+    if wall.tzinfo is None:
+        wall = wall.replace(tzinfo=UTC)
+    return bool((datetime.now(UTC) - wall).total_seconds() > LAGGING_SECONDS)
+
+
+@dataclass
+class Joiner:
+    """A subscriber waiting for the stream to catch up (``ChangeFeed.caught_up``)."""
+
+    target: float
+    """The first reply that may let it in: one asked after it came."""
+    since: Any
+    deadline: float
+    admitted: asyncio.Future[None]
 
 
 class ChangeHistoryLost(Exception):
@@ -325,7 +355,7 @@ class ChangeFeed:
         self.fetches = 0
         """Replies read so far: a change handed on while this is N came in one of them."""
         self._unheard: asyncio.Future[None] | None = None
-        self._catching_up: list[tuple[int, asyncio.Future[None]]] = []
+        self._joiners: list[Joiner] = []
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
@@ -352,28 +382,45 @@ class ChangeFeed:
             return None
         return found.get("clusterTime") if isinstance(found, dict) else None
 
-    async def caught_up(self) -> None:
-        """Returns once every change visible in the database when this was called has been
-        handed on, so that a subscriber let in then is sent none older than itself: at once
-        unless the stream is ``behind`` (then once a ``getMore`` asked after this call,
-        which waits at most CATCH_UP_AWAIT_MS, is handed on), or when the stream closes."""
+    async def caught_up(self, since: Any = None) -> None:
+        """Returns once the stream has read every change visible in the database when this
+        was called, as far as it can tell, so that a subscriber let in then is not sent
+        older ones: at once unless the stream is ``behind``; then once a reply asked after
+        this call has been handed on and the stream has reached ``since`` (the cluster time
+        the subscriber came at), or the end of what the database holds (a reply with
+        nothing, its position unmoved). At most LET_IN_SECONDS, and at once when the
+        stream closes or fails."""
         if not self.behind:
             return
-        waiter = asyncio.get_running_loop().create_future()
-        self._catching_up.append((self.issued + 1, waiter))
-        await waiter
+        loop = asyncio.get_running_loop()
+        joiner = Joiner(self.issued + 1, since, time.monotonic() + LET_IN_SECONDS,
+                        loop.create_future())
+        self._joiners.append(joiner)
+        timer = loop.call_later(LET_IN_SECONDS, _settle, joiner.admitted)
+        try:
+            await joiner.admitted
+        finally:
+            timer.cancel()
 
-    def _caught_up(self, read: float = math.inf) -> None:
-        """Lets in whoever waits for at most ``read`` replies (every reply read so far is
-        handed on); with none left waiting and a subscriber listening, the stream keeps
-        up again."""
+    def _caught_up(self, read: float = math.inf, reached: Any = None,
+                   at_end: bool = True) -> None:
+        """Every reply up to ``read`` is handed on, the last change read was at cluster time
+        ``reached``, and ``at_end`` says whether the last reply found the end: lets in
+        whoever waited for no more; the others need the next reply. With none left
+        waiting and a subscriber listening, the stream keeps up again."""
         waiting = []
-        for target, waiter in self._catching_up:
-            if target <= read:
-                _settle(waiter)
-            else:
-                waiting.append((target, waiter))
-        self._catching_up = waiting
+        now = time.monotonic()
+        for joiner in self._joiners:
+            if joiner.admitted.done():
+                continue
+            if joiner.target <= read and (
+                    at_end or joiner.since is None or now >= joiner.deadline
+                    or (reached is not None and reached >= joiner.since)):
+                _settle(joiner.admitted)
+                continue
+            joiner.target = max(joiner.target, read + 1)
+            waiting.append(joiner)
+        self._joiners = waiting
         if not waiting and self.listened:
             self.behind = False
 
@@ -384,12 +431,15 @@ class ChangeFeed:
         self._caught_up()
         self.behind = False
 
-    async def _gather(self) -> None:
-        """Let more changes arrive before the next ``getMore`` (see ``changes``)."""
+    async def _gather(self, left_more: bool) -> None:
+        """Let more changes arrive before the next ``getMore`` (see ``changes``); not while
+        no one listens if the last reply ``left_more`` behind."""
         if self.listened:
             await asyncio.sleep(GATHER_SECONDS)
             return
         self.behind = True
+        if left_more:
+            return
         loop = asyncio.get_running_loop()
         waiter = self._unheard = loop.create_future()
         timer = loop.call_later(UNHEARD_GATHER_SECONDS, _settle, waiter)
@@ -459,37 +509,47 @@ class ChangeFeed:
         subscription needs each job's state before a change to tell that it left the filter.
         """
         assert self._stream is not None, "open() first"
-        flowing = False
+        flowing = at_end = False
+        events = 0  # in the reply being handed on
+        reached: Any = None  # the cluster time of the last change read
+        wall: Any = None  # and its wall time
         try:
             while True:
-                if self.behind and not buffered(self._stream):
-                    self._caught_up(self.fetches)  # every reply read so far is handed on
+                fetching = not buffered(self._stream)  # (None: pymongo does not say)
+                if fetching and self.behind:  # every reply read so far is handed on
+                    self._caught_up(self.fetches, reached, at_end)
                 if self.wanted and self.collections() != self.watched:
                     # from the last change handed on (what the old stream read past it is
                     # read again), with the collections followed now
                     await self._close_stream()
                     await self.open()
-                    flowing = False
-                fetching = not buffered(self._stream)  # (None: pymongo does not say)
+                    flowing = at_end = False
+                    fetching = not buffered(self._stream)
                 if fetching and (flowing or not self.listened):
                     # the last getMore brought events and all are handed on: let a few more
                     # arrive before the next one (one round trip per change under a steady
                     # flow of writes was half of this consumer's CPU); a quiet stream waits
                     # for nothing, as a getMore that found no events leaves ``flowing``
-                    # False, unless no subscriber listens (then it always waits)
-                    await self._gather()
+                    # False, unless no subscriber listens (then it always waits, unless
+                    # the last reply may have left more behind)
+                    await self._gather(events >= FULL_REPLY or lagging(wall))
+                before = self._stream.resume_token
                 if fetching:
                     self.issued += 1
                 event = await (self._catch_up() if fetching and self.behind
                                else self._stream.try_next())
+                token = self._stream.resume_token
                 if fetching:
                     self.fetches = self.issued
-                token = self._stream.resume_token
+                    events = 0
+                    at_end = event is None and token == before
                 flowing = event is not None
                 if event is None:
                     self.resume_token = token
                     await asyncio.sleep(0)
                     continue
+                events += 1
+                reached, wall = event.get("clusterTime"), event.get("wallTime")
                 if is_silent(event):  # (a delete's stamp: seen by the hub as a lookup race)
                     self.resume_token = token
                     continue

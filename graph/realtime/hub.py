@@ -319,7 +319,7 @@ class Hub:
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
         first subscriber of a process that gathered changes unheard waits for one round
         trip, until what was written before it came is read (``ChangeFeed.caught_up``)."""
-        await self.feed.caught_up()
+        await self.feed.caught_up(subscriber.since)
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):

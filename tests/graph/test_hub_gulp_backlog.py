@@ -1,0 +1,98 @@
+"""A quiet process's gulp can hold more than one ``getMore`` reply carries (SecantusDB
+answers a change stream's ``getMore`` with at most 101 events when no ``batchSize`` is
+asked, MongoDB's first-batch default; it also scans at most 200 oplog entries per pull).
+Found by a tester (breaker8) when the first subscriber was let in after ONE reply asked
+after it came: the rest of a larger backlog (written and acknowledged through this very
+process before it came) reached it later, as news; and with no subscriber the stream read
+one reply per half second, so a steady flow of more than ~200 changes a second left it
+further behind every gulp. Now it is let in once the stream reached the cluster time it
+came at, or the end of the oplog, and a reply that may have left more is followed at once
+(``repository.changes``: FULL_REPLY, LAGGING_SECONDS, ``ChangeFeed.caught_up``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from graph.realtime.hub import Hub
+from repository import changes
+from repository.access import Principal
+from repository.database import Store
+from tests.helpers.waiting import eventually
+
+BACKLOG = 150
+"""More changes than one reply carries (101 on SecantusDB)."""
+
+
+async def test_the_first_subscriber_is_not_sent_a_backlog_bigger_than_one_reply(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice = Principal("alice")
+    hub = Hub(store.db)  # the same client writes: this process's own writes
+    await hub.start()
+    try:
+        job = await store.jobs.create(alice, job_type="backlog")
+        await eventually(lambda: hub.feed._unheard is not None)  # read it; gathers now
+        for _ in range(BACKLOG):  # each acknowledged to this process before it subscribes
+            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+        async with asyncio.timeout(30), hub.subscribe(
+                keys=[("jobs", job.job_id)], collections=["jobs"]) as subscriber:
+            current = await store.db["jobs"].find_one({"_id": job.job_id})
+            assert current is not None and current["version"] == BACKLOG  # its state
+            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+            first = await asyncio.wait_for(subscriber.next(), 30)
+            assert first.document is not None
+            assert first.document["version"] == BACKLOG + 1, (
+                f"sent version {first.document['version']}, written before it came")
+    finally:
+        await hub.stop()
+
+
+async def test_a_quiet_process_reads_its_whole_backlog_in_one_gulp(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice = Principal("alice")
+    hub = Hub(store.db)
+    await hub.start()
+    try:
+        job = await store.jobs.create(alice, job_type="gulp")
+        await eventually(lambda: hub.feed._unheard is not None)
+        for _ in range(BACKLOG):
+            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+        gulp = hub.feed._unheard
+        assert gulp is not None
+        gulp.set_result(None)  # the half second is over: it reads what gathered
+        await eventually(lambda: hub.feed._unheard not in (None, gulp))  # gathers again
+        state = hub.feed.cache.get(("jobs", job.job_id))
+        assert state is not None
+        assert state["version"] == BACKLOG, (
+            f"read up to version {state['version']} of {BACKLOG}, then waits a gulp again")
+    finally:
+        await hub.stop()
+
+
+async def test_the_first_subscriber_is_not_sent_changes_behind_unwatched_writes(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    alice = Principal("alice")
+    hub = Hub(store.db)
+    await hub.start()
+    try:
+        job = await store.jobs.create(alice, job_type="behind-unwatched")
+        await eventually(lambda: hub.feed._unheard is not None)
+        # e.g. job_history entries while no one follows one (ON_DEMAND: not watched)
+        await store.db["unwatched"].insert_many([{"n": n} for n in range(450)])
+        for _ in range(3):  # few: one reply would carry them all
+            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+        async with asyncio.timeout(30), hub.subscribe(
+                keys=[("jobs", job.job_id)], collections=["jobs"]) as subscriber:
+            current = await store.db["jobs"].find_one({"_id": job.job_id})
+            assert current is not None and current["version"] == 3  # its state
+            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
+            first = await asyncio.wait_for(subscriber.next(), 30)
+            assert first.document is not None
+            assert first.document["version"] == 4, (
+                f"sent version {first.document['version']}, written before it came")
+    finally:
+        await hub.stop()
