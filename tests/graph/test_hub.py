@@ -265,3 +265,27 @@ async def test_a_first_subscriber_coming_while_a_getmore_reply_is_unread_is_not_
         if joining is not None and not joining.done():
             joining.cancel()
         await hub.stop()
+
+
+async def test_a_first_subscriber_is_let_in_while_the_stream_cannot_answer(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database does not answer the catch-up ``getMore`` (hung, or far behind): the
+    first subscriber is let in after LET_IN_SECONDS, not left waiting on it."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    hub = Hub(store.db)
+    catch_up, asked, gate = hub.feed._catch_up, asyncio.Event(), asyncio.Event()
+
+    async def hung_catch_up() -> Any:
+        asked.set()
+        await gate.wait()
+        return await catch_up()
+
+    hub.feed._catch_up = hung_catch_up  # type: ignore[method-assign]
+    await hub.start()
+    try:
+        await eventually(lambda: hub.feed._unheard is not None)
+        async with asyncio.timeout(30), hub.subscribe(collections=["jobs"]):
+            assert asked.is_set() and not gate.is_set()  # let in while its getMore hangs
+    finally:
+        gate.set()
+        await hub.stop()

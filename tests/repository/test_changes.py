@@ -6,12 +6,20 @@ import asyncio
 import copy
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from repository.access import Principal
-from repository.changes import ChangeFeed, StateCache, apply_update, stream_pipeline, to_change
+from repository.changes import (
+    ChangeFeed,
+    StateCache,
+    apply_update,
+    lagging,
+    stream_pipeline,
+    to_change,
+)
 from repository.database import Store
 from repository.job_documents import job_from_document
 from repository.job_filters import JobFilter
@@ -196,3 +204,12 @@ def test_an_update_names_the_top_level_fields_it_wrote() -> None:
     assert change is not None
     assert change.changed == {"progress", "version", "error", "former_workers"}
     assert change.previous is None  # this process never saw it before
+
+
+def test_a_change_older_than_a_second_is_lagging_whatever_its_time_zone() -> None:
+    """A quiet stream follows such a reply at once instead of waiting a gulp."""
+    now = datetime.now(UTC)
+    assert lagging(now - timedelta(seconds=5))
+    assert lagging((now - timedelta(seconds=5)).replace(tzinfo=None))  # pymongo's naive UTC
+    assert not lagging(now)
+    assert not lagging(None)  # no wall time told: nothing to go by
