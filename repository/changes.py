@@ -539,9 +539,9 @@ class ChangeFeed:
                 event = await (self._catch_up() if fetching and self.behind
                                else self._stream.try_next())
                 token = self._stream.resume_token
-                if fetching:
+                if fetching:  # what follows describes this reply alone
                     self.fetches = self.issued
-                    events = 0
+                    events, wall = 0, None
                     at_end = event is None and token == before
                 flowing = event is not None
                 if event is None:

@@ -289,3 +289,21 @@ async def test_a_first_subscriber_is_let_in_while_the_stream_cannot_answer(
     finally:
         gate.set()
         await hub.stop()
+
+
+async def test_an_idle_quiet_process_asks_for_changes_about_twice_a_second(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply whose last change is old is followed at once (the stream lags the flow),
+    but a reply with nothing in it is not: an idle process gathers between asks, however
+    old the last change it read (here every change counts as old)."""
+    monkeypatch.setattr(changes, "LAGGING_SECONDS", 0.0)
+    hub = Hub(store.db)
+    await hub.start()
+    try:
+        await store.jobs.create(Principal("alice"), job_type="idle")
+        await eventually(lambda: hub.events >= 1)  # read it, an "old" change
+        asked = hub.feed.issued
+        await asyncio.sleep(1.5)  # a rate: load only lowers it
+        assert hub.feed.issued - asked <= 6, "asked again at once after an empty reply"
+    finally:
+        await hub.stop()
