@@ -5,7 +5,9 @@ nothing out between them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +19,51 @@ from repository.access import Principal
 from repository.database import Store, make_client
 from repository.models import JobProgress
 from tests.helpers.waiting import eventually
+
+ALICE, WORKER = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
+
+
+class Held:
+    """Holds every call of ``owner``'s async method ``name`` at ``gate`` (``reached`` says
+    one came), so a test can act while the hub is inside it."""
+
+    def __init__(self, owner: Any, name: str) -> None:
+        self.reached, self.gate = asyncio.Event(), asyncio.Event()
+        method = getattr(owner, name)
+
+        async def held(*args: Any) -> Any:
+            self.reached.set()
+            await self.gate.wait()
+            return await method(*args)
+
+        setattr(owner, name, held)
+
+
+@contextlib.asynccontextmanager
+async def joining(hub: Hub, job_id: str, gate: asyncio.Event
+                  ) -> AsyncIterator[asyncio.Task[Subscriber]]:
+    """A subscriber of ``job_id`` coming now, let in in the background; on the way out the
+    ``gate`` opens and one never let in is cancelled."""
+    joined = asyncio.create_task(hub.subscribe(keys=[("jobs", job_id)]).__aenter__())
+    try:
+        yield joined
+    finally:
+        gate.set()
+        if not joined.done():
+            joined.cancel()
+
+
+async def assert_sent_only_what_its_state_misses(store: Store, subscriber: Subscriber,
+                                                 job_id: str) -> None:
+    """Its current state holds the claim (version 1), so the first change it is sent is
+    the next one; then it leaves."""
+    current = await store.jobs.get(ALICE, job_id)
+    assert current is not None and current.version == 1  # its state holds the claim
+    await store.jobs.update_progress(WORKER, job_id, JobProgress("s", 50, "m"))
+    first = await asyncio.wait_for(subscriber.next(), 30)
+    assert first.document is not None
+    assert first.document["version"] == 2, "sent the claim, older than the subscription"
+    await subscriber.__aexit__(None, None, None)
 
 
 async def test_the_first_follower_of_histories_waits_for_the_stream_to_read_them(
@@ -139,35 +186,23 @@ async def test_a_change_written_while_a_first_subscriber_waits_to_be_let_in_is_s
     (another client here: another process) and read in that very reply, is sent:
     ``jobsChanged(initial: 0)`` reads no state and would lose it for good."""
     monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
-    job = await store.jobs.create(alice, job_type="late")  # before the hub's stream
+    job = await store.jobs.create(ALICE, job_type="late")  # before the hub's stream
     client = make_client(mongo_uri)  # the hub's own: it sees nothing of ``store``'s writes
     hub = Hub(client[store.db.name])
-    catch_up, asked, gate = hub.feed._catch_up, asyncio.Event(), asyncio.Event()
-
-    async def held_catch_up() -> Any:
-        asked.set()
-        await gate.wait()
-        return await catch_up()
-
-    hub.feed._catch_up = held_catch_up  # type: ignore[method-assign]
+    catch_up = Held(hub.feed, "_catch_up")
     await hub.start()
-    joining = None
     try:
         await eventually(lambda: hub.feed._unheard is not None)
-        joining = asyncio.create_task(hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
-        await asyncio.wait_for(asked.wait(), 30)  # the subscriber came; its getMore is asked
-        assert not joining.done()  # and it waits for that getMore's answer
-        await store.jobs.claim(worker, ["late"])  # meanwhile, through another client
-        gate.set()
-        subscriber = await asyncio.wait_for(joining, 30)
-        claimed = await asyncio.wait_for(subscriber.next(), 30)
-        assert claimed.document is not None and claimed.document["version"] == 1
-        await subscriber.__aexit__(None, None, None)
+        async with joining(hub, job.job_id, catch_up.gate) as joined:
+            await asyncio.wait_for(catch_up.reached.wait(), 30)  # came; its getMore asked
+            assert not joined.done()  # and it waits for that getMore's answer
+            await store.jobs.claim(WORKER, ["late"])  # meanwhile, through another client
+            catch_up.gate.set()
+            subscriber = await asyncio.wait_for(joined, 30)
+            claimed = await asyncio.wait_for(subscriber.next(), 30)
+            assert claimed.document is not None and claimed.document["version"] == 1
+            await subscriber.__aexit__(None, None, None)
     finally:
-        gate.set()
-        if joining is not None and not joining.done():
-            joining.cancel()
         await hub.stop()
         await client.close()
 
@@ -179,21 +214,12 @@ async def test_a_subscriber_coming_while_a_batch_is_handed_on_is_not_sent_older_
     a steady flow of workers: a job's completion written before the subscription, sent
     with a batch handed on after it came)."""
     monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
-    unknown = await store.jobs.create(alice, job_type="mid-batch-unknown")  # before the hub
+    unknown = await store.jobs.create(ALICE, job_type="mid-batch-unknown")  # before the hub
     hub = Hub(store.db)
-    read, gate, reading = hub.feed._lookup, asyncio.Event(), asyncio.Event()
-
-    async def held_lookup(event: dict[str, Any]) -> dict[str, Any] | None:
-        reading.set()
-        await gate.wait()
-        return await read(event)
-
-    hub.feed._lookup = held_lookup  # type: ignore[method-assign]
+    lookup = Held(hub.feed, "_lookup")
     await hub.start()
-    joining = None
     try:
-        job = await store.jobs.create(alice, job_type="mid-batch")  # read: then it gathers
+        job = await store.jobs.create(ALICE, job_type="mid-batch")  # read: then it gathers
         await eventually(lambda: hub.feed._unheard is not None)
         # a change of a job it holds no state of: its lookup is held while the batch that
         # caught up is handed on
@@ -201,25 +227,15 @@ async def test_a_subscriber_coming_while_a_batch_is_handed_on_is_not_sent_older_
         unheard = hub.feed._unheard
         assert unheard is not None
         unheard.set_result(None)  # the gather ends (as its half second would)
-        await asyncio.wait_for(reading.wait(), 30)  # the catch-up batch is being handed on
-        claimed = await store.jobs.claim(worker, ["mid-batch"])  # version 1, before it came
+        await asyncio.wait_for(lookup.reached.wait(), 30)  # the batch is being handed on
+        claimed = await store.jobs.claim(WORKER, ["mid-batch"])  # version 1, before it came
         assert claimed is not None and claimed.job_id == job.job_id
-        joining = asyncio.create_task(
-            hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
-        await eventually(lambda: hub.count)
-        gate.set()
-        subscriber = await asyncio.wait_for(joining, 30)
-        current = await store.jobs.get(alice, job.job_id)
-        assert current is not None and current.version == 1  # its state holds the claim
-        await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
-        first = await asyncio.wait_for(subscriber.next(), 30)
-        assert first.document is not None
-        assert first.document["version"] == 2, "sent the claim, older than the subscription"
-        await subscriber.__aexit__(None, None, None)
+        async with joining(hub, job.job_id, lookup.gate) as joined:
+            await eventually(lambda: hub.count)
+            lookup.gate.set()
+            subscriber = await asyncio.wait_for(joined, 30)
+            await assert_sent_only_what_its_state_misses(store, subscriber, job.job_id)
     finally:
-        gate.set()
-        if joining is not None and not joining.done():
-            joining.cancel()
         await hub.stop()
 
 
@@ -228,8 +244,7 @@ async def test_a_first_subscriber_coming_while_a_getmore_reply_is_unread_is_not_
     """As under load through gql (a tester): the reply to the stream's ``getMore`` (a
     claim written before the subscription) waited unread in the process when the first
     subscriber came; it was sent that claim, older than its subscription."""
-    alice, worker = Principal("alice"), Principal("w", roles=frozenset({"worker"}))
-    job = await store.jobs.create(alice, job_type="unread-reply")  # before the hub
+    job = await store.jobs.create(ALICE, job_type="unread-reply")  # before the hub
     hub = Hub(store.db)
     await hub.start()
     stream, gate, arrived = hub.feed._stream, asyncio.Event(), asyncio.Event()
@@ -243,27 +258,17 @@ async def test_a_first_subscriber_coming_while_a_getmore_reply_is_unread_is_not_
         return event
 
     stream.try_next = slow_to_read
-    joining = None
     try:
-        claimed = await store.jobs.claim(worker, ["unread-reply"])  # version 1
+        claimed = await store.jobs.claim(WORKER, ["unread-reply"])  # version 1
         assert claimed is not None and claimed.job_id == job.job_id
         await asyncio.wait_for(arrived.wait(), 30)
         assert not hub.feed.listened
-        joining = asyncio.create_task(hub.subscribe(keys=[("jobs", job.job_id)]).__aenter__())
-        await eventually(lambda: hub.count)
-        gate.set()
-        subscriber = await asyncio.wait_for(joining, 30)
-        current = await store.jobs.get(alice, job.job_id)
-        assert current is not None and current.version == 1  # its state holds the claim
-        await store.jobs.update_progress(worker, job.job_id, JobProgress("s", 50, "m"))
-        first = await asyncio.wait_for(subscriber.next(), 30)
-        assert first.document is not None
-        assert first.document["version"] == 2, "sent the claim, older than the subscription"
-        await subscriber.__aexit__(None, None, None)
+        async with joining(hub, job.job_id, gate) as joined:
+            await eventually(lambda: hub.count)
+            gate.set()
+            subscriber = await asyncio.wait_for(joined, 30)
+            await assert_sent_only_what_its_state_misses(store, subscriber, job.job_id)
     finally:
-        gate.set()
-        if joining is not None and not joining.done():
-            joining.cancel()
         await hub.stop()
 
 
@@ -273,21 +278,14 @@ async def test_a_first_subscriber_is_let_in_while_the_stream_cannot_answer(
     first subscriber is let in after LET_IN_SECONDS, not left waiting on it."""
     monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
     hub = Hub(store.db)
-    catch_up, asked, gate = hub.feed._catch_up, asyncio.Event(), asyncio.Event()
-
-    async def hung_catch_up() -> Any:
-        asked.set()
-        await gate.wait()
-        return await catch_up()
-
-    hub.feed._catch_up = hung_catch_up  # type: ignore[method-assign]
+    catch_up = Held(hub.feed, "_catch_up")
     await hub.start()
     try:
         await eventually(lambda: hub.feed._unheard is not None)
         async with asyncio.timeout(30), hub.subscribe(collections=["jobs"]):
-            assert asked.is_set() and not gate.is_set()  # let in while its getMore hangs
+            assert catch_up.reached.is_set()  # let in while its getMore hangs
     finally:
-        gate.set()
+        catch_up.gate.set()
         await hub.stop()
 
 

@@ -12,6 +12,7 @@ came at, or the end of the oplog, and a reply that may have left more is followe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,75 +26,70 @@ BACKLOG = 150
 """More changes than one reply carries (101 on SecantusDB)."""
 
 
-async def test_the_first_subscriber_is_not_sent_a_backlog_bigger_than_one_reply(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+async def quiet(store: Store, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
+    """A hub with no subscriber, in a gulp that lasts until a test ends it (an hour)."""
     monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    alice = Principal("alice")
     hub = Hub(store.db)  # the same client writes: this process's own writes
     await hub.start()
     try:
-        job = await store.jobs.create(alice, job_type="backlog")
-        await eventually(lambda: hub.feed._unheard is not None)  # read it; gathers now
-        for _ in range(BACKLOG):  # each acknowledged to this process before it subscribes
-            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
-        async with asyncio.timeout(30), hub.subscribe(
-                keys=[("jobs", job.job_id)], collections=["jobs"]) as subscriber:
-            current = await store.db["jobs"].find_one({"_id": job.job_id})
-            assert current is not None and current["version"] == BACKLOG  # its state
-            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
-            first = await asyncio.wait_for(subscriber.next(), 30)
-            assert first.document is not None
-            assert first.document["version"] == BACKLOG + 1, (
-                f"sent version {first.document['version']}, written before it came")
+        yield hub
     finally:
         await hub.stop()
+
+
+async def job_in_a_gulp(store: Store, hub: Hub, job_type: str) -> str:
+    job = await store.jobs.create(Principal("alice"), job_type=job_type)
+    await eventually(lambda: hub.feed._unheard is not None)  # it gathers now
+    return job.job_id
+
+
+async def bump(store: Store, job_id: str, times: int = 1) -> None:
+    """Writes the job's next versions, each acknowledged to this process."""
+    for _ in range(times):
+        await store.db["jobs"].update_one({"_id": job_id}, {"$inc": {"version": 1}})
+
+
+async def assert_first_sent_is_after(store: Store, hub: Hub, job_id: str, version: int
+                                     ) -> None:
+    """The first subscriber's state holds ``version``; the first change sent is the next."""
+    async with asyncio.timeout(30), hub.subscribe(
+            keys=[("jobs", job_id)], collections=["jobs"]) as subscriber:
+        current = await store.db["jobs"].find_one({"_id": job_id})
+        assert current is not None and current["version"] == version  # its state
+        await bump(store, job_id)
+        first = await asyncio.wait_for(subscriber.next(), 30)
+        assert first.document is not None
+        assert first.document["version"] == version + 1, (
+            f"sent version {first.document['version']}, written before it came")
+
+
+async def test_the_first_subscriber_is_not_sent_a_backlog_bigger_than_one_reply(
+        store: Store, quiet: Hub) -> None:
+    job_id = await job_in_a_gulp(store, quiet, "backlog")
+    await bump(store, job_id, BACKLOG)
+    await assert_first_sent_is_after(store, quiet, job_id, BACKLOG)
 
 
 async def test_a_quiet_process_reads_its_whole_backlog_in_one_gulp(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    alice = Principal("alice")
-    hub = Hub(store.db)
-    await hub.start()
-    try:
-        job = await store.jobs.create(alice, job_type="gulp")
-        await eventually(lambda: hub.feed._unheard is not None)
-        for _ in range(BACKLOG):
-            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
-        gulp = hub.feed._unheard
-        assert gulp is not None
-        gulp.set_result(None)  # the half second is over: it reads what gathered
-        await eventually(lambda: hub.feed._unheard not in (None, gulp))  # gathers again
-        state = hub.feed.cache.get(("jobs", job.job_id))
-        assert state is not None
-        assert state["version"] == BACKLOG, (
-            f"read up to version {state['version']} of {BACKLOG}, then waits a gulp again")
-    finally:
-        await hub.stop()
+        store: Store, quiet: Hub) -> None:
+    job_id = await job_in_a_gulp(store, quiet, "gulp")
+    await bump(store, job_id, BACKLOG)
+    gulp = quiet.feed._unheard
+    assert gulp is not None
+    gulp.set_result(None)  # the half second is over: it reads what gathered
+    await eventually(lambda: quiet.feed._unheard not in (None, gulp))  # gathers again
+    state = quiet.feed.cache.get(("jobs", job_id))
+    assert state is not None
+    assert state["version"] == BACKLOG, (
+        f"read up to version {state['version']} of {BACKLOG}, then waits a gulp again")
 
 
 async def test_the_first_subscriber_is_not_sent_changes_behind_unwatched_writes(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    alice = Principal("alice")
-    hub = Hub(store.db)
-    await hub.start()
-    try:
-        job = await store.jobs.create(alice, job_type="behind-unwatched")
-        await eventually(lambda: hub.feed._unheard is not None)
-        # more than a catch-up reply scans (a reply with nothing, its position moved, is
-        # not the end): e.g. job_history entries while no one follows one (not watched)
-        await store.db["unwatched"].insert_many([{"n": n} for n in range(2000)])
-        for _ in range(3):  # few: one reply would carry them all
-            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
-        async with asyncio.timeout(30), hub.subscribe(
-                keys=[("jobs", job.job_id)], collections=["jobs"]) as subscriber:
-            current = await store.db["jobs"].find_one({"_id": job.job_id})
-            assert current is not None and current["version"] == 3  # its state
-            await store.db["jobs"].update_one({"_id": job.job_id}, {"$inc": {"version": 1}})
-            first = await asyncio.wait_for(subscriber.next(), 30)
-            assert first.document is not None
-            assert first.document["version"] == 4, (
-                f"sent version {first.document['version']}, written before it came")
-    finally:
-        await hub.stop()
+        store: Store, quiet: Hub) -> None:
+    job_id = await job_in_a_gulp(store, quiet, "behind-unwatched")
+    # more than a catch-up reply scans (a reply with nothing, its position moved, is not
+    # the end): e.g. job_history entries while no one follows one (not watched)
+    await store.db["unwatched"].insert_many([{"n": n} for n in range(2000)])
+    await bump(store, job_id, 3)  # few: one reply would carry them all
+    await assert_first_sent_is_after(store, quiet, job_id, 3)
