@@ -107,8 +107,8 @@ class Joiner:
     target: float
     """The first reply that may let it in: one asked after it came."""
     since: Any
-    deadline: float
     admitted: asyncio.Future[None]
+    """Settled when it is let in (or at LET_IN_SECONDS, by a timer)."""
 
 
 class ChangeHistoryLost(Exception):
@@ -396,8 +396,7 @@ class ChangeFeed:
         if not self.behind:
             return
         loop = asyncio.get_running_loop()
-        joiner = Joiner(self.issued + 1, since, time.monotonic() + LET_IN_SECONDS,
-                        loop.create_future())
+        joiner = Joiner(self.issued + 1, since, loop.create_future())
         self._joiners.append(joiner)
         timer = loop.call_later(LET_IN_SECONDS, _settle, joiner.admitted)
         try:
@@ -412,12 +411,11 @@ class ChangeFeed:
         whoever waited for no more; the others need the next reply. With none left
         waiting and a subscriber listening, the stream keeps up again."""
         waiting = []
-        now = time.monotonic()
         for joiner in self._joiners:
-            if joiner.admitted.done():
+            if joiner.admitted.done():  # (let in by its timer, or gone)
                 continue
             if joiner.target <= read and (
-                    at_end or joiner.since is None or now >= joiner.deadline
+                    at_end or joiner.since is None
                     or (reached is not None and reached >= joiner.since)):
                 _settle(joiner.admitted)
                 continue
