@@ -317,8 +317,9 @@ class Hub:
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
-        first subscriber of a process that gathered changes unheard waits for one round
-        trip, until what was written before it came is read (``ChangeFeed.caught_up``)."""
+        first subscriber of a process that gathered changes unheard waits until the stream
+        has read up to the moment it came: a round trip or two, at most a second
+        (``ChangeFeed.caught_up``)."""
         await self.feed.caught_up(subscriber.since)
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
