@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from repository import changes
-from tests.helpers.graphql import WORKER, Api
+from tests.helpers.graphql import WORKER, Api, make_settings
 from tests.helpers.live import DEADLINE, live_server
 from tests.helpers.waiting import eventually
 
@@ -86,3 +87,32 @@ async def test_a_first_subscriber_hears_only_what_changed_after_it_came(
             assert (event["kind"], event["jobId"], event["job"]["version"]) == (
                 "UPDATED", job_id, 2), "sent a change from before it subscribed"
             await stream.aclose()
+
+
+async def test_subscriptions_sent_while_the_first_waits_keep_the_connection_limit(
+    mongo_uri: str, store: Any, database_name: str
+) -> None:
+    """The first subscriber of a quiet process waits to be let in (a round trip or two);
+    the ones sent on the same socket meanwhile count against the connection's limit all
+    the same: all three once passed a limit of two."""
+    settings = make_settings(database=database_name, max_subscriptions_per_connection=2)
+    async with live_server(settings, mongo_uri) as quiet, httpx.AsyncClient(
+            base_url=quiet.url) as client:
+        job_id = await create_job(Api(client, settings), f"limit-{uuid.uuid4().hex[:8]}")
+        transport = WebsocketsTransport(
+            url=quiet.ws_url, init_payload={"Authorization": f"Bearer {token(settings)}"})
+        async with Client(transport=transport) as session, asyncio.timeout(DEADLINE):
+            streams = [session.subscribe(GraphQLRequest(JOB_CHANGED,
+                                                        variable_values={"id": job_id}))
+                       for _ in range(3)]
+            outcomes = await asyncio.gather(*(anext(stream) for stream in streams),
+                                            return_exceptions=True)
+            refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+            assert len(refused) == 1, outcomes
+            assert isinstance(refused[0], TransportQueryError), refused
+            assert refused[0].errors is not None
+            assert refused[0].errors[0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+            for stream, outcome in zip(streams, outcomes, strict=True):
+                if not isinstance(outcome, Exception):
+                    assert outcome["jobChanged"]["jobId"] == job_id
+                    await stream.aclose()

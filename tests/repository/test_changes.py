@@ -10,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import Timestamp
 
 from repository.access import Principal
 from repository.changes import (
+    CATCH_UP_AWAIT_MS,
     ChangeFeed,
     StateCache,
     apply_update,
+    buffered,
     lagging,
     stream_pipeline,
     to_change,
@@ -213,3 +216,32 @@ def test_a_change_older_than_a_second_is_lagging_whatever_its_time_zone() -> Non
     assert lagging((now - timedelta(seconds=5)).replace(tzinfo=None))  # pymongo's naive UTC
     assert not lagging(now)
     assert not lagging(None)  # no wall time told: nothing to go by
+
+
+async def test_the_pymongo_internals_the_quiet_hub_reads_are_there(store: Store) -> None:
+    """pymongo has no public way to say what a change stream holds unread, the cluster time
+    its client was told, or one ``getMore``'s wait. Without them the hub degrades quietly
+    (a getMore per change, first subscribers sent older changes as news, or let in only
+    after the server's 1 s wait), so an upgrade that moves them must fail here."""
+    feed = ChangeFeed(store.db)
+    await feed.open()
+    try:
+        await store.jobs.create(Principal("alice"), job_type="internals")
+        assert isinstance(feed.seen(), Timestamp)
+        assert buffered(feed._stream) is not None
+        cursor = feed._stream._cursor
+        usual = cursor._max_await_time_ms
+        seen_waits = []
+        send = cursor._send_message
+
+        async def spy(operation: Any) -> Any:
+            seen_waits.append(operation.max_await_time_ms)
+            return await send(operation)
+
+        cursor._send_message = spy
+        event = await feed._catch_up()
+        assert event is not None and event["operationType"] == "insert"
+        assert seen_waits == [CATCH_UP_AWAIT_MS]  # the getMore asked with the short wait
+        assert cursor._max_await_time_ms == usual  # and the stream's own wait restored
+    finally:
+        await feed.close()
