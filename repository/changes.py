@@ -533,7 +533,8 @@ class ChangeFeed:
                     # for nothing, as a getMore that found no events leaves ``flowing``
                     # False, unless no subscriber listens (then it always waits, unless
                     # the last reply may have left more behind)
-                    await self._gather(events >= FULL_REPLY or lagging(wall))
+                    await self._gather(not self.listened and (
+                        events >= FULL_REPLY or lagging(wall)))
                 before = self._stream.resume_token
                 if fetching:
                     self.issued += 1
