@@ -69,6 +69,8 @@ class Dispatcher:
         self.client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=tls(),
                                         trust_env=False, headers={"User-Agent": USER_AGENT})
         self._wakeup = asyncio.Event()
+        self._polling = False
+        """An idle sender looks again every ``poll_seconds``; the others wait to be woken."""
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -97,6 +99,7 @@ class Dispatcher:
             try:
                 delivery = await self.store.deliveries.claim(utcnow(), self.lease_seconds)
                 if delivery is not None:
+                    self._wakeup.set()  # more may be due: the idle senders look too
                     await self.deliver(delivery)
                     continue
             except asyncio.CancelledError:
@@ -106,11 +109,24 @@ class Dispatcher:
                 logger.warning("webhook dispatcher: %s", str(exc).splitlines()[0] if str(exc)
                                else type(exc).__name__)
             self._wakeup.clear()
-            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel that
-            # arrives as the event is set, and stop() would wait for this loop forever.
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait to be woken; one idle sender at a time also looks every ``poll_seconds``
+        (for retries coming due, and deliveries another process's outbox wrote): each
+        sender polling on its own cost an idle process a query per sender a second."""
+        if self._polling:
+            await self._wakeup.wait()
+            return
+        self._polling = True
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel
+            # that arrives as the event is set, and stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wakeup.wait()
+        finally:
+            self._polling = False
 
     async def deliver(self, delivery: Delivery) -> str:
         """One attempt at a claimed delivery; its outcome (delivered, failed, dead, skipped)."""

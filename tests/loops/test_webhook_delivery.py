@@ -5,6 +5,7 @@ Standard Webhooks specification's own Python library."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -310,3 +311,61 @@ async def test_the_dispatcher_stops_even_when_woken_as_it_is_cancelled(store: St
         results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(result, asyncio.CancelledError) for result in results)
     await dispatcher.stop()
+
+
+async def test_an_idle_dispatcher_looks_once_a_poll_not_once_per_sender(store: Store) -> None:
+    # given: four senders with nothing to send, their lookups counted
+    claims: list[float] = []
+    claim = store.deliveries.claim
+
+    async def counted(*args: Any) -> Any:
+        claims.append(time.monotonic())
+        return await claim(*args)
+
+    store.deliveries.claim = counted  # type: ignore[method-assign]
+    dispatcher = Dispatcher(store, timeout=5, lease_seconds=10, max_attempts=3,
+                            retry_seconds=1, allow_private=True, poll_seconds=0.05,
+                            concurrency=4)
+    started = time.monotonic()
+    dispatcher.start()
+    try:
+        # when: it keeps looking for a while
+        await eventually(lambda: len(claims) >= 4 + 5)
+        elapsed = time.monotonic() - started
+    finally:
+        await dispatcher.stop()
+
+    # then: after each sender's first look, one look a poll (a timer fires no sooner),
+    # where each sender on its own timer looked four times as often
+    assert len(claims) <= 4 + elapsed / 0.05 + 2, (len(claims), elapsed)
+
+
+async def test_a_retry_comes_due_while_another_sender_is_held(store: Store,
+                                                              hook: Receiver) -> None:
+    # given: the receiver holds one job's message and fails another's first try
+    release = asyncio.Event()
+    tries: dict[str, int] = {}
+
+    async def answer(request: Received) -> int:
+        job_type = request.json["data"]["jobType"]
+        tries[job_type] = tries.get(job_type, 0) + 1
+        if job_type == "held":
+            await release.wait()
+            return 204
+        return 500 if tries[job_type] == 1 else 204
+
+    hook.answer = answer
+    await store.webhooks.create(ALICE, url=hook.url, events=[WebhookEvent.JOB_STATUS_CHANGED])
+    async with running(store):  # two senders
+        held = await store.jobs.create(ALICE, job_type="held")
+        await eventually(lambda: tries.get("held"))
+        retried = await store.jobs.create(ALICE, job_type="retried")
+
+        # when: the failed try comes due (nothing wakes the senders: a poll finds it)
+        # then: the sender not held looks for it and sends it again
+        try:
+            await eventually(lambda: tries.get("retried", 0) >= 2)
+        finally:
+            release.set()
+        await statuses_received(hook, held.job_id, 1)
+    assert retried.job_id in {r.json["data"]["jobId"] for r in hook.requests}
