@@ -313,7 +313,8 @@ async def test_the_dispatcher_stops_even_when_woken_as_it_is_cancelled(store: St
     await dispatcher.stop()
 
 
-async def test_an_idle_dispatcher_looks_once_a_poll_not_once_per_sender(store: Store) -> None:
+async def test_an_idle_dispatcher_looks_once_a_poll_not_once_per_sender(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # given: four senders with nothing to send, their lookups counted
     claims: list[float] = []
     claim = store.deliveries.claim
@@ -322,7 +323,7 @@ async def test_an_idle_dispatcher_looks_once_a_poll_not_once_per_sender(store: S
         claims.append(time.monotonic())
         return await claim(*args)
 
-    store.deliveries.claim = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(store.deliveries, "claim", counted)
     dispatcher = Dispatcher(store, timeout=5, lease_seconds=10, max_attempts=3,
                             retry_seconds=1, allow_private=True, poll_seconds=0.05,
                             concurrency=4)
