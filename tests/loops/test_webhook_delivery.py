@@ -23,6 +23,7 @@ from repository.deliveries import DeliveryStatus
 from repository.models import AccessControl, AccessVisibility, JobProgress
 from repository.pagination import PageRequest
 from repository.webhooks import WebhookEvent, WebhookFilter
+from tests.helpers.live import DEADLINE
 from tests.helpers.receiver import Received, Receiver, receiver
 from tests.helpers.waiting import eventually
 
@@ -33,8 +34,10 @@ WORKER = Principal("w", frozenset({"worker"}))
 
 @asynccontextmanager
 async def running(store: Store, *, dispatch: bool = True, max_attempts: int = 5,
-                  allow_private: bool = True) -> AsyncIterator[tuple[OutboxWriter, Dispatcher]]:
-    dispatcher = Dispatcher(store, timeout=5, lease_seconds=10, max_attempts=max_attempts,
+                  allow_private: bool = True, send_timeout: float = 5,
+                  ) -> AsyncIterator[tuple[OutboxWriter, Dispatcher]]:
+    dispatcher = Dispatcher(store, timeout=send_timeout, lease_seconds=10,
+                            max_attempts=max_attempts,
                             retry_seconds=0.2, allow_private=allow_private, concurrency=2,
                             poll_seconds=0.1)
     writer = OutboxWriter(store, lease_seconds=10, poll_seconds=0.1,
@@ -357,7 +360,7 @@ async def test_a_retry_comes_due_while_another_sender_is_held(store: Store,
 
     hook.answer = answer
     await store.webhooks.create(ALICE, url=hook.url, events=[WebhookEvent.JOB_STATUS_CHANGED])
-    async with running(store):  # two senders
+    async with running(store, send_timeout=3 * DEADLINE):  # two senders, a held one held
         held = await store.jobs.create(ALICE, job_type="held")
         await eventually(lambda: tries.get("held"))
         retried = await store.jobs.create(ALICE, job_type="retried")
