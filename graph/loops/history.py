@@ -15,7 +15,13 @@ import time
 from typing import Any
 
 from graph.loops.feed_writer import FeedWriter
-from repository.changes import HISTORY_LOST_CODES, NO_CHANGE_STREAMS_CODES
+from repository.changes import (
+    FULL_REPLY,
+    HISTORY_LOST_CODES,
+    NO_CHANGE_STREAMS_CODES,
+    buffered,
+    lagging,
+)
 from repository.database import CommandError, Store
 from repository.job_history import BOOKKEEPING, CREATED_FIELDS, STAMP
 
@@ -23,10 +29,6 @@ logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
-GATHER_SECONDS = 0.25
-"""After a round that wrote entries, the wait before the next: an entry may lag its change
-this much more under load (within ``history_poll_seconds``, as the README says), and each
-round's getMore brings that much of the flow at once (a round is three round trips)."""
 
 
 def _pipeline() -> list[dict[str, Any]]:
@@ -75,14 +77,20 @@ class HistoryWriter(FeedWriter):
         super().__init__(store, store.history_feed, logger, lease_seconds=lease_seconds,
                          poll_seconds=poll_seconds, holder=holder)
         self._acquired_at = 0.0
+        self._left_more = False
 
     def pause_after(self, busy: bool) -> float:
-        # changes flow: let more gather, written a round trip for many
-        return min(GATHER_SECONDS, self.poll_seconds) if busy else self.poll_seconds
+        """``poll_seconds`` after every round, busy or not, so a round (three round trips:
+        getMore, the admins' find, the insert) writes that much of the flow at once and
+        an entry lags its change by at most that; none after a round that may have left
+        more behind (a full reply, or changes older than LAGGING_SECONDS: a backlog is read
+        at the database's pace, not a reply per poll)."""
+        return 0.0 if self._left_more else self.poll_seconds
 
     async def step(self) -> bool:
         """One round: hold the lease, read what changed, write its entries, save the
         position. False when there was nothing to do."""
+        self._left_more = False
         if (self._stream is None or not self.leading or (
                 time.monotonic() - self._acquired_at > self.lease_seconds / 3)
                 ) and not await self.open():
@@ -92,6 +100,9 @@ class HistoryWriter(FeedWriter):
             return False
         # one getMore's worth a round; the next round gathers (see pause_after)
         changes = await self._read(BATCH, one_round_trip=True)
+        self._left_more = bool(changes) and (
+            len(changes) >= FULL_REPLY or bool(buffered(self._stream))
+            or lagging(changes[-1].get("wallTime")))
         entries: list[dict[str, Any]] = []
         admins = await self.store.history.admins_of(changes)
         for change in changes:  # in order: a delete's stamp is kept before its delete

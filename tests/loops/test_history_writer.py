@@ -11,6 +11,7 @@ import pytest
 
 from graph.loops import feed_writer
 from graph.loops.history import HistoryWriter
+from repository import changes
 from repository.access import Principal
 from repository.database import Store
 from repository.models import AccessControl
@@ -146,3 +147,58 @@ async def test_a_writer_that_stood_down_saves_nothing_on_stop(
                                                    {"$set": {"resume_token": newer}})
     await writer.stop()
     assert await saved_token(store) == newer
+
+
+async def test_a_backlog_is_written_without_waiting_a_poll_per_reply(store: Store) -> None:
+    """A round reads one reply (at most 101 changes on SecantusDB, often fewer); after one
+    that may have left more (full, or its changes older than LAGGING_SECONDS), the next
+    round starts at once, not after ``poll_seconds``."""
+    # given: a writer whose poll is longer than the test, its stream open
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=3600, holder="one")
+    await writer.step()
+    # when: more changes than two replies hold are made, then it runs
+    for _ in range(5):
+        await asyncio.gather(*(store.jobs.create(ALICE, job_type="backlog")
+                               for _ in range(50)))
+    await asyncio.sleep(changes.LAGGING_SECONDS)  # the backlog is old: the writer is behind
+    writer.start()
+    try:
+        # then: every change has its entry
+        async def written() -> bool:
+            return await store.history.collection.count_documents(
+                {"changes.job_type": "backlog"}) >= 250
+        await eventually(written)
+    finally:
+        await writer.stop()
+
+
+async def test_under_a_flow_of_changes_a_round_writes_a_poll_of_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round is three round trips whatever it writes: under a steady flow it waits
+    ``poll_seconds`` before the next, rather than writing a change or two each."""
+    rounds: list[int] = []
+    write = store.history.write
+
+    async def counted(entries: list[dict[str, Any]]) -> int:
+        if entries:
+            rounds.append(len(entries))
+        return await write(entries)
+
+    monkeypatch.setattr(store.history, "write", counted)
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.25, holder="one")
+    await writer.step()
+    writer.start()
+    try:
+        # when: jobs are made one after another
+        started = asyncio.get_running_loop().time()
+        for _ in range(60):
+            await store.jobs.create(ALICE, job_type="flow")
+        elapsed = asyncio.get_running_loop().time() - started
+
+        # then: all are written, a round a poll (a round per change or two without it)
+        async def written() -> bool:
+            return sum(rounds) >= 60
+        await eventually(written)
+    finally:
+        await writer.stop()
+    assert len(rounds) <= elapsed / 0.25 + 2, (rounds, elapsed)
