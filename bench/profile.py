@@ -243,6 +243,9 @@ async def main(args: argparse.Namespace, uri: str) -> None:
 
         await fanout.run(args, uri, database)
         return
+    if args.scenario == "idle":
+        await idle(args.seconds)
+        return
     from .server import create_app
 
     client = make_client(uri)
@@ -266,10 +269,49 @@ async def main(args: argparse.Namespace, uri: str) -> None:
     await client.close()
 
 
+async def idle(seconds: float) -> None:
+    """What a process serving nothing costs: its CPU and the commands its background loops
+    send (the hub, the history writer, the scheduler, the webhook loops, the reaper), per
+    second; a load pays it too, billed per operation as it goes slower."""
+    from collections import Counter
+
+    from pymongo import monitoring
+
+    from .server import create_app
+
+    sent: Counter[str] = Counter()
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            target = event.command.get(event.command_name)
+            sent[f"{event.command_name} {target if isinstance(target, str) else ''}".strip()] += 1
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            pass
+
+    monitoring.register(Listener())
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(2)  # past the start-up's own work
+        sent.clear()
+        started = time.process_time()
+        await asyncio.sleep(seconds)
+        cpu = time.process_time() - started
+    print(f"idle: {cpu / seconds * 1e3:.1f} ms CPU a second, "
+          f"{sum(sent.values()) / seconds:.1f} commands a second")
+    for name, count in sent.most_common():
+        print(f"  {count / seconds:5.2f}/s {name}")
+
+
 def run() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("scenario", choices=[*sorted(BODIES), "worker", "fanout"],
-                        help="fanout: connect, subscribe and deliver (see bench/fanout.py)")
+    parser.add_argument("scenario", choices=[*sorted(BODIES), "worker", "fanout", "idle"],
+                        help="fanout: connect, subscribe and deliver (see bench/fanout.py); "
+                             "idle: what a process serving nothing costs a second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="idle: how long")
     parser.add_argument("--requests", type=int, default=300,
                         help="operations per measurement (lifecycles for worker)")
     parser.add_argument("--concurrency", type=int, default=8)
