@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from graph.support import tasks
-from repository.changes import buffered
+from repository.changes import buffered, position
 from repository.database import DatabaseError, Store
 
 UNSUPPORTED_RETRY_SECONDS = 60.0
@@ -100,7 +100,7 @@ class FeedWriter:
         every SAVE_SECONDS while changes flow (the rest on stop), at least every third of
         a lease (to keep it fresh); False when the lease was lost meanwhile (the writer
         stands down)."""
-        token = self._stream.resume_token
+        token = position(self._stream)
         if token is None:
             return True
         if found_changes:

@@ -220,7 +220,8 @@ def test_a_change_older_than_a_second_is_lagging_whatever_its_time_zone() -> Non
 
 async def test_the_pymongo_internals_the_quiet_hub_reads_are_there(store: Store) -> None:
     """pymongo has no public way to say what a change stream holds unread, the cluster time
-    its client was told, or one ``getMore``'s wait. Without them the hub degrades quietly
+    its client was told, or one ``getMore``'s wait (nor to read its position without a
+    deep copy, which only costs CPU). Without them the hub degrades quietly
     (a getMore per change, first subscribers sent older changes as news, or let in only
     after the server's 1 s wait), so an upgrade that moves them must fail here."""
     feed = ChangeFeed(store.db)
@@ -229,6 +230,7 @@ async def test_the_pymongo_internals_the_quiet_hub_reads_are_there(store: Store)
         await store.jobs.create(Principal("alice"), job_type="internals")
         assert isinstance(feed.seen(), Timestamp)
         assert buffered(feed._stream) is not None
+        assert feed._stream._resume_token == feed._stream.resume_token  # (``position``)
         cursor = feed._stream._cursor
         usual = cursor._max_await_time_ms
         seen_waits = []
