@@ -301,6 +301,8 @@ class Hub:
             self.lag_seconds = max(0.0, (datetime.now(UTC) - wall).total_seconds())
             if self.metrics is not None:
                 self.metrics.set_change_stream_lag(self.lag_seconds)
+        if not self.count:  # (a worker's process: most changes, and no one to tell)
+            return
         targets: set[Subscriber] = set(self.by_collection.get(change.collection, ()))
         for index_key in change_keys(change):
             targets |= self.by_key.get(index_key, set())
