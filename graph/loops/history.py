@@ -29,6 +29,11 @@ logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
+MORE_BEHIND = FULL_REPLY // 2
+"""A round that read this many changes goes on at once: they may not be all that waits.
+SecantusDB ends a ``getMore`` at 101 changes or sooner (a burst of 500 came as 101, 99,
+101, ...), and only an empty reply says for sure; under a steady flow the round after a
+big one reads what came meanwhile, a few, and the next waits again."""
 
 
 def _pipeline() -> list[dict[str, Any]]:
@@ -83,8 +88,8 @@ class HistoryWriter(FeedWriter):
         """``poll_seconds`` after every round, busy or not, so a round (three round trips:
         getMore, the admins' find, the insert) writes that much of the flow at once and
         an entry lags its change by at most that; none after a round that may have left
-        more behind (a full reply, or changes older than LAGGING_SECONDS: a backlog is read
-        at the database's pace, not a reply per poll)."""
+        more behind (MORE_BEHIND changes or more, or changes older than LAGGING_SECONDS: a
+        burst or a backlog is read at the database's pace, not a reply per poll)."""
         return 0.0 if self._left_more else self.poll_seconds
 
     async def step(self) -> bool:
@@ -101,7 +106,7 @@ class HistoryWriter(FeedWriter):
         # one getMore's worth a round; the next round gathers (see pause_after)
         changes = await self._read(BATCH, one_round_trip=True)
         self._left_more = bool(changes) and (
-            len(changes) >= FULL_REPLY or bool(buffered(self._stream))
+            len(changes) >= MORE_BEHIND or bool(buffered(self._stream))
             or lagging(changes[-1].get("wallTime")))
         entries: list[dict[str, Any]] = []
         admins = await self.store.history.admins_of(changes)
