@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from graph.loops import feed_writer
+from graph.loops import feed_writer, history
 from graph.loops.history import HistoryWriter
 from repository import changes
 from repository.access import Principal
@@ -149,10 +149,14 @@ async def test_a_writer_that_stood_down_saves_nothing_on_stop(
     assert await saved_token(store) == newer
 
 
-async def test_a_backlog_is_written_without_waiting_a_poll_per_reply(store: Store) -> None:
-    """A round reads one reply (at most 101 changes on SecantusDB, often fewer); after one
-    that may have left more (full, or its changes older than LAGGING_SECONDS), the next
-    round starts at once, not after ``poll_seconds``."""
+async def test_a_backlog_is_written_without_waiting_a_poll_per_reply(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round reads one reply (at most 101 changes on SecantusDB, fewer when other
+    collections' writes sit between them: a tester saw 66 with two such writes a change);
+    after one whose changes are older than LAGGING_SECONDS, the next round starts at once,
+    however few it read (``test_history_burst.py`` has the rule for big replies, taken
+    out of play here)."""
+    monkeypatch.setattr(history, "MORE_BEHIND", 10_000)
     # given: a writer whose poll is longer than the test, its stream open
     writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=3600, holder="one")
     await writer.step()
