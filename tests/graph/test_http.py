@@ -116,6 +116,57 @@ async def test_other_methods_are_405(shared_api: Api) -> None:
     assert response.status_code == 405
 
 
+async def test_graphql_over_get_and_post_skips_the_router_and_nothing_else(
+        app: Any, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET and POST to /graphql go from our middleware straight to the view (``App``):
+    the router is not entered, the request observer, CORS and the body limit are."""
+    routed: list[str] = []
+    through = app.router.middleware_stack
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        routed.append(f"{scope.get('method')} {scope['path']}")
+        await through(scope, receive, send)
+
+    monkeypatch.setattr(app.router, "middleware_stack", spy)
+    posted = await api.post(VIEWER, headers={"X-Request-ID": "lean-1"})
+    got = await api.client.get("/graphql", params={"query": VIEWER},
+                               headers=ALICE.headers(api.settings))
+    put = await api.client.put("/graphql", json={"query": VIEWER})
+    health = await api.client.get("/healthz")
+
+    assert posted.status_code == got.status_code == 200, (posted.text, got.text)
+    assert posted.json() == got.json() and posted.json()["data"]["viewer"]["userId"] == "alice"
+    assert posted.headers["X-Request-ID"] == "lean-1"  # observed as before
+    assert put.status_code == 405 and health.status_code == 200
+    assert routed == ["PUT /graphql", "GET /healthz"]  # the spy sees what is routed
+
+
+async def test_an_unexpected_failure_in_the_view_is_a_500_with_its_request_id(
+        settings: Settings, mongo_uri: str, store: Store, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Starlette's answer, as on the router's way, and now with the request's id (its
+    error middleware sat outside ours), so an operator finds its log lines."""
+    async def broken(self: Any, request: Any, media: str) -> None:
+        raise RuntimeError("a bug in the view")
+
+    application = create_app(settings, mongodb_uri=mongo_uri)
+    monkeypatch.setattr(application.graphql_view.express, "answer",  # type: ignore[union-attr]
+                        broken.__get__(application.graphql_view.express))  # type: ignore[union-attr]
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/graphql", json={"query": VIEWER},
+                                         headers={"X-Request-ID": "broken-1",
+                                                  **ALICE.headers(settings)})
+
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error"
+    assert response.headers["X-Request-ID"] == "broken-1"
+    assert any(record.getMessage() == "POST /graphql 500"
+               and getattr(record, "request_id", None) == "broken-1"
+               for record in caplog.records)
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
 async def test_unsupported_content_type_is_400(shared_api: Api, content_type: str) -> None:
     response = await post(shared_api, b"{ viewer { userId } }", content_type=content_type)
