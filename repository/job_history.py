@@ -193,24 +193,11 @@ class HistoryRepository:
 
     # -- from change events to entries ----------------------------------------
 
-    async def admins_of(self, events: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
-        """The admins of the jobs ``events`` update, read once for the batch (events carry
-        no whole document): as they are now, who may follow the entries from here on."""
-        ids = {(event.get("documentKey") or {}).get("_id") for event in events
-               if event.get("operationType") == "update"} - {None}
-        if not ids:
-            return {}
-        docs = self.collection.database["jobs"].find(
-            {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1},
-            comment=WRITER_COMMENT)
-        return {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access") or ())
-                async for doc in docs}
-
-    async def entries_of(self, event: dict[str, Any],
-                         admins_of: dict[str, tuple[str, ...]] | None = None,
-                         ) -> list[dict[str, Any]]:
-        """The entry (none, or one) a raw change event of ``jobs`` stands for; an update's
-        admins come from ``admins_of`` (``admins_of`` of its batch)."""
+    async def entries_of(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The entry (none, or one) a raw change event of ``jobs`` stands for. Its admins
+        are those of the event's document: an insert's own, an update's as the job is
+        when the event is read (the stream looks it up), who may follow the entries from
+        here on; none when the job is gone by then."""
         operation = event.get("operationType")
         job_id = (event.get("documentKey") or {}).get("_id")
         if job_id is None:
@@ -221,8 +208,6 @@ class HistoryRepository:
         seq = sequence(event.get("clusterTime"), wall)
         document = event.get("fullDocument") or {}
         admins = tuple((document.get("access_control") or {}).get("admin_access") or ())
-        if operation == "update":
-            admins = (admins_of or {}).get(job_id, ())
         if operation in ("insert", "replace"):
             changed = {name: document.get(name) for name in CREATED_FIELDS}
             kind = JobHistoryKind.CREATED if operation == "insert" else JobHistoryKind.UPDATED

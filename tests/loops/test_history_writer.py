@@ -8,12 +8,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
 from graph.loops import feed_writer, history
 from graph.loops.history import HistoryWriter
 from repository import changes
 from repository.access import Principal
-from repository.database import Store
+from repository.database import Store, make_client
 from repository.models import AccessControl
 from tests.helpers.waiting import eventually
 
@@ -76,6 +77,54 @@ async def test_a_deletes_entry_names_the_deleter(store: Store) -> None:
     found = await until_written(writer, store, job.job_id, 3)
     assert found == [("CREATED", "alice"), ("ACCESS_CHANGED", "alice"), ("DELETED", "bob")]
     await writer.stop()
+
+
+async def test_an_updates_entry_carries_its_jobs_admins_as_they_are_when_it_is_read(
+        store: Store, mongo_uri: str, database_name: str) -> None:
+    """The stream looks each updated job up (``updateLookup``): the writer reads no job
+    itself (it sent a ``find`` a round for their admins), and an entry's admins are the
+    job's when the writer reads the change, as they were with that ``find``."""
+    sent: list[tuple[str, Any]] = []
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.database_name == database_name:
+                sent.append((event.command_name, event.command.get(event.command_name)))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None: ...
+        def failed(self, event: monitoring.CommandFailedEvent) -> None: ...
+
+    client = make_client(mongo_uri, event_listeners=[Listener()])
+    try:
+        watched = Store(client, database_name)
+        writer = HistoryWriter(watched, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+        await writer.step()
+        job = await store.jobs.create(ALICE, job_type="pdf")
+        await store.jobs.set_priority(ALICE, job.job_id, 3)
+        await store.jobs.set_access(ALICE, job.job_id,
+                                    AccessControl(admin_access=["alice", "bob"]))
+        gone = await store.jobs.create(ALICE, job_type="pdf")
+        await store.jobs.set_priority(ALICE, gone.job_id, 3)
+        await store.jobs.delete(ALICE, gone.job_id)
+        sent.clear()
+        assert await until_written(writer, watched, job.job_id, 3)
+        assert await until_written(writer, watched, gone.job_id, 3)
+        await writer.stop()
+    finally:
+        await client.close()
+
+    entries = await store.history.collection.find({"job_id": job.job_id},
+                                                  sort=[("seq", 1)]).to_list()
+    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+        ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
+        ("ACCESS_CHANGED", ["alice", "bob"])]
+    # the job deleted before its update was read: the update's entry has no admins left
+    # (the role's admins still read it), the delete's those the deleter saw
+    kept = await store.history.collection.find({"job_id": gone.job_id},
+                                               sort=[("seq", 1)]).to_list()
+    assert [(entry["kind"], entry["admins"]) for entry in kept] == [
+        ("CREATED", ["alice"]), ("PRIORITY_CHANGED", []), ("DELETED", ["alice"])]
+    assert [command for command in sent if command[1] == "jobs"] == [], sent
 
 
 async def saved_token(store: Store) -> Any:
