@@ -62,8 +62,11 @@ CATCH_UP_AWAIT_MS = 20
 """How long a ``getMore`` waits for a change when none is there while the stream is
 ``behind`` (instead of the server's default, 1 s): a first subscriber waits for it."""
 FULL_REPLY = 100
-"""A reply with this many events may have left more behind (SecantusDB sends at most 101
-a ``getMore``): the stream asks again at once, gulp or not."""
+"""The most events a ``getMore`` reply brings (SecantusDB sends at most 101)."""
+MORE_BEHIND = FULL_REPLY // 2
+"""A reply with this many events may have left more behind: the stream asks again at
+once, gulp or not. Not only a full one: SecantusDB answered a fresh burst of 500 changes
+101, 99, 101, ..., and fewer of a collection's when others' writes are in between."""
 LAGGING_SECONDS = 1.0
 """A reply whose last change is older than this left the stream behind the flow: it asks
 again at once, gulp or not (a gulp must never let the lag grow)."""
@@ -545,7 +548,7 @@ class ChangeFeed:
                     # False, unless no subscriber listens (then it always waits, unless
                     # the last reply may have left more behind)
                     await self._gather(not self.listened and (
-                        events >= FULL_REPLY or lagging(wall)))
+                        events >= MORE_BEHIND or lagging(wall)))
                 before = position(self._stream)
                 if fetching:
                     self.issued += 1

@@ -16,8 +16,8 @@ from typing import Any
 
 from graph.loops.feed_writer import FeedWriter
 from repository.changes import (
-    FULL_REPLY,
     HISTORY_LOST_CODES,
+    MORE_BEHIND,
     NO_CHANGE_STREAMS_CODES,
     buffered,
     lagging,
@@ -29,11 +29,6 @@ logger = logging.getLogger("jobgraph.history")
 
 BATCH = 200
 """Changes read before their entries are written and the position is saved."""
-MORE_BEHIND = FULL_REPLY // 2
-"""A round that read this many changes goes on at once: they may not be all that waits.
-SecantusDB ends a ``getMore`` at 101 changes or sooner (a burst of 500 came as 101, 99,
-101, ...), and only an empty reply says for sure; under a steady flow the round after a
-big one reads what came meanwhile, a few, and the next waits again."""
 
 
 def _pipeline() -> list[dict[str, Any]]:

@@ -20,10 +20,12 @@ from graph.realtime.hub import Hub
 from repository import changes
 from repository.access import Principal
 from repository.database import Store
+from repository.job_documents import job_to_document
 from tests.helpers.waiting import eventually
 
 BACKLOG = 150
 """More changes than one reply carries (101 on SecantusDB)."""
+BURST = 500
 
 
 @pytest.fixture
@@ -83,6 +85,24 @@ async def test_a_quiet_process_reads_its_whole_backlog_in_one_gulp(
     assert state is not None
     assert state["version"] == BACKLOG, (
         f"read up to version {state['version']} of {BACKLOG}, then waits a gulp again")
+
+
+async def test_a_quiet_process_reads_a_fresh_burst_in_one_gulp(
+        store: Store, quiet: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst written in one go came 101, 99, 101, ... changes a reply: a reply short of
+    full may still leave hundreds behind, and they are not a second old yet (the lag rule
+    is out of play here: only the replies' sizes decide)."""
+    monkeypatch.setattr(changes, "LAGGING_SECONDS", 3600.0)
+    await job_in_a_gulp(store, quiet, "before-burst")
+    gulp = quiet.feed._unheard
+    docs = [job_to_document(store.jobs.new_job(Principal("alice"), job_type="burst"))
+            for _ in range(BURST)]
+    await store.jobs.collection.insert_many(docs)
+    assert gulp is not None
+    gulp.set_result(None)  # the half second is over: it reads what gathered
+    await eventually(lambda: quiet.feed._unheard not in (None, gulp))  # gathers again
+    read = sum(quiet.feed.cache.get(("jobs", doc["_id"])) is not None for doc in docs)
+    assert read == BURST, f"read {read} of the {BURST} new jobs, then waits a gulp again"
 
 
 async def test_the_first_subscriber_is_not_sent_changes_behind_unwatched_writes(
