@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import timedelta
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import orjson
@@ -70,7 +70,6 @@ SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
 Server-Sent Events (graphql-sse's distinct connections mode)."""
 
 
-@lru_cache(maxsize=256)  # clients send one of a few headers, every request
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header; None when nothing fits."""
     if not accept:
