@@ -179,6 +179,18 @@ def classify(changed: dict[str, Any], action: str | None) -> JobHistoryKind:
     return JobHistoryKind.UPDATED
 
 
+def _makes_an_entry(update: dict[str, Any]) -> bool:
+    """Whether an update event stands for an entry (``entries_of``), or is a delete's
+    stamp, whose admins may come from the job."""
+    if update.get("operationType") != "update":
+        return False
+    description = update.get("updateDescription") or {}
+    paths = [*(description.get("updatedFields") or {}), *(description.get("removedFields") or ())]
+    if any(_top(path) not in BOOKKEEPING for path in paths):
+        return True
+    return read_stamp((description.get("updatedFields") or {}).get(STAMP))[0] == DELETE_ACTION
+
+
 class HistoryRepository:
     def __init__(self, collection: Collection, retention_days: float = 30.0) -> None:
         self.collection = collection
@@ -193,11 +205,26 @@ class HistoryRepository:
 
     # -- from change events to entries ----------------------------------------
 
-    async def entries_of(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """The entry (none, or one) a raw change event of ``jobs`` stands for. Its admins
-        are those of the event's document: an insert's own, an update's as the job is
-        when the event is read (the stream looks it up), who may follow the entries from
-        here on; none when the job is gone by then."""
+    async def admins_of(self, events: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+        """The admins of the jobs whose updates in ``events`` make an entry, read once for
+        the batch (events carry no whole document): as they are now, who may follow the
+        entries from here on. None read for a batch of bookkeeping alone (log appends,
+        heartbeats: most of a long-running job's updates)."""
+        ids = {(event.get("documentKey") or {}).get("_id") for event in events
+               if _makes_an_entry(event)} - {None}
+        if not ids:
+            return {}
+        docs = self.collection.database["jobs"].find(
+            {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1},
+            comment=WRITER_COMMENT)
+        return {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access") or ())
+                async for doc in docs}
+
+    async def entries_of(self, event: dict[str, Any],
+                         admins_of: dict[str, tuple[str, ...]] | None = None,
+                         ) -> list[dict[str, Any]]:
+        """The entry (none, or one) a raw change event of ``jobs`` stands for; an update's
+        admins come from ``admins_of`` (``admins_of`` of its batch)."""
         operation = event.get("operationType")
         job_id = (event.get("documentKey") or {}).get("_id")
         if job_id is None:
@@ -208,6 +235,8 @@ class HistoryRepository:
         seq = sequence(event.get("clusterTime"), wall)
         document = event.get("fullDocument") or {}
         admins = tuple((document.get("access_control") or {}).get("admin_access") or ())
+        if operation == "update":
+            admins = (admins_of or {}).get(job_id, ())
         if operation in ("insert", "replace"):
             changed = {name: document.get(name) for name in CREATED_FIELDS}
             kind = JobHistoryKind.CREATED if operation == "insert" else JobHistoryKind.UPDATED

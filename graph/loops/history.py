@@ -63,9 +63,9 @@ def _pipeline() -> list[dict[str, Any]]:
 
 
 PIPELINE = _pipeline()
-"""With the job looked up for each update (``updateLookup``), for its admins as they are
-when the event is read (the writer's round trip a round to read them is gone), and
-projected to the fields an entry names: a log append costs no process the job's log."""
+"""No lookup of the whole job (``updateLookup``): an insert carries its document, an
+update's entry needs only what it changed, and a log append must cost no process the
+job's log (``repository.changes``)."""
 
 
 class HistoryWriter(FeedWriter):
@@ -80,8 +80,8 @@ class HistoryWriter(FeedWriter):
         self._left_more = False
 
     def pause_after(self, busy: bool) -> float:
-        """``poll_seconds`` after every round, busy or not, so a round (two round trips:
-        the getMore and the insert) writes that much of the flow at once and
+        """``poll_seconds`` after every round, busy or not, so a round (three round trips:
+        getMore, the admins' find, the insert) writes that much of the flow at once and
         an entry lags its change by at most that; none after a round that may have left
         more behind (MORE_BEHIND changes or more, or changes older than LAGGING_SECONDS: a
         burst or a backlog is read at the database's pace, not a reply per poll)."""
@@ -104,8 +104,9 @@ class HistoryWriter(FeedWriter):
             len(changes) >= MORE_BEHIND or bool(buffered(self._stream))
             or lagging(changes[-1].get("wallTime")))
         entries: list[dict[str, Any]] = []
+        admins = await self.store.history.admins_of(changes)
         for change in changes:  # in order: a delete's stamp is kept before its delete
-            entries += await self.store.history.entries_of(change)
+            entries += await self.store.history.entries_of(change, admins)
         self.written += await self.store.history.write(entries)
         if not await self._save_position(bool(changes)):
             return False
@@ -130,8 +131,7 @@ class HistoryWriter(FeedWriter):
 
     async def _open(self, state: dict[str, Any]) -> None:
         """Resume from the saved position (the first writer starts now)."""
-        options: dict[str, Any] = {"max_await_time_ms": int(self.poll_seconds * 1000),
-                                   "full_document": "updateLookup"}
+        options: dict[str, Any] = {"max_await_time_ms": int(self.poll_seconds * 1000)}
         token = state.get("resume_token")
         if token is not None and not self._from_now:
             options["resume_after"] = token
