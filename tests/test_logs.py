@@ -136,6 +136,49 @@ async def test_websocket_operation_logs_one_line_with_connection_request_id(
     assert line["error_codes"] == []
 
 
+async def test_a_client_gone_before_its_body_is_logged_499_with_no_error(
+        mongo_uri: str, store: Any, database_name: str,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """A client that hangs up halfway through sending its body is nothing the server did
+    wrong: one request line with 499, no traceback, no INTERNAL_SERVER_ERROR counted."""
+    import httpx
+
+    from tests.helpers.graphql import METRICS
+
+    settings = make_settings(database=database_name, log_format="json")
+    logging.getLogger("uvicorn.error").addHandler(caplog.handler)
+    try:
+        async with live_server(settings, mongo_uri) as server, httpx.AsyncClient(
+                base_url=server.url) as client:
+            before = (await client.get("/metrics", headers=METRICS)).text
+            capsys.readouterr()
+            _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /graphql HTTP/1.1\r\nHost: test\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
+                         b"X-Request-Id: gone-1\r\n\r\n" + b'{"query": "{ vie')
+            await writer.drain()
+            writer.close()  # gone, 985 bytes short
+            await writer.wait_closed()
+            lines: list[dict[str, Any]] = []
+            async with asyncio.timeout(DEADLINE):
+                while not lines:
+                    err = capsys.readouterr().err  # (a traceback is not JSON: not read)
+                    lines = [line for line in map(json.loads, re.findall(r"^\{.*$", err, re.M))
+                             if line.get("request_id") == "gone-1"]
+                    await asyncio.sleep(0.02)
+            after = (await client.get("/metrics", headers=METRICS)).text
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(caplog.handler)
+    (line,) = lines
+    assert line["message"] == "POST /graphql 499" and line["error_codes"] == []
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR] == []
+    errors = [row for row in after.splitlines()
+              if row.startswith("jobgraph_graphql_errors_total")]
+    assert errors == [row for row in before.splitlines()
+                      if row.startswith("jobgraph_graphql_errors_total")]
+
+
 def test_json_formatter_writes_extras_and_exception() -> None:
     # given
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from graphql.error import GraphQLError
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import StreamExecutionResult
 
@@ -37,6 +38,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 GRAPHQL_PATH = "/graphql"
 MAX_REFUSAL_BYTES = 16 * 1024
+CLIENT_GONE = 499
+"""The status a request is logged with when its client left before it was answered
+(nginx's "client closed request"); it is sent to no one."""
 # Refusals that happen before any operation runs, by HTTP status.
 STATUS_CODES = {
     400: ErrorCode.BAD_REQUEST,
@@ -108,8 +112,13 @@ class RequestObservability:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # gone before its body was read: nothing to answer and nothing went wrong
+            # here (it was a 500, a traceback and an INTERNAL_SERVER_ERROR in /metrics)
+            status = CLIENT_GONE
         finally:
-            if is_graphql and status >= 400 and not observation.error_codes:
+            if (is_graphql and status >= 400 and status != CLIENT_GONE
+                    and not observation.error_codes):
                 self._count_refusal(scope, observation, status, bytes(refusal))
             self._log_http(scope, observation, status, time.perf_counter() - started)
 
