@@ -201,9 +201,12 @@ def create_app(
                        store_getter=lambda: app.state.store,
                        hub_getter=lambda: getattr(app.state, "hub", None))
 
+    graphql_route = Route(GRAPHQL_PATH, view, methods=list(GRAPHQL_METHODS))
+    assert graphql_route.methods is not None
+    graphql_route.methods.discard("HEAD")  # Starlette adds it with GET; the view refuses it
     app: App = App(
         routes=[
-            Route(GRAPHQL_PATH, view, methods=list(GRAPHQL_METHODS)),
+            graphql_route,
             WebSocketRoute(GRAPHQL_PATH, view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -19,10 +19,13 @@ async def routing_refusal(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (a method a route does not take, a path no route has) in
     the API's error body instead of plain text, with their headers (``Allow``)."""
     status = getattr(exc, "status_code", 400)
-    headers = getattr(exc, "headers", None) or {}
+    headers = dict(getattr(exc, "headers", None) or {})
     if status == 405:
+        # Starlette joins a set: every process its own order, unless put in one
+        headers["Allow"] = ", ".join(sorted(
+            method.strip() for method in headers.get("Allow", "").split(",") if method.strip()))
         code = ErrorCode.BAD_REQUEST
-        message = f"{request.method} is not allowed here; allowed: {headers.get('Allow')}"
+        message = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
     elif status == 404:
         code, message = ErrorCode.NOT_FOUND, f"nothing is served at {request.url.path}"
     else:

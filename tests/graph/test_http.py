@@ -116,6 +116,33 @@ async def test_other_methods_are_405(shared_api: Api) -> None:
     response = await shared_api.client.put("/graphql", json={"query": "{ viewer { userId } }"})
 
     assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    assert response.json()["errors"][0]["message"] == (
+        "PUT is not allowed here; allowed: GET, POST")
+
+
+async def test_head_is_not_offered_where_it_is_refused(shared_api: Api) -> None:
+    head = await shared_api.client.head("/graphql")
+    health = await shared_api.client.post("/healthz")
+
+    assert head.status_code == 405 and head.headers["Allow"] == "GET, POST"
+    assert health.status_code == 405 and health.headers["Allow"] == "GET, HEAD"
+
+
+async def test_allow_lists_its_methods_in_one_order_whatever_the_process() -> None:
+    """Starlette joins a set, whose order each process draws anew (PYTHONHASHSEED):
+    replicas answered the same request with different bodies."""
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+
+    from graph.server.error_bodies import routing_refusal
+
+    request = Request({"type": "http", "method": "PUT", "path": "/graphql", "headers": []})
+    for drawn in ("POST, HEAD, GET", "GET, POST, HEAD", "HEAD, GET, POST"):
+        response = await routing_refusal(request, HTTPException(405, headers={"Allow": drawn}))
+        assert response.headers["Allow"] == "GET, HEAD, POST"
+        assert json.loads(bytes(response.body))["errors"][0]["message"].endswith(
+            "allowed: GET, HEAD, POST")
 
 
 async def test_graphql_over_get_and_post_skips_the_router_and_nothing_else(
