@@ -217,8 +217,31 @@ class HistoryRepository:
         docs = self.collection.database["jobs"].find(
             {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1},
             comment=WRITER_COMMENT)
-        return {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access") or ())
-                async for doc in docs}
+        admins = {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access")
+                                    or ()) async for doc in docs}
+        gone = ids - admins.keys()
+        if gone:  # deleted since: its last admins, not none (their followers lost entries)
+            admins.update(await self._last_admins(events, gone))
+        return admins
+
+    async def _last_admins(self, events: list[dict[str, Any]], gone: set[Any]
+                           ) -> dict[str, tuple[str, ...]]:
+        """The admins of deleted jobs as they were last known: from their delete's stamp
+        when this batch holds it, else from their newest entry."""
+        found: dict[str, tuple[str, ...]] = {}
+        for event in events:
+            job_id = (event.get("documentKey") or {}).get("_id")
+            changed = (event.get("updateDescription") or {}).get("updatedFields") or {}
+            if isinstance(job_id, str) and job_id in gone and DELETING_ADMINS in changed:
+                found[job_id] = tuple(changed[DELETING_ADMINS] or ())
+        left = list(gone - found.keys())
+        if left:
+            newest = await self.collection.aggregate([
+                {"$match": {"job_id": {"$in": left}}}, {"$sort": {"job_id": 1, "seq": -1}},
+                {"$group": {"_id": "$job_id", "admins": {"$first": "$admins"}}}],
+                comment=WRITER_COMMENT)
+            found.update({doc["_id"]: tuple(doc.get("admins") or ()) async for doc in newest})
+        return found
 
     async def entries_of(self, event: dict[str, Any],
                          admins_of: dict[str, tuple[str, ...]] | None = None,

@@ -82,8 +82,8 @@ async def test_a_deletes_entry_names_the_deleter(store: Store) -> None:
 async def test_an_updates_entry_carries_its_jobs_admins_and_bookkeeping_reads_none(
         store: Store, mongo_uri: str, database_name: str) -> None:
     """An update's entry carries the job's admins as they are when the writer reads the
-    change (none once the job is gone); a round of bookkeeping alone (log appends,
-    heartbeats: no entry) reads no job at all."""
+    change (as they were last, once the job is gone); a round of bookkeeping alone (log
+    appends, heartbeats: no entry) reads no job at all."""
     sent: list[tuple[str, Any]] = []
 
     class Listener(monitoring.CommandListener):
@@ -128,13 +128,32 @@ async def test_an_updates_entry_carries_its_jobs_admins_and_bookkeeping_reads_no
     assert [(entry["kind"], entry["admins"]) for entry in entries] == [
         ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
         ("ACCESS_CHANGED", ["alice", "bob"])]
-    # the job deleted before its update was read: the update's entry has no admins left
-    # (the role's admins still read it), the delete's those the deleter saw
+    # the job deleted before its update was read: the update's entry has the admins it
+    # had when deleted (its followers heard nothing of it with none), as the delete's
     kept = await store.history.collection.find({"job_id": gone.job_id},
                                                sort=[("seq", 1)]).to_list()
     assert [(entry["kind"], entry["admins"]) for entry in kept] == [
-        ("CREATED", ["alice"]), ("PRIORITY_CHANGED", []), ("DELETED", ["alice"])]
+        ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice"]), ("DELETED", ["alice"])]
     assert [command for command in sent if command[1] == "jobs"] == [], sent
+
+
+async def test_a_job_gone_unstamped_gives_its_last_entrys_admins(store: Store) -> None:
+    """Deleted with no stamp (by hand, or by the TTL index) before the writer read its
+    update: the update's entry takes the admins of the job's newest entry."""
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+    await writer.step()
+    job = await store.jobs.create(ALICE, job_type="pdf")
+    await store.jobs.set_access(ALICE, job.job_id, AccessControl(admin_access=["alice", "bob"]))
+    assert await until_written(writer, store, job.job_id, 2)
+    await store.jobs.set_priority(ALICE, job.job_id, 3)
+    await store.jobs.collection.delete_one({"_id": job.job_id})
+    assert await until_written(writer, store, job.job_id, 4)
+    await writer.stop()
+    entries = await store.history.collection.find({"job_id": job.job_id},
+                                                  sort=[("seq", 1)]).to_list()
+    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+        ("CREATED", ["alice"]), ("ACCESS_CHANGED", ["alice", "bob"]),
+        ("PRIORITY_CHANGED", ["alice", "bob"]), ("DELETED", [])]
 
 
 async def saved_token(store: Store) -> Any:
