@@ -191,6 +191,22 @@ def _makes_an_entry(update: dict[str, Any]) -> bool:
     return read_stamp((description.get("updatedFields") or {}).get(STAMP))[0] == DELETE_ACTION
 
 
+def _admins_set_by(event: dict[str, Any]) -> tuple[str, ...] | None:
+    """The admins a job's change event shows it to have from then on; None when it shows
+    none (most updates)."""
+    if event.get("operationType") in ("insert", "replace"):
+        document = event.get("fullDocument") or {}
+        return tuple((document.get("access_control") or {}).get("admin_access") or ())
+    changed = (event.get("updateDescription") or {}).get("updatedFields") or {}
+    if DELETING_ADMINS in changed:
+        return tuple(changed[DELETING_ADMINS] or ())
+    if "access_control.admin_access" in changed:
+        return tuple(changed["access_control.admin_access"] or ())
+    if isinstance(changed.get("access_control"), dict):
+        return tuple(changed["access_control"].get("admin_access") or ())
+    return None
+
+
 class HistoryRepository:
     def __init__(self, collection: Collection, retention_days: float = 30.0) -> None:
         self.collection = collection
@@ -226,14 +242,17 @@ class HistoryRepository:
 
     async def _last_admins(self, events: list[dict[str, Any]], gone: set[Any]
                            ) -> dict[str, tuple[str, ...]]:
-        """The admins of deleted jobs as they were last known: from their delete's stamp
-        when this batch holds it, else from their newest entry."""
+        """The admins of deleted jobs as they were last known: from this batch (the last
+        of its creation, its access changes and its delete's stamp), else from their
+        newest entry."""
         found: dict[str, tuple[str, ...]] = {}
-        for event in events:
+        for event in events:  # in order: the last one known wins
             job_id = (event.get("documentKey") or {}).get("_id")
-            changed = (event.get("updateDescription") or {}).get("updatedFields") or {}
-            if isinstance(job_id, str) and job_id in gone and DELETING_ADMINS in changed:
-                found[job_id] = tuple(changed[DELETING_ADMINS] or ())
+            if not isinstance(job_id, str) or job_id not in gone:
+                continue
+            admins = _admins_set_by(event)
+            if admins is not None:
+                found[job_id] = admins
         left = list(gone - found.keys())
         if left:
             newest = await self.collection.aggregate([

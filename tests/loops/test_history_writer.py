@@ -156,6 +156,28 @@ async def test_a_job_gone_unstamped_gives_its_last_entrys_admins(store: Store) -
         ("PRIORITY_CHANGED", ["alice", "bob"]), ("DELETED", [])]
 
 
+async def test_a_job_created_changed_and_gone_in_one_round_gives_its_admins_then(
+        store: Store) -> None:
+    """Its creation, changes and deletion read in one round, before any of its entries
+    was written: the admins come from the round's own events, in order."""
+    writer = HistoryWriter(store, lease_seconds=30.0, poll_seconds=0.05, holder="one")
+    await writer.step()
+    job = await store.jobs.create(ALICE, job_type="pdf")
+    await store.jobs.set_priority(ALICE, job.job_id, 3)
+    await store.jobs.set_access(ALICE, job.job_id, AccessControl(admin_access=["alice", "bob"]))
+    await store.jobs.set_priority(ALICE, job.job_id, 4)
+    await store.jobs.collection.delete_one({"_id": job.job_id})  # unstamped
+    assert await until_written(writer, store, job.job_id, 5)
+    await writer.stop()
+    entries = await store.history.collection.find({"job_id": job.job_id},
+                                                  sort=[("seq", 1)]).to_list()
+    # (the last known, as for a job still there: its admins when the entry is written)
+    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+        ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
+        ("ACCESS_CHANGED", ["alice", "bob"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
+        ("DELETED", [])]
+
+
 async def saved_token(store: Store) -> Any:
     return (await store.history_feed.collection.find_one({"_id": "feed"}))["resume_token"]
 
