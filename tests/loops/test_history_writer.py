@@ -26,6 +26,11 @@ async def kinds(store: Store, job_id: str) -> list[tuple[str, str]]:
     return [(doc["kind"], doc["by"]) for doc in docs]
 
 
+async def admins_by_kind(store: Store, job_id: str) -> list[tuple[str, list[str]]]:
+    docs = await store.history.collection.find({"job_id": job_id}, sort=[("seq", 1)]).to_list()
+    return [(doc["kind"], doc["admins"]) for doc in docs]
+
+
 async def until_written(writer: HistoryWriter, store: Store, job_id: str, count: int
                         ) -> list[tuple[str, str]]:
     async def step() -> Any:
@@ -123,16 +128,12 @@ async def test_an_updates_entry_carries_its_jobs_admins_and_bookkeeping_reads_no
     finally:
         await client.close()
 
-    entries = await store.history.collection.find({"job_id": job.job_id},
-                                                  sort=[("seq", 1)]).to_list()
-    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+    assert await admins_by_kind(store, job.job_id) == [
         ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
         ("ACCESS_CHANGED", ["alice", "bob"])]
     # the job deleted before its update was read: the update's entry has the admins it
     # had when deleted (its followers heard nothing of it with none), as the delete's
-    kept = await store.history.collection.find({"job_id": gone.job_id},
-                                               sort=[("seq", 1)]).to_list()
-    assert [(entry["kind"], entry["admins"]) for entry in kept] == [
+    assert await admins_by_kind(store, gone.job_id) == [
         ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice"]), ("DELETED", ["alice"])]
     assert [command for command in sent if command[1] == "jobs"] == [], sent
 
@@ -149,9 +150,7 @@ async def test_a_job_gone_unstamped_gives_its_last_entrys_admins(store: Store) -
     await store.jobs.collection.delete_one({"_id": job.job_id})
     assert await until_written(writer, store, job.job_id, 4)
     await writer.stop()
-    entries = await store.history.collection.find({"job_id": job.job_id},
-                                                  sort=[("seq", 1)]).to_list()
-    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+    assert await admins_by_kind(store, job.job_id) == [
         ("CREATED", ["alice"]), ("ACCESS_CHANGED", ["alice", "bob"]),
         ("PRIORITY_CHANGED", ["alice", "bob"]), ("DELETED", [])]
 
@@ -169,10 +168,8 @@ async def test_a_job_created_changed_and_gone_in_one_round_gives_its_admins_then
     await store.jobs.collection.delete_one({"_id": job.job_id})  # unstamped
     assert await until_written(writer, store, job.job_id, 5)
     await writer.stop()
-    entries = await store.history.collection.find({"job_id": job.job_id},
-                                                  sort=[("seq", 1)]).to_list()
     # (the last known, as for a job still there: its admins when the entry is written)
-    assert [(entry["kind"], entry["admins"]) for entry in entries] == [
+    assert await admins_by_kind(store, job.job_id) == [
         ("CREATED", ["alice"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
         ("ACCESS_CHANGED", ["alice", "bob"]), ("PRIORITY_CHANGED", ["alice", "bob"]),
         ("DELETED", [])]
