@@ -169,3 +169,36 @@ async def test_the_embedded_database_dies_with_a_killed_serve(tmp_path: Path) ->
         database.stop()
         return True
     assert await eventually(data_directory_free, deadline=60)
+
+
+@pytest.mark.slow
+async def test_a_serve_whose_database_died_stops_within_dockers_grace(tmp_path: Path) -> None:
+    """The loops' last writes (positions, leases) and the client's endSessions each waited
+    out the database timeout when it was gone: 11-12 s from SIGTERM to exit, past the 10 s
+    Docker gives before SIGKILL. They share one short budget now (what is not written is
+    what a crash leaves: the lease lapses, the position is replayed)."""
+    database = EmbeddedServer(data_dir=tmp_path / "data")
+    uri = database.start()
+    port, output = free_port(), tmp_path / "serve.log"
+    try:
+        with output.open("w") as sink:
+            process = subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "graph.commands.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(port)],
+                env=serve_environment(JOBGRAPH_MONGODB_URI=uri, JOBGRAPH_DATABASE="gone"),
+                stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            await until_ready(Served(port, output), process.poll)
+            assert database.process is not None
+            database.process.kill()  # as a crash: no goodbye
+            database.process.wait(DEADLINE)
+            started = asyncio.get_running_loop().time()
+            process.terminate()
+            assert await asyncio.to_thread(process.wait, 60) == 0
+            took = asyncio.get_running_loop().time() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+    finally:
+        database.stop()
+    assert took < 9.0, (took, output.read_text()[-2000:])
