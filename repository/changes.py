@@ -501,8 +501,9 @@ class ChangeFeed:
             raise
         self.watched = watched
         self.fetches = self.issued
-        if position(self._stream) is not None:
-            self.resume_token = position(self._stream)
+        opened_at = position(self._stream)
+        if opened_at is not None:
+            self.resume_token = opened_at
         self._wake()
 
     async def close(self) -> None:

@@ -179,31 +179,41 @@ def classify(changed: dict[str, Any], action: str | None) -> JobHistoryKind:
     return JobHistoryKind.UPDATED
 
 
+def _admin_access(document: dict[str, Any]) -> tuple[str, ...]:
+    return tuple((document.get("access_control") or {}).get("admin_access") or ())
+
+
+def _changed(update: dict[str, Any]) -> dict[str, Any]:
+    """What an update event wrote, by path (a removed field is None)."""
+    description = update.get("updateDescription") or {}
+    changed = dict(description.get("updatedFields") or {})
+    for path in description.get("removedFields") or ():
+        changed[path] = None
+    return changed
+
+
 def _makes_an_entry(update: dict[str, Any]) -> bool:
     """Whether an update event stands for an entry (``entries_of``), or is a delete's
     stamp, whose admins may come from the job."""
     if update.get("operationType") != "update":
         return False
-    description = update.get("updateDescription") or {}
-    paths = [*(description.get("updatedFields") or {}), *(description.get("removedFields") or ())]
-    if any(_top(path) not in BOOKKEEPING for path in paths):
-        return True
-    return read_stamp((description.get("updatedFields") or {}).get(STAMP))[0] == DELETE_ACTION
+    changed = _changed(update)
+    return (any(_top(path) not in BOOKKEEPING for path in changed)
+            or read_stamp(changed.get(STAMP))[0] == DELETE_ACTION)
 
 
 def _admins_set_by(event: dict[str, Any]) -> tuple[str, ...] | None:
     """The admins a job's change event shows it to have from then on; None when it shows
     none (most updates)."""
     if event.get("operationType") in ("insert", "replace"):
-        document = event.get("fullDocument") or {}
-        return tuple((document.get("access_control") or {}).get("admin_access") or ())
+        return _admin_access(event.get("fullDocument") or {})
     changed = (event.get("updateDescription") or {}).get("updatedFields") or {}
     if DELETING_ADMINS in changed:
         return tuple(changed[DELETING_ADMINS] or ())
     if "access_control.admin_access" in changed:
         return tuple(changed["access_control.admin_access"] or ())
     if isinstance(changed.get("access_control"), dict):
-        return tuple(changed["access_control"].get("admin_access") or ())
+        return _admin_access(changed)
     return None
 
 
@@ -233,8 +243,7 @@ class HistoryRepository:
         docs = self.collection.database["jobs"].find(
             {"_id": {"$in": list(ids)}}, projection={"access_control.admin_access": 1},
             comment=WRITER_COMMENT)
-        admins = {doc["_id"]: tuple((doc.get("access_control") or {}).get("admin_access")
-                                    or ()) async for doc in docs}
+        admins = {doc["_id"]: _admin_access(doc) async for doc in docs}
         gone = ids - admins.keys()
         if gone:  # deleted since: its last admins, not none (their followers lost entries)
             admins.update(await self._last_admins(events, gone))
@@ -276,7 +285,7 @@ class HistoryRepository:
             wall = wall.replace(tzinfo=UTC)
         seq = sequence(event.get("clusterTime"), wall)
         document = event.get("fullDocument") or {}
-        admins = tuple((document.get("access_control") or {}).get("admin_access") or ())
+        admins = _admin_access(document)
         if operation == "update":
             admins = (admins_of or {}).get(job_id, ())
         if operation in ("insert", "replace"):
@@ -284,10 +293,7 @@ class HistoryRepository:
             kind = JobHistoryKind.CREATED if operation == "insert" else JobHistoryKind.UPDATED
             by = read_stamp(document.get(STAMP))[1] or document.get("owner") or SYSTEM_ACTOR
         elif operation == "update":
-            description = event.get("updateDescription") or {}
-            changed = dict(description.get("updatedFields") or {})
-            for path in description.get("removedFields") or ():
-                changed[path] = None
+            changed = _changed(event)
             action, stamped_by = read_stamp(changed.get(STAMP))
             if action == DELETE_ACTION:  # the stamp before a delete: keep it for the delete
                 admins = tuple(changed.get(DELETING_ADMINS) or admins)
