@@ -497,6 +497,8 @@ async def test_keyboard_reaches_everything_and_focus_follows_the_page(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").focus()
     await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Batches").wait_for()
+    # the focus moves in an effect, after the new page is painted: wait for it, not a read
+    await page.wait_for_function("() => document.activeElement.tagName !== 'A'")
     focused = await page.evaluate("() => [document.activeElement.tagName, "
                                   "document.activeElement.textContent]")
     assert focused == ["H1", "Batches"]
