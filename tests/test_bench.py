@@ -49,3 +49,14 @@ def test_the_big_logs_measurement_runs_and_reports_the_api_memory() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(r"big_logs: API start \d+ MB, peak \d+ MB, .* [1-9]\d* appends",
                      done.stdout), done.stdout
+
+
+@pytest.mark.slow
+def test_the_embedded_scale_measurement_runs_and_reports_each_size() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.embedded_scale", "--sizes", "0", "20",
+                           "--times", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = re.findall(r"^\s+(\d+)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)$", done.stdout, re.M)
+    assert [row[0] for row in rows] == ["0", "20"], done.stdout
+    assert all(float(value) > 0 for row in rows for value in row[1:]), done.stdout
