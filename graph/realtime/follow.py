@@ -64,14 +64,25 @@ class NewerStates:
         self.claimable = claimable
 
     def step(self, change: Change) -> Any:
-        if change.operation == "delete" or not readable_document(
-                self.principal, change.document, claimable=self.claimable):
+        document = change.document
+        if change.operation == "delete" or document is None:
+            raise NotFoundError(f"{self.kind} {self.object_id!r} not found")
+        if not newer(document, self.version):
+            return None
+        if not readable_document(self.principal, document, claimable=self.claimable):
             raise NotFoundError(f"{self.kind} {self.object_id!r} not found")
         current = change.model(self.decode)
-        if current.version > self.version:
-            self.version = current.version
-            return current
-        return None
+        self.version = current.version
+        return current
+
+
+def newer(document: dict[str, Any], version: int) -> bool:
+    """Whether ``document`` is a state after ``version``. One that is not is old news,
+    whoever could read it then, and is skipped before its access is looked at: another
+    process's writes from just before a subscription began can reach it after its current
+    state (see ``Subscriber.since``), and the job's creation, before a worker claimed it,
+    ended the worker's subscription as NOT_FOUND."""
+    return int(document.get("version", 0)) > version
 
 
 def newer_states(changes: Subscriber, version: int, principal: Principal,
@@ -95,6 +106,9 @@ def job_event(principal: Principal, change: Change, versions: dict[str, int]
     the subscriber could read before the change is reported (when this process does not
     know that state, a job it was sent as CURRENT)."""
     job_id = str(change.object_id)
+    sent = versions.get(job_id)
+    if sent is not None and change.document is not None and not newer(change.document, sent):
+        return None  # that state was sent as CURRENT, or a later one
     if change.operation == "delete" or not readable_document(
             principal, change.document, claimable=True):
         sent_as_current = versions.pop(job_id, None) is not None
@@ -102,10 +116,7 @@ def job_event(principal: Principal, change: Change, versions: dict[str, int]
                       else readable_document(principal, change.previous, claimable=True))
         return ("DELETED", job_id, None) if could_read else None
     job = change.model(job_from_document)
-    if job_id in versions:  # sent as CURRENT: skip changes that state already held
-        if job.version <= versions[job_id]:
-            return None
-        del versions[job_id]
+    versions.pop(job_id, None)  # past the state sent as CURRENT: every change is news now
     return ("CREATED" if change.operation == "insert" else "UPDATED"), job_id, job
 
 
@@ -133,7 +144,8 @@ async def batch_states(changes: Subscriber, store: Store, principal: Principal,
     batch_id = batch.batch_id
     last = _signature(batch)
     async for change in changes:
-        if change.collection == "batches":
+        if change.collection == "batches" and (
+                change.document is None or newer(change.document, batch.version)):
             if change.operation == "delete" or not readable_document(principal, change.document):
                 raise NotFoundError(f"batch {batch_id!r} not found")
             batch = batch_from_document(change.document)  # type: ignore[arg-type]
