@@ -18,12 +18,13 @@ import pytest
 
 from graph.realtime.follow import JobEvents, NewerStates, batch_states
 from graph.realtime.hub import Hub
+from graph.schema.jobs.history import lost_access
 from repository import changes
 from repository.access import Principal, readable_document
 from repository.batches import JobSpec, batch_to_document
 from repository.changes import Change
 from repository.database import Store, make_client
-from repository.errors import NotFoundError
+from repository.errors import ForbiddenError, NotFoundError
 from repository.job_documents import job_from_document, job_to_document
 from repository.models import AccessControl, JobProgress, SecretaryJob, utcnow
 from tests.helpers.waiting import eventually
@@ -145,3 +146,26 @@ async def test_a_batch_state_not_newer_than_the_one_sent_is_skipped(store: Store
     # one is sent
     state = await anext(states)
     assert (state.version, state.batch_name) == (current.version + 1, "renamed")
+
+
+def test_a_history_follower_passes_over_older_states_of_the_job() -> None:
+    """``jobHistory`` ends a follower who lost the job, not one sent an older state of it."""
+    admin = Principal("carol")
+
+    def state(version: int, *, reads: bool, administers: bool) -> Change:
+        now = utcnow()
+        document = job_to_document(SecretaryJob(
+            job_id="j1", job_type="stale", created_at=now, updated_at=now, version=version,
+            access_control=AccessControl(read_access=["carol"] if reads else [],
+                                         admin_access=["carol"] if administers else []),
+            owner="alice"))
+        return Change("jobs", "update", "j1", document, True)
+
+    # older states (before carol could read or administer it) change nothing
+    assert lost_access(admin, "j1", state(1, reads=False, administers=False), 5) == 5
+    assert lost_access(admin, "j1", state(5, reads=True, administers=False), 5) == 5
+    assert lost_access(admin, "j1", state(6, reads=True, administers=True), 5) == 6
+    with pytest.raises(ForbiddenError):  # newer ones still end it, as before
+        lost_access(admin, "j1", state(7, reads=True, administers=False), 6)
+    with pytest.raises(NotFoundError):
+        lost_access(admin, "j1", state(7, reads=False, administers=False), 6)

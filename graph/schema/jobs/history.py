@@ -10,6 +10,7 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from graph.realtime.follow import newer
 from graph.schema.core.connections import Connection, Edge, PageInfo
 from graph.schema.core.context import Info
 from graph.schema.core.enums import described_enum
@@ -82,17 +83,22 @@ async def job_history(root: SecretaryJobModel, info: Info, first: int | None,
                       counter=lambda: history.count(root.job_id))
 
 
-def lost_access(principal: Principal, job_id: str, change: Change) -> None:
+def lost_access(principal: Principal, job_id: str, change: Change, version: int) -> int:
     """End a follower who may no longer read the job (NOT_FOUND) or administer it
     (FORBIDDEN), as a new subscription would be refused, and before the entries of what
     came after (they follow their change). A delete is not that: its DELETED entry ends
-    the history."""
-    if change.operation == "delete":
-        return
-    if not readable_document(principal, change.document):
+    the history. A state no newer than ``version`` (the newest it knows) is old news,
+    whoever could read it (``newer``). Returns the newest version it knows now."""
+    document = change.document
+    if change.operation == "delete" or (document is not None
+                                        and not newer(document, version)):
+        return version
+    if not readable_document(principal, document):
         raise NotFoundError(f"job {job_id!r} not found")
-    if not administered_document(principal, change.document):
+    if not administered_document(principal, document):
         raise ForbiddenError(f"only admins of job {job_id!r} may follow its history")
+    assert document is not None  # readable_document said so
+    return int(document.get("version", 0))
 
 
 def may_see(principal: Principal, entry: HistoryEntry) -> bool:
@@ -129,6 +135,7 @@ class JobHistorySubscriptions:
             job = await store.jobs.get_without_logs(principal, job_id)
             if not rights(principal, job.access_control).admin:
                 raise ForbiddenError(f"only admins of job {job_id!r} may follow its history")
+            version = job.version
             del job
             if seq is None:
                 newest, _ = await store.history.page(job_id, 1, None)
@@ -139,7 +146,7 @@ class JobHistorySubscriptions:
                     yield JobHistoryEntry.of(entry)
             async for change in changes:
                 if change.collection == "jobs":
-                    lost_access(principal, job_id, change)
+                    version = lost_access(principal, job_id, change, version)
                     continue
                 assert change.document is not None
                 entry = history_entry_from_document(change.document)
