@@ -1,0 +1,161 @@
+"""Python gql against two API processes: writes through B, followed through A, which had
+not yet read them when its subscriber came. Those changes (a job's creation the worker
+could not read, and its claim; a reader's revoke, then the regrant) reach the subscriber
+after its current state; they are old news, and must not end it as NOT_FOUND nor say
+DELETED (the flaky ``test_big_logs`` of a loaded suite; ``graph/realtime/follow.py``
+skips a state no newer than the one sent before it looks at its access). Deterministic:
+A's stream gathers unheard until the subscriber comes, and nothing else of A's reads the
+database meanwhile, so B's writes are always news to it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.websockets import WebsocketsTransport
+
+from repository import changes
+from tests.helpers.api_process import api_process
+from tests.helpers.graphql import ALICE, BOB, WORKER, Api, make_settings
+from tests.helpers.live import DEADLINE, LiveServer, live_server
+from tests.helpers.waiting import eventually
+
+from .conftest import CLAIM, CREATE_JOB, LOG, PROGRESS, token
+
+CREATE_BATCH = """mutation($input: CreateBatchInput!) { createBatch(input: $input) { batchId } }"""
+CREATE_DOCUMENTATION_JOB = """mutation($input: CreateDocumentationJobInput!) {
+  createDocumentationJob(input: $input) { jobId } }"""
+FOLLOW_EACH = {
+    "jobChanged": "subscription($id: ID!) { jobChanged(jobId: $id) { version } }",
+    "batchChanged": "subscription($id: ID!) { batchChanged(batchId: $id) { version } }",
+    "documentationJobChanged": """subscription($id: ID!) {
+  documentationJobChanged(jobId: $id) { version } }"""}
+FOLLOW = """subscription($id: ID!) { jobChanged(jobId: $id) { jobId status version
+  progress { percent } } }"""
+LOGS = """subscription($id: ID!) { jobLogs(jobId: $id) { lastSeq entries { message } } }"""
+LIST = """subscription($type: String) { jobsChanged(filter: {jobType: $type}, initial: 5) {
+  kind jobId job { status version progress { percent } } } }"""
+ACCESS = """mutation($b: ID!, $d: ID!, $j: ID!, $a: AccessControlInput!) {
+  setBatchAccess(batchId: $b, accessControl: $a) { version }
+  setDocumentationJobAccess(jobId: $d, accessControl: $a) { version }
+  setJobAccess(jobId: $j, accessControl: $a) { version } }"""
+
+
+@pytest.fixture
+async def writer(settings: Any, mongo_uri: str, store: Any) -> AsyncIterator[LiveServer]:
+    """Process B, started first: it holds the history writer's lease, so process A's
+    client hears nothing of B's writes until its change stream reads them."""
+    async with api_process(settings, mongo_uri) as server:
+        yield server
+
+
+@pytest.fixture
+async def follower(writer: LiveServer, database_name: str, mongo_uri: str,
+                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveServer]:
+    """Process A, with no loop of its own that reads the database meanwhile (reaper,
+    history writer's retries, dispatcher) and a stream that, unheard, gathers until a
+    subscriber comes: the newest cluster time it knows is from before B's writes."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    settings = make_settings(database=database_name, reaper_interval_seconds=3600.0,
+                             history_poll_seconds=60.0, dispatcher=False)
+    async with live_server(settings, mongo_uri) as server:
+        hub = server.app.state.hub
+        await eventually(lambda: hub.feed._unheard is not None)
+        yield server
+
+
+def session(server: LiveServer, settings: Any, caller: Any = WORKER) -> Client:
+    return Client(transport=WebsocketsTransport(
+        url=server.ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"Authorization": f"Bearer {token(settings, caller)}"}))
+
+
+def finished(field: str, event: dict[str, Any]) -> bool:
+    if field == "jobLogs":
+        return bool(event["lastSeq"] == 1)
+    job = event["job"] if field == "jobsChanged" else event
+    return job is not None and (job["progress"] or {}).get("percent") == 50
+
+
+@pytest.mark.parametrize(("document", "field"), [
+    (FOLLOW, "jobChanged"), (LOGS, "jobLogs"), (LIST, "jobsChanged")],
+    ids=["jobChanged", "jobLogs", "jobsChanged"])
+async def test_a_worker_follows_through_another_process_the_job_it_just_claimed(
+        writer: LiveServer, follower: LiveServer, settings: Any, document: str,
+        field: str) -> None:
+    async with httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client:
+        b = Api(client, settings)
+        job_type = f"stale-{uuid.uuid4().hex[:8]}"
+        # given a job alice created (the worker may not read it) that the worker claimed,
+        # both through process B
+        job_id = (await b.data(CREATE_JOB, {"input": {"jobType": job_type}}, as_=ALICE)
+                  )["createJob"]["jobId"]
+        assert (await b.data(CLAIM, {"types": [job_type]}, as_=WORKER)
+                )["claimJob"]["jobId"] == job_id
+        # when the worker follows it through process A and drives it through B
+        seen: list[dict[str, Any]] = []
+        async with session(follower, settings) as gql, asyncio.timeout(DEADLINE):
+            request = GraphQLRequest(document, variable_values={"id": job_id,
+                                                                "type": job_type})
+            async for event in gql.subscribe(request):
+                seen.append(event[field])
+                if len(seen) == 1:
+                    await b.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER)
+                    await b.data(LOG, {"id": job_id, "m": "half"}, as_=WORKER)
+                if finished(field, seen[-1]):
+                    break
+    # then it hears its current state and its own changes, in order, and is not ended
+    # as NOT_FOUND by the creation it could not read (gql raises on that error)
+    if field == "jobLogs":
+        assert [entry["message"] for batch in seen for entry in batch["entries"]] == ["half"]
+        return
+    if field == "jobsChanged":  # sent as CURRENT, then its changes; never DELETED
+        assert [event["kind"] for event in seen] == ["CURRENT"] + ["UPDATED"] * (len(seen) - 1)
+        seen = [event["job"] for event in seen]
+    assert seen[0]["status"] == "PROCESSING"
+    versions = [state["version"] for state in seen]
+    assert versions == sorted(set(versions))
+
+
+@pytest.mark.parametrize("field", ["jobChanged", "batchChanged", "documentationJobChanged"])
+async def test_a_reader_whose_access_came_back_is_not_ended_by_its_revoke_read_late(
+        writer: LiveServer, follower: LiveServer, settings: Any, field: str) -> None:
+    grant = {"readAccess": ["bob"], "adminAccess": ["alice"]}
+    async with httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client:
+        b = Api(client, settings)
+        # given a job, a batch and a documentation job of alice's that bob could read, could
+        # not, and can again: all written through process B
+        ids = {"j": (await b.data(CREATE_JOB, {"input": {"jobType": "regrant",
+                                                        "accessControl": grant}})
+                     )["createJob"]["jobId"],
+               "b": (await b.data(CREATE_BATCH, {"input": {
+                   "batchName": "regrant", "accessControl": grant,
+                   "jobs": [{"jobType": "regrant"}]}}))["createBatch"]["batchId"],
+               "d": (await b.data(CREATE_DOCUMENTATION_JOB, {"input": {
+                   "repositoryPath": "/r", "repositoryName": "r", "outputDirectory": "/o",
+                   "accessControl": grant}}))["createDocumentationJob"]["jobId"]}
+        await b.data(ACCESS, {**ids, "a": {"adminAccess": ["alice"]}})
+        after = await b.data(ACCESS, {**ids, "a": grant})
+        # when bob follows one through process A, and alice changes it through B
+        target = {"jobChanged": ("j", "setJobAccess"), "batchChanged": ("b", "setBatchAccess"),
+                  "documentationJobChanged": ("d", "setDocumentationJobAccess")}[field]
+        granted = after[target[1]]["version"]
+        seen: list[dict[str, Any]] = []
+        async with session(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
+            request = GraphQLRequest(FOLLOW_EACH[field], variable_values={"id": ids[target[0]]})
+            async for event in gql.subscribe(request):
+                seen.append(event[field])
+                if len(seen) == 1:
+                    await b.data(ACCESS, {**ids, "a": {**grant, "writeAccess": ["carol"]}})
+                if seen[-1]["version"] > granted:
+                    break
+    # then it hears the state it may read and alice's change, and is not ended as NOT_FOUND
+    # by the revoke, read late (gql raises on that error)
+    versions = [state["version"] for state in seen]
+    assert versions[0] >= granted
+    assert versions == sorted(set(versions))
