@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from repository.access import Principal
@@ -34,33 +36,40 @@ async def lifecycle(store: Store, job_type: str) -> float:
     return time.perf_counter() - started
 
 
-async def measure(durable: bool, lifecycles: int, batches: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="jobgraph-durability-") as scratch:
+@contextlib.asynccontextmanager
+async def scratch_store(database: str, *, durable: bool) -> AsyncIterator[Store]:
+    """A store on an embedded server of its own, in a directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"jobgraph-{database}-") as scratch:
         server = EmbeddedServer(data_dir=Path(scratch) / "db", durable=durable)
         await asyncio.to_thread(server.start)
         client = make_client(server.uri)
         try:
-            store = Store(client, "durability")
+            store = Store(client, database)
             await store.ensure_indexes()
-            started = time.perf_counter()
-            durations = [await lifecycle(store, "seq") for _ in range(lifecycles)]
-            sequential = time.perf_counter() - started
-
-            async def worker(number: int) -> None:
-                for _ in range(lifecycles // 8):
-                    await lifecycle(store, f"par-{number}")
-
-            started = time.perf_counter()
-            await asyncio.gather(*(worker(number) for number in range(8)))
-            concurrent = time.perf_counter() - started
-
-            started = time.perf_counter()
-            for _ in range(batches):
-                await store.batches.create(USER, batch_name="b", jobs=[JobSpec("b")] * 100)
-            batched = time.perf_counter() - started
+            yield store
         finally:
             await client.close()
             await asyncio.to_thread(server.stop)
+
+
+async def measure(durable: bool, lifecycles: int, batches: int) -> dict[str, float]:
+    async with scratch_store("durability", durable=durable) as store:
+        started = time.perf_counter()
+        durations = [await lifecycle(store, "seq") for _ in range(lifecycles)]
+        sequential = time.perf_counter() - started
+
+        async def worker(number: int) -> None:
+            for _ in range(lifecycles // 8):
+                await lifecycle(store, f"par-{number}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(number) for number in range(8)))
+        concurrent = time.perf_counter() - started
+
+        started = time.perf_counter()
+        for _ in range(batches):
+            await store.batches.create(USER, batch_name="b", jobs=[JobSpec("b")] * 100)
+        batched = time.perf_counter() - started
     return {
         "sequential writes/s": lifecycles * WRITES_PER_LIFECYCLE / sequential,
         "median lifecycle ms": statistics.median(durations) * 1000,

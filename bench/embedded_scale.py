@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from repository.access import Principal
-from repository.database import EmbeddedServer, Store, make_client
+from repository.database import Store
 from repository.models import AccessControl, JobProgress
 
+from .durability import scratch_store
 from .seed import READER, seed_jobs
 
 WORKER = Principal("bench-scale-worker", frozenset({"worker"}))
@@ -57,23 +56,14 @@ async def at_size(store: Store, size: int, times: int) -> dict[str, float]:
 
 async def measure(sizes: list[int], times: int) -> list[dict[str, float]]:
     rows = []
-    with tempfile.TemporaryDirectory(prefix="jobgraph-scale-") as scratch:
-        server = EmbeddedServer(data_dir=Path(scratch) / "db", durable=False)
-        await asyncio.to_thread(server.start)
-        client = make_client(server.uri)
-        try:
-            store = Store(client, "scale")
-            await store.ensure_indexes()
-            have = 0
-            for size in sizes:
-                if size > have:
-                    await seed_jobs(store, size - have, batches=0, start=have)
-                    have = size
-                rows.append(await at_size(store, size, times))
-                print(rows[-1], flush=True)
-        finally:
-            await client.close()
-            await asyncio.to_thread(server.stop)
+    async with scratch_store("scale", durable=False) as store:
+        have = 0
+        for size in sizes:
+            if size > have:
+                await seed_jobs(store, size - have, batches=0, start=have)
+                have = size
+            rows.append(await at_size(store, size, times))
+            print(rows[-1], flush=True)
     return rows
 
 
