@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pymongo
+from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
 from .mongo_types import Db
@@ -114,6 +116,31 @@ def lagging(wall: Any) -> bool:
     return bool((datetime.now(UTC) - wall).total_seconds() > LAGGING_SECONDS)
 
 
+def token_time(token: Any) -> Any:
+    """The cluster time a MongoDB resume token stands at (a ``Timestamp``), or None.
+
+    The token is opaque by contract, but MongoDB's (4.2 on) start with the timestamp's
+    type byte (130) and the timestamp, big-endian; an empty reply's token moves with the
+    oplog, unwatched writes included, which no event's ``clusterTime`` tells. Any other
+    token (SecantusDB's; its empty reply's token carries a fresh time wherever its scan
+    stopped) says nothing here."""
+    data = token.get("_data") if isinstance(token, dict) else None
+    if not isinstance(data, str) or len(data) < 18 or not data.startswith("82"):
+        return None
+    try:
+        value = int(data[2:18], 16)
+    except ValueError:
+        return None
+    return Timestamp(value >> 32, value & 0xFFFFFFFF)
+
+
+def later(first: Any, second: Any) -> Any:
+    """The later of two cluster times, either of which may be None (unknown)."""
+    if first is None or second is None:
+        return first if second is None else second
+    return max(first, second)
+
+
 @dataclass
 class Joiner:
     """A subscriber waiting for the stream to catch up (``ChangeFeed.caught_up``)."""
@@ -121,8 +148,14 @@ class Joiner:
     target: float
     """The first reply that may let it in: one asked after it came."""
     since: Any
+    """The cluster time the stream must reach (``caught_up``)."""
     admitted: asyncio.Future[None]
     """Settled when it is let in (or at LET_IN_SECONDS, by a timer)."""
+    probe: int = 0
+    """The first cluster-time probe that may tell it the database's time: one asked after
+    it came (``ChangeFeed.probes``)."""
+    told: bool = False
+    """Whether that probe has answered (``since`` is then the later of the two times)."""
 
 
 class ChangeHistoryLost(Exception):
@@ -373,6 +406,11 @@ class ChangeFeed:
         """Replies read so far: a change handed on while this is N came in one of them."""
         self._unheard: asyncio.Future[None] | None = None
         self._joiners: list[Joiner] = []
+        self.probes = 0
+        """Cluster-time probes asked so far (``caught_up``); one at a time."""
+        self._probe: asyncio.Task[None] | None = None
+        self._read: tuple[float, Any, bool] = (0, None, False)
+        """What the stream had read when it last looked at its joiners (``_caught_up``)."""
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
@@ -399,41 +437,81 @@ class ChangeFeed:
             return None
         return found.get("clusterTime") if isinstance(found, dict) else None
 
-    async def caught_up(self, since: Any = None) -> None:
+    async def caught_up(self, since: Any = None) -> Any:
         """Returns once the stream has read every change visible in the database when this
         was called, as far as it can tell, so that a subscriber let in then is not sent
-        older ones: at once unless the stream is ``behind``; then once a reply asked after
-        this call has been handed on and the stream has reached ``since`` (the cluster time
-        the subscriber came at), or the end of what the database holds (a reply with
-        nothing, its position unmoved). At most LET_IN_SECONDS, and at once when the
-        stream closes or fails."""
+        older ones as news; returns the subscriber's cut-off (``Subscriber.since``). At
+        once, with ``since``, unless the stream is ``behind``.
+
+        Then ``since`` (the newest cluster time this process's client had been told) may
+        be half a second old or more: a quiet process hears nothing from the database, and
+        a reader revoked through another process meanwhile was sent the job's states from
+        before the revoke. So the database is asked its time (a ``ping``, one at a time
+        for everyone who comes meanwhile), and the subscriber is let in once a reply asked
+        after it came has been handed on and the stream has reached that time (an event at
+        or after it, or a MongoDB resume token past it) or the end of what the database
+        holds (a reply with nothing, its position unmoved). A change written after the
+        ping is news, even one read before the subscriber is let in (``jobsChanged`` with
+        ``initial: 0`` reads no state and would lose it for good). At most LET_IN_SECONDS,
+        and at once when the stream closes or fails."""
         if not self.behind:
-            return
+            return since
         loop = asyncio.get_running_loop()
-        joiner = Joiner(self.issued + 1, since, loop.create_future())
+        joiner = Joiner(self.issued + 1, since, loop.create_future(), self.probes + 1)
         self._joiners.append(joiner)
+        self._ask_time()
         timer = loop.call_later(LET_IN_SECONDS, _settle, joiner.admitted)
         try:
             await joiner.admitted
         finally:
             timer.cancel()
+        return joiner.since
+
+    def _ask_time(self) -> None:
+        """Asks the database its cluster time, unless a probe is under way (whoever came
+        since it was asked waits for the next one, asked when it answers)."""
+        if self._probe is None:
+            self.probes += 1
+            self._probe = asyncio.create_task(self._told(self.probes),
+                                              name="jobgraph-cluster-time")
+
+    async def _told(self, probe: int) -> None:
+        time_now: Any = None
+        try:
+            with pymongo.timeout(LET_IN_SECONDS):
+                reply = await self.db.command("ping")
+            time_now = (reply.get("$clusterTime") or {}).get("clusterTime")
+        except PyMongoError as exc:  # let in by the stream (or the timer) alone, as before
+            logger.debug("cluster time probe failed: %s", exc)
+        finally:
+            self._probe = None
+        for joiner in self._joiners:
+            if joiner.probe <= probe and not joiner.told:
+                joiner.since, joiner.told = later(joiner.since, time_now), True
+        if any(not joiner.told for joiner in self._joiners):
+            self._ask_time()
+        self._caught_up(*self._read)
 
     def _caught_up(self, read: float = math.inf, reached: Any = None,
                    at_end: bool = True) -> None:
-        """Every reply up to ``read`` is handed on, the last change read was at cluster time
+        """Every reply up to ``read`` is handed on, the stream has read up to cluster time
         ``reached``, and ``at_end`` says whether the last reply found the end: lets in
-        whoever waited for no more; the others need the next reply. With none left
-        waiting and a subscriber listening, the stream keeps up again."""
+        whoever waited for no more (and was told the database's time: ``_told``); the
+        others need the next reply. With none left waiting and a subscriber listening, the
+        stream keeps up again."""
+        if read != math.inf:
+            self._read = (read, reached, at_end)
         waiting = []
         for joiner in self._joiners:
             if joiner.admitted.done():  # (let in by its timer, or gone)
                 continue
-            if joiner.target <= read and (
+            if read == math.inf or (joiner.told and joiner.target <= read and (
                     at_end or joiner.since is None
-                    or (reached is not None and reached >= joiner.since)):
+                    or (reached is not None and reached >= joiner.since))):
                 _settle(joiner.admitted)
                 continue
-            joiner.target = max(joiner.target, read + 1)
+            if joiner.told:
+                joiner.target = max(joiner.target, read + 1)
             waiting.append(joiner)
         self._joiners = waiting
         if not waiting and self.listened:
@@ -508,6 +586,9 @@ class ChangeFeed:
 
     async def close(self) -> None:
         self._stop_waiting()
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.cancel()
         await self._close_stream()
 
     async def _close_stream(self) -> None:
@@ -533,7 +614,8 @@ class ChangeFeed:
             while True:
                 fetching = not buffered(self._stream)  # (None: pymongo does not say)
                 if fetching and self.behind:  # every reply read so far is handed on
-                    self._caught_up(self.fetches, reached, at_end)
+                    self._caught_up(self.fetches,
+                                    later(reached, token_time(position(self._stream))), at_end)
                 if self.wanted and self.collections() != self.watched:
                     # from the last change handed on (what the old stream read past it is
                     # read again), with the collections followed now

@@ -124,8 +124,10 @@ class Subscriber:
         self.registered = False
         self.since: Any = None
         """The cluster time this process had seen when it registered (``ChangeFeed.seen``),
-        until ``settled``: a change at or before it, read from the database before the
-        reader reads the current state, is older than the subscription (see ``offer``)."""
+        or, on a process that had heard nothing from the database for a while, the one the
+        stream caught up to before letting it in (``ChangeFeed.caught_up``); until
+        ``settled``: a change at or before it, read from the database before the reader
+        reads the current state, is older than the subscription (see ``offer``)."""
         self.settled = math.inf
         """The stream's ``fetches`` when the reader was let in: changes read after that
         are all sent."""
@@ -136,11 +138,14 @@ class Subscriber:
     async def __aenter__(self) -> Subscriber:
         self.hub.register(self)
         try:
-            await self.hub.watching(self)
+            self.since = await self.hub.watching(self)
         except BaseException:
             self.hub.unregister(self)
             raise
         self.settled = self.hub.feed.fetches
+        if self.since is not None:  # taken while it waited, measured against an older since
+            self.pending = [change for change in self.pending
+                            if not change.written_before(self.since)]
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -314,19 +319,20 @@ class Hub:
         for flush in flushes:  # e.g. one execution for many parked subscribers
             flush.flush()
 
-    async def watching(self, subscriber: Subscriber) -> None:
+    async def watching(self, subscriber: Subscriber) -> Any:
         """Returns once the stream reads every collection ``subscriber`` follows, so that
         what it reads next (the current state) and what the stream brings leave nothing
         out; at once unless it is the first to follow an ON_DEMAND collection (then at
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
         first subscriber of a process that gathered changes unheard waits until the stream
         has read up to the moment it came: a round trip or two, at most a second
-        (``ChangeFeed.caught_up``)."""
-        await self.feed.caught_up(subscriber.since)
+        (``ChangeFeed.caught_up``). Returns the subscriber's cut-off (``since``)."""
+        since = await self.feed.caught_up(subscriber.since)
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
             await self.feed.reopened()
+        return since
 
     def all_subscribers(self) -> set[Subscriber]:
         found: set[Subscriber] = set()

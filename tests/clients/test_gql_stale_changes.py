@@ -159,3 +159,42 @@ async def test_a_reader_whose_access_came_back_is_not_ended_by_its_revoke_read_l
     versions = [state["version"] for state in seen]
     assert versions[0] >= granted
     assert versions == sorted(set(versions))
+
+
+async def test_a_reader_revoked_before_it_subscribes_hears_nothing_of_that_job(
+        writer: LiveServer, follower: LiveServer, settings: Any) -> None:
+    """Found by a tester (breaker13): bob, revoked through B, then following every job
+    through A, was sent the job's creation and update from before the revoke, then
+    DELETED (A's cut-off was the last cluster time its client had been told)."""
+    grant = {"readAccess": ["bob"], "adminAccess": ["alice"]}
+    job_type = f"revoked-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client:
+        b = Api(client, settings)
+        # given a job of alice's that bob could read, changed, then taken from him: all
+        # through process B
+        job_id = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
+                                                     "accessControl": grant}})
+                  )["createJob"]["jobId"]
+        await b.data("mutation($id: ID!) { setJobPriority(jobId: $id, priority: 42) "
+                     "{ version } }", {"id": job_id})
+        await b.data("""mutation($id: ID!, $a: AccessControlInput!) {
+          setJobAccess(jobId: $id, accessControl: $a) { version } }""",
+                     {"id": job_id, "a": {"adminAccess": ["alice"]}})
+        # when bob follows that type of job through process A (the job is not among the
+        # current ones he is sent), and alice then creates one he may read, through B
+        seen: list[dict[str, Any]] = []
+        async with session(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
+            request = GraphQLRequest("""subscription($type: String) {
+              jobsChanged(filter: {jobType: $type}, initial: 5) { kind jobId } }""",
+                                     variable_values={"type": job_type})
+            subscription = gql.subscribe(request)
+            created = asyncio.ensure_future(anext(subscription))
+            await eventually(lambda: follower.app.state.hub.count == 1
+                             and not follower.app.state.hub.feed._joiners)
+            marker = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
+                                                         "accessControl": grant}})
+                      )["createJob"]["jobId"]
+            seen.append((await created)["jobsChanged"])
+            await subscription.aclose()
+    # then the first (and only) thing he hears is the new job: nothing of the one taken
+    assert seen == [{"kind": "CREATED", "jobId": marker}]

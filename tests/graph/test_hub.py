@@ -195,6 +195,7 @@ async def test_a_change_written_while_a_first_subscriber_waits_to_be_let_in_is_s
         await eventually(lambda: hub.feed._unheard is not None)
         async with joining(hub, job.job_id, catch_up.gate) as joined:
             await asyncio.wait_for(catch_up.reached.wait(), 30)  # came; its getMore asked
+            await eventually(lambda: all(joiner.told for joiner in hub.feed._joiners))
             assert not joined.done()  # and it waits for that getMore's answer
             await store.jobs.claim(WORKER, ["late"])  # meanwhile, through another client
             catch_up.gate.set()
@@ -303,5 +304,51 @@ async def test_an_idle_quiet_process_asks_for_changes_about_twice_a_second(
         asked = hub.feed.issued
         await asyncio.sleep(1.5)  # a rate: load only lowers it
         assert hub.feed.issued - asked <= 6, "asked again at once after an empty reply"
+    finally:
+        await hub.stop()
+
+
+async def test_subscribers_coming_together_to_a_quiet_process_share_its_time_probes(
+        store: Store, mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each first subscriber of a quiet process waits for the database's cluster time (a
+    ping): a reconnect storm asks it once for everyone who came before it was asked, and
+    once more for everyone who came while it was under way, not once a subscriber."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    client = make_client(mongo_uri)
+    hub = Hub(client[store.db.name])
+    await hub.start()
+    try:
+        await eventually(lambda: hub.feed._unheard is not None)
+        await store.jobs.create(ALICE, job_type="storm")  # not told to the hub's client
+        entered = [hub.subscribe(collections=["jobs"]) for _ in range(50)]
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(subscriber.__aenter__() for subscriber in entered))
+        assert 1 <= hub.feed.probes <= 2
+        # and the job created before they came is old news to every one of them
+        assert not any(subscriber.pending for subscriber in entered)
+        for subscriber in entered:
+            await subscriber.__aexit__(None, None, None)
+    finally:
+        await hub.stop()
+        await client.close()
+
+
+async def test_a_first_subscriber_is_let_in_when_the_database_will_not_tell_its_time(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ping fails: the subscriber is let in once the stream catches up as far as its
+    own client's time says (as before the probe), not left waiting on it."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    monkeypatch.setattr(changes, "LET_IN_SECONDS", 60.0)
+    hub = Hub(store.db)
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("the database went away")
+
+    monkeypatch.setattr(type(store.db), "command", refuse)
+    await hub.start()
+    try:
+        await eventually(lambda: hub.feed._unheard is not None)
+        async with asyncio.timeout(30), hub.subscribe(collections=["jobs"]) as subscriber:
+            assert hub.feed.probes == 1 and subscriber.since is not None
     finally:
         await hub.stop()

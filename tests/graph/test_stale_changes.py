@@ -169,3 +169,28 @@ def test_a_history_follower_passes_over_older_states_of_the_job() -> None:
         lost_access(admin, "j1", state(7, reads=True, administers=False), 6)
     with pytest.raises(NotFoundError):
         lost_access(admin, "j1", state(7, reads=False, administers=False), 6)
+
+
+async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscribed(
+        other_process: Store, quiet: Hub) -> None:
+    """Found by a tester (breaker13): the revoked reader of a new ``jobsChanged`` heard the
+    job's creation and update, then DELETED, all written before it subscribed."""
+    # given a job bob could read, changed, then taken from him, all through another
+    # process while this one's hub gathers unheard
+    bob = Principal("bob-revoked")
+    readable = AccessControl(read_access=[bob.user_id], admin_access=[ALICE.user_id])
+    job = await other_process.jobs.create(ALICE, job_type="revoked", access_control=readable)
+    await other_process.jobs.set_priority(ALICE, job.job_id, 42)
+    await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
+        admin_access=[ALICE.user_id]))
+    # when bob subscribes to every job here (the current state shows him none of it), and
+    # then a job he may read is created
+    async with asyncio.timeout(30), quiet.subscribe(collections=["jobs"]) as changes:
+        follower = JobEvents(bob, {}, lambda change, *event: event)
+        marker = await other_process.jobs.create(ALICE, job_type="revoked-marker",
+                                                 access_control=readable)
+        heard = None
+        while heard is None:
+            heard = follower.step(await changes.next())
+    # then the first thing he hears of is the new job: nothing of the one taken from him
+    assert heard[:2] == ("CREATED", marker.job_id)

@@ -20,8 +20,10 @@ from repository.changes import (
     apply_update,
     buffered,
     lagging,
+    later,
     stream_pipeline,
     to_change,
+    token_time,
 )
 from repository.database import Store
 from repository.job_documents import job_from_document
@@ -247,3 +249,21 @@ async def test_the_pymongo_internals_the_quiet_hub_reads_are_there(store: Store)
         assert cursor._max_await_time_ms == usual  # and the stream's own wait restored
     finally:
         await feed.close()
+
+
+def test_a_mongodb_resume_token_tells_its_cluster_time_and_no_other_token_does() -> None:
+    """A first subscriber of a quiet process waits for the stream to reach the database's
+    time; an empty reply's token, moved past unwatched writes, may say it has."""
+    # an insert event's token as MongoDB 7.0 wrote it, with its clusterTime (t, i)
+    event = ("8267C867A2000000192B042C0100296E5A1004D3284E04D8914467A2160201812E4C4C463C"
+             "6F7065726174696F6E54797065003C696E736572740046646F63756D656E744B65790046645F"
+             "6964006467C867A2FB1CBCD579F4E4DE000004")
+    assert token_time({"_data": event}) == Timestamp(1741186978, 25)
+    assert token_time({"_data": "8267C867A3000000012B0429296E1404"}) == Timestamp(
+        1741186979, 1)  # a high-water mark (an empty reply's)
+    secantus = {"_data": "1b0000001273000100000000000000117400050000006e2f1c6b00"}
+    for unknown in (secantus, {"_data": "82zz"}, {"_data": 7}, None, {}):
+        assert token_time(unknown) is None
+    assert later(None, Timestamp(1, 2)) == Timestamp(1, 2)
+    assert later(Timestamp(3, 1), Timestamp(1, 2)) == Timestamp(3, 1)
+    assert later(Timestamp(3, 1), None) == Timestamp(3, 1)
