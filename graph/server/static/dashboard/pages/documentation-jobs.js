@@ -72,10 +72,10 @@ function Filters({ route }) {
         <legend>Statuses</legend>
         ${DOCUMENTATION_STATUSES.map((status) => html`
           <label class="check"><input type="checkbox" name="status" value=${status}
-            checked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
+            defaultChecked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
       </fieldset>
       <label>Repositories (exact names, comma-separated)
-        <input name="repository" value=${params.get('repository') ?? ''} autocomplete="off" /></label>
+        <input name="repository" defaultValue=${params.get('repository') ?? ''} autocomplete="off" /></label>
       <${OrderFields} orders=${ORDERS} order=${order} />
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
