@@ -943,3 +943,21 @@ async def test_jobs_filters_chosen_before_a_row_changes_live_are_what_apply_uses
     assert query == {"status": "PENDING", "type": kind, "maxPriority": "4",
                      "order": "priority", "dir": "asc", "size": "10"}
 
+
+async def test_reset_puts_the_filters_back_on_the_unfiltered_list_too(
+        alice: Watched, server: Server) -> None:
+    # given alice's unfiltered jobs list, where she changed filters without applying them
+    page = alice.page
+    await page.goto(f"{server.url}/ui/jobs")
+    await page.get_by_label("Owner (user id)").fill("someone")
+    await page.get_by_role("checkbox", name="failed").check()
+    await page.get_by_label("In a batch").select_option("no")
+
+    # when she presses Reset, which leads to where the page already is
+    await page.get_by_role("link", name="Reset").click()
+
+    # then the form shows the unfiltered list's values again
+    assert await page.get_by_label("Owner (user id)").input_value() == ""
+    assert await page.get_by_role("checkbox", name="failed").is_checked() is False
+    assert await page.get_by_label("In a batch").input_value() == ""
+    assert urlsplit(page.url).query == ""

@@ -242,6 +242,10 @@ export function options(choices, selected) {
     <option value=${value} defaultSelected=${value === selected}>${label}</option>`);
 }
 
+/** A filter form's Reset link: the form goes back to its URL's values too (the link may
+ * lead to where the page is already, which is no navigation). */
+export const resetForm = (event) => event.currentTarget.closest('form')?.reset();
+
 /** A filter form's "Order by" and "Direction" fields, for `listOrder`. */
 export function OrderFields({ orders, order }) {
   return html`

@@ -3,7 +3,7 @@
 
 import {
   ErrorNotice, Loading, OrderFields, PageHeader, Pager, RelativeTime, StatusBadge, formatNumber,
-  listOrder, pageArguments, pageSize,
+  listOrder, pageArguments, pageSize, resetForm,
 } from '../components.js';
 import { useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -79,7 +79,7 @@ function Filters({ route }) {
       <${OrderFields} orders=${ORDERS} order=${order} />
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
-        <a class="button ghost" href=${href('documentation-jobs')}>Reset</a>
+        <a class="button ghost" href=${href('documentation-jobs')} onClick=${resetForm}>Reset</a>
       </span>
     </form>`;
 }

@@ -7,7 +7,7 @@
 
 import {
   ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, OrderFields, PageHeader, Pager,
-  listOrder, options, pageSize,
+  listOrder, options, pageSize, resetForm,
 } from '../components.js';
 import { refreshInterval, useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -165,7 +165,7 @@ function Filters({ route, types }) {
         </select></label>
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
-        <a class="button ghost" href=${href('jobs')}>Reset</a>
+        <a class="button ghost" href=${href('jobs')} onClick=${resetForm}>Reset</a>
       </span>
     </form>`;
 }
