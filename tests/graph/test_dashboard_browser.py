@@ -860,3 +860,104 @@ async def test_documentation_jobs_filtered_by_repository_in_either_order_survive
         return await documentation_listed(page) == names[::-1]
 
     await eventually(newest_first)
+
+
+async def filter_fields(page: Any, labels: list[str]) -> dict[str, str]:
+    return {label: await page.get_by_label(label).input_value() for label in labels}
+
+
+async def test_documentation_filters_chosen_before_the_list_arrives_are_what_apply_uses(
+        alice: Watched, http: Api, server: Server) -> None:
+    # given three documentation jobs, and a list whose first answer comes late
+    names = [f"late-{uuid.uuid4().hex[:6]}-{n}" for n in range(3)]
+    for name in names:
+        await http.data(CREATE_DOCUMENTATION, {"input": {
+            "repositoryPath": f"/src/{name}", "repositoryName": name,
+            "outputDirectory": "/out"}}, as_=ALICE)
+    page = alice.page
+    answer = asyncio.Event()
+    held: list[str] = []
+
+    async def first_list_late(route: Any) -> None:
+        if "query DocumentationJobs" in (route.request.post_data or "") and not held:
+            held.append(route.request.url)
+            await answer.wait()
+        await route.fallback()
+
+    await page.route("**/graphql", first_list_late)
+    try:
+        # when alice chooses those repositories, pending, oldest first while the page loads
+        await page.goto(f"{server.url}/ui/documentation-jobs")
+        await page.get_by_label("Repositories").fill(", ".join(names))
+        await page.get_by_role("checkbox", name="pending").check()
+        await page.get_by_label("Direction").select_option("asc")
+        assert held, "the first list was not held back"
+        chosen = await filter_fields(page, ["Repositories", "Order by", "Direction"])
+        # and the list arrives (the page renders again) before she presses Apply
+        answer.set()
+        await page.get_by_role("region", name="Documentation job list").wait_for()
+        assert await filter_fields(page, ["Repositories", "Order by", "Direction"]) == chosen
+        assert await page.get_by_role("checkbox", name="pending").is_checked()
+        await page.get_by_role("button", name="Apply").click()
+    finally:
+        answer.set()
+        await page.unroute("**/graphql", first_list_late)
+
+    # then Apply used her choice: those three, oldest first, and the URL says so
+    await page.wait_for_url(lambda url: "dir=asc" in url)
+    await shows(page.locator(".pager"), "3 shown of 3 documentation jobs")
+    assert await documentation_listed(page) == names
+    query = dict(part.split("=", 1) for part in urlsplit(page.url).query.split("&"))
+    assert query["status"] == "PENDING" and query["dir"] == "asc"
+
+
+async def test_jobs_filters_chosen_before_a_row_changes_live_are_what_apply_uses(
+        alice: Watched, http: Api, server: Server) -> None:
+    # given three pending jobs of one type, shown in alice's list
+    kind = f"choosing-{uuid.uuid4().hex[:6]}"
+    low, middle, high = [await new_job(http, kind, priority=p) for p in (1, 3, 5)]
+    page = alice.page
+    await page.goto(f"{server.url}/ui/jobs?type={kind}")
+    await shows(page.locator(".pager"), "3 shown of 3 jobs")
+
+    # when alice chooses pending ones by priority, lowest first, 10 a page
+    await page.get_by_role("checkbox", name="pending").check()
+    await page.get_by_label("Order by").select_option("priority")
+    await page.get_by_label("Direction").select_option("asc")
+    await page.get_by_label("Per page").select_option("10")
+    await page.get_by_label("Priority at most").fill("4")
+    labels = ["Order by", "Direction", "Per page", "Priority at most"]
+    chosen = await filter_fields(page, labels)
+    # and a worker claims one of them, which her list shows live, before she presses Apply
+    assert await claim(http, kind) == high
+    await shows(row(page, high), "PROCESSING")
+    assert await filter_fields(page, labels) == chosen
+    assert await page.get_by_role("checkbox", name="pending").is_checked()
+    await page.get_by_role("button", name="Apply").click()
+
+    # then Apply used her choice
+    await page.wait_for_url(lambda url: "dir=asc" in url)
+    await shows(page.locator(".pager"), "2 shown of 2 jobs")
+    assert await listed_ids(page) == [low, middle]
+    query = dict(part.split("=", 1) for part in urlsplit(page.url).query.split("&"))
+    assert query == {"status": "PENDING", "type": kind, "maxPriority": "4",
+                     "order": "priority", "dir": "asc", "size": "10"}
+
+
+async def test_reset_puts_the_filters_back_on_the_unfiltered_list_too(
+        alice: Watched, server: Server) -> None:
+    # given alice's unfiltered jobs list, where she changed filters without applying them
+    page = alice.page
+    await page.goto(f"{server.url}/ui/jobs")
+    await page.get_by_label("Owner (user id)").fill("someone")
+    await page.get_by_role("checkbox", name="failed").check()
+    await page.get_by_label("In a batch").select_option("no")
+
+    # when she presses Reset, which leads to where the page already is
+    await page.get_by_role("link", name="Reset").click()
+
+    # then the form shows the unfiltered list's values again
+    assert await page.get_by_label("Owner (user id)").input_value() == ""
+    assert await page.get_by_role("checkbox", name="failed").is_checked() is False
+    assert await page.get_by_label("In a batch").input_value() == ""
+    assert urlsplit(page.url).query == ""

@@ -227,17 +227,36 @@ export function listOrder(params, orders) {
            direction: params.get('dir') === 'asc' ? 'ASC' : 'DESC' };
 }
 
+/*
+ * Filter forms are uncontrolled: their fields start from the URL (defaultValue,
+ * defaultChecked, an option's defaultSelected) and the form is keyed by the URL, so a
+ * navigation (Apply, a tab, a pager link, Back) shows the new URL's values. They never
+ * take `value` or `checked`: Preact writes those into the DOM again on every render of
+ * the page (a live event, a periodic refresh, a list or the viewer answering late), which
+ * would put back what the URL says over what the user has chosen but not applied yet.
+ */
+
+/** A filter form's `<option>`s ([value, label]); `selected`: the value chosen when shown. */
+export function options(choices, selected) {
+  return choices.map(([value, label]) => html`
+    <option value=${value} defaultSelected=${value === selected}>${label}</option>`);
+}
+
+/** A filter form's Reset link: the form goes back to its URL's values too (the link may
+ * lead to where the page is already, which is no navigation). */
+export const resetForm = (event) => event.currentTarget.closest('form')?.reset();
+
 /** A filter form's "Order by" and "Direction" fields, for `listOrder`. */
 export function OrderFields({ orders, order }) {
   return html`
     <label>Order by
-      <select name="order" value=${order.key}>
-        ${orders.map(([key, , label]) => html`<option value=${key}>${label}</option>`)}
+      <select name="order">
+        ${options(orders.map(([key, , label]) => [key, label]), order.key)}
       </select></label>
     <label>Direction
-      <select name="dir" value=${order.direction === 'ASC' ? 'asc' : 'desc'}>
-        <option value="desc">Descending</option>
-        <option value="asc">Ascending</option>
+      <select name="dir">
+        ${options([['desc', 'Descending'], ['asc', 'Ascending']],
+                  order.direction === 'ASC' ? 'asc' : 'desc')}
       </select></label>`;
 }
 

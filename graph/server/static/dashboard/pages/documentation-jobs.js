@@ -3,7 +3,7 @@
 
 import {
   ErrorNotice, Loading, OrderFields, PageHeader, Pager, RelativeTime, StatusBadge, formatNumber,
-  listOrder, pageArguments, pageSize,
+  listOrder, pageArguments, pageSize, resetForm,
 } from '../components.js';
 import { useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -72,14 +72,14 @@ function Filters({ route }) {
         <legend>Statuses</legend>
         ${DOCUMENTATION_STATUSES.map((status) => html`
           <label class="check"><input type="checkbox" name="status" value=${status}
-            checked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
+            defaultChecked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
       </fieldset>
       <label>Repositories (exact names, comma-separated)
-        <input name="repository" value=${params.get('repository') ?? ''} autocomplete="off" /></label>
+        <input name="repository" defaultValue=${params.get('repository') ?? ''} autocomplete="off" /></label>
       <${OrderFields} orders=${ORDERS} order=${order} />
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
-        <a class="button ghost" href=${href('documentation-jobs')}>Reset</a>
+        <a class="button ghost" href=${href('documentation-jobs')} onClick=${resetForm}>Reset</a>
       </span>
     </form>`;
 }

@@ -7,7 +7,7 @@
 
 import {
   ErrorNotice, JOB_ROW, JOB_STATUSES, JobTable, Loading, OrderFields, PageHeader, Pager,
-  listOrder, pageSize,
+  listOrder, options, pageSize, resetForm,
 } from '../components.js';
 import { refreshInterval, useQuery, useTitle } from '../hooks.js';
 import { html } from '../html.js';
@@ -128,9 +128,9 @@ function Filters({ route, types }) {
     <fieldset class="range">
       <legend>${label}</legend>
       <label>after
-        <input type="datetime-local" name=${`${name}After`} value=${toLocalInput(params.get(`${name}After`))} /></label>
+        <input type="datetime-local" name=${`${name}After`} defaultValue=${toLocalInput(params.get(`${name}After`))} /></label>
       <label>before
-        <input type="datetime-local" name=${`${name}Before`} value=${toLocalInput(params.get(`${name}Before`))} /></label>
+        <input type="datetime-local" name=${`${name}Before`} defaultValue=${toLocalInput(params.get(`${name}Before`))} /></label>
     </fieldset>`;
   return html`
     <form class="filters" onSubmit=${submit} aria-label="Filter jobs">
@@ -138,35 +138,34 @@ function Filters({ route, types }) {
         <legend>Statuses</legend>
         ${JOB_STATUSES.map((status) => html`
           <label class="check"><input type="checkbox" name="status" value=${status}
-            checked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
+            defaultChecked=${statuses.includes(status)} /> ${status.toLowerCase()}</label>`)}
       </fieldset>
       <label>Job types (comma-separated)
-        <input name="type" list="job-types" value=${params.get('type') ?? ''} autocomplete="off" />
+        <input name="type" list="job-types" defaultValue=${params.get('type') ?? ''}
+               autocomplete="off" />
         <datalist id="job-types">${types.map((type) => html`<option value=${type} />`)}</datalist>
       </label>
       ${TEXT_FILTERS.map(([name, , label]) => html`
-        <label>${label} <input name=${name} value=${params.get(name) ?? ''} autocomplete="off" /></label>`)}
+        <label>${label} <input name=${name} defaultValue=${params.get(name) ?? ''} autocomplete="off" /></label>`)}
       <label>In a batch
-        <select name="hasBatch" value=${params.get('hasBatch') ?? ''}>
-          <option value="">either</option>
-          <option value="yes">yes</option>
-          <option value="no">no</option>
+        <select name="hasBatch">
+          ${options([['', 'either'], ['yes', 'yes'], ['no', 'no']], params.get('hasBatch') ?? '')}
         </select></label>
       <label>Priority at least
         <input name="minPriority" type="number" class="narrow" step="1"
-               value=${params.get('minPriority') ?? ''} /></label>
+               defaultValue=${params.get('minPriority') ?? ''} /></label>
       <label>Priority at most
         <input name="maxPriority" type="number" class="narrow" step="1"
-               value=${params.get('maxPriority') ?? ''} /></label>
+               defaultValue=${params.get('maxPriority') ?? ''} /></label>
       ${RANGES.map(([name, label]) => range(name, label))}
       <${OrderFields} orders=${ORDERS} order=${order} />
       <label>Per page
-        <select name="size" value=${String(pageSize(route))}>
-          ${[10, 25, 50, 100].map((size) => html`<option value=${String(size)}>${size}</option>`)}
+        <select name="size">
+          ${options([10, 25, 50, 100].map((size) => [String(size), size]), String(pageSize(route)))}
         </select></label>
       <span class="filter-buttons">
         <button type="submit" class="button primary">Apply</button>
-        <a class="button ghost" href=${href('jobs')}>Reset</a>
+        <a class="button ghost" href=${href('jobs')} onClick=${resetForm}>Reset</a>
       </span>
     </form>`;
 }
