@@ -134,6 +134,10 @@ def decode_history_cursor(cursor: str) -> int:
         raise ValidationError("after", "is not a valid cursor") from None
 
 
+AFTER_PAGE = 1000
+"""Entries a subscription catching up reads at a time (``JobHistory.after``)."""
+
+
 def sequence(cluster_time: Any, wall: datetime) -> int:
     """An entry's order: the change's cluster time (oplog order), else its wall time."""
     if isinstance(cluster_time, Timestamp):
@@ -354,10 +358,12 @@ class HistoryRepository:
     async def count(self, job_id: str) -> int:
         return await self.collection.count_documents({"job_id": job_id})
 
-    async def after(self, job_id: str, seq: int) -> list[HistoryEntry]:
-        """Entries newer than ``seq``, oldest first (a subscription's catching up)."""
+    async def after(self, job_id: str, seq: int, *, limit: int = AFTER_PAGE
+                    ) -> list[HistoryEntry]:
+        """Up to ``limit`` entries newer than ``seq``, oldest first (a subscription's
+        catching up, a page at a time)."""
         docs = await self.collection.find({"job_id": job_id, "seq": {"$gt": seq}},
-                                          sort=[("seq", ASCENDING)], limit=1000).to_list()
+                                          sort=[("seq", ASCENDING)], limit=limit).to_list()
         return [entry_from_document(doc) for doc in docs]
 
 

@@ -13,6 +13,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
+from graph.schema.jobs import history
 from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
 from tests.helpers.live import DEADLINE, LiveServer
 from tests.helpers.waiting import eventually
@@ -90,6 +91,51 @@ async def test_a_forged_after_is_refused_as_a_bad_cursor(
                     pass
     assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
                                                      "field": "after"}
+
+
+FROM_START = GraphQLRequest("""subscription($id: ID!, $after: String) {
+  jobHistory(jobId: $id, after: $after, fromStart: true) { kind cursor } }""")
+ENTRIES = """query($id: ID!) { job(jobId: $id) { history { totalCount } } }"""
+
+
+async def test_from_start_sends_every_entry_recorded_so_far_then_each_new_one(
+        live: LiveServer, http: Api, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a client whose ``history`` query found none (a job just created): one recorded
+    before it subscribed is sent too, where ``after: null`` follows only later ones."""
+    monkeypatch.setattr(history, "AFTER_PAGE", 2)  # caught up a page at a time
+    job_id = await create_job(http)
+    await http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
+    await http.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER)
+
+    async def recorded() -> bool:
+        data = await http.data(ENTRIES, {"id": job_id})
+        return bool(data["job"]["history"]["totalCount"] == 3)
+
+    await eventually(recorded)
+    kinds: list[str] = []
+    async with Client(transport=transport(live, settings)) as session, asyncio.timeout(DEADLINE):
+        subscription = session.subscribe(
+            GraphQLRequest(FROM_START, variable_values={"id": job_id}))
+        for _ in range(3):
+            kinds.append((await anext(subscription))["jobHistory"]["kind"])
+        await http.data(COMPLETE, {"id": job_id}, as_=WORKER)
+        kinds.append((await anext(subscription))["jobHistory"]["kind"])
+        await subscription.aclose()
+    assert kinds == ["CREATED", "CLAIMED", "PROGRESS", "COMPLETED"]
+
+
+async def test_from_start_with_after_is_refused(
+        live: LiveServer, http: Api, settings: Any) -> None:
+    job_id = await create_job(http)
+    cursor = await eventually(lambda: created_cursor(http, job_id))
+    async with Client(transport=transport(live, settings)) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            async with asyncio.timeout(DEADLINE):
+                async for _ in session.subscribe(GraphQLRequest(
+                        FROM_START, variable_values={"id": job_id, "after": cursor})):
+                    pass
+    assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
+                                                     "field": "fromStart"}
 
 
 SET_ACCESS = """mutation($id: ID!, $ac: AccessControlInput!) {

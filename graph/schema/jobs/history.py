@@ -18,7 +18,12 @@ from graph.schema.core.subscribing import subscribe
 from repository.access import Principal, administered_document, readable_document, rights
 from repository.changes import Change
 from repository.errors import ForbiddenError, NotFoundError, ValidationError
-from repository.job_history import HistoryEntry, JobHistoryKind, decode_history_cursor
+from repository.job_history import (
+    AFTER_PAGE,
+    HistoryEntry,
+    JobHistoryKind,
+    decode_history_cursor,
+)
 from repository.job_history import entry_from_document as history_entry_from_document
 from repository.models import SecretaryJob as SecretaryJobModel
 
@@ -112,7 +117,9 @@ class JobHistorySubscriptions:
         description="A job's history entries (its admins only: FORBIDDEN for other readers): "
         "those after `after` first (none when null), then each new one as it is recorded, "
         "oldest first. Entries come shortly after their change (the history writer reads "
-        "the change stream). A deleted job's last entry is DELETED. A follower who is no "
+        "the change stream): a client that found none in `history` (a job just created) "
+        "follows `fromStart`, so that an entry recorded meanwhile is not missed. A deleted "
+        "job's last entry is DELETED. A follower who is no "
         "longer an admin of the job is ended with FORBIDDEN, one who may no longer read it "
         "with NOT_FOUND, before any entry of a later change.")
     async def job_history(
@@ -121,9 +128,15 @@ class JobHistorySubscriptions:
         job_id: Annotated[strawberry.ID, strawberry.argument(description="The job's `jobId`.")],
         after: Annotated[str | None, strawberry.argument(
             description="A `cursor` of the last entry already seen.")] = None,
+        from_start: Annotated[bool, strawberry.argument(
+            description="Every entry recorded so far first, oldest first (not with "
+            "`after`).")] = False,
     ) -> AsyncGenerator[JobHistoryEntry, None]:
         store, principal = info.context.store, info.context.principal
-        seq = decode_history_cursor(after) if after is not None else None
+        if from_start and after is not None:
+            raise ValidationError("fromStart", "cannot be combined with after: the entries "
+                                  "after a cursor, or all of them")
+        seq = 0 if from_start else decode_history_cursor(after) if after is not None else None
 
         def relevant(change: Change) -> bool:
             if change.collection == "jobs":  # the job's own (its key): access, checked below
@@ -141,9 +154,14 @@ class JobHistorySubscriptions:
                 newest, _ = await store.history.page(job_id, 1, None)
                 seq = newest[0].seq if newest else 0
             else:
-                for entry in await store.history.after(job_id, seq):
-                    seq = entry.seq
-                    yield JobHistoryEntry.of(entry)
+                more = True
+                while more:  # a page at a time: more than a page may be behind
+                    entries = await store.history.after(job_id, seq, limit=AFTER_PAGE)
+                    more = len(entries) == AFTER_PAGE
+                    for entry in entries:
+                        seq = entry.seq
+                        yield JobHistoryEntry.of(entry)
+                    del entries  # (held for as long as the subscription otherwise)
             async for change in changes:
                 if change.collection == "jobs":
                     version = lost_access(principal, job_id, change, version)

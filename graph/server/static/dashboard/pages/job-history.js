@@ -13,8 +13,8 @@ const ENTRY = 'id at by kind status changes cursor';
 const HISTORY = `query JobHistory($jobId: ID!, $after: String) {
   job(jobId: $jobId) { jobId history(first: 20, after: $after) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ENTRY} } } } } }`;
-const LIVE = `subscription JobHistoryLive($jobId: ID!, $after: String) {
-  jobHistory(jobId: $jobId, after: $after) { ${ENTRY} } }`;
+const LIVE = `subscription JobHistoryLive($jobId: ID!, $after: String, $fromStart: Boolean!) {
+  jobHistory(jobId: $jobId, after: $after, fromStart: $fromStart) { ${ENTRY} } }`;
 const KIND_NAMES = {
   CANCEL_REQUESTED: 'cancel requested', ACCESS_CHANGED: 'access changed',
   PRIORITY_CHANGED: 'priority changed',
@@ -48,7 +48,12 @@ export function JobHistory({ jobId }) {
   const newest = useRef(null);
   newest.current = live[0]?.cursor ?? first[0]?.cursor ?? null;
 
-  useSubscription(LIVE, () => ({ jobId, after: newest.current }), {
+  // with none shown yet (a job just created: its entries come shortly after its changes),
+  // every entry from the start: one recorded between the query and the subscription was
+  // never shown (`after: null` follows only those recorded from then on)
+  useSubscription(LIVE, () => ({
+    jobId, after: newest.current, fromStart: newest.current === null,
+  }), {
     next: ({ jobHistory: entry }) => setLive((old) => (
       old.some((seen) => seen.id === entry.id) || first.some((seen) => seen.id === entry.id)
         ? old : [entry, ...old])),
