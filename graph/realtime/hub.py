@@ -146,11 +146,6 @@ class Subscriber:
         if self.since is not None:  # taken while it waited, measured against an older since
             self.pending = [change for change in self.pending
                             if not change.written_before(self.since)]
-        # only now is it known which are news: a backlog the stream read while it waited
-        # (a burst another process wrote while this one was quiet) dropped it as lagging
-        # before it had begun
-        if 0 < self.queue_size < len(self.pending):
-            self.fail(lagging())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -176,8 +171,8 @@ class Subscriber:
             return None
         if self.sink is not None:
             return self.sink.receive(change)
-        if 0 < self.queue_size <= len(self.pending) and self.settled < math.inf:
-            self.fail(lagging())  # (not while it waits to be let in: see ``__aenter__``)
+        if 0 < self.queue_size <= len(self.pending):
+            self.fail(lagging())
             return
         self.pending.append(change)
         self._wake()
