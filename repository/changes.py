@@ -440,20 +440,21 @@ class ChangeFeed:
     async def caught_up(self, since: Any = None) -> Any:
         """Returns once the stream has read every change visible in the database when this
         was called, as far as it can tell, so that a subscriber let in then is not sent
-        older ones as news; returns the subscriber's cut-off (``Subscriber.since``). At
-        once, with ``since``, unless the stream is ``behind``.
+        older ones as news; returns the database's time it caught up to. At once, with
+        ``since``, unless the stream is ``behind``.
 
         Then ``since`` (the newest cluster time this process's client had been told) may
-        be half a second old or more: a quiet process hears nothing from the database, and
-        a reader revoked through another process meanwhile was sent the job's states from
-        before the revoke. So the database is asked its time (a ``ping``, one at a time
-        for everyone who comes meanwhile), and the subscriber is let in once a reply asked
-        after it came has been handed on and the stream has reached that time (an event at
-        or after it, or a MongoDB resume token past it) or the end of what the database
-        holds (a reply with nothing, its position unmoved). A change written after the
-        ping is news, even one read before the subscriber is let in (``jobsChanged`` with
-        ``initial: 0`` reads no state and would lose it for good). At most LET_IN_SECONDS,
-        and at once when the stream closes or fails."""
+        be half a second old or more: a quiet process hears nothing from the database. So
+        the database is asked its time (a ``ping``, one at a time for everyone who comes
+        meanwhile), and the subscriber is let in once a reply asked after it came has been
+        handed on and the stream has reached that time (an event at or after it, or a
+        MongoDB resume token past it) or the end of what the database holds (a reply with
+        nothing, its position unmoved). What was written between ``since`` and that time
+        may be from before the subscriber came or after it (the ping reaches the database
+        a round trip later, more in a storm of subscribers): it is all sent (a write after
+        it came must not be lost: ``jobsChanged`` with ``initial: 0`` reads no state), and
+        ``Subscriber.before_told`` says which of it a follower may pass over. At most
+        LET_IN_SECONDS, and at once when the stream closes or fails."""
         if not self.behind:
             return since
         loop = asyncio.get_running_loop()

@@ -123,19 +123,50 @@ def job_event(principal: Principal, change: Change, versions: dict[str, int]
 class JobEvents:
     """``job_event`` as a follower: ``make(change, kind, job_id, job)`` turns an event into
     the payload (the schema's ``JobEvent``; the same object for every subscriber that
-    hears the same event of the same change)."""
+    hears the same event of the same change). ``before_told``: see ``hidden_by_then``."""
 
-    __slots__ = ("make", "principal", "versions")
+    __slots__ = ("before_told", "make", "principal", "versions")
 
     def __init__(self, principal: Principal, versions: dict[str, int],
-                 make: Callable[[Change, str, str, SecretaryJob | None], Any]) -> None:
+                 make: Callable[[Change, str, str, SecretaryJob | None], Any],
+                 before_told: dict[Any, Change] | None = None) -> None:
         self.principal = principal
         self.versions = versions
         self.make = make
+        self.before_told = before_told
 
     def step(self, change: Change) -> Any:
+        if self.before_told and hidden_by_then(self.principal, change, self.versions,
+                                               self.before_told):
+            return None
         event = job_event(self.principal, change, self.versions)
         return None if event is None else self.make(change, *event)
+
+
+def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int],
+                   before_told: dict[Any, Change]) -> bool:
+    """Whether ``change`` is of a job the subscriber was never sent, at or before its last
+    state queued when it came (``Subscriber.before_told``), which it may not read.
+
+    A quiet process's first subscriber is sent what was written in the half second or so
+    before it came, as it cannot tell those writes from the ones made just after (which
+    must not be lost); a reader whose access was taken through another process then was
+    sent the job's earlier states, then DELETED. Of a job it may no longer read by then,
+    and was never sent, it now hears nothing of that time; later changes are news as
+    ever. (A document's changes are in the order they were made: a hole in the oplog, a
+    write visible late, is between different documents.)"""
+    key = (change.collection, change.object_id)
+    last = before_told.get(key)
+    if last is None:
+        return False
+    if last is change:
+        del before_told[key]  # (held no longer than its queue)
+    if str(change.object_id) in versions:
+        return False
+    return bool(last.cluster_time is not None and change.cluster_time is not None
+                and change.cluster_time <= last.cluster_time
+                and (last.operation == "delete" or last.document is None
+                     or not readable_document(principal, last.document, claimable=True)))
 
 
 async def batch_states(changes: Subscriber, store: Store, principal: Principal,

@@ -95,6 +95,7 @@ class Subscriber:
 
     __slots__ = (
         "_waiter",
+        "before_told",
         "collections",
         "error",
         "hub",
@@ -124,10 +125,15 @@ class Subscriber:
         self.registered = False
         self.since: Any = None
         """The cluster time this process had seen when it registered (``ChangeFeed.seen``),
-        or, on a process that had heard nothing from the database for a while, the one the
-        stream caught up to before letting it in (``ChangeFeed.caught_up``); until
-        ``settled``: a change at or before it, read from the database before the reader
-        reads the current state, is older than the subscription (see ``offer``)."""
+        until ``settled``: a change at or before it, read from the database before the
+        reader reads the current state, is older than the subscription (see ``offer``)."""
+        self.before_told: dict[Key, Change] | None = None
+        """On a process that had heard nothing from the database for a while (its ``since``
+        may be half a second old), the last change of each object it was queued that was
+        written before the time the database told it on its way in (``ChangeFeed.caught_up``):
+        what came between ``since`` and then may be from before it came or after; a
+        follower that knows no state of an object may pass over what it may no longer
+        read by then (``follow.JobEvents``)."""
         self.settled = math.inf
         """The stream's ``fetches`` when the reader was let in: changes read after that
         are all sent."""
@@ -138,14 +144,14 @@ class Subscriber:
     async def __aenter__(self) -> Subscriber:
         self.hub.register(self)
         try:
-            self.since = await self.hub.watching(self)
+            told = await self.hub.watching(self)
         except BaseException:
             self.hub.unregister(self)
             raise
         self.settled = self.hub.feed.fetches
-        if self.since is not None:  # taken while it waited, measured against an older since
-            self.pending = [change for change in self.pending
-                            if not change.written_before(self.since)]
+        if told is not None and told != self.since and self.pending:
+            self.before_told = {(change.collection, change.object_id): change
+                                for change in self.pending if change.written_before(told)}
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -326,7 +332,8 @@ class Hub:
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
         first subscriber of a process that gathered changes unheard waits until the stream
         has read up to the moment it came: a round trip or two, at most a second
-        (``ChangeFeed.caught_up``). Returns the subscriber's cut-off (``since``)."""
+        (``ChangeFeed.caught_up``). Returns the database's time it caught up to (its
+        ``since`` where it did not ask)."""
         since = await self.feed.caught_up(subscriber.since)
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None

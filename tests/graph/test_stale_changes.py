@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from bson import Timestamp
 
 from graph.realtime.follow import JobEvents, NewerStates, batch_states
 from graph.realtime.hub import Hub
@@ -186,7 +187,7 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
     # when bob subscribes to every job here (the current state shows him none of it), and
     # then a job he may read is created
     async with asyncio.timeout(30), quiet.subscribe(collections=["jobs"]) as changes:
-        follower = JobEvents(bob, {}, lambda change, *event: event)
+        follower = JobEvents(bob, {}, lambda change, *event: event, changes.before_told)
         marker = await other_process.jobs.create(ALICE, job_type="revoked-marker",
                                                  access_control=readable)
         heard = None
@@ -194,3 +195,32 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
             heard = follower.step(await changes.next())
     # then the first thing he hears of is the new job: nothing of the one taken from him
     assert heard[:2] == ("CREATED", marker.job_id)
+
+
+def timed(change: Change, t: int, previous: Change | None = None) -> Change:
+    return dataclasses.replace(change, cluster_time=Timestamp(1000, t),
+                               previous=previous.document if previous else None)
+
+
+def test_of_a_job_hidden_by_the_time_told_only_what_the_subscriber_was_never_sent_is_passed_over(
+        ) -> None:
+    """``hidden_by_then``: a first subscriber of a quiet process is sent what was written
+    around the time it came (it cannot tell before from after); of a job it may not read by
+    the time the database told it, it hears nothing of that time, unless it was sent the job
+    (then its DELETED is due), and later changes are news as ever."""
+    created = timed(job_change("j1", 1, readable=True, operation="insert"), 1)
+    revoked = timed(job_change("j1", 2, readable=False), 2, created)
+    regranted = timed(job_change("j1", 3, readable=True), 3, revoked)
+    before_told = {("jobs", "j1"): revoked}
+    follower = JobEvents(WORKER, {}, lambda change, *event: event, before_told)
+    assert follower.step(created) is None and follower.step(revoked) is None
+    assert not before_told  # let go with its last change
+    assert follower.step(regranted)[:2] == ("UPDATED", "j1")  # after it: news
+    # a job it was sent as CURRENT (at version 1) hears that it may no longer read it
+    sent = JobEvents(WORKER, {"j1": 1}, lambda change, *event: event,
+                     {("jobs", "j1"): revoked})
+    assert sent.step(created) is None  # (not newer than what it was sent)
+    assert sent.step(revoked) == ("DELETED", "j1", None)
+    # a job still readable by then is sent, its creation included (it may be news)
+    readable = JobEvents(WORKER, {}, lambda change, *event: event, {("jobs", "j1"): created})
+    assert readable.step(created)[:2] == ("CREATED", "j1")

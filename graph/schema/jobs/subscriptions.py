@@ -140,7 +140,8 @@ class JobSubscriptions:
                     versions[job.job_id] = job.version
                     yield JobEvent(kind=JobEventKind.CURRENT, job_id=strawberry.ID(job.job_id),
                                    job=job)  # type: ignore[arg-type]  # the model itself
-            async for event in follow(changes, JobEvents(principal, versions, job_event_of),
+            async for event in follow(changes, JobEvents(principal, versions, job_event_of,
+                                                         changes.before_told),
                                       info.context.parking):
                 yield event
 
