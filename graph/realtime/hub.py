@@ -149,6 +149,11 @@ class Subscriber:
             self.hub.unregister(self)
             raise
         self.settled = self.hub.feed.fetches
+        if self.pending and self.queue_size > 0:
+            # what the stream read while it waited is not its lag: a burst written through
+            # another process just before it came (more than the queue holds) dropped it
+            # as SUBSCRIPTION_LAGGING before it had begun
+            self.queue_size += len(self.pending)
         if told is not None and told != self.since and self.pending:
             self.before_told = {(change.collection, change.object_id): change
                                 for change in self.pending if change.written_before(told)}
@@ -177,8 +182,8 @@ class Subscriber:
             return None
         if self.sink is not None:
             return self.sink.receive(change)
-        if 0 < self.queue_size <= len(self.pending):
-            self.fail(lagging())
+        if 0 < self.queue_size <= len(self.pending) and self.settled < math.inf:
+            self.fail(lagging())  # (not while it waits to be let in: see ``__aenter__``)
             return
         self.pending.append(change)
         self._wake()
