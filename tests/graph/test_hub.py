@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -352,3 +353,35 @@ async def test_a_first_subscriber_is_let_in_when_the_database_will_not_tell_its_
             assert hub.feed.probes == 1 and subscriber.since is not None
     finally:
         await hub.stop()
+
+
+@pytest.mark.parametrize(("fresh", "probes"), [(3600.0, 1), (0.0, 2)], ids=["fresh", "stale"])
+async def test_a_subscriber_coming_just_after_a_reply_asks_the_database_nothing(
+        store: Store, mongo_uri: str, monkeypatch: pytest.MonkeyPatch, fresh: float,
+        probes: int) -> None:
+    """While first subscribers keep coming to a process that catches up (a reconnect
+    storm), one who comes within FRESH_SECONDS of the database's last reply takes the time
+    its client was told then: a tester's storm of 2,000 asked 1,230 pings."""
+    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
+    monkeypatch.setattr(changes, "FRESH_SECONDS", fresh)
+    client = make_client(mongo_uri)
+    hub = Hub(client[store.db.name])
+    catch_up = Held(hub.feed, "_catch_up")
+    await hub.start()
+    try:
+        await eventually(lambda: hub.feed._unheard is not None)
+        hub.feed._heard_at = -math.inf  # (the stream's opening was a reply)
+        first = asyncio.create_task(hub.subscribe(collections=["jobs"]).__aenter__())
+        await eventually(lambda: hub.feed.probes == 1 and hub.feed._probe is None)
+        second = asyncio.create_task(hub.subscribe(collections=["jobs"]).__aenter__())
+        await eventually(lambda: len(hub.feed._joiners) == 2)  # both wait for the stream
+        catch_up.gate.set()
+        async with asyncio.timeout(30):
+            entered = await asyncio.gather(first, second)
+        assert hub.feed.probes == probes
+        for subscriber in entered:
+            await subscriber.__aexit__(None, None, None)
+    finally:
+        catch_up.gate.set()
+        await hub.stop()
+        await client.close()
