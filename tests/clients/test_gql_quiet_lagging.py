@@ -16,21 +16,16 @@ Deterministic: A's stream gathers unheard until the subscriber comes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from gql import Client, GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
+from gql import GraphQLRequest
 
-from repository import changes
-from tests.helpers.api_process import api_process
-from tests.helpers.graphql import ALICE, Api, Caller, make_settings
-from tests.helpers.live import DEADLINE, LiveServer, live_server
+from tests.helpers.graphql import ALICE, Api
+from tests.helpers.live import DEADLINE, LiveServer
 from tests.helpers.waiting import eventually
 
-from .conftest import CREATE_JOB, token
+from .conftest import CREATE_JOB, ws_client
 
 BURST = 300
 """More than the default JOBGRAPH_SUBSCRIBER_QUEUE_SIZE (256), in three replies."""
@@ -38,38 +33,11 @@ CREATE_BATCH = """mutation($input: CreateBatchInput!) { createBatch(input: $inpu
 EVERY_JOB = "subscription { jobsChanged(initial: 0) { kind jobId } }"
 
 
-@pytest.fixture
-async def writer(settings: Any, mongo_uri: str, store: Any) -> AsyncIterator[LiveServer]:
-    """Process B, started first (it holds the loops' leases)."""
-    async with api_process(settings, mongo_uri) as server:
-        yield server
-
-
-@pytest.fixture
-async def follower(writer: LiveServer, database_name: str, mongo_uri: str,
-                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveServer]:
-    """Process A, with no loop of its own that reads the database meanwhile, and a stream
-    that, unheard, gathers until a subscriber comes."""
-    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    settings = make_settings(database=database_name, reaper_interval_seconds=3600.0,
-                             history_poll_seconds=60.0, dispatcher=False)
-    async with live_server(settings, mongo_uri) as server:
-        hub = server.app.state.hub
-        await eventually(lambda: hub.feed._unheard is not None)
-        yield server
-
-
-def session(server: LiveServer, settings: Any, caller: Caller) -> Client:
-    return Client(transport=WebsocketsTransport(
-        url=server.ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"Authorization": f"Bearer {token(settings, caller)}"}))
-
-
 async def test_the_first_subscriber_after_a_burst_is_not_dropped_for_older_changes(
         writer: LiveServer, follower: LiveServer, settings: Any) -> None:
     hub = follower.app.state.hub
     async with (httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE * 3) as client,
-                session(follower, settings, ALICE) as alice,
+                ws_client(follower, settings, ALICE) as alice,
                 asyncio.timeout(DEADLINE * 3)):
         b = Api(client, settings)
         # given a batch of 300 jobs created through B, which quiet process A has not read

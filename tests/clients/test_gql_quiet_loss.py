@@ -23,28 +23,19 @@ from typing import Any
 
 import httpx
 import pytest
-from gql import Client, GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
+from gql import GraphQLRequest
 
 from repository import changes
-from tests.helpers.api_process import api_process
-from tests.helpers.graphql import ALICE, BOB, Api, Caller, make_settings
-from tests.helpers.live import DEADLINE, LiveServer, live_server
+from tests.helpers.graphql import ALICE, BOB, Api, Caller
+from tests.helpers.live import DEADLINE, LiveServer
 from tests.helpers.proxy import WireProxy, wire_proxy
 from tests.helpers.waiting import eventually
 
-from .conftest import CREATE_JOB, token
+from .conftest import CREATE_JOB, quiet_process, ws_client
 
 CAROL = Caller("carol")
 LIST = """subscription($type: String) {
   jobsChanged(filter: {jobType: $type}, initial: 0) { kind jobId } }"""
-
-
-@pytest.fixture
-async def writer(settings: Any, mongo_uri: str, store: Any) -> AsyncIterator[LiveServer]:
-    """Process B, started first (it holds the loops' leases)."""
-    async with api_process(settings, mongo_uri) as server:
-        yield server
 
 
 @pytest.fixture
@@ -56,23 +47,12 @@ async def proxy(mongo_uri: str) -> AsyncIterator[WireProxy]:
 @pytest.fixture
 async def follower(writer: LiveServer, proxy: WireProxy, database_name: str,
                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveServer]:
-    """Process A, through the proxy, with no loop of its own that reads the database
-    meanwhile, a stream that gathers unheard until a subscriber comes, and no timer that
-    lets a subscriber in before the test is done (the machine may be slow)."""
+    """Process A through the proxy, and no timer that lets a subscriber in before the test
+    is done (the machine may be slow)."""
     monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
     monkeypatch.setattr(changes, "LET_IN_SECONDS", 30.0)
-    settings = make_settings(database=database_name, reaper_interval_seconds=3600.0,
-                             history_poll_seconds=60.0, dispatcher=False)
-    async with live_server(settings, proxy.uri) as server:
-        hub = server.app.state.hub
-        await eventually(lambda: hub.feed._unheard is not None)
+    async with quiet_process(database_name, proxy.uri) as server:
         yield server
-
-
-def session(server: LiveServer, settings: Any, caller: Caller) -> Client:
-    return Client(transport=WebsocketsTransport(
-        url=server.ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"Authorization": f"Bearer {token(settings, caller)}"}))
 
 
 async def heard_until(subscription: Any, marker: str) -> list[str]:
@@ -96,8 +76,8 @@ async def test_a_job_created_after_a_quiet_process_registered_a_subscription_is_
     # answer held on its way back ("reply"; the database applied it at once)
     ping = proxy.hold("ping", "", request=held == "request")
     async with (httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client,
-                session(follower, settings, CAROL) as carol,
-                session(follower, settings, BOB) as bob, asyncio.timeout(DEADLINE)):
+                ws_client(follower, settings, CAROL) as carol,
+                ws_client(follower, settings, BOB) as bob, asyncio.timeout(DEADLINE)):
         b = Api(client, settings)
         carols: Any = None
         if held == "reply":

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from gql import Client, GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
+from gql import GraphQLRequest
 
-from repository import changes
-from tests.helpers.api_process import api_process
-from tests.helpers.graphql import ALICE, BOB, WORKER, Api, make_settings
-from tests.helpers.live import DEADLINE, LiveServer, live_server
+from tests.helpers.graphql import ALICE, BOB, WORKER, Api
+from tests.helpers.live import DEADLINE, LiveServer
 from tests.helpers.waiting import eventually
 
-from .conftest import CLAIM, CREATE_JOB, LOG, PROGRESS, token
+from .conftest import CLAIM, CREATE_JOB, LOG, PROGRESS, ws_client
 
 CREATE_BATCH = """mutation($input: CreateBatchInput!) { createBatch(input: $input) { batchId } }"""
 CREATE_DOCUMENTATION_JOB = """mutation($input: CreateDocumentationJobInput!) {
@@ -44,35 +40,6 @@ ACCESS = """mutation($b: ID!, $d: ID!, $j: ID!, $a: AccessControlInput!) {
   setBatchAccess(batchId: $b, accessControl: $a) { version }
   setDocumentationJobAccess(jobId: $d, accessControl: $a) { version }
   setJobAccess(jobId: $j, accessControl: $a) { version } }"""
-
-
-@pytest.fixture
-async def writer(settings: Any, mongo_uri: str, store: Any) -> AsyncIterator[LiveServer]:
-    """Process B, started first: it holds the history writer's lease, so process A's
-    client hears nothing of B's writes until its change stream reads them."""
-    async with api_process(settings, mongo_uri) as server:
-        yield server
-
-
-@pytest.fixture
-async def follower(writer: LiveServer, database_name: str, mongo_uri: str,
-                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveServer]:
-    """Process A, with no loop of its own that reads the database meanwhile (reaper,
-    history writer's retries, dispatcher) and a stream that, unheard, gathers until a
-    subscriber comes: the newest cluster time it knows is from before B's writes."""
-    monkeypatch.setattr(changes, "UNHEARD_GATHER_SECONDS", 3600.0)
-    settings = make_settings(database=database_name, reaper_interval_seconds=3600.0,
-                             history_poll_seconds=60.0, dispatcher=False)
-    async with live_server(settings, mongo_uri) as server:
-        hub = server.app.state.hub
-        await eventually(lambda: hub.feed._unheard is not None)
-        yield server
-
-
-def session(server: LiveServer, settings: Any, caller: Any = WORKER) -> Client:
-    return Client(transport=WebsocketsTransport(
-        url=server.ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"Authorization": f"Bearer {token(settings, caller)}"}))
 
 
 def finished(field: str, event: dict[str, Any]) -> bool:
@@ -99,7 +66,7 @@ async def test_a_worker_follows_through_another_process_the_job_it_just_claimed(
                 )["claimJob"]["jobId"] == job_id
         # when the worker follows it through process A and drives it through B
         seen: list[dict[str, Any]] = []
-        async with session(follower, settings) as gql, asyncio.timeout(DEADLINE):
+        async with ws_client(follower, settings) as gql, asyncio.timeout(DEADLINE):
             request = GraphQLRequest(document, variable_values={"id": job_id,
                                                                 "type": job_type})
             async for event in gql.subscribe(request):
@@ -146,7 +113,7 @@ async def test_a_reader_whose_access_came_back_is_not_ended_by_its_revoke_read_l
                   "documentationJobChanged": ("d", "setDocumentationJobAccess")}[field]
         granted = after[target[1]]["version"]
         seen: list[dict[str, Any]] = []
-        async with session(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
+        async with ws_client(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
             request = GraphQLRequest(FOLLOW_EACH[field], variable_values={"id": ids[target[0]]})
             async for event in gql.subscribe(request):
                 seen.append(event[field])
@@ -183,7 +150,7 @@ async def test_a_reader_revoked_before_it_subscribes_hears_nothing_of_that_job(
         # when bob follows that type of job through process A (the job is not among the
         # current ones he is sent), and alice then creates one he may read, through B
         seen: list[dict[str, Any]] = []
-        async with session(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
+        async with ws_client(follower, settings, BOB) as gql, asyncio.timeout(DEADLINE):
             request = GraphQLRequest("""subscription($type: String) {
               jobsChanged(filter: {jobType: $type}, initial: 5) { kind jobId } }""",
                                      variable_values={"type": job_type})
