@@ -461,7 +461,7 @@ class ChangeFeed:
         may be from before the subscriber came or after it (the ping reaches the database
         a round trip later, more in a storm of subscribers): it is all sent (a write after
         it came must not be lost: ``jobsChanged`` with ``initial: 0`` reads no state), and
-        ``Subscriber.before_told`` says which of it a follower may pass over. At most
+        ``follow.last_before_told`` says which of it a follower may pass over. At most
         LET_IN_SECONDS, and at once when the stream closes or fails."""
         if not self.behind:
             return since

@@ -143,10 +143,20 @@ class JobEvents:
         return None if event is None else self.make(change, *event)
 
 
+def last_before_told(changes: Subscriber) -> dict[Any, Change] | None:
+    """The last change of each object queued for ``changes`` written before the database's
+    time it was told on its way in (``Subscriber.told``); None where it was not told."""
+    told = changes.told
+    if told is None:
+        return None
+    return {(change.collection, change.object_id): change
+            for change in changes.pending if change.written_before(told)} or None
+
+
 def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int],
                    before_told: dict[Any, Change]) -> bool:
     """Whether ``change`` is of a job the subscriber was never sent, at or before its last
-    state queued when it came (``Subscriber.before_told``), which it may not read.
+    state queued when it came (``last_before_told``), which it may not read.
 
     A quiet process's first subscriber is sent what was written in the half second or so
     before it came, as it cannot tell those writes from the ones made just after (which

@@ -95,7 +95,6 @@ class Subscriber:
 
     __slots__ = (
         "_waiter",
-        "before_told",
         "collections",
         "error",
         "hub",
@@ -108,6 +107,7 @@ class Subscriber:
         "settled",
         "since",
         "sink",
+        "told",
     )
 
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
@@ -127,13 +127,11 @@ class Subscriber:
         """The cluster time this process had seen when it registered (``ChangeFeed.seen``),
         until ``settled``: a change at or before it, read from the database before the
         reader reads the current state, is older than the subscription (see ``offer``)."""
-        self.before_told: dict[Key, Change] | None = None
+        self.told: Any = None
         """On a process that had heard nothing from the database for a while (its ``since``
-        may be half a second old), the last change of each object it was queued that was
-        written before the time the database told it on its way in (``ChangeFeed.caught_up``):
-        what came between ``since`` and then may be from before it came or after; a
-        follower that knows no state of an object may pass over what it may no longer
-        read by then (``follow.JobEvents``)."""
+        may be half a second old), the database's time it was told on its way in
+        (``ChangeFeed.caught_up``): what came between ``since`` and then may be from before
+        it came or after (``follow.last_before_told``)."""
         self.settled = math.inf
         """The stream's ``fetches`` when the reader was let in: changes read after that
         are all sent."""
@@ -154,9 +152,8 @@ class Subscriber:
             # another process just before it came (more than the queue holds) dropped it
             # as SUBSCRIPTION_LAGGING before it had begun
             self.queue_size += len(self.pending)
-        if told is not None and told != self.since and self.pending:
-            self.before_told = {(change.collection, change.object_id): change
-                                for change in self.pending if change.written_before(told)}
+        if told is not None and told != self.since:
+            self.told = told
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
+from graph.realtime.follow import last_before_told
 from graph.realtime.hub import Hub, Subscriber
 from repository import changes
 from repository.access import Principal
@@ -325,7 +326,7 @@ async def test_subscribers_coming_together_to_a_quiet_process_share_its_time_pro
             await asyncio.gather(*(subscriber.__aenter__() for subscriber in entered))
         assert 1 <= hub.feed.probes <= 2
         # and every one of them knows the job was created before the time it was told
-        assert all(("jobs", job.job_id) in (subscriber.before_told or {})
+        assert all(("jobs", job.job_id) in (last_before_told(subscriber) or {})
                    for subscriber in entered)
         for subscriber in entered:
             await subscriber.__aexit__(None, None, None)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
-from graph.realtime.follow import JobEvents, NewerStates, batch_states
+from graph.realtime.follow import JobEvents, NewerStates, batch_states, last_before_told
 from graph.realtime.hub import Hub
 from graph.schema.jobs.history import lost_access
 from repository import changes
@@ -187,7 +187,8 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
     # when bob subscribes to every job here (the current state shows him none of it), and
     # then a job he may read is created
     async with asyncio.timeout(30), quiet.subscribe(collections=["jobs"]) as changes:
-        follower = JobEvents(bob, {}, lambda change, *event: event, changes.before_told)
+        follower = JobEvents(bob, {}, lambda change, *event: event,
+                             last_before_told(changes))
         marker = await other_process.jobs.create(ALICE, job_type="revoked-marker",
                                                  access_control=readable)
         heard = None

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 
 from graph.engine.sharing import shared_payloads
-from graph.realtime.follow import JobEvents, follow, newer_states
+from graph.realtime.follow import JobEvents, follow, last_before_told, newer_states
 from graph.schema.core.connections import FILTER
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
@@ -141,7 +141,7 @@ class JobSubscriptions:
                     yield JobEvent(kind=JobEventKind.CURRENT, job_id=strawberry.ID(job.job_id),
                                    job=job)  # type: ignore[arg-type]  # the model itself
             async for event in follow(changes, JobEvents(principal, versions, job_event_of,
-                                                         changes.before_told),
+                                                         last_before_told(changes)),
                                       info.context.parking):
                 yield event
 
