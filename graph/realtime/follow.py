@@ -175,7 +175,7 @@ def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int
         return False
     return bool(last.cluster_time is not None and change.cluster_time is not None
                 and change.cluster_time <= last.cluster_time
-                and (last.operation == "delete" or last.document is None
+                and (last.document is None  # (deleted)
                      or not readable_document(principal, last.document, claimable=True)))
 
 

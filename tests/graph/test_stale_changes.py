@@ -222,6 +222,11 @@ def test_of_a_job_hidden_by_the_time_told_only_what_the_subscriber_was_never_sen
                      {("jobs", "j1"): revoked})
     assert sent.step(created) is None  # (not newer than what it was sent)
     assert sent.step(revoked) == ("DELETED", "j1", None)
+    # nor of one deleted by then
+    deleted = timed(dataclasses.replace(job_change("j1", 2, readable=True, operation="delete"),
+                                        document=None), 2, created)
+    gone = JobEvents(WORKER, {}, lambda change, *event: event, {("jobs", "j1"): deleted})
+    assert gone.step(created) is None and gone.step(deleted) is None
     # a job still readable by then is sent, its creation included (it may be news)
     readable = JobEvents(WORKER, {}, lambda change, *event: event, {("jobs", "j1"): created})
     assert readable.step(created)[:2] == ("CREATED", "j1")
