@@ -404,8 +404,11 @@ class ChangeFeed:
         self.listened = True
         """Whether a subscriber of this process listens (``listen``)."""
         self.behind = False
-        """The stream lags by design: while no subscriber listens (changes are read every
-        UNHEARD_GATHER_SECONDS) and until whoever came then is ``caught_up``."""
+        """The stream lags: by design while no subscriber listens (changes are read every
+        UNHEARD_GATHER_SECONDS), or after a burst (its last reply may have left more), and
+        until whoever came then is ``caught_up``: a subscriber let in at once would be
+        sent the backlog, from before it came, as news (a reader revoked through another
+        process just before heard the job's earlier states, then DELETED)."""
         self.issued = 0
         """Replies asked of the database so far (``getMore``, and ``aggregate`` on open)."""
         self.fetches = 0
@@ -417,6 +420,9 @@ class ChangeFeed:
         self._probe: asyncio.Task[None] | None = None
         self._read: tuple[float, Any, bool] = (0, None, False)
         self._heard_at = -math.inf
+        self._lagging = False
+        """Whether the last reply may have left more behind (or brought an old change): the
+        stream lags the flow, and stays ``behind`` until it has caught up."""
         """When a reply of the database last told this process's client its time."""
         """What the stream had read when it last looked at its joiners (``_caught_up``)."""
 
@@ -527,13 +533,14 @@ class ChangeFeed:
                 joiner.target = max(joiner.target, read + 1)
             waiting.append(joiner)
         self._joiners = waiting
-        if not waiting and self.listened:
+        if not waiting and self.listened and not self._lagging:
             self.behind = False
 
     def _stop_waiting(self) -> None:
         """The stream closed or failed: whoever waits is let in (a resumed stream may
         send them changes from before they came, as any lag would; a subscriber must not
         hang while the database is away)."""
+        self._lagging = False
         self._caught_up()
         self.behind = False
 
@@ -656,6 +663,11 @@ class ChangeFeed:
                     self._heard_at = time.monotonic()
                     events, wall = 0, None
                     at_end = event is None and token == before
+                    self._lagging = event is not None and (
+                        1 + (buffered(self._stream) or 0) >= MORE_BEHIND
+                        or lagging(event.get("wallTime")))
+                    if self._lagging:  # a subscriber coming now catches up first
+                        self.behind = True
                 flowing = event is not None
                 if event is None:
                     self.resume_token = token

@@ -28,6 +28,7 @@ from repository.database import Store, make_client
 from repository.errors import ForbiddenError, NotFoundError
 from repository.job_documents import job_from_document, job_to_document
 from repository.models import AccessControl, JobProgress, SecretaryJob, utcnow
+from tests.graph.test_hub import Held
 from tests.helpers.waiting import eventually
 
 ALICE = Principal("alice")
@@ -230,3 +231,54 @@ def test_of_a_job_hidden_by_the_time_told_only_what_the_subscriber_was_never_sen
     # a job still readable by then is sent, its creation included (it may be news)
     readable = JobEvents(WORKER, {}, lambda change, *event: event, {("jobs", "j1"): created})
     assert readable.step(created)[:2] == ("CREATED", "j1")
+
+
+async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothing_of_the_job(
+        other_process: Store, mongo_uri: str, database_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester (breaker14), pre-existing: on a process with subscribers whose
+    stream lags (right after a batch of 1,000 jobs), a reader revoked through another
+    process just before subscribing heard the job's earlier states, then DELETED. A stream
+    whose last reply may have left more now counts as behind: a subscriber coming then
+    catches up first, as on a quiet process."""
+    monkeypatch.setattr(changes, "MORE_BEHIND", 1)  # every reply with a change may leave more
+    monkeypatch.setattr(changes, "FRESH_SECONDS", 0.0)  # (its time from a ping, always)
+    client = make_client(mongo_uri)
+    hub = Hub(Store(client, database_name).db)
+    await hub.start()
+    bob = Principal("bob-lagging")
+    readable = AccessControl(read_access=[bob.user_id], admin_access=[ALICE.user_id])
+    catch_up: Held | None = None
+    try:
+        async with asyncio.timeout(30), hub.subscribe(collections=["batches"]):  # listened
+            # given a stream that read a reply that may have left more, its next request
+            # held (the backlog of a burst)
+            catch_up = Held(hub.feed, "_gather")
+            await other_process.jobs.create(ALICE, job_type="lagging-filler")
+            await asyncio.wait_for(catch_up.reached.wait(), 30)
+            # and a job bob could read, changed, then taken from him, meanwhile
+            job = await other_process.jobs.create(ALICE, job_type="lagging",
+                                                  access_control=readable)
+            await other_process.jobs.set_priority(ALICE, job.job_id, 42)
+            await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
+                admin_access=[ALICE.user_id]))
+            # when bob subscribes to every job here, and the stream goes on
+            joining = asyncio.create_task(hub.subscribe(collections=["jobs"]).__aenter__())
+            await eventually(lambda: hub.count == 2)  # (registered)
+            catch_up.gate.set()
+            changes_ = await joining
+            follower = JobEvents(bob, {}, lambda change, *event: event,
+                                 last_before_told(changes_))
+            marker = await other_process.jobs.create(ALICE, job_type="lagging-marker",
+                                                     access_control=readable)
+            heard = None
+            while heard is None:
+                heard = follower.step(await changes_.next())
+            await changes_.__aexit__(None, None, None)
+        # then the first thing he hears of is the new job: nothing of the one taken from him
+        assert heard[:2] == ("CREATED", marker.job_id)
+    finally:
+        if catch_up is not None:
+            catch_up.gate.set()
+        await hub.stop()
+        await client.close()
