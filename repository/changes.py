@@ -419,12 +419,13 @@ class ChangeFeed:
         """Cluster-time probes asked so far (``caught_up``); one at a time."""
         self._probe: asyncio.Task[None] | None = None
         self._read: tuple[float, Any, bool] = (0, None, False)
-        self._heard_at = -math.inf
-        self._lagging = False
-        """Whether the last reply may have left more behind (or brought an old change): the
-        stream lags the flow, and stays ``behind`` until it has caught up."""
-        """When a reply of the database last told this process's client its time."""
         """What the stream had read when it last looked at its joiners (``_caught_up``)."""
+        self._heard_at = -math.inf
+        """When a reply of the database last told this process's client its time."""
+        self._lagging = False
+        """Whether the last reply may have left more behind (MORE_BEHIND changes or more, or
+        an old change): the stream lags the flow; it asks again at once, gulp or not, and
+        stays ``behind`` until it has caught up."""
 
     def want(self, collection: str, followed: bool) -> None:
         """Someone follows an ON_DEMAND collection now (``followed``), or no one does any
@@ -627,9 +628,7 @@ class ChangeFeed:
         """
         assert self._stream is not None, "open() first"
         flowing = at_end = False
-        events = 0  # in the reply being handed on
         reached: Any = None  # the cluster time of the last change read
-        wall: Any = None  # and its wall time
         try:
             while True:
                 fetching = not buffered(self._stream)  # (None: pymongo does not say)
@@ -650,8 +649,7 @@ class ChangeFeed:
                     # for nothing, as a getMore that found no events leaves ``flowing``
                     # False, unless no subscriber listens (then it always waits, unless
                     # the last reply may have left more behind)
-                    await self._gather(not self.listened and (
-                        events >= MORE_BEHIND or lagging(wall)))
+                    await self._gather(not self.listened and self._lagging)
                 before = position(self._stream)
                 if fetching:
                     self.issued += 1
@@ -661,7 +659,6 @@ class ChangeFeed:
                 if fetching:  # what follows describes this reply alone
                     self.fetches = self.issued
                     self._heard_at = time.monotonic()
-                    events, wall = 0, None
                     at_end = event is None and token == before
                     self._lagging = event is not None and (
                         1 + (buffered(self._stream) or 0) >= MORE_BEHIND
@@ -673,8 +670,7 @@ class ChangeFeed:
                     self.resume_token = token
                     await asyncio.sleep(0)
                     continue
-                events += 1
-                reached, wall = event.get("clusterTime"), event.get("wallTime")
+                reached = event.get("clusterTime")
                 if is_silent(event):  # (a delete's stamp: seen by the hub as a lookup race)
                     self.resume_token = token
                     continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -358,13 +359,20 @@ class HistoryRepository:
     async def count(self, job_id: str) -> int:
         return await self.collection.count_documents({"job_id": job_id})
 
-    async def after(self, job_id: str, seq: int, *, limit: int = AFTER_PAGE
-                    ) -> list[HistoryEntry]:
-        """Up to ``limit`` entries newer than ``seq``, oldest first (a subscription's
-        catching up, a page at a time)."""
-        docs = await self.collection.find({"job_id": job_id, "seq": {"$gt": seq}},
-                                          sort=[("seq", ASCENDING)], limit=limit).to_list()
-        return [entry_from_document(doc) for doc in docs]
+    async def after(self, job_id: str, seq: int) -> AsyncIterator[HistoryEntry]:
+        """Every entry newer than ``seq``, oldest first (a subscription's catching up),
+        read AFTER_PAGE at a time: more than a page may be behind, and a whole history
+        must not be held at once."""
+        while True:
+            docs = await self.collection.find(
+                {"job_id": job_id, "seq": {"$gt": seq}}, sort=[("seq", ASCENDING)],
+                limit=AFTER_PAGE).to_list()
+            for doc in docs:
+                entry = entry_from_document(doc)
+                seq = entry.seq
+                yield entry
+            if len(docs) < AFTER_PAGE:
+                return
 
 
 def entry_from_document(doc: dict[str, Any]) -> HistoryEntry:

@@ -13,7 +13,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
-from graph.schema.jobs import history
+from repository import job_history
 from tests.helpers.graphql import ALICE, BOB, WORKER, Api, Caller
 from tests.helpers.live import DEADLINE, LiveServer
 from tests.helpers.waiting import eventually
@@ -102,7 +102,7 @@ async def test_from_start_sends_every_entry_recorded_so_far_then_each_new_one(
         live: LiveServer, http: Api, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """For a client whose ``history`` query found none (a job just created): one recorded
     before it subscribed is sent too, where ``after: null`` follows only later ones."""
-    monkeypatch.setattr(history, "AFTER_PAGE", 2)  # caught up a page at a time
+    monkeypatch.setattr(job_history, "AFTER_PAGE", 2)  # caught up a page at a time
     job_id = await create_job(http)
     await http.data(CLAIM, {"types": ["pdf"]}, as_=WORKER)
     await http.data(PROGRESS, {"id": job_id, "p": 50}, as_=WORKER)

@@ -18,7 +18,7 @@ import pytest
 from bson import Timestamp
 
 from graph.realtime.follow import JobEvents, NewerStates, batch_states, last_before_told
-from graph.realtime.hub import Hub
+from graph.realtime.hub import Hub, Subscriber
 from graph.schema.jobs.history import lost_access
 from repository import changes
 from repository.access import Principal, readable_document
@@ -78,12 +78,17 @@ async def test_a_workers_job_changed_skips_the_creation_it_could_not_read(
                                                  JobProgress("step", 50, "half"))
         # then the first state it hears is that change's: the creation and the claim,
         # read late, are not news (the creation ended it as NOT_FOUND)
-        heard = None
-        while heard is None:
-            change = await changes.next()
-            heard = follower.step(change)
+        heard = await first_heard(changes, follower)
     assert heard.version == current.version + 1
     assert heard.progress.percent == 50
+
+
+async def first_heard(changes: Subscriber, follower: Any) -> Any:
+    """The first payload ``follower`` makes of the changes ``changes`` is sent."""
+    heard = None
+    while heard is None:
+        heard = follower.step(await changes.next())
+    return heard
 
 
 def job_change(job_id: str, version: int, *, readable: bool,
@@ -192,9 +197,7 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
                              last_before_told(changes))
         marker = await other_process.jobs.create(ALICE, job_type="revoked-marker",
                                                  access_control=readable)
-        heard = None
-        while heard is None:
-            heard = follower.step(await changes.next())
+        heard = await first_heard(changes, follower)
     # then the first thing he hears of is the new job: nothing of the one taken from him
     assert heard[:2] == ("CREATED", marker.job_id)
 
@@ -271,9 +274,7 @@ async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothin
                                  last_before_told(changes_))
             marker = await other_process.jobs.create(ALICE, job_type="lagging-marker",
                                                      access_control=readable)
-            heard = None
-            while heard is None:
-                heard = follower.step(await changes_.next())
+            heard = await first_heard(changes_, follower)
             await changes_.__aexit__(None, None, None)
         # then the first thing he hears of is the new job: nothing of the one taken from him
         assert heard[:2] == ("CREATED", marker.job_id)

@@ -18,12 +18,7 @@ from graph.schema.core.subscribing import subscribe
 from repository.access import Principal, administered_document, readable_document, rights
 from repository.changes import Change
 from repository.errors import ForbiddenError, NotFoundError, ValidationError
-from repository.job_history import (
-    AFTER_PAGE,
-    HistoryEntry,
-    JobHistoryKind,
-    decode_history_cursor,
-)
+from repository.job_history import HistoryEntry, JobHistoryKind, decode_history_cursor
 from repository.job_history import entry_from_document as history_entry_from_document
 from repository.models import SecretaryJob as SecretaryJobModel
 
@@ -154,14 +149,9 @@ class JobHistorySubscriptions:
                 newest, _ = await store.history.page(job_id, 1, None)
                 seq = newest[0].seq if newest else 0
             else:
-                more = True
-                while more:  # a page at a time: more than a page may be behind
-                    entries = await store.history.after(job_id, seq, limit=AFTER_PAGE)
-                    more = len(entries) == AFTER_PAGE
-                    for entry in entries:
-                        seq = entry.seq
-                        yield JobHistoryEntry.of(entry)
-                    del entries  # (held for as long as the subscription otherwise)
+                async for entry in store.history.after(job_id, seq):
+                    seq = entry.seq
+                    yield JobHistoryEntry.of(entry)
             async for change in changes:
                 if change.collection == "jobs":
                     version = lost_access(principal, job_id, change, version)
