@@ -116,7 +116,10 @@ async def test_a_subscriber_that_stops_reading_is_closed_with_subscription_laggi
                                    "payload": bearer(settings, ALICE)})
                 await client.send({"id": "1", "type": "subscribe",
                                    "payload": {"query": FOLLOW, "variables": {"id": job_id}}})
-            await eventually(lambda: hub.count == 2)
+            # each sent its current state (version 1), so parked: registered alone, it may
+            # still be waiting to read it when the first heartbeat lands
+            await eventually(lambda: hub.count == 2 and all(
+                subscriber.sink is not None for subscriber in hub.all_subscribers()))
             # when changes keep coming (more than their buffers hold)
             for _ in range(40):
                 await http.data(HEARTBEAT, {"id": job_id}, as_=WORKER)
