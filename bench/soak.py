@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -59,6 +60,8 @@ FAIL = """mutation($id: ID!) {
   failJob(jobId: $id, error: {code: "SOAK", message: "planned"}, retryable: false) {
     status } }"""
 JOB = """query($id: ID!) { job(jobId: $id) { status claimedBy attempts } }"""
+STEP_NAME = re.compile(r"{\s*(\w+)")
+"""A mutation's field, to name a refused step."""
 SUBSCRIBE = """subscription { jobsChanged(filter: {jobType: "soak"}, initial: 0) {
   kind jobId job { status version accessControl { visibility readAccess } owner } } }"""
 
@@ -78,6 +81,8 @@ class Acknowledged:
 
     claims: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     endings: dict[str, str] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Each job's refused steps (code and message), for a problem to say why."""
 
 
 @dataclass
@@ -145,6 +150,11 @@ async def worker(api: Api, stop: float, created: dict[str, dict[str, Any]], rng:
             if query is ending and not body.get("errors"):
                 acks.endings[job_id] = "FAILED" if ending is FAIL else "COMPLETED"
             if body.get("errors"):
+                step = STEP_NAME.search(query)[1]  # type: ignore[index]
+                acks.refusals[job_id] += [
+                    f"{step}: "
+                    f"{error.get('extensions', {}).get('code')}: {error.get('message')}"
+                    for error in body["errors"]]
                 # Refused: perhaps it happened before an outage cut the answer off.
                 state = (await api.call(JOB, {"id": job_id}, as_="worker"))["data"]["job"]
                 if state is None or state["status"] in TERMINAL:
@@ -274,11 +284,11 @@ async def run(options: Options, log: Any = print) -> Report:
                 report.restarts += 1
             report.lifecycles = sum(await asyncio.gather(*workers))
             report.jobs = len(created)
-            await _drain(api, created)
+            await _drain(api, created, acks)
             await _settle(subscribers, created, api)
             report.events = subscribers.events
             report.retried_calls = api.retried
-            report.problems += await _check(api, created, subscribers)
+            report.problems += await _check(api, created, subscribers, acks)
             report.problems += await _check_acknowledged(api, created, acks)
         finally:
             await subscribers.stop()
@@ -299,13 +309,27 @@ async def _wait_ready(api: Api) -> None:
             await asyncio.sleep(0.1)
 
 
-async def _drain(api: Api, created: dict[str, dict[str, Any]]) -> None:
-    """Finish jobs created but not yet claimed when time ran out."""
+async def _drain(api: Api, created: dict[str, dict[str, Any]], acks: Acknowledged,
+                 deadline: float = 30.0) -> None:
+    """Finish jobs created but not yet claimed when time ran out, until every job has
+    ended or ``deadline`` passed. A claim applied as the database died, whose answer never
+    came, stays PROCESSING until the server's next lease sweep undoes it (every
+    ``JOBGRAPH_REAPER_INTERVAL_SECONDS``, 5 s) and is finished then; a job claimed by no
+    one that stays PROCESSING past the deadline is what the check reports."""
+    end = time.monotonic() + deadline
     while True:
         claimed = (await api.call(CLAIM, as_="worker"))["data"]["claimJob"]
         if claimed is None:
-            return
-        await api.call(COMPLETE, {"id": claimed["jobId"]}, as_="worker")
+            states = await _final_states(api, created)
+            if (all(status in TERMINAL for status, _ in states.values())
+                    or time.monotonic() > end):
+                return
+            await asyncio.sleep(0.5)
+            continue
+        body = await api.call(COMPLETE, {"id": claimed["jobId"]}, as_="worker")
+        acks.refusals[claimed["jobId"]] += [
+            f"completeJob (drain): {error.get('extensions', {}).get('code')}: "
+            f"{error.get('message')}" for error in body.get("errors", [])]
 
 
 async def _final_states(api: Api, created: dict[str, dict[str, Any]]
@@ -333,13 +357,15 @@ async def _settle(subscribers: Subscribers, created: dict[str, dict[str, Any]], 
         await asyncio.sleep(0.2)
 
 
-async def _check(api: Api, created: dict[str, dict[str, Any]], subscribers: Subscribers
-                 ) -> list[str]:
+async def _check(api: Api, created: dict[str, dict[str, Any]], subscribers: Subscribers,
+                 acks: Acknowledged) -> list[str]:
     problems = list(subscribers.errors[:20])
     states = await _final_states(api, created)
     for job_id, (status, _attempts) in states.items():
         if status not in TERMINAL:
-            problems.append(f"job {job_id} ended {status}, not in a terminal state")
+            refused = "; ".join(acks.refusals.get(job_id, [])) or "no step refused"
+            problems.append(f"job {job_id} ended {status}, not in a terminal state "
+                            f"({refused})")
     histories: dict[str, list[str]] = {}
     for member, seen in enumerate(subscribers.seen):
         user = subscribers.users[member]
