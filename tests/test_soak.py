@@ -14,8 +14,9 @@ async def test_soak_short_mode_loses_nothing_across_a_database_kill() -> None:
     if os.environ.get("JOBGRAPH_MONGODB_URI"):
         pytest.skip("the database named by JOBGRAPH_MONGODB_URI is not the suite's to kill")
 
-    report = await run(Options(duration=8, workers=4, subscribers=20, restarts=1),
-                       log=lambda _line: None)
+    # (10 s leases: a claim held for no worker after the kill comes back within the run)
+    report = await run(Options(duration=8, workers=4, subscribers=20, restarts=1,
+                               lease_seconds=10), log=lambda _line: None)
 
     assert report.restarts == 1
     assert report.problems == []
