@@ -92,6 +92,11 @@ class Acknowledged:
     refusals: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     """Each job's refused steps (code and message), for a problem to say why."""
 
+    def refused(self, job_id: str, step: str, body: dict[str, Any]) -> None:
+        self.refusals[job_id] += [
+            f"{step}: {error.get('extensions', {}).get('code')}: {error.get('message')}"
+            for error in body.get("errors") or ()]
+
 
 @dataclass
 class Report:
@@ -158,11 +163,7 @@ async def worker(api: Api, stop: float, created: dict[str, dict[str, Any]], rng:
             if query is ending and not body.get("errors"):
                 acks.endings[job_id] = "FAILED" if ending is FAIL else "COMPLETED"
             if body.get("errors"):
-                step = STEP_NAME.search(query)[1]  # type: ignore[index]
-                acks.refusals[job_id] += [
-                    f"{step}: "
-                    f"{error.get('extensions', {}).get('code')}: {error.get('message')}"
-                    for error in body["errors"]]
+                acks.refused(job_id, STEP_NAME.search(query)[1], body)  # type: ignore[index]
                 # Refused: perhaps it happened before an outage cut the answer off.
                 state = (await api.call(JOB, {"id": job_id}, as_="worker"))["data"]["job"]
                 if state is None or state["status"] in TERMINAL:
@@ -341,9 +342,7 @@ async def _drain(api: Api, created: dict[str, dict[str, Any]], acks: Acknowledge
             await asyncio.sleep(0.5)
             continue
         body = await api.call(COMPLETE, {"id": claimed["jobId"]}, as_="worker")
-        acks.refusals[claimed["jobId"]] += [
-            f"completeJob (drain): {error.get('extensions', {}).get('code')}: "
-            f"{error.get('message')}" for error in body.get("errors", [])]
+        acks.refused(claimed["jobId"], "completeJob (drain)", body)
 
 
 async def _final_states(api: Api, created: dict[str, dict[str, Any]]
