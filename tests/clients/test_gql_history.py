@@ -83,14 +83,8 @@ async def test_a_forged_after_is_refused_as_a_bad_cursor(
     """A sequence number beyond 64 bits must not reach the driver (an internal error)."""
     job_id = await create_job(http)
     forged = base64.urlsafe_b64encode(b"9" * 30).decode().rstrip("=")
-    async with Client(transport=transport(live, settings)) as session:
-        with pytest.raises(TransportQueryError) as refused:
-            async with asyncio.timeout(DEADLINE):
-                async for _ in session.subscribe(GraphQLRequest(
-                        FOLLOW, variable_values={"id": job_id, "after": forged})):
-                    pass
-    assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
-                                                     "field": "after"}
+    assert await refusal(live, settings, FOLLOW, {"id": job_id, "after": forged}) == {
+        "code": "VALIDATION_ERROR", "field": "after"}
 
 
 FROM_START = GraphQLRequest("""subscription($id: ID!, $after: String) {
@@ -128,14 +122,20 @@ async def test_from_start_with_after_is_refused(
         live: LiveServer, http: Api, settings: Any) -> None:
     job_id = await create_job(http)
     cursor = await eventually(lambda: created_cursor(http, job_id))
+    assert await refusal(live, settings, FROM_START, {"id": job_id, "after": cursor}) == {
+        "code": "VALIDATION_ERROR", "field": "fromStart"}
+
+
+async def refusal(live: LiveServer, settings: Any, document: Any, variables: dict[str, Any]
+                  ) -> Any:
+    """The extensions of the one error a subscription is refused with, through gql."""
     async with Client(transport=transport(live, settings)) as session:
         with pytest.raises(TransportQueryError) as refused:
             async with asyncio.timeout(DEADLINE):
                 async for _ in session.subscribe(GraphQLRequest(
-                        FROM_START, variable_values={"id": job_id, "after": cursor})):
+                        document, variable_values=variables)):
                     pass
-    assert refused.value.errors[0]["extensions"] == {"code": "VALIDATION_ERROR",
-                                                     "field": "fromStart"}
+    return refused.value.errors[0]["extensions"]
 
 
 SET_ACCESS = """mutation($id: ID!, $ac: AccessControlInput!) {
