@@ -139,6 +139,22 @@ async def test_start_second_embedded_server_serves_and_stops_cleanly(
     assert server.process is None
 
 
+def test_a_server_stopped_as_soon_as_it_answers_shuts_itself_down(tmp_path: Path) -> None:
+    """A SIGTERM that comes as the server's main thread starts to wait goes unhandled: one
+    stop of about seven right after a start waited out the whole timeout, then killed it."""
+    server = EmbeddedServer(data_dir=tmp_path / "data")
+    for _ in range(10):
+        # given a server that has just begun to answer
+        server.start()
+        process = server.process
+
+        # when it is stopped at once
+        server.stop()
+
+        # then it went by its own shutdown (0), not by the kill after the timeout (-9)
+        assert process is not None and process.returncode == 0
+
+
 async def test_embedded_data_directory_and_log_are_the_owners_only(tmp_path: Path) -> None:
     # given a data directory that does not exist yet, under a parent that does not either
     data_dir = tmp_path / "nested" / "data"
