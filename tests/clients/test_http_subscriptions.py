@@ -199,6 +199,7 @@ async def test_query_limits_apply_to_streams(
     assert [codes(line) for line in lines] == [["QUERY_TOO_COMPLEX"], []]
 
 
+@pytest.mark.slow
 @NODE
 @pytest.mark.parametrize("client", ["graphql-sse", "apollo-multipart"])
 async def test_a_stream_ends_when_its_token_expires(

@@ -260,6 +260,7 @@ async def test_unsupported_accept_is_406(shared_api: Api, accept: str) -> None:
     assert GRAPHQL_RESPONSE in error["message"]
 
 
+@pytest.mark.slow
 async def test_accept_headers_are_not_kept_after_their_requests(shared_api: Api) -> None:
     """Nothing bounds a header's size before the app (uvicorn with httptools took 3 MB
     Accept headers): keeping the last 256 distinct ones kept up to 256 of them alive for

@@ -246,6 +246,7 @@ async def test_a_writer_that_stood_down_saves_nothing_on_stop(
     assert await saved_token(store) == newer
 
 
+@pytest.mark.slow
 async def test_a_backlog_is_written_without_waiting_a_poll_per_reply(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A round reads one reply (at most 101 changes on SecantusDB, fewer when other

@@ -86,6 +86,7 @@ async def _fires(url: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 async def test_a_delivery_cut_off_by_a_killed_process_is_sent_again(
         mongo_uri: str, database_name: str, store: Store) -> None:
     held, release = asyncio.Event(), asyncio.Event()

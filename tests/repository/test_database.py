@@ -139,6 +139,7 @@ async def test_start_second_embedded_server_serves_and_stops_cleanly(
     assert server.process is None
 
 
+@pytest.mark.slow
 def test_a_server_stopped_as_soon_as_it_answers_shuts_itself_down(tmp_path: Path) -> None:
     """A SIGTERM that comes as the server's main thread starts to wait goes unhandled: one
     stop of about seven right after a start waited out the whole timeout, then killed it."""

@@ -159,6 +159,7 @@ async def thousand(
         yield store, expected
 
 
+@pytest.mark.slow
 async def test_list_pages_forward_through_1000_jobs_without_duplicate_or_gap(
     thousand: tuple[Store, list[str]],
 ) -> None:
