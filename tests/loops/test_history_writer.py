@@ -295,12 +295,15 @@ async def test_under_a_flow_of_changes_a_round_writes_a_poll_of_them(
         started = asyncio.get_running_loop().time()
         for _ in range(60):
             await store.jobs.create(ALICE, job_type="flow")
-        elapsed = asyncio.get_running_loop().time() - started
 
-        # then: all are written, a round a poll (a round per change or two without it)
+        # then: all are written, a round a poll (a round per change or two without it),
+        # counted until the last is written (the flow's last rounds come after it), less
+        # the rounds that follow one that may have left more behind (those come at once)
         async def written() -> bool:
             return sum(rounds) >= 60
         await eventually(written)
+        elapsed = asyncio.get_running_loop().time() - started
     finally:
         await writer.stop()
-    assert len(rounds) <= elapsed / 0.25 + 2, (rounds, elapsed)
+    followed_at_once = sum(1 for count in rounds[:-1] if count >= changes.MORE_BEHIND)
+    assert len(rounds) - followed_at_once <= elapsed / 0.25 + 2, (rounds, elapsed)
