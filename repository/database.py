@@ -89,6 +89,7 @@ def _executable() -> str:
 KNOCK_SECONDS = 0.05
 """How often a stopping embedded server's port is knocked on (see ``EmbeddedServer.stop``)."""
 SIGNAL_AGAIN_SECONDS = 0.5
+"""How long a stopping embedded server's port may still answer before it is signalled again."""
 
 
 @dataclass
@@ -145,9 +146,7 @@ class EmbeddedServer:
                         "stop it, or set JOBGRAPH_DATA_DIR to another directory")
                 raise EmbeddedDatabaseError(
                     f"the embedded database exited with code {self.process.returncode}; see {log}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
-            ):
+            if self._answers(timeout=0.5):
                 return
             time.sleep(0.05)
         self.stop()
@@ -177,15 +176,16 @@ class EmbeddedServer:
             now = time.monotonic()
             if now >= deadline:
                 break
-            if self._answers() and now - signalled >= SIGNAL_AGAIN_SECONDS:
+            if self._answers(timeout=KNOCK_SECONDS) and now - signalled >= SIGNAL_AGAIN_SECONDS:
                 process.send_signal(signal.SIGTERM)
                 signalled = now
         process.kill()
         process.wait(timeout)
 
-    def _answers(self) -> bool:
+    def _answers(self, timeout: float) -> bool:
+        """Whether its port takes a connection (which it closes at once)."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=KNOCK_SECONDS):
+            with socket.create_connection((self.host, self.port), timeout=timeout):
                 return True
         except OSError:
             return False
