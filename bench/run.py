@@ -92,6 +92,10 @@ class Bench:
         self.server: subprocess.Popen[bytes] | None = None
         self.server_pid = 0
         self.port = 0
+        self.served = False
+        """Whether the server now running has had a load (a fresh one has not)."""
+        self.peak_rss_kb = 0
+        """The highest peak RSS of the servers stopped so far (each scenario may restart it)."""
         self.results: dict[str, Any] = {}
         self.work = Path(tempfile.mkdtemp(prefix="jobgraph-bench-"))
 
@@ -127,6 +131,7 @@ class Bench:
              "--workers", str(workers)],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.server_pid = self.server.pid
+        self.served = False
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -152,6 +157,8 @@ class Bench:
 
     def stop_server(self) -> None:
         if self.server is not None and self.server.poll() is None:
+            with contextlib.suppress(OSError):
+                self.peak_rss_kb = max(self.peak_rss_kb, memory_kb(self.server_pid)["VmHWM"])
             if 0 < self.server_pid != self.server.pid:  # under py-spy, which writes at the end
                 with contextlib.suppress(OSError):
                     os.kill(self.server_pid, signal.SIGTERM)
@@ -163,6 +170,7 @@ class Bench:
                 self.server.kill()
 
     async def load(self, spec: dict[str, Any], module: str = "bench.load") -> dict[str, Any]:
+        self.served = True
         path = self.work / f"spec-{uuid.uuid4().hex[:6]}.json"
         path.write_bytes(orjson.dumps({"host": "127.0.0.1", "port": self.port,
                                        "server_pid": self.server_pid,
@@ -208,9 +216,9 @@ class Bench:
             if "scaling" in self.scenarios:
                 self.results["scaling"] = await self.scaling_run()
             if "subscriptions" in self.scenarios:
-                # a fresh process, so its memory growth is the subscribers' alone
-                self.results["server"] = {"peak_rss_kb": memory_kb(self.server_pid)["VmHWM"]}
-                if not self.profile_server:
+                # a fresh process (the scaling scenario leaves one), so its memory growth
+                # is the subscribers' alone
+                if self.served and not self.profile_server:
                     self.stop_server()
                     self.start_server()
                 self.results["subscriptions"] = await self.subscription_runs(store)
@@ -225,9 +233,8 @@ class Bench:
                     "large": {"jobs": large_size, **large},
                     "plan": await self.growth_plan(store),
                 }
-            peak = max(memory_kb(self.server_pid)["VmHWM"],
-                       self.results.get("server", {}).get("peak_rss_kb", 0))
-            self.results["server"] = {"peak_rss_kb": peak}
+            self.stop_server()  # its peak too
+            self.results["server"] = {"peak_rss_kb": self.peak_rss_kb}
             if self.embedded is None:  # our own database goes with its directory: a drop
                 await client.drop_database(self.database)  # there took ~24 s of a quick run
             await client.close()
