@@ -86,6 +86,19 @@ class Schema(strawberry.Schema):
     documents: DocumentCache | None = None
     """Parsed and validated documents, shared with the view's express lane."""
 
+    # Strawberry caches these two with ``functools.lru_cache`` on the method, keyed by the
+    # schema itself: the last 128 schemas a process built stayed alive (the test suite
+    # builds one per app: ~1M objects per worker, walked by every full collection). A
+    # dict lookup and a scan of a few directives need no cache.
+    def get_type_by_name(self, name: str) -> Any:  # type: ignore[override]  # an lru_cache there
+        found = self.schema_converter.type_map.get(name)
+        return None if found is None else found.definition
+
+    def get_directive_by_name(self, graphql_name: str) -> Any:  # type: ignore[override]
+        name_of = self.config.name_converter.from_directive
+        return next((directive for directive in self.directives
+                     if name_of(directive) == graphql_name), None)
+
     async def execute(self, query: str | None, variable_values: Any = None,
                       context_value: Any = None, root_value: Any = None,
                       operation_name: str | None = None,
