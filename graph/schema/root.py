@@ -14,6 +14,7 @@ from strawberry.types.graphql import OperationType
 from graph.config.settings import Settings
 from graph.engine.documents import DocumentCache
 from graph.engine.executor import FastExecutor
+from graph.engine.express import SUBSCRIPTIONS, ExpressLane
 from graph.schema.batches.mutations import BatchMutations
 from graph.schema.batches.queries import BatchQueries
 from graph.schema.batches.subscriptions import BatchSubscriptions
@@ -40,6 +41,7 @@ from .core.errors import ErrorCodes
 from .core.json_values import SCALARS as JSON_SCALARS
 from .core.node import node_queries
 from .documentation_jobs.types import fetch_documentation_jobs
+from .express import express_stream
 from .jobs.types import fetch_jobs
 from .queues.types import fetch_queues, fetch_workers
 from .schedules.types import fetch_schedules
@@ -85,6 +87,10 @@ class Subscription(JobSubscriptions, BatchSubscriptions, DocumentationJobSubscri
 class Schema(strawberry.Schema):
     documents: DocumentCache | None = None
     """Parsed and validated documents, shared with the view's express lane."""
+    express: ExpressLane | None = None
+    """Subscriptions of validated documents run through it (``stream``)."""
+    errors: type[ErrorCodes] = ErrorCodes
+    """The extension that codes errors, and records what the express lane runs."""
 
     # Strawberry caches these two with ``functools.lru_cache`` on the method, keyed by the
     # schema itself: the last 128 schemas a process built stayed alive (the test suite
@@ -124,6 +130,26 @@ class Schema(strawberry.Schema):
                                  operation_name, operation_extensions,
                                  EVERY_OPERATION_TYPE)
 
+    async def stream(self, query: str | None, variable_values: Any = None,
+                     context_value: Any = None, root_value: Any = None,
+                     operation_name: str | None = None, operation_extensions: Any = None,
+                     allowed_operation_types: Iterable[OperationType] | None = None) -> Any:
+        """A subscription of a document already validated runs past Strawberry's
+        extensions (``graph/schema/express.py``); anything else as Strawberry runs it."""
+        lane = self.express
+        prepared = None if lane is None or not query else lane.prepared(
+            query, operation_name, SUBSCRIPTIONS)
+        if prepared is not None and (allowed_operation_types is None
+                                     or OperationType.SUBSCRIPTION in allowed_operation_types):
+            operation = prepared[1]
+            return express_stream(lane, self.errors.record, prepared[0],  # type: ignore[arg-type]
+                                  operation.name.value if operation.name else None,
+                                  context_value, root_value, variable_values, operation_name,
+                                  operation_extensions)
+        return await super().stream(query, variable_values, context_value, root_value,
+                                    operation_name, operation_extensions,
+                                    allowed_operation_types)
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already
         logs the unexpected ones (and warns of database outages), expected ones not at all."""
@@ -153,6 +179,8 @@ def build_schema(settings: Settings | None = None,
         execution_context_class=FastExecutor,
     )
     schema.documents = documents
+    schema.express = ExpressLane(schema)
+    schema.errors = errors
     return schema
 
 

@@ -201,6 +201,11 @@ class Observability(ErrorCodes):
         self.stream_codes: list[str] = []
         self.streamed = False
 
+    @staticmethod
+    def record(app_context: Any, name: str | None, operation_type: str, seconds: float,
+               codes: list[str]) -> None:
+        record_operation(app_context, name, operation_type, seconds, codes)
+
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         raised: list[str] = []
@@ -219,9 +224,13 @@ class Observability(ErrorCodes):
                 self._finish(time.perf_counter() - started, raised)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Counted before the result leaves: a transport that ends the stream with it (a
+        refused subscription's ``error``) never resumes this hook."""
         self.streamed = True
-        yield from super().on_stream_result(result)  # codes given before the result leaves
+        self._stream_result_processed = True  # as MaskErrors: codes given before it leaves
+        self._process_stream_result(result)
         self.stream_codes.extend(code_of(e) for e in getattr(result, "errors", None) or ())
+        yield
 
     def _finisher(self, started: float) -> Callable[[list[str]], None]:
         """What records a parked subscription when it ends: only what the record needs,

@@ -98,6 +98,12 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> G
 class ErrorCodes(MaskErrors):
     """Strawberry's MaskErrors, with the domain mapping applied instead of blanket masking."""
 
+    @staticmethod
+    def record(app_context: Any, name: str | None, operation_type: str, seconds: float,
+               codes: list[str]) -> None:
+        """What an operation run past Strawberry's extensions (``graph/schema/express.py``)
+        leaves behind when it ends; the server's extension records it as its own."""
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [client_error(error) for error in errors]
 
