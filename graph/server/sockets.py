@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from contextlib import suppress
 from functools import partial
+from inspect import CORO_CREATED, getcoroutinestate
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -311,10 +312,19 @@ class GraphQLWsHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_start(message)
 
     async def cleanup_operation(self, operation_id: str) -> None:
-        """A parked one is stopped like a running one: it leaves, then ``complete``."""
+        """A parked one is stopped like a running one: it leaves, then ``complete``; so is
+        one whose task had not yet started (``start`` and ``stop`` read at once), which
+        Strawberry cancelled without a word."""
         member = self.parked.pop(operation_id, None)
         if member is None:
+            task = self.tasks.get(operation_id)
+            coroutine = None if task is None else task.get_coro()
+            unstarted = (isinstance(coroutine, Coroutine)
+                         and getcoroutinestate(coroutine) == CORO_CREATED)
             await super().cleanup_operation(operation_id)
+            if unstarted:
+                with suppress(Exception):
+                    await self.send_message({"type": "complete", "id": operation_id})
             return
         member.leave()
         with suppress(Exception):

@@ -204,6 +204,28 @@ async def test_private_job_events_never_reach_an_unrelated_user(
         assert refused.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
 
 
+async def test_a_legacy_stop_read_with_its_start_is_answered_complete(
+    live: Any, http: Api, settings: Any
+) -> None:
+    """graphql-ws: a ``stop`` read in the same go as its ``start`` (the operation's task not
+    yet begun) is answered ``complete``, as a stop of a running or parked one is."""
+    job_id = await create_job(http)
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init",
+                                      "payload": bearer(settings, ALICE)}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        for operation_id in ("validates-the-document", "stopped-at-once"):
+            # (the server reads both messages at once: it shares this event loop)
+            await socket.send(json.dumps({"id": operation_id, "type": "start", "payload": {
+                "query": JOB_CHANGED, "variables": {"id": job_id}}}))
+            await socket.send(json.dumps({"id": operation_id, "type": "stop"}))
+            async with asyncio.timeout(DEADLINE):
+                while True:
+                    message = json.loads(await socket.recv())
+                    if message.get("id") == operation_id and message["type"] == "complete":
+                        break
+
+
 async def test_subscriber_who_loses_read_access_stops_receiving(
     live: Any, http: Api, settings: Any
 ) -> None:
