@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from graph.config.settings import Settings
-from graph.engine.documents import DocumentCache
+from graph.engine.documents import DocumentCache, unnamed_choice
 from graph.engine.executor import FastExecutor
 from graph.engine.express import SUBSCRIPTIONS, ExpressLane
 from graph.schema.batches.mutations import BatchMutations
@@ -117,7 +118,9 @@ class Schema(strawberry.Schema):
                       else allowed_operation_types)
         allowed.discard(OperationType.SUBSCRIPTION)
         return await super().execute(query, variable_values, context_value, root_value,
-                                     operation_name, allowed, operation_extensions)
+                                     operation_name, self._refusable(query, operation_name,
+                                                                     allowed),
+                                     operation_extensions)
 
     async def subscribe(self, query: str | None, variable_values: Any = None,
                         context_value: Any = None, root_value: Any = None,
@@ -148,7 +151,22 @@ class Schema(strawberry.Schema):
                                   operation_extensions)
         return await super().stream(query, variable_values, context_value, root_value,
                                     operation_name, operation_extensions,
-                                    allowed_operation_types)
+                                    self._refusable(query, operation_name,
+                                                    allowed_operation_types))
+
+    def _refusable(self, query: str | None, operation_name: str | None,
+                   allowed: Iterable[OperationType] | None) -> Any:
+        """Every operation type for a document of several operations and no name, which
+        validation refuses as the GraphQL spec says (``unnamed_choice``): Strawberry would
+        first check the type of the first operation against the transport's, and refuse
+        it for that ("queries are not allowed")."""
+        if operation_name is not None or not query or self.documents is None:
+            return allowed
+        try:
+            document = self.documents.parsed(query)[0]
+        except GraphQLError:  # answered by Strawberry's parse, as before
+            return allowed
+        return EVERY_OPERATION_TYPE if unnamed_choice(document) else allowed
 
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Strawberry would log every error with its traceback; ``graph.errors`` already
