@@ -15,8 +15,8 @@ It yields what Strawberry's ``_stream`` yields, so every transport (both WebSock
 protocols, SSE, multipart) reads it unchanged: a ``PreExecutionError`` when graphql-core
 refuses the operation (bad variables, a resolver that raised before its source existed),
 else an ``ExecutionResult`` per event, and one with the error when the source raises.
-``tests/graph/test_express_subscriptions.py`` runs each subscription both ways and compares
-the frames.
+``tests/clients/test_express_subscriptions.py`` runs each subscription both ways and
+compares the frames.
 """
 
 from __future__ import annotations

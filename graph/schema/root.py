@@ -142,10 +142,11 @@ class Schema(strawberry.Schema):
         lane = self.express
         prepared = None if lane is None or not query else lane.prepared(
             query, operation_name, SUBSCRIPTIONS)
-        if prepared is not None and (allowed_operation_types is None
-                                     or OperationType.SUBSCRIPTION in allowed_operation_types):
-            operation = prepared[1]
-            return express_stream(lane, self.errors.record, prepared[0],  # type: ignore[arg-type]
+        if lane is not None and prepared is not None and (
+                allowed_operation_types is None
+                or OperationType.SUBSCRIPTION in allowed_operation_types):
+            document, operation = prepared
+            return express_stream(lane, self.errors.record, document,
                                   operation.name.value if operation.name else None,
                                   context_value, root_value, variable_values, operation_name,
                                   operation_extensions)
