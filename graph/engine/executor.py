@@ -28,7 +28,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 
-from .internals import ExecutionContext, convert_arguments, gather_with_cancel
+from .internals import ExecutionContext, gather_with_cancel
 from .plans import (
     DIRECT,
     GENERIC,
@@ -40,6 +40,7 @@ from .plans import (
     TYPENAME,
     Bail,
     accepts,
+    call_direct,
     compiled_leaves,
     field_kind,
     is_static,
@@ -171,6 +172,8 @@ class FastExecutor(ExecutionContext):
                 kinds[(parent_type.name, field_name)] = kind
             if kind[0] in (LEAF, LEAF_LIST):
                 leaves.append((kind[0], response_name, *kind[1:]))
+            elif kind[0] is DIRECT:  # the call as ``call_direct`` makes it
+                others.append((DIRECT, response_name, field_details_list, kind))
             else:
                 others.append((kind[0], response_name, field_details_list, *kind[1:]))
         fill = compiled_leaves(self._fills, parent_type.name, tuple(grouped_field_set), leaves)
@@ -278,31 +281,14 @@ class FastExecutor(ExecutionContext):
     def _execute_direct(self, parent_type: GraphQLObjectType, source: Any,
                         field_details_list: Any, path: Path, step: tuple[Any, ...]) -> Any:
         """``execute_field`` for a resolver called directly (see ``_direct_call``)."""
-        (_kind, _name, _details, field_def, definition, function, arguments, pass_self,
-         root_name, parent_name, info_name, info_class, convert) = step
+        direct = step[3]
+        field_def = direct[1]
         return_type = field_def.type
         info = self.build_resolve_info(field_def, [details.node for details in
                                                    field_details_list], parent_type, path)
         try:
             raw = self._arguments(field_def, field_details_list[0])
-            strawberry_info = None
-            if convert is None:
-                kwargs = {python: raw[graphql] for graphql, python in arguments
-                          if graphql in raw}
-            elif convert[0] is not None:  # ours: see arguments.py
-                kwargs = convert[0](raw)
-            else:
-                strawberry_info = info_class(_raw_info=info, _field=definition)
-                kwargs = convert_arguments(raw, convert[1], scalar_registry=convert[2],
-                                           config=convert[3], info=strawberry_info)
-            if root_name is not None:
-                kwargs[root_name] = source
-            if parent_name is not None:
-                kwargs[parent_name] = source
-            if info_name is not None:
-                kwargs[info_name] = strawberry_info or info_class(_raw_info=info,
-                                                                  _field=definition)
-            result = function(source, **kwargs) if pass_self else function(**kwargs)
+            result = call_direct(direct, source, info, raw)
             if self.is_awaitable(result):
                 return self.complete_awaitable_value(return_type, field_details_list, info,
                                                      path, result, None)

@@ -16,6 +16,8 @@ from graph.config.settings import Settings
 from graph.engine.documents import DocumentCache, unnamed_choice
 from graph.engine.executor import FastExecutor
 from graph.engine.express import SUBSCRIPTIONS, ExpressLane
+from graph.engine.internals import graphql_schema
+from graph.engine.plans import direct_subscribers
 from graph.schema.batches.mutations import BatchMutations
 from graph.schema.batches.queries import BatchQueries
 from graph.schema.batches.subscriptions import BatchSubscriptions
@@ -198,6 +200,7 @@ def build_schema(settings: Settings | None = None,
         execution_context_class=FastExecutor,
     )
     schema.documents = documents
+    direct_subscribers(graphql_schema(schema), schema)
     schema.express = ExpressLane(schema)
     schema.errors = errors
     return schema

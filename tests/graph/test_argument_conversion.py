@@ -53,3 +53,62 @@ def test_the_fast_conversion_equals_strawberrys(mutation: str, data: Any) -> Non
     assert ours is not None, f"{mutation}: its arguments keep Strawberry's conversion"
     assert converted(ours, raw) == converted(
         convert_arguments, raw, strawberry_arguments, scalar_registry=registry, config=config)
+
+
+SUBSCRIPTIONS = {
+    "jobChanged": ("subscription($id: ID!) { jobChanged(jobId: $id) { jobId } }",
+                   {"id": "job-1"}),
+    "jobsChanged": ("subscription($f: JobSubscriptionFilter, $i: Int!) { "
+                    "jobsChanged(filter: $f, initial: $i) { kind } }",
+                    {"f": {"status": "PENDING", "jobType": "pdf", "batchId": None}, "i": 3}),
+    "batchChanged": ("subscription($id: ID!) { batchChanged(batchId: $id) { batchId } }",
+                     {"id": "batch-1"}),
+    "documentationJobChanged": ("subscription($id: ID!) { documentationJobChanged("
+                                "jobId: $id) { jobId } }", {"id": "doc-1"}),
+    "jobLogs": ("subscription($id: ID!) { jobLogs(jobId: $id, after: 7) { lastSeq } }",
+                {"id": "job-1"}),
+    "jobHistory": ("subscription($id: ID!) { jobHistory(jobId: $id, fromStart: true) "
+                   "{ __typename } }", {"id": "job-1"}),
+}
+
+
+def started_with(subscribe: Any, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a subscription field's source was started with (its frame's locals,
+    before it runs), as graphql-core calls ``subscribe``."""
+    [definition] = parse(query).definitions
+    assert isinstance(definition, OperationDefinitionNode)
+    coerced = get_variable_values(GRAPHQL, definition.variable_definitions or (), variables)
+    assert not isinstance(coerced, list), coerced
+    node = definition.selection_set.selections[0]
+    field_def = GRAPHQL.subscription_type.fields[node.name.value]  # type: ignore[attr-defined]
+    raw_info = object()
+    source = subscribe(None, raw_info, **get_argument_values(field_def, node, coerced))
+    if not hasattr(source, "ag_frame"):  # Strawberry's wrapper: a coroutine around it
+        try:
+            source.send(None)
+        except StopIteration as done:
+            source = done.value
+    found = dict(source.ag_frame.f_locals)
+    info = found.pop("info")
+    assert info._raw_info is raw_info
+    return found
+
+
+def test_subscription_sources_start_with_the_arguments_strawberry_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every subscription field starts its source without Strawberry's wrapper
+    (``direct_subscribers``), with the arguments the wrapper passes."""
+    import graph.schema.root
+
+    monkeypatch.setattr(graph.schema.root, "direct_subscribers", lambda *_: None)
+    wrapped = build_schema()._schema.subscription_type.fields
+    assert set(SUBSCRIPTIONS) == set(GRAPHQL.subscription_type.fields)
+    for name, (query, variables) in SUBSCRIPTIONS.items():
+        direct = GRAPHQL.subscription_type.fields[name].subscribe
+        assert direct is not wrapped[name].subscribe, name
+        ours = started_with(direct, query, variables)
+        theirs = started_with(wrapped[name].subscribe, query, variables)
+        assert ours == theirs, name
+    jobs = started_with(GRAPHQL.subscription_type.fields["jobsChanged"].subscribe,
+                        *SUBSCRIPTIONS["jobsChanged"])
+    assert jobs["filter"].job_type == "pdf" and jobs["initial"] == 3
