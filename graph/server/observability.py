@@ -227,10 +227,11 @@ class Observability(ErrorCodes):
         """Counted before the result leaves: a transport that ends the stream with it (a
         refused subscription's ``error``) never resumes this hook."""
         self.streamed = True
-        self._stream_result_processed = True  # as MaskErrors: codes given before it leaves
-        self._process_stream_result(result)
+        coding = super().on_stream_result(result)
+        next(coding)  # every error coded (ErrorCodes)
         self.stream_codes.extend(code_of(e) for e in getattr(result, "errors", None) or ())
         yield
+        next(coding, None)
 
     def _finisher(self, started: float) -> Callable[[list[str]], None]:
         """What records a parked subscription when it ends: only what the record needs,
