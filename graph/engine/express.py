@@ -34,6 +34,15 @@ QUERIES_AND_MUTATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 SUBSCRIPTIONS = frozenset({OperationType.SUBSCRIPTION})
 
 
+def as_graphql_error(error: BaseException) -> GraphQLError:
+    """An exception as Strawberry reports it (its ``_coerce_error``): a GraphQLError as it
+    is, anything else wrapped."""
+    if isinstance(error, GraphQLError):
+        return error
+    return GraphQLError(str(error), original_error=error if isinstance(error, Exception)
+                        else None)
+
+
 def pick_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     """The operation graphql-core will run; None when it would refuse to pick one."""
     found = None
@@ -85,7 +94,7 @@ class ExpressLane:
             if isawaitable(result):
                 result = await result
         except Exception as exc:  # as Schema.execute: the caller maps (and masks) errors
-            result = ExecutionResult(None, [GraphQLError(str(exc), original_error=exc)])
+            result = ExecutionResult(None, [as_graphql_error(exc)])
         return result
 
     async def subscribe(self, document: DocumentNode, context: Any, root: Any,

@@ -26,12 +26,12 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from graph.engine.express import ExpressLane
+from graph.engine.express import ExpressLane, as_graphql_error
 from graph.realtime.parking import Parked
 
 from .core.errors import client_error, code_of
@@ -60,7 +60,7 @@ async def express_stream(lane: ExpressLane, record: Recorder, document: Document
         try:
             source = await lane.subscribe(document, context, root, variables, name, extensions)
         except Exception as exc:  # as Strawberry's: a result in the stream, not a refusal
-            yield coded(ExecutionResult(data=None, errors=[_graphql_error(exc)]))
+            yield coded(ExecutionResult(data=None, errors=[as_graphql_error(exc)]))
             return
         if isinstance(source, GraphQLExecutionResult):
             yield coded(PreExecutionError(data=None, errors=source.errors))
@@ -70,7 +70,7 @@ async def express_stream(lane: ExpressLane, record: Recorder, document: Document
                 async for result in source:
                     yield coded(ExecutionResult(data=result.data, errors=result.errors))
         except Exception as exc:  # graphql-core lets the source's own errors through
-            yield coded(ExecutionResult(data=None, errors=[_graphql_error(exc)]))
+            yield coded(ExecutionResult(data=None, errors=[as_graphql_error(exc)]))
     except Parked as handed_over:  # goes on without this stream: recorded at its end
         parked = True
         so_far = list(codes)
@@ -82,9 +82,3 @@ async def express_stream(lane: ExpressLane, record: Recorder, document: Document
         if not parked:
             record(context, operation_name, "subscription", time.perf_counter() - started,
                    codes)
-
-
-def _graphql_error(error: Exception) -> GraphQLError:
-    if isinstance(error, GraphQLError):
-        return error
-    return GraphQLError(str(error), original_error=error)

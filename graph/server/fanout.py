@@ -32,9 +32,9 @@ from copy import copy
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
 
 from graph.config.settings import Settings
+from graph.engine.express import as_graphql_error
 from graph.engine.sharing import ENCODINGS
 from graph.realtime.hub import SubscriptionError, lagging
 from graph.realtime.parking import Parked
@@ -314,9 +314,7 @@ class Member:
         if self.ended:
             return
         self.ending = True
-        coded = client_error(error if isinstance(error, GraphQLError)
-                             else GraphQLError(str(error), original_error=error
-                                          if isinstance(error, Exception) else None))
+        coded = client_error(as_graphql_error(error))
         self.write(self.prefix + orjson.dumps({"data": None, "errors": [coded.formatted]})
                    + b"}")
         self.write(self.complete)
