@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections import OrderedDict
@@ -25,13 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import pymongo
 from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
 from .mongo_types import Db
 
-logger = logging.getLogger("jobgraph.changes")
 T = TypeVar("T")
 
 WATCHED = ("jobs", "batches", "documentation_jobs", "job_history")
@@ -72,12 +69,6 @@ once, gulp or not. Not only a full one: SecantusDB answered a fresh burst of 500
 LAGGING_SECONDS = 1.0
 """A reply whose last change is older than this left the stream behind the flow: it asks
 again at once, gulp or not (a gulp must never let the lag grow)."""
-FRESH_SECONDS = 0.05
-"""A first subscriber of a quiet process that comes within this of a reply (a ping's, or
-the stream's while it catches up) takes the time its client was told then instead of
-asking again (``ChangeFeed.caught_up``): a tester's storm of 2,000 subscribers asked 1,230
-pings, each ~0.3 ms of the API's CPU. What was written in between may come as news, as on
-a process with subscribers."""
 LET_IN_SECONDS = 1.0
 """The longest a first subscriber waits for the stream to reach the moment it came (see
 ``ChangeFeed.caught_up``): a database that does not answer must not hold it. Past it, it
@@ -156,12 +147,10 @@ class Joiner:
     since: Any
     """The cluster time the stream must reach (``caught_up``)."""
     admitted: asyncio.Future[None]
-    """Settled when it is let in (or at LET_IN_SECONDS, by a timer)."""
-    probe: int = 0
-    """The first cluster-time probe that may tell it the database's time: one asked after
-    it came (``ChangeFeed.probes``)."""
+    """Settled when it is let in (or after a while, by a timer)."""
     told: bool = False
-    """Whether that probe has answered (``since`` is then the later of the two times)."""
+    """Whether the reply ``target`` has told it the database's time (``since`` is then the
+    later of the two times)."""
 
 
 class ChangeHistoryLost(Exception):
@@ -415,13 +404,6 @@ class ChangeFeed:
         """Replies read so far: a change handed on while this is N came in one of them."""
         self._unheard: asyncio.Future[None] | None = None
         self._joiners: list[Joiner] = []
-        self.probes = 0
-        """Cluster-time probes asked so far (``caught_up``); one at a time."""
-        self._probe: asyncio.Task[None] | None = None
-        self._read: tuple[float, Any, bool] = (0, None, False)
-        """What the stream had read when it last looked at its joiners (``_caught_up``)."""
-        self._heard_at = -math.inf
-        """When a reply of the database last told this process's client its time."""
         self._lagging = False
         """Whether the last reply may have left more behind (MORE_BEHIND changes or more, or
         an old change): the stream lags the flow; it asks again at once, gulp or not, and
@@ -456,83 +438,68 @@ class ChangeFeed:
         """Returns once the stream has read every change visible in the database when this
         was called, as far as it can tell, so that a subscriber let in then is not sent
         older ones as news; returns the database's time it caught up to. At once, with
-        ``since``, unless the stream is ``behind``.
-
-        Then ``since`` (the newest cluster time this process's client had been told) may
-        be half a second old or more: a quiet process hears nothing from the database. So
-        the database is asked its time (a ``ping``, one at a time for everyone who comes
-        meanwhile), and the subscriber is let in once a reply asked after it came has been
-        handed on and the stream has reached that time (an event at or after it, or a
-        MongoDB resume token past it) or the end of what the database holds (a reply with
-        nothing, its position unmoved). What was written between ``since`` and that time
-        may be from before the subscriber came or after it (the ping reaches the database
-        a round trip later, more in a storm of subscribers): it is all sent (a write after
-        it came must not be lost: ``jobsChanged`` with ``initial: 0`` reads no state), and
-        ``follow.last_before_told`` says which of it a follower may pass over. At most
-        LET_IN_SECONDS, and at once when the stream closes or fails."""
+        None, unless the stream is ``behind``; at most LET_IN_SECONDS (see ``join``)."""
         if not self.behind:
-            return since
-        loop = asyncio.get_running_loop()
-        joiner = Joiner(self.issued + 1, since, loop.create_future(), self.probes + 1)
-        self._joiners.append(joiner)
-        if since is not None and time.monotonic() - self._heard_at <= FRESH_SECONDS:
-            joiner.told = True  # as good as a ping's (a storm of subscribers asks no more)
-        else:
-            self._ask_time()
-        timer = loop.call_later(LET_IN_SECONDS, _settle, joiner.admitted)
-        try:
-            await joiner.admitted
-        finally:
-            timer.cancel()
+            return None
+        joiner = self.join(since, LET_IN_SECONDS)
+        await joiner.admitted
         return joiner.since
 
-    def _ask_time(self) -> None:
-        """Asks the database its cluster time, unless a probe is under way (whoever came
-        since it was asked waits for the next one, asked when it answers)."""
-        if self._probe is None:
-            self.probes += 1
-            self._probe = asyncio.create_task(self._told(self.probes),
-                                              name="jobgraph-cluster-time")
+    def join(self, since: Any, seconds: float) -> Joiner:
+        """A ``Joiner`` whose ``admitted`` settles once the stream has caught up with the
+        moment this was called, or after ``seconds`` (a database that does not answer must
+        not hold anyone), or at once when the stream closes or fails; its ``since`` is then
+        the database's time it caught up to. Awaited by a subscriber that comes while the
+        stream is ``behind``; one that is let in at once may hold back its changes until
+        then (``Subscriber.window``).
 
-    async def _told(self, probe: int) -> None:
-        time_now: Any = None
-        try:
-            with pymongo.timeout(LET_IN_SECONDS):
-                reply = await self.db.command("ping")
-            time_now = (reply.get("$clusterTime") or {}).get("clusterTime")
-            self._heard_at = time.monotonic()
-        except PyMongoError as exc:  # let in by the stream (or the timer) alone, as before
-            logger.debug("cluster time probe failed: %s", exc)
-        finally:
-            self._probe = None
-        for joiner in self._joiners:
-            if joiner.probe <= probe and not joiner.told:
-                joiner.since, joiner.told = later(joiner.since, time_now), True
-        if any(not joiner.told for joiner in self._joiners):
-            self._ask_time()
-        self._caught_up(*self._read)
+        ``since`` (the newest cluster time this process's client had been told) may be
+        half a second old or more (a quiet process hears nothing from the database), or
+        older than what a lagging stream will read next. The database's time is told by
+        the first reply to a request asked after this call (every reply carries it): the
+        stream's next ``getMore``, which waits CATCH_UP_AWAIT_MS at most while anyone
+        waits (no request of its own, however many come). It caught up once that reply
+        has been handed on and the stream has reached that time (an event at or after
+        it, or a MongoDB resume token past it) or the end of what the database holds (a
+        reply with nothing, its position unmoved). What was written between ``since`` and
+        that time may be from before the subscriber came or after it: it is all sent (a
+        write after it came must not be lost: ``jobsChanged`` with ``initial: 0`` reads
+        no state), and ``Subscriber.before_told`` says which of it a follower may pass
+        over."""
+        loop = asyncio.get_running_loop()
+        joiner = Joiner(self.issued + 1, since, loop.create_future())
+        self._joiners.append(joiner)
+        timer = loop.call_later(seconds, _settle, joiner.admitted)
+        joiner.admitted.add_done_callback(lambda _: timer.cancel())
+        return joiner
 
     def _caught_up(self, read: float = math.inf, reached: Any = None,
                    at_end: bool = True) -> None:
-        """Every reply up to ``read`` is handed on, the stream has read up to cluster time
+        """Every reply up to ``read`` is handed on (the last of them has told this
+        process's client the database's time), the stream has read up to cluster time
         ``reached``, and ``at_end`` says whether the last reply found the end: lets in
-        whoever waited for no more (and was told the database's time: ``_told``); the
-        others need the next reply. With none left waiting and a subscriber listening, the
-        stream keeps up again."""
-        if read != math.inf:
-            self._read = (read, reached, at_end)
+        whoever waited for no more; the others need the next reply. With none left
+        waiting and a subscriber listening, the stream keeps up again."""
+        told: Any = _UNKNOWN
         waiting = []
         for joiner in self._joiners:
             if joiner.admitted.done():  # (let in by its timer, or gone)
                 continue
-            if read == math.inf or (joiner.told and joiner.target <= read and (
-                    at_end or joiner.since is None
-                    or (reached is not None and reached >= joiner.since))):
+            if read == math.inf:
                 _settle(joiner.admitted)
                 continue
-            if joiner.told:
-                joiner.target = max(joiner.target, read + 1)
-            waiting.append(joiner)
+            if joiner.target > read:
+                waiting.append(joiner)
+                continue
+            if not joiner.told:
+                if told is _UNKNOWN:
+                    told = self.seen()
+                joiner.since, joiner.told = later(joiner.since, told), True
+            if at_end or joiner.since is None or (
+                    reached is not None and reached >= joiner.since):
+                _settle(joiner.admitted)
+            else:
+                waiting.append(joiner)
         self._joiners = waiting
         if not waiting and self.listened and not self._lagging:
             self.behind = False
@@ -607,9 +574,6 @@ class ChangeFeed:
 
     async def close(self) -> None:
         self._stop_waiting()
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            probe.cancel()
         await self._close_stream()
 
     async def _close_stream(self) -> None:
@@ -632,7 +596,7 @@ class ChangeFeed:
         try:
             while True:
                 fetching = not buffered(self._stream)  # (None: pymongo does not say)
-                if fetching and self.behind:  # every reply read so far is handed on
+                if fetching and (self.behind or self._joiners):  # (all read is handed on)
                     self._caught_up(self.fetches,
                                     later(reached, token_time(position(self._stream))), at_end)
                 if self.wanted and self.collections() != self.watched:
@@ -653,12 +617,11 @@ class ChangeFeed:
                 before = position(self._stream)
                 if fetching:
                     self.issued += 1
-                event = await (self._catch_up() if fetching and self.behind
+                event = await (self._catch_up() if fetching and (self.behind or self._joiners)
                                else self._stream.try_next())
                 token = position(self._stream)
                 if fetching:  # what follows describes this reply alone
                     self.fetches = self.issued
-                    self._heard_at = time.monotonic()
                     at_end = event is None and token == before
                     self._lagging = event is not None and (
                         1 + (buffered(self._stream) or 0) >= MORE_BEHIND
@@ -686,8 +649,8 @@ class ChangeFeed:
             self._stop_waiting()
 
     async def _catch_up(self) -> dict[str, Any] | None:
-        """A ``getMore`` while the stream is ``behind``, waiting only CATCH_UP_AWAIT_MS for
-        a change when none is there: a subscriber may wait for it (``caught_up``). pymongo
+        """A ``getMore`` while the stream is ``behind`` or a subscriber waits for it to catch
+        up (``join``), waiting only CATCH_UP_AWAIT_MS for a change when none is there. pymongo
         has no public way to set one ``getMore``'s wait; without it, the usual."""
         cursor: Any = getattr(self._stream, "_cursor", None)
         if not hasattr(cursor, "_max_await_time_ms"):

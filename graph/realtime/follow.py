@@ -39,7 +39,7 @@ async def follow(changes: Subscriber, follower: Follower, parking: Parking | Non
     went through here, every later one goes through the same ``step`` for it."""
     while True:
         if (parking is not None and not changes.pending and changes.error is None
-                and parking.can_park()):
+                and changes.window is None and parking.can_park()):
             raise Parked(parking, changes, follower)
         payload = follower.step(await changes.next())
         if payload is not None:
@@ -143,28 +143,18 @@ class JobEvents:
         return None if event is None else self.make(change, *event)
 
 
-def last_before_told(changes: Subscriber) -> dict[Any, Change] | None:
-    """The last change of each object queued for ``changes`` written before the database's
-    time it was told on its way in (``Subscriber.told``); None where it was not told."""
-    told = changes.told
-    if told is None:
-        return None
-    return {(change.collection, change.object_id): change
-            for change in changes.pending if change.written_before(told)} or None
-
-
 def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int],
                    before_told: dict[Any, Change]) -> bool:
     """Whether ``change`` is of a job the subscriber was never sent, at or before its last
-    state queued when it came (``last_before_told``), which it may not read.
+    state written before it came (``Subscriber.before_told``), which it may not read.
 
-    A quiet process's first subscriber is sent what was written in the half second or so
-    before it came, as it cannot tell those writes from the ones made just after (which
-    must not be lost); a reader whose access was taken through another process then was
-    sent the job's earlier states, then DELETED. Of a job it may no longer read by then,
-    and was never sent, it now hears nothing of that time; later changes are news as
-    ever. (A document's changes are in the order they were made: a hole in the oplog, a
-    write visible late, is between different documents.)"""
+    A subscriber is sent what the stream reads after it came, as it cannot tell writes
+    made just before (which a quiet or lagging stream reads late) from the ones made just
+    after (which must not be lost); a reader whose access was taken through another
+    process then was sent the job's earlier states, then DELETED. Of a job it may no
+    longer read by then, and was never sent, it now hears nothing of that time; later
+    changes are news as ever. (A document's changes are in the order they were made: a
+    hole in the oplog, a write visible late, is between different documents.)"""
     key = (change.collection, change.object_id)
     last = before_told.get(key)
     if last is None:

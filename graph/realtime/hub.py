@@ -24,6 +24,7 @@ from repository.changes import (
     ChangeFeed,
     ChangeHistoryLost,
     ChangeStreamsUnsupported,
+    Joiner,
 )
 from repository.database import Database, DatabaseError
 from repository.errors import CodedError, ErrorCode
@@ -32,6 +33,13 @@ logger = logging.getLogger("jobgraph.hub")
 
 Key = tuple[str, Any]
 Predicate = Callable[[Change], bool]
+
+WINDOW_SECONDS = 5.0
+"""The longest a subscriber that must know what was written before it came
+(``Subscriber.before_told``) holds back its changes until the stream has read up to then:
+after a burst written through another process the stream lags by a second or more (it
+reads about 4,000 changes a second on 2 cores), and a database that does not answer must
+not hold it. Past it, what the stream had not read by then is sent as news."""
 
 
 class Flush(Protocol):
@@ -95,6 +103,7 @@ class Subscriber:
 
     __slots__ = (
         "_waiter",
+        "before_told",
         "collections",
         "error",
         "hub",
@@ -107,12 +116,12 @@ class Subscriber:
         "settled",
         "since",
         "sink",
-        "told",
+        "window",
     )
 
     def __init__(self, hub: Hub, keys: Iterable[Key], collections: Iterable[str],
-                 predicate: Predicate | None, queue_size: int, owner: str | None = None
-                 ) -> None:
+                 predicate: Predicate | None, queue_size: int, owner: str | None = None,
+                 before_told: bool = False) -> None:
         self.hub = hub
         self.owner = owner
         """The user it counts against (None: anonymous callers, counted together)."""
@@ -127,11 +136,19 @@ class Subscriber:
         """The cluster time this process had seen when it registered (``ChangeFeed.seen``),
         until ``settled``: a change at or before it, read from the database before the
         reader reads the current state, is older than the subscription (see ``offer``)."""
-        self.told: Any = None
-        """On a process that had heard nothing from the database for a while (its ``since``
-        may be half a second old), the database's time it was told on its way in
-        (``ChangeFeed.caught_up``): what came between ``since`` and then may be from before
-        it came or after (``follow.last_before_told``)."""
+        self.before_told: dict[Any, Change] | None = {} if before_told else None
+        """For a subscription that reads no state of most objects it hears of (a filtered
+        list), which cannot tell old news by version: the last change of each object
+        written before the database's time it was told on its way in, once it knows
+        (``follow.hidden_by_then``). The stream may be behind when it comes (a quiet process
+        reads changes twice a second; a listened one may lag after a burst, or by a reply
+        under way), so what it sends next may be from before the subscriber came, written
+        through another process: then a reader whose access was taken just before heard
+        the job's earlier states, then DELETED. Filled in place (a follower holds it)."""
+        self.window: Joiner | None = None
+        """While set, the changes queued are held back from the reader: the stream has yet
+        to reach the database's time when it came (``before_told``); a subscriber that
+        need not know is let in at once, not kept from reading the current state."""
         self.settled = math.inf
         """The stream's ``fetches`` when the reader was let in: changes read after that
         are all sent."""
@@ -147,14 +164,28 @@ class Subscriber:
             self.hub.unregister(self)
             raise
         self.settled = self.hub.feed.fetches
+        if self.before_told is not None and told is None:
+            self.window = self.hub.feed.join(self.since, WINDOW_SECONDS)
+        else:
+            self._told(told)
+        return self
+
+    def _told(self, told: Any) -> None:
+        """The stream has read up to the database's time ``told`` (None: unknown)."""
         if self.pending and self.queue_size > 0:
             # what the stream read while it waited is not its lag: a burst written through
             # another process just before it came (more than the queue holds) dropped it
             # as SUBSCRIPTION_LAGGING before it had begun
             self.queue_size += len(self.pending)
-        if told is not None and told != self.since:
-            self.told = told
-        return self
+        if self.before_told is not None and told is not None:
+            self.before_told.update(((change.collection, change.object_id), change)
+                                    for change in self.pending
+                                    if change.written_before(told))
+
+    async def _wait_until_told(self, window: Joiner) -> None:
+        await window.admitted
+        self.window = None
+        self._told(window.since)
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.hub.unregister(self)
@@ -179,8 +210,9 @@ class Subscriber:
             return None
         if self.sink is not None:
             return self.sink.receive(change)
-        if 0 < self.queue_size <= len(self.pending) and self.settled < math.inf:
-            self.fail(lagging())  # (not while it waits to be let in: see ``__aenter__``)
+        if (0 < self.queue_size <= len(self.pending) and self.settled < math.inf
+                and self.window is None):
+            self.fail(lagging())  # (not while it waits to be let in: see ``_told``)
             return
         self.pending.append(change)
         self._wake()
@@ -201,6 +233,8 @@ class Subscriber:
             waiter.set_result(None)
 
     async def next(self) -> Change:
+        if self.window is not None:
+            await self._wait_until_told(self.window)
         while True:
             if self.error is not None:
                 raise self.error
@@ -356,11 +390,14 @@ class Hub:
         collections: Iterable[str] = (),
         predicate: Predicate | None = None,
         owner: str | None = None,
+        before_told: bool = False,
     ) -> Subscriber:
         """``async with hub.subscribe(...) as changes``: registered on entry, before the
         caller reads the current state; removed on exit, whatever happens. ``owner`` is
-        the user it counts against; None for an anonymous caller."""
-        return Subscriber(self, keys, collections, predicate, self.queue_size, owner)
+        the user it counts against; None for an anonymous caller. ``before_told``: see
+        ``Subscriber.before_told``."""
+        return Subscriber(self, keys, collections, predicate, self.queue_size, owner,
+                          before_told)
 
     def register(self, subscriber: Subscriber) -> None:
         if not self.supported:
@@ -403,6 +440,9 @@ class Hub:
         if not subscriber.registered:
             return
         subscriber.registered = False
+        window = subscriber.window
+        if window is not None and not window.admitted.done():
+            window.admitted.set_result(None)  # (no longer waited for by the stream)
         self.count -= 1
         if not self.count:
             self.feed.listen(False)

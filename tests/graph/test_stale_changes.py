@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
-from graph.realtime.follow import JobEvents, NewerStates, batch_states, last_before_told
+from graph.realtime.follow import JobEvents, NewerStates, batch_states
 from graph.realtime.hub import Hub, Subscriber
 from graph.schema.jobs.history import lost_access
 from repository import changes
@@ -192,9 +192,10 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
         admin_access=[ALICE.user_id]))
     # when bob subscribes to every job here (the current state shows him none of it), and
     # then a job he may read is created
-    async with asyncio.timeout(30), quiet.subscribe(collections=["jobs"]) as changes:
+    async with (asyncio.timeout(30),
+                quiet.subscribe(collections=["jobs"], before_told=True) as changes):
         follower = JobEvents(bob, {}, lambda change, *event: event,
-                             last_before_told(changes))
+                             changes.before_told)
         marker = await other_process.jobs.create(ALICE, job_type="revoked-marker",
                                                  access_control=readable)
         heard = await first_heard(changes, follower)
@@ -245,7 +246,6 @@ async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothin
     whose last reply may have left more now counts as behind: a subscriber coming then
     catches up first, as on a quiet process."""
     monkeypatch.setattr(changes, "MORE_BEHIND", 1)  # every reply with a change may leave more
-    monkeypatch.setattr(changes, "FRESH_SECONDS", 0.0)  # (its time from a ping, always)
     client = make_client(mongo_uri)
     hub = Hub(Store(client, database_name).db)
     await hub.start()
@@ -266,12 +266,13 @@ async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothin
             await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
                 admin_access=[ALICE.user_id]))
             # when bob subscribes to every job here, and the stream goes on
-            joining = asyncio.create_task(hub.subscribe(collections=["jobs"]).__aenter__())
+            joining = asyncio.create_task(
+                hub.subscribe(collections=["jobs"], before_told=True).__aenter__())
             await eventually(lambda: hub.count == 2)  # (registered)
             catch_up.gate.set()
             changes_ = await joining
             follower = JobEvents(bob, {}, lambda change, *event: event,
-                                 last_before_told(changes_))
+                                 changes_.before_told)
             marker = await other_process.jobs.create(ALICE, job_type="lagging-marker",
                                                      access_control=readable)
             heard = await first_heard(changes_, follower)

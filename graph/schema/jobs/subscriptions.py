@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 
 from graph.engine.sharing import shared_payloads
-from graph.realtime.follow import JobEvents, follow, last_before_told, newer_states
+from graph.realtime.follow import JobEvents, follow, newer_states
 from graph.schema.core.connections import FILTER
 from graph.schema.core.context import Info
 from graph.schema.core.subscribing import subscribe
@@ -132,7 +132,8 @@ class JobSubscriptions:
             return (change.previous is None and change.operation != "insert"
                     and job_filter.may_have_matched(change.changed))
 
-        async with subscribe(info, collections=["jobs"], predicate=relevant) as changes:
+        async with subscribe(info, collections=["jobs"], predicate=relevant,
+                             before_told=True) as changes:
             versions: dict[str, int] = {}
             if initial:
                 page = await store.jobs.list(principal, job_filter, PageRequest(first=initial))
@@ -141,7 +142,7 @@ class JobSubscriptions:
                     yield JobEvent(kind=JobEventKind.CURRENT, job_id=strawberry.ID(job.job_id),
                                    job=job)  # type: ignore[arg-type]  # the model itself
             async for event in follow(changes, JobEvents(principal, versions, job_event_of,
-                                                         last_before_told(changes)),
+                                                         changes.before_told),
                                       info.context.parking):
                 yield event
 
