@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import bson
 from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -114,21 +115,32 @@ def lagging(wall: Any) -> bool:
 
 
 def token_time(token: Any) -> Any:
-    """The cluster time a MongoDB resume token stands at (a ``Timestamp``), or None.
+    """The cluster time a resume token stands at (a ``Timestamp``), or None where it does
+    not say.
 
-    The token is opaque by contract, but MongoDB's (4.2 on) start with the timestamp's
-    type byte (130) and the timestamp, big-endian; an empty reply's token moves with the
-    oplog, unwatched writes included, which no event's ``clusterTime`` tells. Any other
-    token (SecantusDB's; its empty reply's token carries a fresh time wherever its scan
-    stopped) says nothing here."""
+    The token is opaque by contract, but an empty reply's token moves with the oplog,
+    unwatched writes included, which no event's ``clusterTime`` tells. MongoDB's (4.2 on)
+    start with the timestamp's type byte (130) and the timestamp, big-endian;
+    SecantusDB's are a BSON document whose ``t`` is the time of the oplog entry its scan
+    stopped at (at most 400 entries a ``getMore``)."""
     data = token.get("_data") if isinstance(token, dict) else None
-    if not isinstance(data, str) or len(data) < 18 or not data.startswith("82"):
+    if not isinstance(data, str) or len(data) < 18:
         return None
+    if not data.startswith("82"):
+        return _secantus_token_time(data)
     try:
         value = int(data[2:18], 16)
     except ValueError:
         return None
     return Timestamp(value >> 32, value & 0xFFFFFFFF)
+
+
+def _secantus_token_time(data: str) -> Any:
+    try:
+        found = bson.decode(bytes.fromhex(data)).get("t")
+    except (ValueError, bson.errors.BSONError):
+        return None
+    return found if isinstance(found, Timestamp) else None
 
 
 def later(first: Any, second: Any) -> Any:
@@ -151,6 +163,12 @@ class Joiner:
     told: bool = False
     """Whether the reply ``target`` has told it the database's time (``since`` is then the
     later of the two times)."""
+    caught: bool = False
+    """Whether it was let in because the stream caught up (not by its timer, nor because
+    the stream closed or failed)."""
+    holds: bool = False
+    """Whether no one awaits it to go on (``Subscriber.window``): it stays while the
+    stream is away, until the resumed stream catches up."""
 
 
 class ChangeHistoryLost(Exception):
@@ -434,24 +452,25 @@ class ChangeFeed:
             return None
         return found.get("clusterTime") if isinstance(found, dict) else None
 
-    async def caught_up(self, since: Any = None) -> Any:
+    async def caught_up(self, since: Any = None) -> Joiner | None:
         """Returns once the stream has read every change visible in the database when this
         was called, as far as it can tell, so that a subscriber let in then is not sent
-        older ones as news; returns the database's time it caught up to. At once, with
-        None, unless the stream is ``behind``; at most LET_IN_SECONDS (see ``join``)."""
+        older ones as news: the ``Joiner`` that waited (``caught``, or let in by its timer
+        after LET_IN_SECONDS; see ``join``). At once, with None, unless the stream is
+        ``behind``."""
         if not self.behind:
             return None
         joiner = self.join(since, LET_IN_SECONDS)
         await joiner.admitted
-        return joiner.since
+        return joiner
 
-    def join(self, since: Any, seconds: float) -> Joiner:
+    def join(self, since: Any, seconds: float, holds: bool = False) -> Joiner:
         """A ``Joiner`` whose ``admitted`` settles once the stream has caught up with the
         moment this was called, or after ``seconds`` (a database that does not answer must
         not hold anyone), or at once when the stream closes or fails; its ``since`` is then
         the database's time it caught up to. Awaited by a subscriber that comes while the
         stream is ``behind``; one that is let in at once may hold back its changes until
-        then (``Subscriber.window``).
+        then (``Subscriber.window``): ``holds``, it stays while the stream is away.
 
         ``since`` (the newest cluster time this process's client had been told) may be
         half a second old or more (a quiet process hears nothing from the database), or
@@ -467,7 +486,7 @@ class ChangeFeed:
         no state), and ``Subscriber.before_told`` says which of it a follower may pass
         over."""
         loop = asyncio.get_running_loop()
-        joiner = Joiner(self.issued + 1, since, loop.create_future())
+        joiner = Joiner(self.issued + 1, since, loop.create_future(), holds=holds)
         self._joiners.append(joiner)
         timer = loop.call_later(seconds, _settle, joiner.admitted)
         joiner.admitted.add_done_callback(lambda _: timer.cancel())
@@ -486,7 +505,10 @@ class ChangeFeed:
             if joiner.admitted.done():  # (let in by its timer, or gone)
                 continue
             if read == math.inf:
-                _settle(joiner.admitted)
+                if joiner.holds:
+                    waiting.append(joiner)  # (for the resumed stream)
+                else:
+                    _settle(joiner.admitted)
                 continue
             if joiner.target > read:
                 waiting.append(joiner)
@@ -497,6 +519,7 @@ class ChangeFeed:
                 joiner.since, joiner.told = later(joiner.since, told), True
             if at_end or joiner.since is None or (
                     reached is not None and reached >= joiner.since):
+                joiner.caught = True
                 _settle(joiner.admitted)
             else:
                 waiting.append(joiner)
@@ -505,9 +528,9 @@ class ChangeFeed:
             self.behind = False
 
     def _stop_waiting(self) -> None:
-        """The stream closed or failed: whoever waits is let in (a resumed stream may
-        send them changes from before they came, as any lag would; a subscriber must not
-        hang while the database is away)."""
+        """The stream closed or failed: whoever waits is let in (a subscriber must not
+        hang while the database is away); one that only holds back its changes holds
+        them until the resumed stream catches up (there are none meanwhile)."""
         self._lagging = False
         self._caught_up()
         self.behind = False

@@ -159,10 +159,16 @@ def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int
     last = before_told.get(key)
     if last is None:
         return False
-    if last is change:
-        del before_told[key]  # (held no longer than its queue)
-    if str(change.object_id) in versions:
-        return False
+    sent = str(change.object_id) in versions
+    if last is change or sent:
+        # (held no longer than its queue); a job it was sent as CURRENT is its from then
+        # on: an update that goes out takes it from ``versions``, and the change that
+        # took its access must still come as DELETED
+        del before_told[key]
+    return not sent and _hidden(principal, change, last)
+
+
+def _hidden(principal: Principal, change: Change, last: Change) -> bool:
     return bool(last.cluster_time is not None and change.cluster_time is not None
                 and change.cluster_time <= last.cluster_time
                 and (last.document is None  # (deleted)

@@ -34,12 +34,20 @@ logger = logging.getLogger("jobgraph.hub")
 Key = tuple[str, Any]
 Predicate = Callable[[Change], bool]
 
-WINDOW_SECONDS = 5.0
+WINDOW_SECONDS = 30.0
 """The longest a subscriber that must know what was written before it came
-(``Subscriber.before_told``) holds back its changes until the stream has read up to then:
-after a burst written through another process the stream lags by a second or more (it
-reads about 4,000 changes a second on 2 cores), and a database that does not answer must
-not hold it. Past it, what the stream had not read by then is sent as news."""
+(``Subscriber.before_told``) holds back its changes until the stream has read up to then
+(while the database is away, nothing comes meanwhile). After a burst written through
+another process the stream lags by a second or more (it reads about 4,000 changes a
+second on 2 cores), and a storm of 800 clients on 2 cores kept it from a reply for over
+5 s; this bounds a stream that could never tell it caught up. Past it, what the stream
+had not read by then is sent as news."""
+HELD_QUEUES = 16
+"""While it waits to be let in or holds back its changes, a subscriber's queue may hold
+this many times its size (what the stream read meanwhile is not its lag: a burst of 300
+jobs written through another process just before dropped it as SUBSCRIPTION_LAGGING);
+past that it is dropped as lagging all the same, so a storm of subscribers during a long
+burst cannot hold every change for each."""
 
 
 class Flush(Protocol):
@@ -159,15 +167,17 @@ class Subscriber:
     async def __aenter__(self) -> Subscriber:
         self.hub.register(self)
         try:
-            told = await self.hub.watching(self)
+            joiner = await self.hub.watching(self)
         except BaseException:
             self.hub.unregister(self)
             raise
         self.settled = self.hub.feed.fetches
-        if self.before_told is not None and told is None:
-            self.window = self.hub.feed.join(self.since, WINDOW_SECONDS)
+        if self.before_told is not None and (joiner is None or not joiner.caught):
+            # (let in by its timer or a stream gone: the stream has yet to catch up)
+            since = self.since if joiner is None else joiner.since
+            self.window = self.hub.feed.join(since, WINDOW_SECONDS, holds=True)
         else:
-            self._told(told)
+            self._told(None if joiner is None else joiner.since)
         return self
 
     def _told(self, told: Any) -> None:
@@ -210,9 +220,10 @@ class Subscriber:
             return None
         if self.sink is not None:
             return self.sink.receive(change)
-        if (0 < self.queue_size <= len(self.pending) and self.settled < math.inf
-                and self.window is None):
-            self.fail(lagging())  # (not while it waits to be let in: see ``_told``)
+        if 0 < self.queue_size <= len(self.pending) and (
+                (self.settled < math.inf and self.window is None)
+                or self.queue_size * HELD_QUEUES <= len(self.pending)):
+            self.fail(lagging())  # (waiting to be let in, or told: see ``_told``)
             return
         self.pending.append(change)
         self._wake()
@@ -368,14 +379,14 @@ class Hub:
         the stream's next round: up to the server's getMore wait, 1 s on MongoDB). The
         first subscriber of a process that gathered changes unheard waits until the stream
         has read up to the moment it came: a round trip or two, at most a second
-        (``ChangeFeed.caught_up``). Returns the database's time it caught up to (its
-        ``since`` where it did not ask)."""
-        since = await self.feed.caught_up(subscriber.since)
+        (``ChangeFeed.caught_up``). Returns the ``Joiner`` that waited (None where it
+        did not)."""
+        joiner = await self.feed.caught_up(subscriber.since)
         needed = on_demand(subscriber)
         while (needed - set(self.feed.watched) and self._task is not None
                and subscriber.error is None):
             await self.feed.reopened()
-        return since
+        return joiner
 
     def all_subscribers(self) -> set[Subscriber]:
         found: set[Subscriber] = set()

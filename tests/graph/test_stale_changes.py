@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from graph.realtime import hub as hub_module
 from graph.realtime.follow import JobEvents, NewerStates, batch_states
 from graph.realtime.hub import Hub, Subscriber
 from graph.schema.jobs.history import lost_access
@@ -235,6 +236,14 @@ def test_of_a_job_hidden_by_the_time_told_only_what_the_subscriber_was_never_sen
     # a job still readable by then is sent, its creation included (it may be news)
     readable = JobEvents(WORKER, {}, lambda change, *event: event, {("jobs", "j1"): created})
     assert readable.step(created)[:2] == ("CREATED", "j1")
+    # one sent as CURRENT (at version 0), changed, then taken, all before the time told
+    # (a tester: it read its state while the stream was behind): UPDATED, then DELETED
+    updated = timed(job_change("j1", 1, readable=True), 2, created)
+    taken = timed(job_change("j1", 2, readable=False), 3, updated)
+    shown = JobEvents(WORKER, {"j1": 0}, lambda change, *event: event,
+                      {("jobs", "j1"): taken})
+    assert shown.step(updated)[:2] == ("UPDATED", "j1")
+    assert shown.step(taken) == ("DELETED", "j1", None)
 
 
 async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothing_of_the_job(
@@ -284,3 +293,71 @@ async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothin
             catch_up.gate.set()
         await hub.stop()
         await client.close()
+
+
+async def test_a_revoked_reader_let_in_before_a_quiet_stream_caught_up_hears_nothing_of_it(
+        other_process: Store, quiet: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester (breaker15): a first subscriber of a quiet process let in by its
+    timer (the stream slow to answer, or paused right after a burst) heard the revoked
+    job's earlier states, then DELETED. It holds back its changes until the stream has
+    caught up, as one let in at once does."""
+    monkeypatch.setattr(changes, "LET_IN_SECONDS", 0.2)
+    bob = Principal("bob-timer")
+    readable = AccessControl(read_access=[bob.user_id], admin_access=[ALICE.user_id])
+    job = await other_process.jobs.create(ALICE, job_type="timer", access_control=readable)
+    await other_process.jobs.set_priority(ALICE, job.job_id, 42)
+    await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
+        admin_access=[ALICE.user_id]))
+    catch_up = Held(quiet.feed, "_catch_up")
+    try:
+        async with (asyncio.timeout(30),
+                    quiet.subscribe(collections=["jobs"], before_told=True) as changes_):
+            assert changes_.window is not None  # let in by its timer, the stream held
+            catch_up.gate.set()
+            follower = JobEvents(bob, {}, lambda change, *event: event, changes_.before_told)
+            marker = await other_process.jobs.create(ALICE, job_type="timer-marker",
+                                                     access_control=readable)
+            heard = await first_heard(changes_, follower)
+        assert heard[:2] == ("CREATED", marker.job_id)
+    finally:
+        catch_up.gate.set()
+
+
+async def test_a_list_subscribers_changes_wait_for_the_stream_among_unwatched_writes(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester (breaker15): with a collection the stream does not watch written
+    every few milliseconds, a job created just after a list subscriber came was held for
+    the whole window (5 s then): SecantusDB's empty replies move their token past the
+    unwatched writes, which no event tells. The token's time says how far it read."""
+    monkeypatch.setattr(hub_module, "WINDOW_SECONDS", 3600.0)
+    hub = Hub(store.db)  # (the noise's replies tell its client their time)
+    await hub.start()
+    stop, written = asyncio.Event(), [0]
+
+    async def unwatched() -> None:
+        while not stop.is_set():
+            await store.db["unwatched_noise"].insert_one({"at": utcnow()})
+            written[0] += 1
+            await asyncio.sleep(0.005)
+
+    noise = asyncio.create_task(unwatched())
+    catch_up: Held | None = None
+    try:
+        async with (asyncio.timeout(30), hub.subscribe(collections=["batches"])):  # listened
+            catch_up = Held(hub.feed, "_catch_up")
+            async with hub.subscribe(collections=["jobs"], before_told=True) as changes_:
+                # the job is written, then noise, before the stream's next reply tells
+                # the time: the job's event is older than that time, and nothing watched
+                # comes after it
+                job = await store.jobs.create(ALICE, job_type="unwatched")
+                after = written[0]
+                await eventually(lambda: written[0] >= after + 3)
+                catch_up.gate.set()
+                heard = await changes_.next()  # (held until the stream tells it caught up)
+                assert heard.object_id == job.job_id
+    finally:
+        if catch_up is not None:
+            catch_up.gate.set()
+        stop.set()
+        await noise
+        await hub.stop()

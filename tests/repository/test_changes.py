@@ -251,7 +251,7 @@ async def test_the_pymongo_internals_the_quiet_hub_reads_are_there(store: Store)
         await feed.close()
 
 
-def test_a_mongodb_resume_token_tells_its_cluster_time_and_no_other_token_does() -> None:
+def test_a_resume_token_tells_its_cluster_time_where_its_server_says() -> None:
     """A first subscriber of a quiet process waits for the stream to reach the database's
     time; an empty reply's token, moved past unwatched writes, may say it has."""
     # an insert event's token as MongoDB 7.0 wrote it, with its clusterTime (t, i)
@@ -261,9 +261,26 @@ def test_a_mongodb_resume_token_tells_its_cluster_time_and_no_other_token_does()
     assert token_time({"_data": event}) == Timestamp(1741186978, 25)
     assert token_time({"_data": "8267C867A3000000012B0429296E1404"}) == Timestamp(
         1741186979, 1)  # a high-water mark (an empty reply's)
+    # SecantusDB's: a BSON document, ``t`` the time of the oplog entry its scan stopped at
     secantus = {"_data": "1b0000001273000100000000000000117400050000006e2f1c6b00"}
-    for unknown in (secantus, {"_data": "82zz"}, {"_data": 7}, None, {}):
+    assert token_time(secantus) == Timestamp(0x6B1C2F6E, 5)
+    for unknown in ({"_data": "1b00000012730001000000000000001174"}, {"_data": "82zz"},
+                    {"_data": "0c0000001074000100000000"}, {"_data": 7}, None, {}):
         assert token_time(unknown) is None
     assert later(None, Timestamp(1, 2)) == Timestamp(1, 2)
     assert later(Timestamp(3, 1), Timestamp(1, 2)) == Timestamp(3, 1)
     assert later(Timestamp(3, 1), None) == Timestamp(3, 1)
+
+
+async def test_who_holds_back_changes_stays_while_the_stream_is_away(store: Store) -> None:
+    """When the stream closes or fails, a subscriber waiting to be let in goes on (it must
+    not hang while the database is away), but one that only holds back its changes until
+    the stream catches up holds them until the resumed stream does: a tester saw the
+    revoked job's earlier states sent after the database was down 7.5 s."""
+    feed = ChangeFeed(store.db)
+    waiting = feed.join(None, 3600.0)
+    holding = feed.join(None, 3600.0, holds=True)
+    await feed.close()
+    assert waiting.admitted.done() and not waiting.caught
+    assert not holding.admitted.done() and feed._joiners == [holding]
+    holding.admitted.cancel()  # (its subscriber gone)
