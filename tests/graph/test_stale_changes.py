@@ -186,11 +186,7 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
     # given a job bob could read, changed, then taken from him, all through another
     # process while this one's hub gathers unheard
     bob = Principal("bob-revoked")
-    readable = AccessControl(read_access=[bob.user_id], admin_access=[ALICE.user_id])
-    job = await other_process.jobs.create(ALICE, job_type="revoked", access_control=readable)
-    await other_process.jobs.set_priority(ALICE, job.job_id, 42)
-    await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
-        admin_access=[ALICE.user_id]))
+    readable = await taken_from(bob, other_process, "revoked")
     # when bob subscribes to every job here (the current state shows him none of it), and
     # then a job he may read is created
     async with (asyncio.timeout(30),
@@ -202,6 +198,16 @@ async def test_a_revoked_reader_is_not_sent_a_jobs_states_from_before_it_subscri
         heard = await first_heard(changes, follower)
     # then the first thing he hears of is the new job: nothing of the one taken from him
     assert heard[:2] == ("CREATED", marker.job_id)
+
+
+async def taken_from(reader: Principal, store: Store, job_type: str) -> AccessControl:
+    """A job ``reader`` could read, changed, then taken from him, through ``store``;
+    returns the access that let him read it."""
+    readable = AccessControl(read_access=[reader.user_id], admin_access=[ALICE.user_id])
+    job = await store.jobs.create(ALICE, job_type=job_type, access_control=readable)
+    await store.jobs.set_priority(ALICE, job.job_id, 42)
+    await store.jobs.set_access(ALICE, job.job_id, AccessControl(admin_access=[ALICE.user_id]))
+    return readable
 
 
 def timed(change: Change, t: int, previous: Change | None = None) -> Change:
@@ -269,11 +275,7 @@ async def test_a_revoked_reader_coming_while_a_listened_stream_lags_hears_nothin
             await other_process.jobs.create(ALICE, job_type="lagging-filler")
             await asyncio.wait_for(catch_up.reached.wait(), 30)
             # and a job bob could read, changed, then taken from him, meanwhile
-            job = await other_process.jobs.create(ALICE, job_type="lagging",
-                                                  access_control=readable)
-            await other_process.jobs.set_priority(ALICE, job.job_id, 42)
-            await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
-                admin_access=[ALICE.user_id]))
+            await taken_from(bob, other_process, "lagging")
             # when bob subscribes to every job here, and the stream goes on
             joining = asyncio.create_task(
                 hub.subscribe(collections=["jobs"], before_told=True).__aenter__())
@@ -303,11 +305,7 @@ async def test_a_revoked_reader_let_in_before_a_quiet_stream_caught_up_hears_not
     caught up, as one let in at once does."""
     monkeypatch.setattr(changes, "LET_IN_SECONDS", 0.2)
     bob = Principal("bob-timer")
-    readable = AccessControl(read_access=[bob.user_id], admin_access=[ALICE.user_id])
-    job = await other_process.jobs.create(ALICE, job_type="timer", access_control=readable)
-    await other_process.jobs.set_priority(ALICE, job.job_id, 42)
-    await other_process.jobs.set_access(ALICE, job.job_id, AccessControl(
-        admin_access=[ALICE.user_id]))
+    readable = await taken_from(bob, other_process, "timer")
     catch_up = Held(quiet.feed, "_catch_up")
     try:
         async with (asyncio.timeout(30),
