@@ -193,7 +193,7 @@ class Subscriber:
                                     if change.written_before(told))
 
     async def _wait_until_told(self, window: Joiner) -> None:
-        await window.admitted
+        await asyncio.shield(window.admitted)  # (a reader's timeout must not settle it)
         self.window = None
         self._told(window.since)
 

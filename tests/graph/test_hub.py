@@ -373,3 +373,26 @@ async def test_a_list_subscriber_of_a_listened_process_is_let_in_while_its_chang
         if catch_up is not None:
             catch_up.gate.set()
         await hub.stop()
+
+
+async def test_a_reader_that_stops_waiting_for_held_changes_can_wait_again(
+        store: Store) -> None:
+    """A reader that gives up waiting while its changes are held back (a timeout around
+    ``next``) does not end the hold for good: it hears the next change once the stream
+    has caught up."""
+    hub = Hub(store.db)
+    await hub.start()
+    catch_up: Held | None = None
+    try:
+        async with asyncio.timeout(30), hub.subscribe(collections=["batches"]):  # listened
+            catch_up = Held(hub.feed, "_catch_up")
+            async with hub.subscribe(collections=["jobs"], before_told=True) as subscriber:
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(subscriber.next(), 0.05)
+                catch_up.gate.set()
+                job = await store.jobs.create(ALICE, job_type="gave-up")
+                assert (await subscriber.next()).object_id == job.job_id
+    finally:
+        if catch_up is not None:
+            catch_up.gate.set()
+        await hub.stop()
