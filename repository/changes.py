@@ -479,7 +479,7 @@ class ChangeFeed:
         stream's next ``getMore``, which waits CATCH_UP_AWAIT_MS at most while anyone
         waits (no request of its own, however many come). It caught up once that reply
         has been handed on and the stream has reached that time (an event at or after
-        it, or a MongoDB resume token past it) or the end of what the database holds (a
+        it, or a resume token past it: ``token_time``) or the end of what the database holds (a
         reply with nothing, its position unmoved). What was written between ``since`` and
         that time may be from before the subscriber came or after it: it is all sent (a
         write after it came must not be lost: ``jobsChanged`` with ``initial: 0`` reads
