@@ -165,14 +165,11 @@ def hidden_by_then(principal: Principal, change: Change, versions: dict[str, int
         # on: an update that goes out takes it from ``versions``, and the change that
         # took its access must still come as DELETED
         del before_told[key]
-    return not sent and _hidden(principal, change, last)
-
-
-def _hidden(principal: Principal, change: Change, last: Change) -> bool:
-    return bool(last.cluster_time is not None and change.cluster_time is not None
-                and change.cluster_time <= last.cluster_time
-                and (last.document is None  # (deleted)
-                     or not readable_document(principal, last.document, claimable=True)))
+    return not sent and bool(
+        last.cluster_time is not None and change.cluster_time is not None
+        and change.cluster_time <= last.cluster_time
+        and (last.document is None  # (deleted)
+             or not readable_document(principal, last.document, claimable=True)))
 
 
 async def batch_states(changes: Subscriber, store: Store, principal: Principal,

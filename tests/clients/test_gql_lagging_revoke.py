@@ -122,3 +122,49 @@ async def test_a_reader_revoked_before_subscribing_to_a_lagging_process_hears_no
         await carols.aclose()
     # then the first (and only) thing he hears is the new job: nothing of the one taken
     assert seen == [{"kind": "CREATED", "jobId": marker}]
+
+
+async def test_a_job_sent_as_current_then_taken_while_its_changes_wait_comes_as_deleted(
+        writer: LiveServer, follower: LiveServer, proxy: WireProxy, settings: Any) -> None:
+    """Found by a tester (breaker15) against 800ae73: bob was sent a job as CURRENT while
+    A's stream was behind; the job was changed, then taken from him through B, before the
+    stream caught up. He heard the change, never DELETED: his list kept a job he may no
+    longer read."""
+    hub = follower.app.state.hub
+    job_type = f"current-{uuid.uuid4().hex[:8]}"
+    grant = {"readAccess": ["bob"], "adminAccess": ["alice"]}
+    async with (httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client,
+                session(follower, settings, CAROL) as carol,
+                session(follower, settings, BOB) as bob, asyncio.timeout(DEADLINE)):
+        b = Api(client, settings)
+        carols = carol.subscribe(GraphQLRequest(LIST, variable_values={"type": "other"}))
+        carol_first = asyncio.ensure_future(anext(carols))
+        await eventually(lambda: let_in(hub, 1))
+        # given a job bob may read, and A's stream behind (its next reply slow to come)
+        job_id = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
+                                                     "accessControl": grant}},
+                               as_=ALICE))["createJob"]["jobId"]
+        reply = proxy.hold("getMore", "")
+        await reply.arrived.wait()
+        # when bob follows its type through A, and is sent it as CURRENT
+        bobs = bob.subscribe(GraphQLRequest(LIST, variable_values={"type": job_type}))
+        seen = [(await anext(bobs))["jobsChanged"]]
+        # and the job is changed, then taken from him, through B, before A catches up
+        await b.data("mutation($id: ID!) { setJobPriority(jobId: $id, priority: 42) "
+                     "{ version } }", {"id": job_id}, as_=ALICE)
+        await b.data("""mutation($id: ID!, $a: AccessControlInput!) {
+          setJobAccess(jobId: $id, accessControl: $a) { version } }""",
+                     {"id": job_id, "a": {"adminAccess": ["alice"]}}, as_=ALICE)
+        reply.release()
+        marker = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
+                                                     "accessControl": grant}},
+                               as_=ALICE))["createJob"]["jobId"]
+        while seen[-1]["jobId"] != marker:
+            seen.append((await anext(bobs))["jobsChanged"])
+        await bobs.aclose()
+        carol_first.cancel()
+        await asyncio.gather(carol_first, return_exceptions=True)
+        await carols.aclose()
+    # then he hears the change, then DELETED, then the new job
+    assert seen == [{"kind": "CURRENT", "jobId": job_id}, {"kind": "UPDATED", "jobId": job_id},
+                    {"kind": "DELETED", "jobId": job_id}, {"kind": "CREATED", "jobId": marker}]
