@@ -114,7 +114,7 @@ class Meter:
 async def run(args: argparse.Namespace, uri: str, database: str) -> None:
     import uvicorn
 
-    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
+    from graph.server.websocket_protocol import UVICORN_PROTOCOLS
 
     from .server import create_app
 
@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace, uri: str, database: str) -> None:
                                            log_level="warning", lifespan="on",
                                            ws_ping_interval=None,
                                            ws_per_message_deflate=settings.websocket_compression,
-                                           **UVICORN_WEBSOCKETS))
+                                           **UVICORN_PROTOCOLS))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

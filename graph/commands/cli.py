@@ -114,10 +114,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How ``serve`` runs uvicorn (the benchmark's server runs the same way)."""
-    from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
+    from graph.server.websocket_protocol import UVICORN_PROTOCOLS
 
     return {"log_level": settings.log_level.lower(), "proxy_headers": True,
-            **UVICORN_WEBSOCKETS,
+            **UVICORN_PROTOCOLS,
             # a WebSocket message is bounded like a request body: a larger frame is
             # refused from its header (close 1009), never read whole
             "ws_max_size": settings.max_body_bytes,

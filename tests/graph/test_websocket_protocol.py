@@ -18,10 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 from websockets.http11 import Response
+from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from graph.server.websocket_protocol import LAGGING_CLOSE_CODE, Flag, Inbox, WebSocketProtocol
@@ -162,6 +164,13 @@ def test_uvicorns_protocol_still_has_what_ours_relies_on() -> None:
                       "self.scope"):
         assert re.search(rf"{re.escape(attribute)}(: [^=]+)? = ", source), attribute
     assert issubclass(WebSocketProtocol, WebSocketsSansIOProtocol)
+    # HttpProtocol replaces the upgrade's hand-over, WebSocketProtocol.upgrade what
+    # handle_connect does with a parsed request (test_websocket_handshake compares them)
+    upgrade = inspect.getsource(HttpToolsProtocol.handle_websocket_upgrade)
+    for line in ("self.connections.discard(self)", "protocol.connection_made(self.transport)",
+                 "self.transport.set_protocol(protocol)", 'output = [method, b" ", self.url'):
+        assert line in upgrade, line
+    assert "yield from super().parse()" in inspect.getsource(ServerProtocol.parse)
 
 
 def test_uvicorn_calls_of_its_queue_and_flag_are_those_inbox_and_flag_have() -> None:

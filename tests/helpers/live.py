@@ -15,7 +15,7 @@ import websockets
 
 from graph.config.settings import Settings
 from graph.server.app import create_app
-from graph.server.websocket_protocol import UVICORN_WEBSOCKETS
+from graph.server.websocket_protocol import UVICORN_PROTOCOLS
 from repository.database import free_port
 
 DEADLINE = 20.0
@@ -46,7 +46,7 @@ async def live_server(settings: Settings, mongo_uri: str,
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws_ping_interval=ws_ping, ws_ping_timeout=ws_ping,
                             ws_per_message_deflate=settings.websocket_compression,
-                            **UVICORN_WEBSOCKETS)
+                            **UVICORN_PROTOCOLS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
