@@ -23,7 +23,7 @@ from websockets.server import ServerProtocol
 
 from graph.server.websocket_protocol import FRAMES, UVICORN_PROTOCOLS, WebSocketProtocol
 from repository.database import free_port
-from tests.helpers.live import DEADLINE
+from tests.helpers.live import DEADLINE, serving
 
 KEY = base64.b64encode(b"0123456789abcdef")
 CLOSE_1000 = Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=False, extensions=[])
@@ -136,18 +136,8 @@ async def server(http: Any, compression: bool = False) -> AsyncIterator[tuple[in
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",
                             lifespan="on", ws_ping_interval=None,
                             ws_per_message_deflate=compression, **options)
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve())
-    try:
-        async with asyncio.timeout(DEADLINE):
-            while not served.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
+    async with serving(config):
         yield port, app
-    finally:
-        served.should_exit = True
-        await asyncio.wait_for(task, DEADLINE)
 
 
 @pytest.fixture

@@ -47,6 +47,15 @@ async def live_server(settings: Settings, mongo_uri: str,
                             lifespan="on", ws_ping_interval=ws_ping, ws_ping_timeout=ws_ping,
                             ws_per_message_deflate=settings.websocket_compression,
                             **UVICORN_PROTOCOLS)
+    async with serving(config) as server:
+        yield LiveServer(app, port, server)
+
+
+@asynccontextmanager
+async def serving(config: uvicorn.Config, *, force_exit: bool = False
+                  ) -> AsyncIterator[uvicorn.Server]:
+    """A uvicorn server in this event loop, once it accepts connections; ``force_exit``:
+    stopped without waiting for open connections."""
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -55,9 +64,10 @@ async def live_server(settings: Settings, mongo_uri: str,
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.02)
-        yield LiveServer(app, port, server)
+        yield server
     finally:
         server.should_exit = True
+        server.force_exit = force_exit
         await asyncio.wait_for(task, DEADLINE)
 
 

@@ -4,7 +4,6 @@ test's event loop. It records every request as received and answers as the test 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +18,7 @@ from starlette.routing import Route
 
 from repository.database import free_port
 
-from .live import DEADLINE
+from .live import serving
 
 
 @dataclass
@@ -62,17 +61,6 @@ async def receiver(path: str = "/hook") -> AsyncIterator[Receiver]:
         return Response(status_code=status)
 
     app = Starlette(routes=[Route(path, hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(DEADLINE):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
+    async with serving(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                      lifespan="off"), force_exit=True):
         yield state
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await asyncio.wait_for(task, DEADLINE)
