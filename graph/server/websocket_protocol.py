@@ -231,6 +231,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.accept_key: str | None = None
         """The handshake's answer, where ``upgrade`` took it as parsed."""
 
+    def take_over(self, http: HttpToolsProtocol) -> None:
+        """``connection_made`` with the addresses ``http`` already asked the socket for."""
+        self.connections.add(self)
+        self.transport = http.transport
+        self.server, self.client = http.server, http.client
+        self.scheme = "wss" if http.scheme == "https" else "ws"
+
     def upgrade(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """Start from a request uvicorn's HTTP parser parsed: what ``handle_connect``
         does, without parsing it again or asking ``websockets`` to check it."""
@@ -393,7 +400,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.connections.discard(self)
         protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
             config=self.config, server_state=self.server_state, app_state=self.app_state)
-        protocol.connection_made(self.transport)
+        protocol.take_over(self)
         protocol.upgrade(self.scope["method"], self.url, self.scope["headers"])
         self.transport.set_protocol(protocol)
 

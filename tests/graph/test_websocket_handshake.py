@@ -172,12 +172,15 @@ async def exchange(port: int, raw: bytes) -> bytes:
     return re.sub(rb"(?im)^date: [^\r]*", b"date: -", head + rest)
 
 
-def comparable(scope: dict[str, Any]) -> dict[str, Any]:
-    """The scope but for the client's port and which connection offers ``write_text``."""
+def comparable(scope: dict[str, Any], port: int) -> dict[str, Any]:
+    """The scope but for the ports (the server's checked here) and which connection
+    offers ``write_text``."""
     extensions = {name: type(value).__name__ if name == FRAMES else value
                   for name, value in scope.get("extensions", {}).items()}
-    return {**{key: value for key, value in scope.items() if key not in ("client", "server")},
-            "extensions": extensions}
+    assert scope["server"] == ("127.0.0.1", port)
+    client_host, client_port = scope["client"]
+    assert client_host == "127.0.0.1" and client_port > 0
+    return {**scope, "client": client_host, "server": None, "extensions": extensions}
 
 
 async def both_ways(raw: bytes, compression: bool = False) -> tuple[tuple[bytes, list[Any]],
@@ -185,7 +188,7 @@ async def both_ways(raw: bytes, compression: bool = False) -> tuple[tuple[bytes,
     answers = []
     for http in ("httptools", UVICORN_PROTOCOLS["http"]):
         async with server(http, compression) as (port, app):
-            answers.append((await exchange(port, raw), [comparable(s) for s in app.scopes]))
+            answers.append((await exchange(port, raw), [comparable(s, port) for s in app.scopes]))
     return answers[0], answers[1]
 
 
