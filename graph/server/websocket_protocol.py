@@ -26,8 +26,9 @@ And it takes the opening handshake from uvicorn's HTTP parser as parsed (``upgra
 uvicorn wrote the parsed request out again for ``websockets`` to parse a second time and
 then answered through ``websockets``' header objects, a sixth of what a subscriber costs
 to connect. A handshake that is anything but plainly valid still goes that way, so every
-refusal is ``websockets``' own; ``tests/graph/test_websocket_handshake.py`` sends both
-ways the same requests and compares answers and scopes.
+refusal is ``websockets``' own, and so does every handshake while DEBUG lines are logged
+(``websockets`` logs the request and its answer); ``tests/graph/test_websocket_handshake.py``
+sends both ways the same requests and compares answers, scopes and log lines.
 
 This extends uvicorn's ``WebSocketsSansIOProtocol`` (``uvicorn[standard]``'s default
 since 0.35) and ``HttpToolsProtocol`` and relies on their attributes;
@@ -213,6 +214,14 @@ def plain_handshake(method: str, url: bytes, headers: list[tuple[bytes, bytes]],
     return key
 
 
+def _trace(logger: logging.Logger, client: tuple[str, int] | None, message: str) -> None:
+    """One of uvicorn's trace lines, where uvicorn writes it (a level at TRACE or below,
+    NOTSET too)."""
+    if logger.level <= TRACE_LOG_LEVEL:
+        prefix = f"{client[0]}:{client[1]} - " if client else ""
+        logger.log(TRACE_LOG_LEVEL, "%s%s", prefix, message)
+
+
 def request_bytes(method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The request as uvicorn writes it out for ``websockets`` to parse."""
     output = [method.encode(), b" ", url, b" HTTP/1.1\r\n"]
@@ -237,11 +246,14 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport = http.transport
         self.server, self.client = http.server, http.client
         self.scheme = "wss" if http.scheme == "https" else "ws"
+        _trace(self.logger, self.client, "WebSocket connection made")
 
     def upgrade(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """Start from a request uvicorn's HTTP parser parsed: what ``handle_connect``
         does, without parsing it again or asking ``websockets`` to check it."""
-        key = plain_handshake(method, url, headers, bool(self.conn.available_extensions))
+        # where websockets logs the request and its answer (DEBUG), it sees them
+        key = None if self.conn.debug else plain_handshake(
+            method, url, headers, bool(self.conn.available_extensions))
         if key is None:
             self.data_received(request_bytes(method, url, headers))
             if not self.handshake_initiated and self.conn.handshake_exc is not None:
@@ -253,6 +265,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # where websockets' parser is once it has read a request: at the first frame
         self.conn.parser = Protocol.parse(self.conn)
         next(self.conn.parser)
+        self.conn.accept_called = True  # its log then says "rejected" of a refusal, as before
         self.accept_key = accept_key(key.decode())
         self.handshake_initiated = True
         raw_path, _, query_string = url.decode("ascii").partition("?")
@@ -393,10 +406,10 @@ class HttpProtocol(HttpToolsProtocol):
     (``WebSocketProtocol.upgrade``) where uvicorn wrote it out to be parsed again."""
 
     def handle_websocket_upgrade(self) -> None:
-        if (not issubclass(self.ws_protocol_class, WebSocketProtocol)  # type: ignore[arg-type]
-                or self.logger.level <= TRACE_LOG_LEVEL):
+        if not issubclass(self.ws_protocol_class, WebSocketProtocol):  # type: ignore[arg-type]
             super().handle_websocket_upgrade()
             return
+        _trace(self.logger, self.client, "Upgrading to WebSocket")
         self.connections.discard(self)
         protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
             config=self.config, server_state=self.server_state, app_state=self.app_state)

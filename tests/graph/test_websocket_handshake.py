@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.logging import TRACE_LOG_LEVEL
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
@@ -129,11 +131,12 @@ class Recorder:
 
 
 @asynccontextmanager
-async def server(http: Any, compression: bool = False) -> AsyncIterator[tuple[int, Recorder]]:
+async def server(http: Any, compression: bool = False, level: str = "info",
+                 ) -> AsyncIterator[tuple[int, Recorder]]:
     app = Recorder()
     port = free_port()
     options = {**UVICORN_PROTOCOLS, "http": http}
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=level, log_config=None,
                             lifespan="on", ws_ping_interval=None,
                             ws_per_message_deflate=compression, **options)
     async with serving(config):
@@ -183,70 +186,113 @@ def comparable(scope: dict[str, Any], port: int) -> dict[str, Any]:
     return {**scope, "client": client_host, "server": None, "extensions": extensions}
 
 
-async def both_ways(raw: bytes, compression: bool = False) -> tuple[tuple[bytes, list[Any]],
-                                                                    tuple[bytes, list[Any]]]:
-    answers = []
-    for http in ("httptools", UVICORN_PROTOCOLS["http"]):
-        async with server(http, compression) as (port, app):
-            answers.append((await exchange(port, raw), [comparable(s, port) for s in app.scopes]))
-    return answers[0], answers[1]
+def log_lines(records: list[logging.LogRecord]) -> list[tuple[str, int, str]]:
+    """uvicorn's and websockets' lines (both log to ``uvicorn.*``), ports and dates blanked."""
+    lines = []
+    for record in records:
+        if record.name.startswith("uvicorn"):
+            message = re.sub(r"127\.0\.0\.1(:|', )\d+", "127.0.0.1:-", record.getMessage())
+            message = re.sub(r" at 0x[0-9a-f]+", "", message)
+            message = re.sub(r"\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT", "-", message)
+            lines.append((record.name, record.levelno, message))
+    return lines
+
+
+Way = tuple[bytes, list[Any], list[tuple[str, int, str]]]
+
+
+@pytest.fixture
+def both_ways(caplog: pytest.LogCaptureFixture
+              ) -> Callable[..., Awaitable[tuple[Way, Way]]]:
+    """Sends a request to uvicorn's way, then to ours: for each, what was answered, the
+    scopes the application saw and the log lines."""
+    caplog.set_level(TRACE_LOG_LEVEL)
+
+    async def run(raw: bytes, compression: bool = False, level: str = "info"
+                  ) -> tuple[Way, Way]:
+        answers = []
+        for http in ("httptools", UVICORN_PROTOCOLS["http"]):
+            caplog.clear()
+            async with server(http, compression, level) as (port, app):
+                answer = await exchange(port, raw)
+            answers.append((answer, [comparable(s, port) for s in app.scopes],
+                            log_lines(caplog.records)))
+        return answers[0], answers[1]
+
+    return run
 
 
 @pytest.mark.parametrize("case", sorted(ACCEPTED))
 async def test_a_plain_handshake_is_answered_from_the_parsed_request_as_before(
-        case: str, short_way: list[bool]) -> None:
-    (uvicorns, scopes), (ours, our_scopes) = await both_ways(ACCEPTED[case])
-    assert uvicorns.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-    assert b"echo hello" in uvicorns
+        case: str, short_way: list[bool], both_ways: Any) -> None:
+    uvicorns, ours = await both_ways(ACCEPTED[case])
+    assert uvicorns[0].startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"echo hello" in uvicorns[0] and len(uvicorns[1]) == 1
     assert ours == uvicorns
-    assert our_scopes == scopes and len(scopes) == 1
     assert short_way == [True]
 
 
 @pytest.mark.parametrize("case", sorted(ACCEPTED_THE_LONG_WAY))
 async def test_an_unusual_handshake_is_accepted_by_websockets_as_before(
-        case: str, short_way: list[bool]) -> None:
-    (uvicorns, scopes), (ours, our_scopes) = await both_ways(ACCEPTED_THE_LONG_WAY[case])
-    assert uvicorns.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-    assert (ours, our_scopes) == (uvicorns, scopes)
+        case: str, short_way: list[bool], both_ways: Any) -> None:
+    uvicorns, ours = await both_ways(ACCEPTED_THE_LONG_WAY[case])
+    assert uvicorns[0].startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert ours == uvicorns
     assert short_way == [False]
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
 async def test_any_other_handshake_is_refused_by_websockets_as_before(
-        case: str, short_way: list[bool]) -> None:
-    (uvicorns, scopes), (ours, our_scopes) = await both_ways(REFUSED[case])
-    assert not uvicorns.startswith(b"HTTP/1.1 101"), uvicorns
-    assert (ours, our_scopes) == (uvicorns, scopes)
+        case: str, short_way: list[bool], both_ways: Any) -> None:
+    uvicorns, ours = await both_ways(REFUSED[case])
+    assert not uvicorns[0].startswith(b"HTTP/1.1 101"), uvicorns
+    assert ours == uvicorns
     assert short_way in ([], [False])  # a request uvicorn never upgrades calls nothing
 
 
 @pytest.mark.parametrize("path", [b"/refuse", b"/deny", b"/bad-header"])
 async def test_an_application_that_refuses_or_answers_badly_is_answered_as_before(
-        path: bytes, short_way: list[bool]) -> None:
-    (uvicorns, _), (ours, _) = await both_ways(request(target=path))
-    assert not uvicorns.startswith(b"HTTP/1.1 101"), uvicorns
-    assert ours == uvicorns
+        path: bytes, short_way: list[bool], both_ways: Any) -> None:
+    uvicorns, ours = await both_ways(request(target=path))
+    assert not uvicorns[0].startswith(b"HTTP/1.1 101"), uvicorns
+    assert ours == uvicorns  # the log lines too: "connection rejected (403 Forbidden)"
     assert short_way == [True]
 
 
 async def test_extensions_offered_to_a_server_that_negotiates_them_go_the_long_way(
-        short_way: list[bool]) -> None:
+        short_way: list[bool], both_ways: Any) -> None:
     offer = request(extra=[(b"Sec-WebSocket-Extensions", b"permessage-deflate")])
-    (uvicorns, _), (ours, _) = await both_ways(offer, compression=True)
-    assert b"Sec-WebSocket-Extensions: permessage-deflate" in uvicorns
+    uvicorns, ours = await both_ways(offer, compression=True)
+    assert b"Sec-WebSocket-Extensions: permessage-deflate" in uvicorns[0]
     assert ours == uvicorns
     assert short_way == [False]
 
 
+@pytest.mark.parametrize("level", ["debug", "trace"])
+@pytest.mark.parametrize("target", [b"/graphql", b"/refuse"])
+async def test_where_debug_lines_are_logged_every_handshake_goes_the_long_way(
+        level: str, target: bytes, short_way: list[bool], both_ways: Any) -> None:
+    # websockets logs the request and its answer, line by line, at DEBUG
+    uvicorns, ours = await both_ways(request(target=target), level=level)
+    assert ours == uvicorns
+    assert any(message.startswith("< GET ") for _, _, message in uvicorns[2])
+    assert short_way == [False]
+
+
+@pytest.mark.parametrize("level", ["info", "debug", None])
 @pytest.mark.parametrize("case", sorted(UNANSWERED_BY_UVICORN))
 async def test_a_handshake_websockets_refuses_as_it_parses_is_answered_and_closed(
-        case: str, short_way: list[bool]) -> None:
+        case: str, level: str | None, short_way: list[bool],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # None: uvicorn's logger left without a level of its own (NOTSET, below TRACE)
+    logger = logging.getLogger("uvicorn.error")
+    monkeypatch.setattr(logger, "level", logger.level)  # (restored; setLevel clears caches)
+    logger.setLevel(logging.NOTSET)
     raw = UNANSWERED_BY_UVICORN[case]
     parser = ServerProtocol()
     parser.receive_data(raw)
     refusal = b"".join(parser.data_to_send())  # websockets' answer, if any, then EOF
-    async with server(UVICORN_PROTOCOLS["http"]) as (port, app):
+    async with server(UVICORN_PROTOCOLS["http"], level=level) as (port, app):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             async with asyncio.timeout(DEADLINE):
