@@ -43,6 +43,7 @@ import base64
 import binascii
 import email.utils
 import logging
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -248,9 +249,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.scheme = "wss" if http.scheme == "https" else "ws"
         _trace(self.logger, self.client, "WebSocket connection made")
 
-    def upgrade(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    def upgrade(self, method: str, url: bytes, parsed: Iterable[tuple[bytes, bytes]]) -> None:
         """Start from a request uvicorn's HTTP parser parsed: what ``handle_connect``
         does, without parsing it again or asking ``websockets`` to check it."""
+        headers = list(parsed)
         # where websockets logs the request and its answer (DEBUG), it sees them
         key = None if self.conn.debug else plain_handshake(
             method, url, headers, bool(self.conn.available_extensions))
@@ -283,11 +285,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             "path": self.root_path + unquote(raw_path),
             "raw_path": self.root_path.encode("ascii") + raw_path.encode("ascii"),
             "query_string": query_string.encode("ascii"),
-            "headers": list(headers),
+            "headers": headers,
             "subprotocols": subprotocols,
             "state": self.app_state.copy(),
-            "extensions": {"websocket.http.response": {}, FRAMES: self},
+            "extensions": {"websocket.http.response": {}},
         }
+        self.scope["extensions"][FRAMES] = self  # type: ignore[assignment]
         self.queue.put_nowait({"type": "websocket.connect"})
         task = self.loop.create_task(self.run_asgi())
         task.add_done_callback(self.on_task_complete)
@@ -411,7 +414,7 @@ class HttpProtocol(HttpToolsProtocol):
             return
         _trace(self.logger, self.client, "Upgrading to WebSocket")
         self.connections.discard(self)
-        protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
+        protocol: WebSocketProtocol = self.ws_protocol_class(  # type: ignore[call-arg, misc, assignment]
             config=self.config, server_state=self.server_state, app_state=self.app_state)
         protocol.take_over(self)
         protocol.upgrade(self.scope["method"], self.url, self.scope["headers"])
