@@ -21,10 +21,11 @@ and compares the results.
 
 from __future__ import annotations
 
+import weakref
 from enum import Enum
 from typing import Any
 
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfoHelpers
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 
@@ -67,11 +68,28 @@ def for_execution(context: Any, executor: Any = None) -> Any:
     return context if scoped is None else scoped(executor)
 
 
+def weak_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
+    """The helpers graphql-core hands resolvers (``info.async_helpers``), reaching the
+    executor weakly. graphql-core's are its bound methods, a cycle (executor, helpers,
+    method, executor) that left every finished execution, with its context and what its
+    loaders read, to the garbage collector instead of freeing it when it ended."""
+    ref = weakref.ref(executor)
+
+    def gather(values: Any) -> Any:
+        return ref().gather_async_work(values)  # type: ignore[union-attr]  # alive: running
+
+    def track(values: Any) -> None:
+        ref().track_async_work(values)  # type: ignore[union-attr]
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class FastExecutor(ExecutionContext):
     """Strawberry's executor with a fast path for plain fields (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.async_helpers = weak_helpers(self)
         self.context_value = for_execution(self.context_value, self)
         self._event_key: Any = Undefined
         """A subscription's: the key its events' results are shared under (``sharing``)."""
@@ -98,6 +116,14 @@ class FastExecutor(ExecutionContext):
             # The same selections every time: they (and their plans) are shared across
             # requests, keyed by the operation's nodes, which this entry keeps alive.
             self._shared = known[1]
+
+    def __copy__(self) -> FastExecutor:
+        """graphql-core's copies (an executor per subscription event) with helpers of
+        their own: the original's may be gone (a parked group executes with a copy)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.async_helpers = weak_helpers(clone)
+        return clone
 
     def event_key(self) -> Any:
         """The key this subscription's events are shared under; None: not shared."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from copy import copy
@@ -77,11 +78,21 @@ class ConnectionParking:
 
 
 class OperationParking:
-    __slots__ = ("connection", "executor")
+    """The executor is held weakly: it holds the operation's context, which holds this;
+    a cycle would leave every finished operation to the garbage collector (a collection
+    in a reconnect storm walked thousands of them)."""
+
+    __slots__ = ("_executor", "connection")
 
     def __init__(self, connection: ConnectionParking, executor: Any) -> None:
         self.connection = connection
-        self.executor = executor
+        self._executor = weakref.ref(executor)
+
+    @property
+    def executor(self) -> Any:
+        """The operation's executor (alive while the operation runs, which is when a
+        subscription parks)."""
+        return self._executor()
 
     def can_park(self) -> bool:
         return not self.connection.socket.close_sent
@@ -264,7 +275,7 @@ class Member:
     """One parked subscription: the hub's sink for it, and its frames' writer."""
 
     __slots__ = ("backlog", "codes", "complete", "drainer", "ended", "ending", "finish",
-                 "follower", "group", "on_end", "prefix", "release", "socket", "subscriber")
+                 "follower", "group", "on_end", "prefix", "release", "socket")
 
     def __init__(self, group: Group, socket: Any, prefix: bytes, complete: bytes,
                  parked: Parked, on_end: Callable[[], None]) -> None:
@@ -272,8 +283,7 @@ class Member:
         self.socket = socket
         self.prefix = prefix
         self.complete = complete
-        self.subscriber = parked.subscriber
-        self.follower = parked.follower
+        self.follower = parked.follower  # (not its subscriber: that holds this, its sink)
         self.release = parked.release
         self.finish = parked.finish
         self.on_end = on_end

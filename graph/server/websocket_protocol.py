@@ -350,6 +350,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(response)
         self.start_keepalive()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # it holds this: a cycle, left to the garbage collector
+            scope["extensions"].pop(FRAMES, None)
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # none when the handshake was refused
@@ -419,6 +425,9 @@ class HttpProtocol(HttpToolsProtocol):
         protocol.take_over(self)
         protocol.upgrade(self.scope["method"], self.url, self.scope["headers"])
         self.transport.set_protocol(protocol)
+        # the parser holds this protocol's callbacks: a cycle, left to the garbage
+        # collector (uvicorn breaks it in connection_lost, never called after an upgrade)
+        self.parser = None  # type: ignore[assignment]
 
 
 UVICORN_PROTOCOLS: dict[str, Any] = {"http": HttpProtocol, "ws": WebSocketProtocol}
