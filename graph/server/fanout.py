@@ -80,22 +80,25 @@ class ConnectionParking:
 class OperationParking:
     """The executor is held weakly: it holds the operation's context, which holds this;
     a cycle would leave every finished operation to the garbage collector (a collection
-    in a reconnect storm walked thousands of them)."""
+    in a reconnect storm walked thousands of them). From the moment its subscription is
+    let park until the transport takes it over, it is held (``take_executor``)."""
 
-    __slots__ = ("_executor", "connection")
+    __slots__ = ("_executor", "connection", "held")
 
     def __init__(self, connection: ConnectionParking, executor: Any) -> None:
         self.connection = connection
         self._executor = weakref.ref(executor)
-
-    @property
-    def executor(self) -> Any:
-        """The operation's executor (alive while the operation runs, which is when a
-        subscription parks)."""
-        return self._executor()
+        self.held: Any = None
 
     def can_park(self) -> bool:
-        return not self.connection.socket.close_sent
+        if self.connection.socket.close_sent:
+            return False
+        self.held = self._executor()  # alive: its operation is running this
+        return self.held is not None
+
+    def take_executor(self) -> Any:
+        executor, self.held = self.held, None
+        return executor
 
 
 class FanOut:
@@ -119,7 +122,7 @@ class FanOut:
              on_end: Callable[[], None]) -> Member:
         """The member that delivers ``parked``'s changes from now on."""
         parking = parked.parking
-        executor = parking.executor
+        executor = parking.take_executor()
         key = executor.event_key()
         group = self.groups.get(key) if key is not None else None
         if group is None:
