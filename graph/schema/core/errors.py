@@ -37,9 +37,26 @@ def code_of(error: GraphQLError) -> str:
 
 
 def client_error(error: GraphQLError) -> GraphQLError:
+    coded = _coded(error)
+    # An execution's errors are logged (if unexpected) and no longer needed as raised:
+    # their tracebacks hold the frames that raised them, and those the executor that holds
+    # these errors, a cycle that left a failed request's executor, context and what its
+    # loaders read to the garbage collector. (Not one that escaped an operation, path-less
+    # and original-less: its handler may raise it on.)
+    original: BaseException | None = error
+    depth = 0
+    if error.path is None and error.original_error is None:
+        original = None
+    while original is not None and depth < 8:
+        original.__traceback__ = None
+        original, depth = getattr(original, "original_error", None), depth + 1
+    return coded
+
+
+def _coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GraphQLError) and original is not error:
-        inner = client_error(original)
+        inner = _coded(original)
         if error.path is None and code_of(inner) == ErrorCode.GRAPHQL_VALIDATION_FAILED:
             # A bad variable: the outer message names the variable and the path in it.
             return _rebuild(error, error.message, dict(inner.extensions or {}))
