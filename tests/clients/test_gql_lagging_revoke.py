@@ -23,6 +23,7 @@ import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -79,19 +80,41 @@ def session(server: LiveServer, settings: Any, caller: Caller) -> Client:
         init_payload={"Authorization": f"Bearer {token(settings, caller)}"}))
 
 
+@asynccontextmanager
+async def listened(follower: LiveServer, settings: Any) -> AsyncIterator[Client]:
+    """Bob's session on A, while carol (following another type) keeps A from being quiet."""
+    hub = follower.app.state.hub
+    async with session(follower, settings, CAROL) as carol, \
+            session(follower, settings, BOB) as bob:
+        carols = carol.subscribe(GraphQLRequest(LIST, variable_values={"type": "other"}))
+        carol_first = asyncio.ensure_future(anext(carols))
+        await eventually(lambda: let_in(hub, 1))
+        try:
+            yield bob
+        finally:
+            carol_first.cancel()
+            await asyncio.gather(carol_first, return_exceptions=True)
+            await carols.aclose()
+
+
+async def change_then_take_from_bob(b: Api, job_id: str) -> None:
+    """Through B: the job changed, then bob's read access taken."""
+    await b.data("mutation($id: ID!) { setJobPriority(jobId: $id, priority: 42) "
+                 "{ version } }", {"id": job_id}, as_=ALICE)
+    await b.data("""mutation($id: ID!, $a: AccessControlInput!) {
+      setJobAccess(jobId: $id, accessControl: $a) { version } }""",
+                 {"id": job_id, "a": {"adminAccess": ["alice"]}}, as_=ALICE)
+
+
 async def test_a_reader_revoked_before_subscribing_to_a_lagging_process_hears_nothing_of_it(
         writer: LiveServer, follower: LiveServer, proxy: WireProxy, settings: Any) -> None:
     hub = follower.app.state.hub
     job_type = f"lagging-{uuid.uuid4().hex[:8]}"
     grant = {"readAccess": ["bob"], "adminAccess": ["alice"]}
+    # given process A with a subscriber (carol, following another type): not quiet
     async with (httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client,
-                session(follower, settings, CAROL) as carol,
-                session(follower, settings, BOB) as bob, asyncio.timeout(DEADLINE)):
+                listened(follower, settings) as bob, asyncio.timeout(DEADLINE)):
         b = Api(client, settings)
-        # given process A with a subscriber (carol, following another type): not quiet
-        carols = carol.subscribe(GraphQLRequest(LIST, variable_values={"type": "other"}))
-        carol_first = asyncio.ensure_future(anext(carols))
-        await eventually(lambda: let_in(hub, 1))
         # and A's change stream behind: the answer to its next request is slow to come
         reply = proxy.hold("getMore", "")
         await reply.arrived.wait()
@@ -99,11 +122,7 @@ async def test_a_reader_revoked_before_subscribing_to_a_lagging_process_hears_no
         job_id = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
                                                      "accessControl": grant}},
                                as_=ALICE))["createJob"]["jobId"]
-        await b.data("mutation($id: ID!) { setJobPriority(jobId: $id, priority: 42) "
-                     "{ version } }", {"id": job_id}, as_=ALICE)
-        await b.data("""mutation($id: ID!, $a: AccessControlInput!) {
-          setJobAccess(jobId: $id, accessControl: $a) { version } }""",
-                     {"id": job_id, "a": {"adminAccess": ["alice"]}}, as_=ALICE)
+        await change_then_take_from_bob(b, job_id)
         # and then bob follows that type of job through A (the job is not among the current
         # ones he is sent), A's stream catches up, and a job he may read is created
         bobs = bob.subscribe(GraphQLRequest(LIST, variable_values={"type": job_type}))
@@ -117,9 +136,6 @@ async def test_a_reader_revoked_before_subscribing_to_a_lagging_process_hears_no
         while seen[-1]["jobId"] != marker:
             seen.append((await anext(bobs))["jobsChanged"])
         await bobs.aclose()
-        carol_first.cancel()
-        await asyncio.gather(carol_first, return_exceptions=True)
-        await carols.aclose()
     # then the first (and only) thing he hears is the new job: nothing of the one taken
     assert seen == [{"kind": "CREATED", "jobId": marker}]
 
@@ -130,16 +146,11 @@ async def test_a_job_sent_as_current_then_taken_while_its_changes_wait_comes_as_
     A's stream was behind; the job was changed, then taken from him through B, before the
     stream caught up. He heard the change, never DELETED: his list kept a job he may no
     longer read."""
-    hub = follower.app.state.hub
     job_type = f"current-{uuid.uuid4().hex[:8]}"
     grant = {"readAccess": ["bob"], "adminAccess": ["alice"]}
     async with (httpx.AsyncClient(base_url=writer.url, timeout=DEADLINE) as client,
-                session(follower, settings, CAROL) as carol,
-                session(follower, settings, BOB) as bob, asyncio.timeout(DEADLINE)):
+                listened(follower, settings) as bob, asyncio.timeout(DEADLINE)):
         b = Api(client, settings)
-        carols = carol.subscribe(GraphQLRequest(LIST, variable_values={"type": "other"}))
-        carol_first = asyncio.ensure_future(anext(carols))
-        await eventually(lambda: let_in(hub, 1))
         # given a job bob may read, and A's stream behind (its next reply slow to come)
         job_id = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
                                                      "accessControl": grant}},
@@ -150,11 +161,7 @@ async def test_a_job_sent_as_current_then_taken_while_its_changes_wait_comes_as_
         bobs = bob.subscribe(GraphQLRequest(LIST, variable_values={"type": job_type}))
         seen = [(await anext(bobs))["jobsChanged"]]
         # and the job is changed, then taken from him, through B, before A catches up
-        await b.data("mutation($id: ID!) { setJobPriority(jobId: $id, priority: 42) "
-                     "{ version } }", {"id": job_id}, as_=ALICE)
-        await b.data("""mutation($id: ID!, $a: AccessControlInput!) {
-          setJobAccess(jobId: $id, accessControl: $a) { version } }""",
-                     {"id": job_id, "a": {"adminAccess": ["alice"]}}, as_=ALICE)
+        await change_then_take_from_bob(b, job_id)
         reply.release()
         marker = (await b.data(CREATE_JOB, {"input": {"jobType": job_type,
                                                      "accessControl": grant}},
@@ -162,9 +169,6 @@ async def test_a_job_sent_as_current_then_taken_while_its_changes_wait_comes_as_
         while seen[-1]["jobId"] != marker:
             seen.append((await anext(bobs))["jobsChanged"])
         await bobs.aclose()
-        carol_first.cancel()
-        await asyncio.gather(carol_first, return_exceptions=True)
-        await carols.aclose()
     # then he hears the change, then DELETED, then the new job
     assert seen == [{"kind": "CURRENT", "jobId": job_id}, {"kind": "UPDATED", "jobId": job_id},
                     {"kind": "DELETED", "jobId": job_id}, {"kind": "CREATED", "jobId": marker}]
