@@ -184,7 +184,8 @@ def render_table(report: dict[str, Any]) -> str:
                 f"p99 <= {p99_budget(run['subscribers']):.0f}{_mark(checks['p99'])}; "
                 f"{run['cpu_per_delivery_us']:.1f} us/delivery{_mark(checks['cpu_per_delivery'])}; "
                 f"connect {run['connect_cpu_per_subscriber_us']:.0f} us/sub"
-                f"{_mark(checks['connect'])}; {run['memory_per_subscriber_kb']:.1f} KB/sub"
+                f"{_mark(checks['connect'])} (all in {run['connect_s']:.1f} s); "
+                f"{run['memory_per_subscriber_kb']:.1f} KB/sub"
                 f"{_mark(checks['memory'])}; cursors {run['open_cursors_idle']}->"
                 f"{run['open_cursors_subscribed']}{_mark(checks['one_change_stream'])}; "
                 f"database {run['database_ms']} ms; {_verdict(run['met'])}"]))
