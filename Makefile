@@ -11,8 +11,11 @@ LOCK := requirements/dev.lock
 # pytest-xdist workers, each with its own embedded database: one more than the CPUs, at
 # most 8, as the suite waits on its databases and subprocesses a third of the time (on 2
 # cores: 3 workers took 8.4 min, 2 took 11.7). `make test PYTEST_ARGS=` runs it in one.
+# worksteal: a worker that runs out takes over half of a busy one's queue; with xdist's
+# default ("load") a worker's first quarter of the suite was its own to the end, and on
+# 2 cores one worker ran its share alone for the last ~55 s.
 TEST_WORKERS = $(shell $(PYTHON) -c 'import os; print(min(8, (os.cpu_count() or 2) + 1))')
-PYTEST_ARGS ?= -n $(TEST_WORKERS)
+PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: run test typecheck lint schema bench seed-demo demo-worker lock clean node-clients screenshots
 

@@ -20,11 +20,17 @@ pytest_plugins = ["tests.helpers.graphql"]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first, the longest (``slow(seconds=...)``) before the others:
     collected late, they were the suite's tail, one worker still running one alone after
-    the others had finished."""
+    the others had finished. Under ``--dist worksteal`` (``make test``) each worker starts
+    with one contiguous share of this order and the idle ones take over the busy ones'
+    last tests, so the order is dealt into one pile per worker: each share opens with
+    its turn of the slow tests, never one worker with all of them."""
     def weight(item: pytest.Item) -> float:
         slow = item.get_closest_marker("slow")
         return 0.0 if slow is None else float(slow.kwargs.get("seconds", 1))
     items.sort(key=weight, reverse=True)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # the same in each
+    if workers > 1:
+        items[:] = [item for pile in range(workers) for item in items[pile::workers]]
 
 
 @pytest.fixture(scope="session")
